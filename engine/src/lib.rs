@@ -1,0 +1,5 @@
+//! corecache's server library: the io_uring runtime, the per-shard store and the
+//! shard loop that joins them to the memcached protocol.
+
+pub mod runtime;
+pub mod store;

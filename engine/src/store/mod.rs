@@ -1,0 +1,1 @@
+//! The storage engine one shard owns.

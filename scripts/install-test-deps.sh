@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the test suite and the comparison benchmarks talk to: memcached 1.6
+# (the reference server) and memcaslap (libmemcached-tools). Idempotent; when it
+# cannot install (not root, no apt), it says so and the tests that need these skip
+# with a message of their own.
+set -u
+need=()
+command -v memcached >/dev/null 2>&1 || need+=(memcached)
+command -v memcaslap >/dev/null 2>&1 || need+=(libmemcached-tools)
+if ((${#need[@]} == 0)); then
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-test-deps: cannot install ${need[*]} (need root and apt-get); tests that use them will skip" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y -qq "${need[@]}" >/dev/null 2>&1; then
+  apt-get update -qq >/dev/null 2>&1 || true
+  apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 \
+    || echo "install-test-deps: apt-get install ${need[*]} failed; tests that use them will skip" >&2
+fi
+# Debian starts the packaged memcached on 11211; the tests start their own on
+# ephemeral ports and do not want a system instance in the way.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now memcached >/dev/null 2>&1 || true; fi
+exit 0
