@@ -1,0 +1,167 @@
+//! A provided buffer ring: a pool of equal buffers the kernel picks from when
+//! a multishot receive completes, so that no buffer is tied to an idle
+//! connection.
+//!
+//! ```text
+//!  ring entries (pinned by the kernel)        buffers
+//! +------+------+------+-----+------+        +----------+----------+-----
+//! | e[0] | e[1] | e[2] | ... | e[n] |  --->  |  buf 0   |  buf 1   | ...
+//! +------+------+------+-----+------+        +----------+----------+-----
+//!   e = { addr u64, len u32, bid u16, resv/tail u16 }; the tail lives in e[0].resv
+//! ```
+//! The kernel consumes entries from its head; we append returned buffers at
+//! our tail and publish the tail once per loop turn.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use io_uring::types::BufRingEntry;
+use memmap2::MmapMut;
+
+use super::ring::Ring;
+
+const IORING_UNREGISTER_PBUF_RING: libc::c_uint = 23;
+
+/// `struct io_uring_buf_reg` from <linux/io_uring.h> (the crate keeps its copy private).
+#[repr(C)]
+struct BufReg {
+    ring_addr: u64,
+    ring_entries: u32,
+    bgid: u16,
+    flags: u16,
+    resv: [u64; 3],
+}
+
+/// A registered buffer group (see the module docs).
+pub struct BufRing {
+    /// A duplicate of the ring's fd: the ring cannot go away while these
+    /// buffers are registered with it, whatever the drop order.
+    ring_fd: OwnedFd,
+    group: u16,
+    mask: u16,
+    buf_size: u32,
+    entries: MmapMut,
+    buffers: MmapMut,
+    tail: u16,
+    published: u16,
+}
+
+impl BufRing {
+    /// Allocates `count` buffers of `buf_size` bytes, hands them all to the
+    /// kernel, and registers them as buffer group `group` of `ring`.
+    pub fn new(ring: &Ring, group: u16, count: u16, buf_size: u32) -> io::Result<BufRing> {
+        if !count.is_power_of_two() || count > 32768 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "buffer count must be a power of two <= 32768",
+            ));
+        }
+        let entries = MmapMut::map_anon(count as usize * size_of::<BufRingEntry>())?;
+        let buffers = MmapMut::map_anon(count as usize * buf_size as usize)?;
+        let ring_fd = rustix_dup(ring.fd())?;
+        let mut this = BufRing {
+            ring_fd,
+            group,
+            mask: count - 1,
+            buf_size,
+            entries,
+            buffers,
+            tail: 0,
+            published: 0,
+        };
+        for bid in 0..count {
+            this.recycle(bid);
+        }
+        this.publish();
+        // SAFETY: the entries mapping is page aligned, holds `count` entries and
+        // lives as long as `this`, whose Drop unregisters it before unmapping.
+        unsafe {
+            ring.raw().submitter().register_buf_ring_with_flags(
+                this.entries.as_ptr() as u64,
+                count,
+                group,
+                0,
+            )?;
+        }
+        Ok(this)
+    }
+
+    pub fn group(&self) -> u16 {
+        self.group
+    }
+
+    pub fn buf_size(&self) -> u32 {
+        self.buf_size
+    }
+
+    /// The first `len` bytes of buffer `bid`, as filled by a completion.
+    pub fn get(&self, bid: u16, len: usize) -> &[u8] {
+        let start = bid as usize * self.buf_size as usize;
+        &self.buffers[start..start + len.min(self.buf_size as usize)]
+    }
+
+    /// Gives buffer `bid` back to the kernel (visible after [`publish`]).
+    ///
+    /// [`publish`]: BufRing::publish
+    pub fn recycle(&mut self, bid: u16) {
+        let addr = self.buffers.as_ptr() as u64 + bid as u64 * self.buf_size as u64;
+        let slot = (self.tail & self.mask) as usize;
+        let base = self.entries.as_mut_ptr() as *mut BufRingEntry;
+        // SAFETY: `slot` < count, so the entry is inside the mapping. The kernel
+        // has consumed this slot: at most `count` buffers are ever outstanding
+        // and each bid is recycled once per use. The tail field shares e[0]
+        // but BufRingEntry's setters leave `resv` alone.
+        unsafe {
+            let entry = &mut *base.add(slot);
+            entry.set_addr(addr);
+            entry.set_len(self.buf_size);
+            entry.set_bid(bid);
+        }
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Makes every recycled buffer visible to the kernel.
+    pub fn publish(&mut self) {
+        if self.tail == self.published {
+            return;
+        }
+        // SAFETY: the tail is the u16 `resv` of entry 0, inside the mapping and
+        // suitably aligned; the kernel reads it with acquire semantics.
+        unsafe {
+            let tail = BufRingEntry::tail(self.entries.as_ptr() as *const BufRingEntry)
+                as *const AtomicU16;
+            (*tail).store(self.tail, Ordering::Release);
+        }
+        self.published = self.tail;
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        let reg = BufReg {
+            ring_addr: 0,
+            ring_entries: 0,
+            bgid: self.group,
+            flags: 0,
+            resv: [0; 3],
+        };
+        // SAFETY: io_uring_register with a valid ring fd and a properly sized
+        // argument; failure only means the group is already gone.
+        unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_register,
+                self.ring_fd.as_raw_fd(),
+                IORING_UNREGISTER_PBUF_RING,
+                &reg as *const _ as *const libc::c_void,
+                1,
+            );
+        }
+    }
+}
+
+fn rustix_dup(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: `fd` is a live ring fd owned by the caller's Ring.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    borrowed.try_clone_to_owned()
+}
