@@ -3,4 +3,5 @@
 
 pub mod config;
 pub mod runtime;
+pub mod shard;
 pub mod store;
