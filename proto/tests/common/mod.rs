@@ -16,7 +16,18 @@ pub enum Want<'a> {
     More(Option<usize>),
 }
 
+/// In a row, "consumed everything given".
+pub const ALL: usize = 0;
+/// In a row, "consumed the line; the rest is swallowed".
+pub const LINE: usize = usize::MAX;
+
 pub fn check_with(input: &[u8], want: Want<'_>, limits: &Limits) {
+    let want = match want {
+        Want::Ok(e, ALL) => Want::Ok(e, input.len()),
+        Want::Err(r, ALL, s, c) => Want::Err(r, input.len(), s, c),
+        Want::Err(r, LINE, s, c) => Want::Err(r, input.len() - s, s, c),
+        w => w,
+    };
     let got = parse(input, limits);
     let show = String::from_utf8_lossy(&input[..input.len().min(80)]);
     match (want, &got) {
