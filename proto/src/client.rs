@@ -403,10 +403,12 @@ pub fn parse_reply(buf: &[u8]) -> ReplyParse<'_> {
     if l.starts_with(b"STAT ") {
         return stats(buf);
     }
-    if l.len() >= 2 && l[..2].iter().all(u8::is_ascii_uppercase) && (l.len() == 2 || l[2] == b' ') {
-        if let Some(p) = meta(buf, l, used) {
-            return p;
-        }
+    if l.len() >= 2
+        && l[..2].iter().all(u8::is_ascii_uppercase)
+        && (l.len() == 2 || l[2] == b' ')
+        && let Some(p) = meta(buf, l, used)
+    {
+        return p;
     }
     let reply = if let Some(s) = Status::ALL.iter().find(|s| s.line() == l) {
         Reply::Status(*s)

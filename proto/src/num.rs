@@ -111,7 +111,8 @@ mod tests {
     fn table() {
         // (token, strtoull, strtoul, strtol) — behaviour checked against memcached
         // 1.6.18 through `set k <flags> <exptime> <bytes>` and `incr`.
-        let rows: &[(&[u8], Option<u64>, Option<u32>, Option<i32>)] = &[
+        type Row = (&'static [u8], Option<u64>, Option<u32>, Option<i32>);
+        let rows: &[Row] = &[
             (b"0", Some(0), Some(0), Some(0)),
             (b"+1", Some(1), Some(1), Some(1)),
             (b"01", Some(1), Some(1), Some(1)),

@@ -94,26 +94,35 @@ impl<'a> Ctx<'a> {
 /// (memcached checks exactly those two bytes: `CLIENT_ERROR bad data chunk`,
 /// the line and block consumed, the connection kept).
 #[inline]
-pub(crate) fn data_block<'a>(
-    cx: &Ctx<'a>,
-    vlen: usize,
-    reply: bool,
-) -> Result<&'a [u8], Parse<'a>> {
+pub(crate) fn data_block<'a>(cx: &Ctx<'a>, vlen: usize, reply: bool) -> Result<&'a [u8], Stop<'a>> {
     let end = cx.next + vlen;
     let total = end + 2;
     if cx.buf.len() < total {
-        return Err(Parse::Incomplete {
-            more: Some(total - cx.buf.len()),
-        });
+        return Err(Stop::More(total - cx.buf.len()));
     }
     if &cx.buf[end..total] != b"\r\n" {
-        return Err(Parse::Invalid(Invalid::line(
+        return Err(Stop::Invalid(Invalid::line(
             ClientError::BadDataChunk,
             total,
             reply,
         )));
     }
     Ok(&cx.buf[cx.next..end])
+}
+
+/// Why a helper stopped short of a request (kept small: `Parse` is not).
+pub(crate) enum Stop<'a> {
+    More(usize),
+    Invalid(Invalid<'a>),
+}
+
+impl<'a> From<Stop<'a>> for Parse<'a> {
+    fn from(s: Stop<'a>) -> Self {
+        match s {
+            Stop::More(n) => Parse::Incomplete { more: Some(n) },
+            Stop::Invalid(i) => Parse::Invalid(i),
+        }
+    }
 }
 
 /// Parse one request (text or meta, told apart by the command word) from the

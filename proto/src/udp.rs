@@ -151,7 +151,8 @@ mod tests {
     fn requests() {
         // memcached 1.6.18 answered the first, ignored its reserved field, and
         // dropped the others silently.
-        let rows: &[(&[u8], Result<(u16, &[u8]), UdpError>)] = &[
+        type Row = (&'static [u8], Result<(u16, &'static [u8]), UdpError>);
+        let rows: &[Row] = &[
             (
                 b"\x00\x05\x00\x00\x00\x01\x00\x07version\r\n",
                 Ok((5, b"version\r\n")),

@@ -81,7 +81,7 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
     } else {
         0
     };
-    if vlen < 0 || vlen > i32::MAX - 2 {
+    if !(0..=i32::MAX - 2).contains(&vlen) {
         return bad();
     }
     let vlen = vlen as usize;
@@ -110,7 +110,7 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
             }),
             cx.next + vlen + 2,
         ),
-        Err(p) => p,
+        Err(stop) => stop.into(),
     }
 }
 

@@ -36,7 +36,7 @@ pub(crate) fn parse_ma<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
         Some(ClientError::InvalidOrDuplicateFlag),
     ) {
         Ok(kf) => kf,
-        Err(p) => return p,
+        Err(inv) => return Parse::Invalid(inv),
     };
     let mode = match flags.mode() {
         None | Some(b'I' | b'+') => ArithMode::Incr,

@@ -22,7 +22,7 @@ pub(crate) fn parse_md<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
         Some(ClientError::InvalidOrDuplicateFlag),
     ) {
         Ok((key, flags)) => cx.complete(Request::MetaDelete(MetaDelete { key, flags })),
-        Err(p) => p,
+        Err(inv) => Parse::Invalid(inv),
     }
 }
 

@@ -28,8 +28,8 @@ pub(crate) fn parse_key_and_flags<'a>(
     cx: &Ctx<'a>,
     too_many: ClientError,
     flag_error: Option<ClientError>,
-) -> Result<(Key<'a>, MetaFlags<'a>), Parse<'a>> {
-    let fail = |e: ErrorReply| Err(Parse::Invalid(Invalid::line(e, cx.next, true)));
+) -> Result<(Key<'a>, MetaFlags<'a>), Invalid<'a>> {
+    let fail = |e: ErrorReply| Err(Invalid::line(e, cx.next, true));
     if t.len() < 2 {
         return fail(ErrorReply::Error);
     }
@@ -59,7 +59,7 @@ pub(crate) fn parse_key_and_flags<'a>(
 pub(crate) fn parse_mg<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
     match parse_key_and_flags(t, 2, cx, ClientError::GetOptionsTooLong, None) {
         Ok((key, flags)) => cx.complete(Request::MetaGet(MetaGet { key, flags })),
-        Err(p) => p,
+        Err(inv) => Parse::Invalid(inv),
     }
 }
 

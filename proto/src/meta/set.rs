@@ -46,7 +46,7 @@ pub(crate) fn parse_ms<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
     }
     // memcached reads the length as a 32-bit int (low bits of a 64-bit parse).
     let vlen = match strtol(t.get(2)) {
-        Some(v) if v >= 0 && v <= i32::MAX - 2 => v as usize,
+        Some(v) if (0..=i32::MAX - 2).contains(&v) => v as usize,
         _ => return fail(ClientError::BadCommandLineFormat.into()),
     };
     // From here on, an error swallows the data block, as memcached does.
@@ -95,7 +95,7 @@ pub(crate) fn parse_ms<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
             }),
             cx.next + vlen + 2,
         ),
-        Err(p) => p,
+        Err(stop) => stop.into(),
     }
 }
 
