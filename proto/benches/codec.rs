@@ -53,13 +53,19 @@ fn parse_benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("get_32b_key", |b| {
         b.iter(|| match parse(black_box(&get), &limits) {
-            Parse::Complete { request: Request::Get(g), consumed } => (g.keys.len(), consumed),
+            Parse::Complete {
+                request: Request::Get(g),
+                consumed,
+            } => (g.keys.len(), consumed),
             _ => unreachable!(),
         })
     });
     g.bench_function("set_100b_value", |b| {
         b.iter(|| match parse(black_box(&set), &limits) {
-            Parse::Complete { request: Request::Store(s), consumed } => (s.data.len(), consumed),
+            Parse::Complete {
+                request: Request::Store(s),
+                consumed,
+            } => (s.data.len(), consumed),
             _ => unreachable!(),
         })
     });
@@ -105,7 +111,11 @@ fn encode_benches(c: &mut Criterion) {
     });
     let limits = Limits::default();
     let line = b"mg user:0000000000000000000000042:x v k t f c O123\r\n";
-    let Parse::Complete { request: Request::MetaGet(req), .. } = parse(line, &limits) else {
+    let Parse::Complete {
+        request: Request::MetaGet(req),
+        ..
+    } = parse(line, &limits)
+    else {
         unreachable!()
     };
     let hit = MgOutcome::Hit(MgItem {
