@@ -1,0 +1,1 @@
+//! Store unit tests, one file per feature.
