@@ -85,7 +85,13 @@ impl Arena {
                 (p, len, map_len, Backing::Normal)
             }
         };
-        let mut arena = Arena { base, len, map_len, backing, numa: NumaBinding::Off };
+        let mut arena = Arena {
+            base,
+            len,
+            map_len,
+            backing,
+            numa: NumaBinding::Off,
+        };
         if cfg.numa == Numa::Local {
             let cpu = cfg.cpu.unwrap_or(0);
             let topo = Topology::read(root).map_err(|e| {
@@ -98,7 +104,9 @@ impl Arena {
                 StoreError::Numa(format!("cpu {cpu} belongs to no NUMA node; check `cpu`"))
             })?;
             numa::bind(arena.base, arena.map_len, node).map_err(|e| {
-                StoreError::Numa(format!("mbind to node {node} failed: {e}; set numa = \"off\""))
+                StoreError::Numa(format!(
+                    "mbind to node {node} failed: {e}; set numa = \"off\""
+                ))
             })?;
             arena.numa = NumaBinding::Bound { node };
         }
@@ -130,7 +138,10 @@ fn round_down(x: usize, unit: usize) -> usize {
 
 fn map_hugetlb(len: usize) -> io::Result<*mut u8> {
     if len == 0 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "limit below 2 MiB"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "limit below 2 MiB",
+        ));
     }
     const MAP_HUGE_2MB: libc::c_int = 21 << libc::MAP_HUGE_SHIFT;
     // SAFETY: a fresh anonymous mapping; no existing memory is affected.
@@ -144,7 +155,11 @@ fn map_hugetlb(len: usize) -> io::Result<*mut u8> {
             0,
         )
     };
-    if p == libc::MAP_FAILED { Err(io::Error::last_os_error()) } else { Ok(p as *mut u8) }
+    if p == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(p as *mut u8)
+    }
 }
 
 /// Maps `len` bytes aligned to 2 MiB (so THP can back whole pages); returns the aligned
@@ -163,7 +178,10 @@ fn map_normal(len: usize) -> Result<(*mut u8, usize), StoreError> {
         )
     };
     if p == libc::MAP_FAILED {
-        return Err(StoreError::Map { bytes: want, source: io::Error::last_os_error() });
+        return Err(StoreError::Map {
+            bytes: want,
+            source: io::Error::last_os_error(),
+        });
     }
     let addr = p as usize;
     let aligned = addr.next_multiple_of(HUGE_2M);
@@ -176,7 +194,11 @@ fn map_normal(len: usize) -> Result<(*mut u8, usize), StoreError> {
 }
 
 fn advise(p: *mut u8, len: usize, huge: bool) -> bool {
-    let advice = if huge { libc::MADV_HUGEPAGE } else { libc::MADV_NOHUGEPAGE };
+    let advice = if huge {
+        libc::MADV_HUGEPAGE
+    } else {
+        libc::MADV_NOHUGEPAGE
+    };
     // SAFETY: madvise on our own mapping only changes paging hints.
     unsafe { libc::madvise(p as *mut libc::c_void, len, advice) == 0 }
 }

@@ -51,8 +51,14 @@ pub enum Policy {
 
 impl Policy {
     /// Every policy, for benchmarks and tests.
-    pub const ALL: [Policy; 6] =
-        [Policy::Lru, Policy::Clock, Policy::S3fifo, Policy::Lfu, Policy::Fifo, Policy::Random];
+    pub const ALL: [Policy; 6] = [
+        Policy::Lru,
+        Policy::Clock,
+        Policy::S3fifo,
+        Policy::Lfu,
+        Policy::Fifo,
+        Policy::Random,
+    ];
 
     /// The lowercase name used in config files.
     pub fn name(self) -> &'static str {
@@ -146,13 +152,19 @@ impl StoreConfig {
         if (self.memory_limit / 8) as u64 + 2 > u32::MAX as u64 {
             return bad(
                 "memory_limit",
-                format!("{} bytes exceeds 32 GiB per shard; use more shards", self.memory_limit),
+                format!(
+                    "{} bytes exceeds 32 GiB per shard; use more shards",
+                    self.memory_limit
+                ),
             );
         }
         if !(1.01..=4.0).contains(&self.growth_factor) || self.growth_factor.is_nan() {
             return bad(
                 "growth_factor",
-                format!("{} is outside 1.01..=4.0; the default is 1.08", self.growth_factor),
+                format!(
+                    "{} is outside 1.01..=4.0; the default is 1.08",
+                    self.growth_factor
+                ),
             );
         }
         let max_item = (MAX_VALUE_LEN + 64).min(self.slab_page_size);
@@ -170,7 +182,10 @@ impl StoreConfig {
             return bad("shard_id", format!("{} is not below 1024", self.shard_id));
         }
         if self.numa == Numa::Local && self.cpu.is_none() {
-            return bad("numa", "\"local\" needs the shard's cpu to find its node".to_string());
+            return bad(
+                "numa",
+                "\"local\" needs the shard's cpu to find its node".to_string(),
+            );
         }
         Ok(())
     }

@@ -11,5 +11,8 @@ pub enum StoreError {
     #[error("numa = \"local\": {0}")]
     Numa(String),
     #[error("cannot map the {bytes}-byte arena: {source}; lower memory_limit")]
-    Map { bytes: usize, source: std::io::Error },
+    Map {
+        bytes: usize,
+        source: std::io::Error,
+    },
 }

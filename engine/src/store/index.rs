@@ -37,7 +37,11 @@ struct Table {
 
 impl Table {
     fn new(cap: usize) -> Table {
-        Table { slots: vec![EMPTY; cap], live: 0, tombs: 0 }
+        Table {
+            slots: vec![EMPTY; cap],
+            live: 0,
+            tombs: 0,
+        }
     }
     #[inline]
     fn home(&self, hash: u64) -> usize {
@@ -45,7 +49,11 @@ impl Table {
     }
     #[inline]
     fn next(&self, pos: usize) -> usize {
-        if pos + 1 == self.slots.len() { 0 } else { pos + 1 }
+        if pos + 1 == self.slots.len() {
+            0
+        } else {
+            pos + 1
+        }
     }
     /// Places `slot` in the first empty or tombstone slot from `hash`'s home.
     #[inline]
@@ -107,8 +115,18 @@ impl Index {
     /// `max_handle` is the largest handle the arena can produce.
     pub(crate) fn new(max_handle: u32) -> Index {
         let hbits = 32 - max_handle.leading_zeros();
-        let hmask = if hbits >= 32 { u32::MAX } else { (1u32 << hbits) - 1 };
-        Index { cur: Table::new(MIN_CAPACITY), old: None, migrate_pos: 0, hmask, epoch: 0 }
+        let hmask = if hbits >= 32 {
+            u32::MAX
+        } else {
+            (1u32 << hbits) - 1
+        };
+        Index {
+            cur: Table::new(MIN_CAPACITY),
+            old: None,
+            migrate_pos: 0,
+            hmask,
+            epoch: 0,
+        }
     }
 
     #[inline]
@@ -143,7 +161,11 @@ impl Index {
                     break;
                 }
                 if s != TOMB && s & !self.hmask == want && eq(s & self.hmask) {
-                    return Some(Found { in_old, pos, handle: s & self.hmask });
+                    return Some(Found {
+                        in_old,
+                        pos,
+                        handle: s & self.hmask,
+                    });
                 }
                 pos = table.next(pos);
             }
@@ -160,14 +182,22 @@ impl Index {
     /// Points an existing entry at a new handle (same key, so same hash and tag).
     #[inline]
     pub(crate) fn replace(&mut self, at: Found, handle: u32) {
-        let t = if at.in_old { self.old.as_mut().expect("old table") } else { &mut self.cur };
+        let t = if at.in_old {
+            self.old.as_mut().expect("old table")
+        } else {
+            &mut self.cur
+        };
         let s = &mut t.slots[at.pos];
         *s = (*s & !self.hmask) | handle;
     }
 
     #[inline]
     pub(crate) fn remove(&mut self, at: Found) {
-        let t = if at.in_old { self.old.as_mut().expect("old table") } else { &mut self.cur };
+        let t = if at.in_old {
+            self.old.as_mut().expect("old table")
+        } else {
+            &mut self.cur
+        };
         t.remove(at.pos);
     }
 
@@ -200,7 +230,9 @@ impl Index {
 
     /// Moves up to `n` old slots into the current table. Returns whether work remains.
     pub(crate) fn migrate(&mut self, n: usize, mut rehash: impl FnMut(u32) -> u64) -> bool {
-        let Some(old) = self.old.as_mut() else { return false };
+        let Some(old) = self.old.as_mut() else {
+            return false;
+        };
         let end = (self.migrate_pos + n).min(old.slots.len());
         let mut moved = false;
         for pos in self.migrate_pos..end {

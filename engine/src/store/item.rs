@@ -194,7 +194,9 @@ pub(crate) struct Layout {
 
 impl Layout {
     pub(crate) fn new(links: bool) -> Layout {
-        Layout { hdr: HEADER_LEN + if links { LINKS_LEN } else { 0 } }
+        Layout {
+            hdr: HEADER_LEN + if links { LINKS_LEN } else { 0 },
+        }
     }
     /// Bytes an item of this shape occupies (before chunk rounding).
     #[inline]
@@ -234,18 +236,14 @@ impl Layout {
     #[inline]
     pub(crate) fn value<'a>(self, it: ItemPtr) -> &'a [u8] {
         // SAFETY: as in `key`.
-        unsafe {
-            std::slice::from_raw_parts(it.0.add(self.key_off(it) + it.klen()), it.vlen())
-        }
+        unsafe { std::slice::from_raw_parts(it.0.add(self.key_off(it) + it.klen()), it.vlen()) }
     }
     /// Mutable value bytes, up to `cap` bytes (the chunk's room for the value).
     #[inline]
     pub(crate) fn value_mut<'a>(self, it: ItemPtr, len: usize) -> &'a mut [u8] {
         // SAFETY: the caller checked that key_off + klen + len fits the chunk; the
         // shard owns the arena exclusively.
-        unsafe {
-            std::slice::from_raw_parts_mut(it.0.add(self.key_off(it) + it.klen()), len)
-        }
+        unsafe { std::slice::from_raw_parts_mut(it.0.add(self.key_off(it) + it.klen()), len) }
     }
     /// Writes a fresh item's header fields and key; the value is written by the caller.
     #[inline]

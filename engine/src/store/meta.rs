@@ -333,7 +333,11 @@ impl Store {
         let hash = xxh3_64(key);
         let Some(found) = self.find(key, hash) else {
             // Evicted by its own store (memory too small): report what we computed.
-            return MetaArith::Value { value, cas: 0, ttl: -1 };
+            return MetaArith::Value {
+                value,
+                cas: 0,
+                ttl: -1,
+            };
         };
         let it = self.item(found.handle);
         if let Some(t) = args.touch {
@@ -342,7 +346,11 @@ impl Store {
         if let Some(c) = args.new_cas {
             it.set_cas(c);
         }
-        MetaArith::Value { value, cas: it.cas(), ttl: ttl_of(it.exptime(), self.now) }
+        MetaArith::Value {
+            value,
+            cas: it.cas(),
+            ttl: ttl_of(it.exptime(), self.now),
+        }
     }
 
     /// me: the item without touching it.
@@ -356,5 +364,9 @@ impl Store {
 }
 
 fn ttl_of(exptime: u32, now: u32) -> i64 {
-    if exptime == 0 { -1 } else { exptime as i64 - now as i64 }
+    if exptime == 0 {
+        -1
+    } else {
+        exptime as i64 - now as i64
+    }
 }

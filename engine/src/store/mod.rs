@@ -151,7 +151,10 @@ impl Store {
         } else {
             cfg.process_started
         };
-        let stats = StoreStats { limit_maxbytes: arena.len as u64, ..StoreStats::default() };
+        let stats = StoreStats {
+            limit_maxbytes: arena.len as u64,
+            ..StoreStats::default()
+        };
         Ok(Store {
             policies: Policies::new(cfg.eviction, sizes.len(), ghost_entries, seed),
             index: Index::new(max_handle),
@@ -194,6 +197,11 @@ impl Store {
     /// Bytes of slab pages handed to classes: never above the memory limit.
     pub fn used_bytes(&self) -> usize {
         self.slabs.used_bytes()
+    }
+
+    /// Slab pages available to size classes (pages charged to side metadata excluded).
+    pub fn page_count(&self) -> usize {
+        self.slabs.n_pages as usize
     }
 
     /// Bytes the arena may hand out (the limit rounded down to whole pages).
@@ -319,7 +327,9 @@ impl Store {
     fn release(&mut self, h: u32) {
         let it = self.item(h);
         let cls = self.class_of(h);
-        let total = self.layout.total(it.klen(), it.vlen(), self.layout.flags(it)) as u64;
+        let total = self
+            .layout
+            .total(it.klen(), it.vlen(), self.layout.flags(it)) as u64;
         self.policies.on_remove(&self.arena, cls, h);
         let c = &mut self.slabs.classes[cls];
         c.items -= 1;
@@ -340,7 +350,9 @@ impl Store {
         it.set_cas(cas);
         it.set_atime(self.now);
         let cls = self.class_of(h);
-        let total = self.layout.total(it.klen(), it.vlen(), self.layout.flags(it)) as u64;
+        let total = self
+            .layout
+            .total(it.klen(), it.vlen(), self.layout.flags(it)) as u64;
         match replace {
             Some(old) => {
                 self.index.replace(old, h);
@@ -397,7 +409,9 @@ impl Store {
             if self.maybe_move_page(cls) {
                 continue;
             }
-            let v = self.policies.victim(&self.arena, &self.slabs, self.layout, cls, self.pinned);
+            let v = self
+                .policies
+                .victim(&self.arena, &self.slabs, self.layout, cls, self.pinned);
             if v == NONE {
                 if self.move_page(cls, true) {
                     continue;
@@ -492,7 +506,9 @@ impl Store {
 
     /// Moves the coldest foreign page to `cls` (unconditionally when `force`).
     fn move_page(&mut self, cls: usize, force: bool) -> bool {
-        let Some(page) = self.coldest_page(cls) else { return false };
+        let Some(page) = self.coldest_page(cls) else {
+            return false;
+        };
         if !force {
             let own_idle = self.slabs.classes[cls]
                 .pages
@@ -557,11 +573,17 @@ impl Store {
             flags: self.layout.flags(it),
             cas: it.cas(),
             exptime: e,
-            ttl: if e == 0 { -1 } else { e as i64 - self.now as i64 },
+            ttl: if e == 0 {
+                -1
+            } else {
+                e as i64 - self.now as i64
+            },
             last_access,
             fetched,
             class_id: self.class_of(h) as u32 + 1,
-            size: self.layout.total(it.klen(), it.vlen(), self.layout.flags(it)),
+            size: self
+                .layout
+                .total(it.klen(), it.vlen(), self.layout.flags(it)),
         }
     }
 }

@@ -24,7 +24,9 @@ impl Topology {
             let Some(id) = name.to_str().and_then(|n| n.strip_prefix("node")) else {
                 continue;
             };
-            let Ok(id) = id.parse::<usize>() else { continue };
+            let Ok(id) = id.parse::<usize>() else {
+                continue;
+            };
             let list = std::fs::read_to_string(entry.path().join("cpulist"))?;
             let cpus = parse_cpulist(list.trim()).ok_or_else(|| {
                 io::Error::new(io::ErrorKind::InvalidData, format!("bad cpulist {list:?}"))
@@ -43,7 +45,10 @@ impl Topology {
 
     /// The node holding `cpu`.
     pub fn node_of_cpu(&self, cpu: usize) -> Option<usize> {
-        self.nodes.iter().find(|(_, cpus)| cpus.contains(&cpu)).map(|(id, _)| *id)
+        self.nodes
+            .iter()
+            .find(|(_, cpus)| cpus.contains(&cpu))
+            .map(|(id, _)| *id)
     }
 }
 
@@ -83,7 +88,10 @@ const MPOL_BIND: libc::c_long = 2;
 pub(crate) fn bind(addr: *mut u8, len: usize, node: usize) -> io::Result<()> {
     const WORD: usize = 64;
     if node >= 1024 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "node id above 1023"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "node id above 1023",
+        ));
     }
     let mut mask = [0u64; 1024 / WORD];
     mask[node / WORD] |= 1 << (node % WORD);
@@ -100,5 +108,9 @@ pub(crate) fn bind(addr: *mut u8, len: usize, node: usize) -> io::Result<()> {
             0 as libc::c_ulong,
         )
     };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }

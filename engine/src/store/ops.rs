@@ -56,7 +56,10 @@ pub enum DeleteOutcome {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArithOutcome {
     /// The new value and the item's new CAS.
-    Value { value: u64, cas: u64 },
+    Value {
+        value: u64,
+        cas: u64,
+    },
     NotFound,
     /// The stored value is not a decimal u64 (`CLIENT_ERROR cannot increment or
     /// decrement non-numeric value`).
@@ -195,7 +198,12 @@ impl Store {
         out
     }
 
-    fn do_store_existing(&mut self, req: &StoreReq<'_, '_>, hash: u64, found: Found) -> StoreOutcome {
+    fn do_store_existing(
+        &mut self,
+        req: &StoreReq<'_, '_>,
+        hash: u64,
+        found: Found,
+    ) -> StoreOutcome {
         let it = self.item(found.handle);
         let old_cas = it.cas();
         #[derive(PartialEq)]
@@ -251,7 +259,11 @@ impl Store {
                 let append = req.mode == StoreMode::Append;
                 let new = req.value;
                 let r = self.write_item(req.key, flags, vlen, found.handle, |dst| {
-                    let (a, b) = if append { (old_val, new) } else { (new, old_val) };
+                    let (a, b) = if append {
+                        (old_val, new)
+                    } else {
+                        (new, old_val)
+                    };
                     dst[..a.len()].copy_from_slice(a);
                     dst[a.len()..].copy_from_slice(b);
                 });
@@ -259,7 +271,9 @@ impl Store {
                     Ok(h) => {
                         self.item(h).set_exptime(it.exptime());
                         self.do_link(h, hash, req.new_cas, Some(found));
-                        StoreOutcome::Stored { cas: self.item(h).cas() }
+                        StoreOutcome::Stored {
+                            cas: self.item(h).cas(),
+                        }
                     }
                     Err(e) => alloc_outcome(e),
                 }
@@ -291,7 +305,9 @@ impl Store {
             Ok(h) => {
                 self.item(h).set_exptime(exptime);
                 self.do_link(h, hash, req.new_cas, None);
-                StoreOutcome::Stored { cas: self.item(h).cas() }
+                StoreOutcome::Stored {
+                    cas: self.item(h).cas(),
+                }
             }
             Err(e) => alloc_outcome(e),
         }
@@ -306,8 +322,9 @@ impl Store {
         bits: u32,
     ) -> StoreOutcome {
         let v = req.value;
-        match self.write_item(req.key, req.flags, v.len(), found.handle, |d| d.copy_from_slice(v))
-        {
+        match self.write_item(req.key, req.flags, v.len(), found.handle, |d| {
+            d.copy_from_slice(v)
+        }) {
             Ok(h) => {
                 let it = self.item(h);
                 it.set_exptime(exptime);
@@ -315,7 +332,9 @@ impl Store {
                     it.set_bit(bits, true);
                 }
                 self.do_link(h, hash, req.new_cas, Some(found));
-                StoreOutcome::Stored { cas: self.item(h).cas() }
+                StoreOutcome::Stored {
+                    cas: self.item(h).cas(),
+                }
             }
             Err(e) => alloc_outcome(e),
         }
@@ -359,7 +378,13 @@ impl Store {
     }
 
     /// memcached's do_add_delta. `cas` 0 means no compare. Misses are not counted here.
-    pub(crate) fn do_add_delta(&mut self, key: &[u8], incr: bool, delta: u64, cas: u64) -> ArithOutcome {
+    pub(crate) fn do_add_delta(
+        &mut self,
+        key: &[u8],
+        incr: bool,
+        delta: u64,
+        cas: u64,
+    ) -> ArithOutcome {
         let hash = xxh3_64(key);
         let Some(found) = self.lookup(key, hash, false) else {
             return ArithOutcome::NotFound;
@@ -372,7 +397,11 @@ impl Store {
         let Some(value) = parse_u64(self.layout.value(it)) else {
             return ArithOutcome::NonNumeric;
         };
-        let value = if incr { value.wrapping_add(delta) } else { value.saturating_sub(delta) };
+        let value = if incr {
+            value.wrapping_add(delta)
+        } else {
+            value.saturating_sub(delta)
+        };
         if incr {
             self.stats.incr_hits += 1;
         } else {
@@ -385,7 +414,9 @@ impl Store {
         if digits.len() <= room {
             // In place: the chunk has room, only the length and the CAS change.
             let old_len = it.vlen();
-            self.layout.value_mut(it, digits.len()).copy_from_slice(digits);
+            self.layout
+                .value_mut(it, digits.len())
+                .copy_from_slice(digits);
             it.set_vlen(digits.len());
             let grown = digits.len() as i64 - old_len as i64;
             self.stats.bytes = (self.stats.bytes as i64 + grown) as u64;
@@ -403,7 +434,10 @@ impl Store {
                 self.item(nh).set_exptime(it.exptime());
                 self.item(nh).set_bit(BIT_FETCHED, true);
                 self.do_link(nh, hash, None, Some(found));
-                ArithOutcome::Value { value, cas: self.item(nh).cas() }
+                ArithOutcome::Value {
+                    value,
+                    cas: self.item(nh).cas(),
+                }
             }
             Err(_) => ArithOutcome::OutOfMemory,
         }
@@ -412,7 +446,11 @@ impl Store {
     /// flush_all [delay]: items older than the flush instant become invisible (memcached's
     /// oldest_live / oldest_cas rule).
     pub fn flush_all(&mut self, delay: i64) {
-        let new_oldest = if delay > 0 { self.realtime(delay) } else { self.now };
+        let new_oldest = if delay > 0 {
+            self.realtime(delay)
+        } else {
+            self.now
+        };
         self.oldest_live = new_oldest.saturating_sub(1);
         if self.oldest_live <= self.now {
             self.oldest_cas = (self.cas_counter << super::SHARD_BITS) | self.cfg.shard_id as u64;

@@ -44,7 +44,11 @@ impl Class {
     /// Chunks of page `page` that have ever been handed out (the bump page is partial).
     #[inline]
     pub(crate) fn carved(&self, page: u32) -> u32 {
-        if page + 1 == self.bump_page { self.bump_next } else { self.per_page }
+        if page + 1 == self.bump_page {
+            self.bump_next
+        } else {
+            self.per_page
+        }
     }
 }
 
@@ -151,7 +155,8 @@ impl Slabs {
         }
         let c = &self.classes[cls];
         let in_page = Self::offset(h) & (self.page_size - 1);
-        in_page % c.size as usize == 0 && ((in_page / c.size as usize) as u32) < c.carved(page)
+        in_page.is_multiple_of(c.size as usize)
+            && ((in_page / c.size as usize) as u32) < c.carved(page)
     }
 
     /// Pops a chunk from the free list or the bump cursor, without taking a new page.
@@ -166,7 +171,8 @@ impl Slabs {
             return Some(h);
         }
         if c.bump_page != NONE && c.bump_next < c.per_page {
-            let off = (((c.bump_page - 1) as usize) << page_shift) + (c.bump_next * c.size) as usize;
+            let off =
+                (((c.bump_page - 1) as usize) << page_shift) + (c.bump_next * c.size) as usize;
             c.bump_next += 1;
             return Some(Self::handle(off));
         }

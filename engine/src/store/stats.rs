@@ -118,7 +118,11 @@ impl super::Store {
             }
             let total_chunks = c.pages.len() as u64 * c.per_page as u64;
             let v = self.policies.peek(&self.arena, &self.slabs, i);
-            let age = if v == super::slab::NONE { 0 } else { self.item(v).idle(self.now) };
+            let age = if v == super::slab::NONE {
+                0
+            } else {
+                self.item(v).idle(self.now)
+            };
             out.push(SlabClassStats {
                 id: i as u32 + 1,
                 chunk_size: c.size,
@@ -140,7 +144,11 @@ impl super::Store {
     pub fn reset_stats(&mut self) {
         self.stats.reset();
         for c in &mut self.slabs.classes {
-            c.stats = ClassStats { pages_taken: 0, pages_lost: 0, ..ClassStats::default() };
+            c.stats = ClassStats {
+                pages_taken: 0,
+                pages_lost: 0,
+                ..ClassStats::default()
+            };
         }
     }
 

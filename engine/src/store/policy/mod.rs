@@ -46,7 +46,11 @@ impl Policies {
     pub(crate) fn new(kind: Policy, classes: usize, ghost_entries: usize, seed: u64) -> Policies {
         Policies {
             kind,
-            lists: if kind.linked() { vec![ClassLists::default(); classes] } else { Vec::new() },
+            lists: if kind.linked() {
+                vec![ClassLists::default(); classes]
+            } else {
+                Vec::new()
+            },
             hands: vec![Hand::default(); classes],
             small: if kind == Policy::S3fifo {
                 (0..classes).map(|_| Small::default()).collect()
@@ -109,10 +113,8 @@ impl Policies {
     pub(crate) fn on_remove(&mut self, arena: &Arena, cls: usize, h: u32) {
         match self.kind {
             Policy::Lru | Policy::Fifo => self.lists[cls].remove(arena, h),
-            Policy::S3fifo => {
-                if ptr(arena, h).policy() & sweep::S3_SMALL != 0 {
-                    self.small[cls].count -= 1;
-                }
+            Policy::S3fifo if ptr(arena, h).policy() & sweep::S3_SMALL != 0 => {
+                self.small[cls].count -= 1;
             }
             _ => {}
         }
@@ -166,7 +168,10 @@ impl Policies {
                 match pick {
                     S3Pick::FromSmall(h) => {
                         let hash = xxh3_64(layout.key(ptr(arena, h)));
-                        self.ghost.as_mut().expect("ghost").insert(fingerprint(hash));
+                        self.ghost
+                            .as_mut()
+                            .expect("ghost")
+                            .insert(fingerprint(hash));
                         h
                     }
                     S3Pick::FromMain(h) => h,
@@ -182,7 +187,8 @@ impl Policies {
             Policy::Lru | Policy::Fifo => self.lists[cls].peek(),
             _ => {
                 let mut hand = self.hands[cls];
-                hand.next_item(arena, slabs, cls, sweep::sweep_limit(slabs, cls)).unwrap_or(NONE)
+                hand.next_item(arena, slabs, cls, sweep::sweep_limit(slabs, cls))
+                    .unwrap_or(NONE)
             }
         }
     }

@@ -241,7 +241,11 @@ pub(crate) struct Ghost {
 impl Ghost {
     pub(crate) fn new(entries: usize) -> Ghost {
         let n = entries.next_power_of_two().max(64);
-        Ghost { slots: vec![0; n], mask: n / 4 - 1, turn: 0 }
+        Ghost {
+            slots: vec![0; n],
+            mask: n / 4 - 1,
+            turn: 0,
+        }
     }
     pub(crate) fn bytes(&self) -> usize {
         self.slots.len() * 4
@@ -326,7 +330,9 @@ pub(crate) fn s3_victim(
             }
             return S3Pick::FromSmall(h);
         }
-        let Some(h) = hand.next_item(arena, slabs, cls, limit) else { break };
+        let Some(h) = hand.next_item(arena, slabs, cls, limit) else {
+            break;
+        };
         let it = ptr(arena, h);
         let p = it.policy();
         if p & S3_SMALL != 0 {
