@@ -136,10 +136,14 @@ impl Store {
         // S3-FIFO keeps a ghost table and small rings off the arena: charge them as pages
         // so every policy gets the same memory. The ghost remembers about as many keys
         // as a store of ~256-byte items holds.
-        let ghost_entries = arena.len / 256;
+        let mut ghost_entries = arena.len / 256;
         if cfg.eviction == Policy::S3fifo {
-            let side = ghost_entries.next_power_of_two() * 4 + ghost_entries / 10 * 8;
-            slabs.reserve_pages(side.div_ceil(cfg.slab_page_size) as u32);
+            // Ring room for ~10% of the items (twice, for stale entries) plus the ghost;
+            // the ghost then gets whatever the reserved pages leave.
+            let ring = ghost_entries / 10 * 8;
+            let pages = (ghost_entries * 4 + ring).div_ceil(cfg.slab_page_size);
+            slabs.reserve_pages(pages as u32);
+            ghost_entries = (pages * cfg.slab_page_size - ring) / 4;
         }
         let max_handle = Slabs::handle(arena.len);
         let seed = 0x9e37_79b9_7f4a_7c15 ^ cfg.shard_id as u64;
@@ -355,17 +359,21 @@ impl Store {
             .total(it.klen(), it.vlen(), self.layout.flags(it)) as u64;
         match replace {
             Some(old) => {
+                let old_policy = self.item(old.handle).policy();
                 self.index.replace(old, h);
                 self.release(old.handle);
+                self.policies
+                    .on_replace(&self.arena, &self.slabs, cls, h, hash, old_policy);
             }
             None => {
                 let (arena, layout) = (&self.arena, self.layout);
                 self.index.insert(hash, h, |x| {
                     xxh3_64(layout.key(ItemPtr(arena.at(Slabs::offset(x)))))
                 });
+                self.policies
+                    .on_insert(&self.arena, &self.slabs, cls, h, hash);
             }
         }
-        self.policies.on_insert(&self.arena, cls, h, hash);
         let page = self.slabs.page_of(h) as usize;
         self.slabs.page_atime[page] = self.now;
         let c = &mut self.slabs.classes[cls];

@@ -67,6 +67,9 @@ pub(crate) struct Slabs {
     pub(crate) page_pos: Vec<u32>,
     /// Last access (relative seconds) to any item of each page: the rebalancer's measure.
     pub(crate) page_atime: Vec<u32>,
+    /// Class of item sizes up to 4 KiB, indexed by size / 8 rounded up (skips the
+    /// binary search on the common path).
+    small_class: Vec<u8>,
 }
 
 pub(crate) const UNASSIGNED: u8 = u8::MAX;
@@ -116,12 +119,18 @@ impl Slabs {
             page_class: vec![UNASSIGNED; n_pages as usize],
             page_pos: vec![0; n_pages as usize],
             page_atime: vec![0; n_pages as usize],
+            small_class: (0..=512usize)
+                .map(|u| sizes.partition_point(|&s| (s as usize) < u * 8) as u8)
+                .collect(),
         }
     }
 
     /// The smallest class whose chunks hold `total` bytes.
     #[inline]
     pub(crate) fn class_for(&self, total: usize) -> Option<usize> {
+        if let Some(&c) = self.small_class.get(total.div_ceil(8)) {
+            return Some(c as usize);
+        }
         let i = self.classes.partition_point(|c| (c.size as usize) < total);
         (i < self.classes.len()).then_some(i)
     }
@@ -186,6 +195,12 @@ impl Slabs {
         ItemPtr(arena.at(Self::offset(h))).mark_free(c.free_head);
         c.free_head = h;
         c.free_count += 1;
+    }
+
+    /// Whether a page can still be had without evicting.
+    #[inline]
+    pub(crate) fn has_fresh(&self) -> bool {
+        self.next_fresh < self.n_pages || !self.free_pages.is_empty()
     }
 
     /// Takes a never-used or returned page, if any.

@@ -70,7 +70,14 @@ impl Policies {
 
     /// A new item was linked (its policy byte is zero).
     #[inline]
-    pub(crate) fn on_insert(&mut self, arena: &Arena, cls: usize, h: u32, hash: u64) {
+    pub(crate) fn on_insert(
+        &mut self,
+        arena: &Arena,
+        slabs: &Slabs,
+        cls: usize,
+        h: u32,
+        hash: u64,
+    ) {
         match self.kind {
             Policy::Lru => self.lists[cls].insert(arena, h, false),
             Policy::Fifo => self.lists[cls].insert(arena, h, true),
@@ -80,9 +87,38 @@ impl Policies {
                 if !ghost.take(fingerprint(hash)) {
                     ptr(arena, h).set_policy(sweep::S3_SMALL);
                     self.small[cls].push(h);
+                    if slabs.has_fresh() {
+                        let items = slabs.classes[cls].items;
+                        self.small[cls].drain_excess(arena, slabs, cls, items);
+                    }
                 }
             }
             Policy::Clock | Policy::Random => {}
+        }
+    }
+
+    /// A new version of an existing key was linked. S3-FIFO keeps the old version's
+    /// queue and frequency (an update is not a ghost candidate, and skipping the ghost
+    /// probe keeps overwrites cheap); the others treat it as a new item.
+    #[inline]
+    pub(crate) fn on_replace(
+        &mut self,
+        arena: &Arena,
+        slabs: &Slabs,
+        cls: usize,
+        h: u32,
+        hash: u64,
+        old: u8,
+    ) {
+        if self.kind != Policy::S3fifo {
+            return self.on_insert(arena, slabs, cls, h, hash);
+        }
+        let it = ptr(arena, h);
+        if old & sweep::S3_SMALL != 0 {
+            it.set_policy(sweep::S3_SMALL);
+            self.small[cls].push(h);
+        } else {
+            it.set_policy(old & sweep::S3_FREQ);
         }
     }
 
