@@ -88,10 +88,20 @@ fn main() {
         st.slab_bytes as f64 / n,
         st.slab_bytes
     );
+    let chunk_bytes: u64 = s
+        .slab_stats()
+        .iter()
+        .map(|c| c.number * c.chunk_size as u64)
+        .sum();
     println!(
-        "  header+rounding/item {:.2}",
-        st.slab_bytes as f64 / n - raw
+        "  header+rounding/item {:.2}  (chunk bytes of live items - key+value)",
+        chunk_bytes as f64 / n - raw
     );
+    println!(
+        "  partial-page slack   {:.2}  (pages handed out - chunk bytes)",
+        (st.slab_bytes - chunk_bytes) as f64 / n
+    );
+    println!("  size classes         {}", s.class_sizes().len());
     println!("  side bytes           {}", s.side_bytes());
     for c in s.slab_stats().iter().take(4) {
         println!(
