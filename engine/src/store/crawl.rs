@@ -46,6 +46,10 @@ impl Store {
             let page = self.crawl.page;
             if page >= n_pages {
                 self.crawl = Cursor::default();
+                if rep.wrapped {
+                    // One full pass per call is enough.
+                    break;
+                }
                 rep.wrapped = true;
                 empty_pages += 1;
                 continue;

@@ -215,10 +215,10 @@ impl Store {
             self.slabs.classes[cls].stats.get_hits += 1;
         }
         if !args.no_bump {
-            self.do_bump(h);
+            self.do_bump(h, cls);
         }
         MetaGet::Hit(MetaHit {
-            item: self.view(h, idle, fetched),
+            item: self.view(h, cls, idle, fetched),
             ttl_before,
             win,
             stale,
@@ -359,7 +359,8 @@ impl Store {
         let found = self.lookup(key, hash, false)?;
         let it = self.item(found.handle);
         let (idle, fetched) = (it.idle(self.now), it.has(BIT_FETCHED));
-        Some(self.view(found.handle, idle, fetched))
+        let cls = self.class_of(found.handle);
+        Some(self.view(found.handle, cls, idle, fetched))
     }
 }
 

@@ -237,6 +237,12 @@ impl Store {
     /// Sets the current time, in seconds since `process_started`. Call once per loop turn.
     pub fn set_time(&mut self, now: RelTime) {
         self.now = now;
+        // A delayed flush_all takes effect now: from here on, the CAS rule alone decides
+        // (every item stored before this turn has a lower CAS), which stays exact even
+        // when the 24-bit access time of an old item has wrapped.
+        if self.oldest_live != 0 && self.oldest_cas == 0 && self.oldest_live <= now {
+            self.oldest_cas = (self.cas_counter << SHARD_BITS) | self.cfg.shard_id as u64;
+        }
     }
 
     pub fn now(&self) -> RelTime {
@@ -407,7 +413,7 @@ impl Store {
 
     /// Marks a read: fetched bit, access time, the policy's hit.
     #[inline]
-    fn do_bump(&mut self, h: u32) {
+    fn do_bump(&mut self, h: u32, cls: usize) {
         let it = self.item(h);
         let was_fetched = it.has(BIT_FETCHED);
         if !was_fetched {
@@ -416,7 +422,6 @@ impl Store {
         it.set_atime(self.now);
         let page = self.slabs.page_of(h) as usize;
         self.slabs.page_atime[page] = self.now;
-        let cls = self.class_of(h);
         self.policies.on_hit(&self.arena, cls, h, was_fetched);
     }
 
@@ -593,7 +598,7 @@ impl Store {
     }
 
     /// The view of a live item.
-    fn view(&self, h: u32, last_access: u32, fetched: bool) -> ItemView<'_> {
+    fn view(&self, h: u32, cls: usize, last_access: u32, fetched: bool) -> ItemView<'_> {
         let it = self.item(h);
         let e = it.exptime();
         ItemView {
@@ -609,7 +614,7 @@ impl Store {
             },
             last_access,
             fetched,
-            class_id: self.class_of(h) as u32 + 1,
+            class_id: cls as u32 + 1,
             size: self
                 .layout
                 .total(it.klen(), it.vlen(), self.layout.flags(it)),

@@ -103,8 +103,8 @@ impl Store {
         self.stats.get_hits += 1;
         let cls = self.class_of(h);
         self.slabs.classes[cls].stats.get_hits += 1;
-        self.do_bump(h);
-        Some(self.view(h, idle, fetched))
+        self.do_bump(h, cls);
+        Some(self.view(h, cls, idle, fetched))
     }
 
     /// gat/gats: get and set a new expiry. Counted as touches, as memcached does.
@@ -121,9 +121,9 @@ impl Store {
         self.stats.touch_hits += 1;
         let cls = self.class_of(h);
         self.slabs.classes[cls].stats.touch_hits += 1;
-        self.do_bump(h);
+        self.do_bump(h, cls);
         it.set_exptime(exp);
-        Some(self.view(h, idle, fetched))
+        Some(self.view(h, cls, idle, fetched))
     }
 
     /// touch: set a new expiry without fetching.
@@ -137,7 +137,7 @@ impl Store {
         self.stats.touch_hits += 1;
         let cls = self.class_of(found.handle);
         self.slabs.classes[cls].stats.touch_hits += 1;
-        self.do_bump(found.handle);
+        self.do_bump(found.handle, cls);
         self.item(found.handle).set_exptime(exp);
         TouchOutcome::Touched
     }
@@ -451,10 +451,13 @@ impl Store {
         } else {
             self.now
         };
-        self.oldest_live = new_oldest.saturating_sub(1);
-        if self.oldest_live <= self.now {
-            self.oldest_cas = (self.cas_counter << super::SHARD_BITS) | self.cfg.shard_id as u64;
-        }
+        self.oldest_live = new_oldest.saturating_sub(1).max(1);
+        self.oldest_cas = if self.oldest_live <= self.now {
+            (self.cas_counter << super::SHARD_BITS) | self.cfg.shard_id as u64
+        } else {
+            // Taken by set_time when the flush instant arrives.
+            0
+        };
     }
 }
 
