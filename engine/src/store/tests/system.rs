@@ -5,6 +5,13 @@ use std::path::Path;
 use super::super::{Backing, HugePages, Numa, NumaBinding, StoreError, Topology, parse_cpulist};
 use super::*;
 
+/// Tests that map huge pages or change the reservation run one at a time.
+static HUGE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn huge_lock() -> std::sync::MutexGuard<'static, ()> {
+    HUGE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn cpulist_parsing() {
     assert_eq!(
@@ -94,6 +101,7 @@ fn config_errors_name_the_setting() {
 
 #[test]
 fn hugepages_off_and_try() {
+    let _g = huge_lock();
     let s = store(4 << 20, Policy::Clock);
     assert_eq!(s.backing(), Backing::Normal);
     let mut cfg = config(4 << 20, Policy::Clock);
@@ -104,10 +112,40 @@ fn hugepages_off_and_try() {
     assert_eq!(s.get(b"k").unwrap().value, b"v");
 }
 
+/// The "try" chain past hugetlb, against a fake sysfs: THP when the kernel honours
+/// madvise, normal pages when THP is off.
+#[test]
+fn hugepages_try_falls_back_to_thp_then_normal() {
+    let _g = huge_lock();
+    let free = std::fs::read_to_string("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    if free >= 2 {
+        println!("skipping: {free} hugetlb pages are free, so \"try\" would take them");
+        return;
+    }
+    for (mode, want) in [
+        ("always [madvise] never", Backing::Thp),
+        ("always madvise [never]", Backing::Normal),
+    ] {
+        let dir = tempdir::TempDir::new();
+        let d = dir.path().join("sys/kernel/mm/transparent_hugepage");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("enabled"), format!("{mode}\n")).unwrap();
+        let mut cfg = config(4 << 20, Policy::Clock);
+        cfg.hugepages = HugePages::Try;
+        cfg.sys_root = dir.path().display().to_string();
+        let s = Store::new(cfg).unwrap();
+        assert_eq!(s.backing(), want, "{mode}");
+    }
+}
+
 /// As root: reserve no pages and expect "on" to fail naming nr_hugepages, then reserve
 /// a few, expect "on" to map them, and restore the old reservation.
 #[test]
 fn hugepages_on_fails_clearly_or_maps_reserved_pages() {
+    let _g = huge_lock();
     let path = "/proc/sys/vm/nr_hugepages";
     let old = std::fs::read_to_string(path)
         .ok()
