@@ -3,5 +3,6 @@
 
 pub mod config;
 pub mod runtime;
+pub mod server;
 pub mod shard;
 pub mod store;

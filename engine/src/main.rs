@@ -1,4 +1,62 @@
-fn main() {
-    eprintln!("corecache: the server is not wired yet (see issue 4)");
-    std::process::exit(1);
+//! The `corecache` binary: flags and config file in, a running server out.
+//! Start-up errors are one line on stderr with exit code 2.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use engine::config::cli::{Cli, VERSION};
+use engine::server::{self, StartError};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.version {
+        println!("corecache {VERSION}");
+        return ExitCode::SUCCESS;
+    }
+    let print_config = cli.print_config;
+    let (config, warnings) = match cli.into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("corecache: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if print_config {
+        print!("{}", config.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(config.server.verbosity);
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    match server::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(StartError::Config(e)) => {
+            eprintln!("corecache: {e}");
+            ExitCode::from(2)
+        }
+        Err(StartError::Runtime(e)) => {
+            eprintln!("corecache: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Start-up and shutdown are logged at info; -vv adds debug, -vvv trace.
+/// RUST_LOG, when set, wins.
+fn init_logging(verbosity: u8) {
+    let level = match verbosity {
+        0 | 1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
 }

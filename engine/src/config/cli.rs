@@ -80,14 +80,14 @@ pub struct Cli {
     /// Cores to run shards on: "all", or a list such as 0-3,6.
     #[arg(long)]
     pub cores: Option<CoreList>,
-    /// Hugepage backing of the item arena.
-    #[arg(long, value_enum)]
+    /// Hugepage backing of the item arena: off, try or on.
+    #[arg(long, value_parser = parse_name::<HugePages>)]
     pub hugepages: Option<HugePages>,
-    /// NUMA placement of the item arena.
-    #[arg(long, value_enum)]
+    /// NUMA placement of the item arena: off or local.
+    #[arg(long, value_parser = parse_name::<Numa>)]
     pub numa: Option<Numa>,
-    /// Eviction policy when memory is full.
-    #[arg(long, value_enum)]
+    /// Eviction policy when memory is full: lru, clock, s3fifo, lfu, fifo or random.
+    #[arg(long, value_parser = parse_name::<Eviction>)]
     pub eviction: Option<Eviction>,
 
     // memcached flags accepted for compatibility; each is explained in a warning.
@@ -306,6 +306,12 @@ impl Cli {
                 .map(|(_, w)| w.to_string()),
         );
     }
+}
+
+/// A setting's value by its config-file name ("try", "s3fifo", ...).
+fn parse_name<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
+    use serde::de::IntoDeserializer;
+    T::deserialize(s.into_deserializer()).map_err(|e: serde::de::value::Error| e.to_string())
 }
 
 /// memcached's -l: comma separated, repeatable, each `addr` or `addr:port`

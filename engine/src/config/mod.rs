@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 pub use cores::{CoreList, allowed_cores};
 pub use size::ByteSize;
 
+/// The store's own setting types, embedded in `[memory]`.
+pub use crate::store::{HugePages, Numa, Policy as Eviction};
+
 /// A configuration error: one line naming the setting and the fix.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -124,8 +127,8 @@ impl Default for MemoryConfig {
     fn default() -> Self {
         MemoryConfig {
             limit_mb: 64,
-            hugepages: HugePages::Off,
-            numa: Numa::Off,
+            hugepages: HugePages::default(),
+            numa: Numa::default(),
             eviction: Eviction::default(),
             slab_page_size: ByteSize(1 << 20),
             growth_factor: 1.08,
@@ -187,43 +190,6 @@ impl Default for NetworkConfig {
             batch_bytes: ByteSize(64 << 10),
         }
     }
-}
-
-/// Hugepage backing of the arena.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum HugePages {
-    /// Normal pages.
-    #[default]
-    Off,
-    /// MAP_HUGETLB, else transparent hugepages, else normal pages.
-    Try,
-    /// MAP_HUGETLB or refuse to start.
-    On,
-}
-
-/// NUMA placement of the arena.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Numa {
-    #[default]
-    Off,
-    /// Bind each shard's arena to the node of its core.
-    Local,
-}
-
-/// Eviction policy.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Eviction {
-    /// Segmented LRU (hot, warm, cold), as memcached.
-    Lru,
-    Clock,
-    #[default]
-    S3fifo,
-    Lfu,
-    Fifo,
-    Random,
 }
 
 impl Config {

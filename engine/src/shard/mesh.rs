@@ -277,6 +277,21 @@ impl Mesh {
         blocked
     }
 
+    /// A wake-up to `peer` failed (its completion queue was full, say): the
+    /// peer's pending flag would stay set and no later wake-up would be sent,
+    /// so clear it and send again at the end of this turn.
+    pub fn wake_failed(&mut self, peer: usize, error: i32) {
+        if let Some(link) = self.links.get_mut(peer).and_then(Option::as_mut) {
+            tracing::debug!(
+                peer,
+                "wake-up failed: {}",
+                std::io::Error::from_raw_os_error(-error)
+            );
+            link.target.clear();
+            link.sent = true;
+        }
+    }
+
     /// Takes the next batch a peer sent, if any.
     pub fn receive(&mut self, peer: usize) -> Option<Vec<u8>> {
         self.links[peer].as_mut()?.rx.pop().ok()

@@ -19,6 +19,17 @@ pub enum HugePages {
     On,
 }
 
+impl HugePages {
+    /// The lowercase name used in config files.
+    pub fn name(self) -> &'static str {
+        match self {
+            HugePages::Off => "off",
+            HugePages::Try => "try",
+            HugePages::On => "on",
+        }
+    }
+}
+
 /// NUMA placement of the arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -28,6 +39,16 @@ pub enum Numa {
     Off,
     /// Bind the arena to the node of the shard's core (`cpu`).
     Local,
+}
+
+impl Numa {
+    /// The lowercase name used in config files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Numa::Off => "off",
+            Numa::Local => "local",
+        }
+    }
 }
 
 /// Eviction policy, per size class.
@@ -95,6 +116,10 @@ pub struct StoreConfig {
     /// The shard's core, for `numa = "local"`.
     pub cpu: Option<usize>,
     pub eviction: Policy,
+    /// Evict live items when memory is full (memcached's default). `false` is
+    /// memcached's -M: only expired or flushed items are reclaimed, and a store
+    /// that finds no room fails with OutOfMemory.
+    pub evictions: bool,
     /// Shard id, carried in the low bits of every CAS value (must be < 1024).
     pub shard_id: u16,
     /// Unix time of the process start (seconds) that relative times count from; 0 means
@@ -115,6 +140,7 @@ impl Default for StoreConfig {
             numa: Numa::Off,
             cpu: None,
             eviction: Policy::default(),
+            evictions: true,
             shard_id: 0,
             process_started: 0,
             sys_root: "/".to_string(),

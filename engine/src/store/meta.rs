@@ -136,8 +136,14 @@ impl Default for MetaArithArgs {
 /// ma result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetaArith {
-    /// HD / VA: the value, the item's CAS and its TTL (-1 for never).
-    Value { value: u64, cas: u64, ttl: i64 },
+    /// HD / VA: the value, the item's CAS and its TTL (-1 for never);
+    /// `created` when `N` made the item on this request.
+    Value {
+        value: u64,
+        cas: u64,
+        ttl: i64,
+        created: bool,
+    },
     /// NF
     NotFound,
     /// NS: vivify could not create the item.
@@ -292,8 +298,8 @@ impl Store {
     /// ma.
     pub fn meta_arith(&mut self, key: &[u8], args: &MetaArithArgs) -> MetaArith {
         let out = self.do_add_delta(key, args.incr, args.delta, args.compare_cas.unwrap_or(0));
-        let value = match out {
-            ArithOutcome::Value { value, .. } => value,
+        let (value, created) = match out {
+            ArithOutcome::Value { value, .. } => (value, false),
             ArithOutcome::Exists => return MetaArith::Exists,
             ArithOutcome::NonNumeric => return MetaArith::NonNumeric,
             ArithOutcome::OutOfMemory => return MetaArith::OutOfMemory,
@@ -322,7 +328,7 @@ impl Store {
                     unlink_on_fail: false,
                 };
                 match self.do_store(req) {
-                    StoreOutcome::Stored { .. } => args.initial,
+                    StoreOutcome::Stored { .. } => (args.initial, true),
                     StoreOutcome::OutOfMemory | StoreOutcome::TooLarge => {
                         return MetaArith::OutOfMemory;
                     }
@@ -337,6 +343,7 @@ impl Store {
                 value,
                 cas: 0,
                 ttl: -1,
+                created,
             };
         };
         let it = self.item(found.handle);
@@ -350,6 +357,7 @@ impl Store {
             value,
             cas: it.cas(),
             ttl: ttl_of(it.exptime(), self.now),
+            created,
         }
     }
 

@@ -440,17 +440,24 @@ impl Store {
                 self.slabs.assign_page(cls, p, self.now);
                 continue;
             }
-            if self.maybe_move_page(cls) {
+            // Moving a page evicts the live items on it: not allowed under -M.
+            if self.cfg.evictions && self.maybe_move_page(cls) {
                 continue;
             }
             let v = self
                 .policies
                 .victim(&self.arena, &self.slabs, self.layout, cls, self.pinned);
             if v == NONE {
-                if self.move_page(cls, true) {
+                if self.cfg.evictions && self.move_page(cls, true) {
                     continue;
                 }
                 break;
+            }
+            if !self.cfg.evictions {
+                let it = self.item(v);
+                if !(self.is_expired(it) || self.is_flushed(it)) {
+                    break;
+                }
             }
             self.evict(v);
         }

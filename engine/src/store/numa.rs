@@ -82,6 +82,15 @@ pub enum NumaBinding {
     Bound { node: usize },
 }
 
+impl std::fmt::Display for NumaBinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NumaBinding::Off => f.write_str("off"),
+            NumaBinding::Bound { node } => write!(f, "node{node}"),
+        }
+    }
+}
+
 const MPOL_BIND: libc::c_long = 2;
 
 /// Binds `[addr, addr + len)` to `node` (MPOL_BIND) before any page is touched.

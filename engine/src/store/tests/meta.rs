@@ -265,10 +265,16 @@ fn meta_arith_vivify_delta_cas_ttl() {
         initial: 10,
         ..Default::default()
     };
-    let MetaArith::Value { value, cas, ttl } = s.meta_arith(b"n", &viv) else {
+    let MetaArith::Value {
+        value,
+        cas,
+        ttl,
+        created,
+    } = s.meta_arith(b"n", &viv)
+    else {
         panic!()
     };
-    assert_eq!((value, ttl), (10, -1));
+    assert_eq!((value, ttl, created), (10, -1, true));
     let bad = MetaArithArgs {
         compare_cas: Some(cas + 1),
         ..Default::default()
@@ -280,10 +286,16 @@ fn meta_arith_vivify_delta_cas_ttl() {
         touch: Some(40),
         ..Default::default()
     };
-    let MetaArith::Value { value, ttl, .. } = s.meta_arith(b"n", &add) else {
+    let MetaArith::Value {
+        value,
+        ttl,
+        created,
+        ..
+    } = s.meta_arith(b"n", &add)
+    else {
         panic!()
     };
-    assert_eq!((value, ttl), (15, 40));
+    assert_eq!((value, ttl, created), (15, 40, false));
     let dec = MetaArithArgs {
         incr: false,
         delta: 100,
@@ -295,7 +307,8 @@ fn meta_arith_vivify_delta_cas_ttl() {
         MetaArith::Value {
             value: 0,
             cas: 99,
-            ttl: 40
+            ttl: 40,
+            created: false,
         }
     );
     s.set(b"t", b"text", 0, 0);

@@ -1,0 +1,356 @@
+//! Start-up and shutdown: binds every listener before any thread starts (so a
+//! port in use is a clean start-up error), starts one pinned thread per
+//! shard, wires the shards together, waits for SIGINT/SIGTERM and drains.
+//!
+//! ```text
+//!  main thread                      shard thread i (pinned to core i)
+//!  ───────────                      ─────────────────────────────────
+//!  bind listeners (all shards)
+//!  block SIGINT/SIGTERM, spawn ───► create ring ─► send its wake address
+//!  collect wake addresses    ◄───┘
+//!  wire the mesh, send ends  ────► create store (first touch on its node)
+//!  wait until all ready      ◄──── arm accept/recv, report ready, loop
+//!  sigwait ... signal
+//!  set `stopping`, wake all  ────► stop accepting, finish in-flight, drain
+//!  join, remove pidfile, exit 0
+//! ```
+
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::{Config, ConfigError};
+use crate::runtime::{Ring, RingConfig, Token, WakeTarget, socket};
+use crate::shard::{self, ShardParams, ShardReady};
+
+/// Read-mostly state every shard sees. The only shared mutable values are
+/// these atomics: the connection count that enforces `-c` across shards, the
+/// stop flag, and the verbosity the `verbosity` command sets.
+pub struct Shared {
+    pub config: Config,
+    pub shards: usize,
+    pub started: Instant,
+    pub started_unix: u64,
+    pub connections: AtomicUsize,
+    pub stopping: AtomicBool,
+    /// Shards that have closed all their connections while stopping; a shard
+    /// keeps answering its peers until every shard has drained.
+    pub drained: AtomicUsize,
+    pub verbosity: AtomicU8,
+    pub tcp_addrs: Vec<SocketAddr>,
+    pub udp_addrs: Vec<SocketAddr>,
+}
+
+/// The token of a wake-up completion on a shard ring.
+pub const WAKE_TOKEN: Token = Token::op(shard::OP_WAKE);
+
+/// Everything one shard listens on.
+struct Listeners {
+    tcp: Vec<Vec<OwnedFd>>,
+    udp: Vec<Option<OwnedFd>>,
+    tcp_addrs: Vec<SocketAddr>,
+    udp_addrs: Vec<SocketAddr>,
+}
+
+fn bind_error(what: &str, addr: SocketAddr, e: std::io::Error) -> ConfigError {
+    let fix = match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            format!("{addr} is in use (pick another port with -p/-U, or stop what holds it)")
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            format!("{addr} is not an address of this host (fix -l)")
+        }
+        std::io::ErrorKind::PermissionDenied => format!(
+            "{addr}: permission denied (use a port >= 1024 or run with CAP_NET_BIND_SERVICE)"
+        ),
+        _ => format!("{addr}: {e}"),
+    };
+    ConfigError(format!("cannot listen ({what}): {fix}"))
+}
+
+/// Binds one TCP listener per shard per address (SO_REUSEPORT) and, when UDP is
+/// on, one UDP socket per shard per address. Port 0 binds the first socket to a
+/// free port and the rest to the same one.
+fn bind(config: &Config, shards: usize) -> Result<Listeners, ConfigError> {
+    let s = &config.server;
+    let mut tcp: Vec<Vec<OwnedFd>> = (0..shards).map(|_| Vec::new()).collect();
+    let mut udp: Vec<Option<OwnedFd>> = (0..shards).map(|_| None).collect();
+    let mut tcp_addrs = Vec::new();
+    let mut udp_addrs = Vec::new();
+    let mut tcp_port = s.port;
+    let mut udp_port = s.udp_port;
+    for ip in &s.listen {
+        for per_shard in tcp.iter_mut() {
+            let addr = SocketAddr::new(*ip, tcp_port);
+            let fd = socket::tcp_listener(addr, s.backlog)
+                .map_err(|e| bind_error("server.port", addr, e))?;
+            let bound = socket::local_addr(&fd).map_err(|e| bind_error("server.port", addr, e))?;
+            tcp_port = bound.port();
+            if !tcp_addrs.contains(&bound) {
+                tcp_addrs.push(bound);
+            }
+            per_shard.push(fd);
+        }
+    }
+    if s.udp_port != 0 {
+        // One UDP address: memcached's UDP replies go out of the socket the
+        // request came in on, and one socket per shard is enough for it.
+        let ip = s.listen[0];
+        for slot in udp.iter_mut() {
+            let addr = SocketAddr::new(ip, udp_port);
+            let fd =
+                socket::udp_socket(addr).map_err(|e| bind_error("server.udp_port", addr, e))?;
+            let bound =
+                socket::local_addr(&fd).map_err(|e| bind_error("server.udp_port", addr, e))?;
+            udp_port = bound.port();
+            if !udp_addrs.contains(&bound) {
+                udp_addrs.push(bound);
+            }
+            *slot = Some(fd);
+        }
+    }
+    Ok(Listeners {
+        tcp,
+        udp,
+        tcp_addrs,
+        udp_addrs,
+    })
+}
+
+/// Why the server stopped with an error: the exit code and the line to print.
+#[derive(Debug)]
+pub enum StartError {
+    /// A setting is wrong or cannot be honoured here (exit code 2).
+    Config(ConfigError),
+    /// Something failed after start-up (exit code 1).
+    Runtime(anyhow::Error),
+}
+
+impl From<ConfigError> for StartError {
+    fn from(e: ConfigError) -> Self {
+        StartError::Config(e)
+    }
+}
+
+/// Runs the server until SIGINT, SIGTERM or an enabled `shutdown` command.
+pub fn run(config: Config) -> Result<(), StartError> {
+    let cores = config.shard_cores()?;
+    let shards = cores.len();
+    let listeners = bind(&config, shards)?;
+    block_stop_signals();
+    let started_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let shared = Arc::new(Shared {
+        verbosity: AtomicU8::new(config.server.verbosity),
+        config,
+        shards,
+        started: Instant::now(),
+        started_unix,
+        connections: AtomicUsize::new(0),
+        stopping: AtomicBool::new(false),
+        drained: AtomicUsize::new(0),
+        tcp_addrs: listeners.tcp_addrs.clone(),
+        udp_addrs: listeners.udp_addrs.clone(),
+    });
+    if let Some(path) = &shared.config.server.pidfile {
+        std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
+            ConfigError(format!(
+                "invalid setting server.pidfile: cannot write {path}: {e}"
+            ))
+        })?;
+    }
+
+    let (wake_tx, wake_rx) = mpsc::channel::<(usize, WakeTarget)>();
+    let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<ShardReady, String>)>();
+    let mut mesh_txs = Vec::new();
+    let mut threads = Vec::new();
+    let Listeners { tcp, udp, .. } = listeners;
+    for (id, ((tcp, udp), core)) in tcp
+        .into_iter()
+        .zip(udp)
+        .zip(cores.iter().copied())
+        .enumerate()
+    {
+        let (mesh_tx, mesh_rx) = mpsc::channel();
+        mesh_txs.push(mesh_tx);
+        let params = ShardParams {
+            id,
+            core,
+            tcp,
+            udp,
+            shared: shared.clone(),
+            wake_tx: wake_tx.clone(),
+            mesh_rx,
+            ready_tx: ready_tx.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("shard-{id}"))
+            .spawn(move || shard::run(params))
+            .map_err(|e| StartError::Runtime(e.into()))?;
+        threads.push(thread);
+    }
+    drop((wake_tx, ready_tx));
+
+    let mut wakes: Vec<Option<WakeTarget>> = vec![None; shards];
+    for _ in 0..shards {
+        match wake_rx.recv() {
+            Ok((id, target)) => wakes[id] = Some(target),
+            Err(_) => break,
+        }
+    }
+    let failed = collect_early_failure(&ready_rx, &wakes);
+    if let Some(e) = failed {
+        drop(mesh_txs);
+        stop_and_join(&shared, &[], threads);
+        return Err(StartError::Config(ConfigError(e)));
+    }
+    let wakes: Vec<WakeTarget> = wakes
+        .into_iter()
+        .map(|w| w.expect("every shard reported"))
+        .collect();
+    let cfg = &shared.config.network;
+    let meshes = shard::mesh::Mesh::wire(
+        &wakes,
+        cfg.channel_batches,
+        cfg.batch_bytes.0 as usize,
+        WAKE_TOKEN,
+        Token::op(shard::OP_WAKE_FAILED),
+    );
+    for (tx, mesh) in mesh_txs.iter().zip(meshes) {
+        let _ = tx.send(mesh);
+    }
+    drop(mesh_txs);
+
+    let mut error = None;
+    for _ in 0..shards {
+        match ready_rx.recv() {
+            Ok((id, Ok(ready))) => tracing::info!(
+                shard = id,
+                core = ready.core,
+                pinned = ready.pinned,
+                memory_mb = ready.memory_bytes >> 20,
+                backing = ready.backing,
+                numa = ready.numa,
+                ring = ready.ring_mode,
+                "shard ready"
+            ),
+            Ok((id, Err(e))) => {
+                error.get_or_insert(format!("shard {id}: {e}"));
+            }
+            Err(_) => {
+                error.get_or_insert("a shard thread exited during start-up".to_string());
+                break;
+            }
+        }
+    }
+    if let Some(e) = error {
+        stop_and_join(&shared, &wakes, threads);
+        return Err(StartError::Config(ConfigError(e)));
+    }
+    for addr in &shared.tcp_addrs {
+        tracing::info!("listening on tcp {addr}");
+    }
+    for addr in &shared.udp_addrs {
+        tracing::info!("listening on udp {addr}");
+    }
+    tracing::info!(
+        shards,
+        version = crate::config::cli::VERSION,
+        "corecache ready"
+    );
+
+    let signal = wait_for_stop_signal();
+    tracing::info!(
+        signal,
+        "stopping: no new connections; finishing in-flight requests"
+    );
+    stop_and_join(&shared, &wakes, threads);
+    if let Some(path) = &shared.config.server.pidfile {
+        let _ = std::fs::remove_file(path);
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A shard that failed before reporting its wake address reports why on the
+/// ready channel; pick that up without blocking.
+fn collect_early_failure(
+    ready_rx: &mpsc::Receiver<(usize, Result<ShardReady, String>)>,
+    wakes: &[Option<WakeTarget>],
+) -> Option<String> {
+    if wakes.iter().all(Option::is_some) {
+        return None;
+    }
+    match ready_rx.recv() {
+        Ok((id, Err(e))) => Some(format!("shard {id}: {e}")),
+        _ => Some("a shard failed to start its io_uring".to_string()),
+    }
+}
+
+fn stop_and_join(shared: &Shared, wakes: &[WakeTarget], threads: Vec<std::thread::JoinHandle<()>>) {
+    shared.stopping.store(true, Ordering::SeqCst);
+    // Wake every shard so that it sees the flag now rather than at its next tick.
+    if let Ok(mut ring) = Ring::new(RingConfig {
+        sq_entries: 64,
+        cq_entries: 128,
+    }) {
+        for w in wakes {
+            let _ = ring.queue_msg_ring(w.ring_fd(), WAKE_TOKEN, 0, Token::op(0));
+        }
+        let _ = ring.submit();
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+}
+
+fn stop_signals() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialise and fill the set we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        set
+    }
+}
+
+/// Blocks SIGINT and SIGTERM in this thread and every thread it starts, so that
+/// only `wait_for_stop_signal` receives them; ignores SIGPIPE (a peer closing
+/// mid-send is an error code, not a reason to die).
+fn block_stop_signals() {
+    let set = stop_signals();
+    // SAFETY: pthread_sigmask reads the set; signal() installs SIG_IGN.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+fn wait_for_stop_signal() -> &'static str {
+    let set = stop_signals();
+    let mut sig: libc::c_int = 0;
+    loop {
+        // SAFETY: sigwait reads the set and writes the signal number.
+        if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+            return if sig == libc::SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+        }
+    }
+}
+
+/// Asks the process to stop as if it had received SIGTERM (the `shutdown`
+/// command).
+pub fn request_stop() {
+    // SAFETY: kill with our own pid and a standard signal.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGTERM);
+    }
+}

@@ -1,0 +1,393 @@
+//! Commands without a key: those that concern every shard (`stats`,
+//! `flush_all`, `stats reset`) go to every shard by message; the rest are
+//! answered here.
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+
+use proto::cmd::admin::{AdminReply, LruCrawler, ShutdownMode, Slabs};
+use proto::cmd::stats::Stats;
+use proto::reply::{Status, encode_version};
+use proto::{ClientError, ErrorMessage, ErrorReply, Request};
+
+use super::Core;
+use super::input::{Client, Handled, ORIGIN_GATHER, queue_of};
+use super::mesh::{Kind, Origin};
+use super::stats::{self, Gather, Merged, ProcessInfo, Section};
+use crate::config::cli::VERSION;
+
+impl Core {
+    pub(super) fn handle_keyless(&mut self, client: Client, request: Request<'_>) -> Handled {
+        match request {
+            Request::Stats(s) => return self.stats_command(client, &s),
+            Request::FlushAll(f) => {
+                if self.shared.config.server.disable_flush_all {
+                    return self.reply(client, |out| {
+                        if !f.noreply {
+                            ErrorReply::from(ClientError::FlushNotAllowed).encode(out)
+                        }
+                    });
+                }
+                if !self.can_broadcast() {
+                    return Handled::Stall;
+                }
+                let delay = i64::from(f.delay.unwrap_or(0));
+                self.store.flush_all(delay);
+                self.stats.cmd_flush += 1;
+                self.broadcast(Kind::Flush, &delay.to_le_bytes());
+                return self.reply(client, |out| {
+                    if !f.noreply {
+                        Status::Ok.encode(out)
+                    }
+                });
+            }
+            Request::Version => return self.reply(client, |out| encode_version(out, VERSION)),
+            Request::Verbosity(v) => {
+                self.shared
+                    .verbosity
+                    .store(v.level.min(3) as u8, Ordering::Relaxed);
+                return self.reply(client, |out| {
+                    if !v.noreply {
+                        Status::Ok.encode(out)
+                    }
+                });
+            }
+            Request::Quit => return Handled::Close,
+            Request::Shutdown(mode) => {
+                if !self.shared.config.server.enable_shutdown {
+                    return self.reply(client, |out| {
+                        ErrorReply::Message(ErrorMessage::ShutdownNotEnabled).encode(out)
+                    });
+                }
+                if mode == ShutdownMode::Invalid {
+                    return self.reply(client, |out| {
+                        ErrorReply::from(ClientError::InvalidShutdownMode).encode(out)
+                    });
+                }
+                tracing::info!(shard = self.id, "shutdown requested by a client");
+                crate::server::request_stop();
+                return Handled::Close;
+            }
+            Request::CacheMemlimit(c) => {
+                // The arena is reserved at start-up; it cannot be resized at run time.
+                let reply = if c.megabytes < 8 {
+                    AdminReply::MemlimitTooSmall
+                } else if c.megabytes > 1_000_000_000 {
+                    AdminReply::MemlimitNotBytes
+                } else {
+                    AdminReply::MemlimitFailed
+                };
+                return self.reply(client, |out| reply.encode(out));
+            }
+            Request::Slabs(Slabs::Reassign { .. }) => {
+                // Pages move between classes automatically (the store rebalances).
+                return self.reply(client, |out| AdminReply::ReassignBusy.encode(out));
+            }
+            Request::Slabs(
+                Slabs::Automove { noreply, .. } | Slabs::AutomoveRatio { noreply, .. },
+            ) => {
+                return self.reply(client, |out| {
+                    if !noreply {
+                        Status::Ok.encode(out)
+                    }
+                });
+            }
+            Request::LruCrawler(LruCrawler::Metadump(_)) => {
+                return self.reply(client, |out| {
+                    ErrorReply::Message(ErrorMessage::MetadumpNotAllowed).encode(out)
+                });
+            }
+            Request::LruCrawler(op) => {
+                if let LruCrawler::Crawl(_) = op {
+                    self.store.crawl(usize::MAX >> 1);
+                }
+                return self.reply(client, |out| Status::Ok.encode(out));
+            }
+            Request::Lru(l) => {
+                return self.reply(client, |out| {
+                    if !l.noreply {
+                        Status::Ok.encode(out)
+                    }
+                });
+            }
+            Request::Watch(_) => {
+                return self.reply(client, |out| {
+                    ErrorReply::from(ClientError::WatchNotAllowed).encode(out)
+                });
+            }
+            Request::Misbehave | Request::DebugTime(_) => {
+                // Debug-build commands: a release memcached answers ERROR.
+                return self.reply(client, |out| ErrorReply::Error.encode(out));
+            }
+            // `mn` has no key, but its reply must follow every reply before
+            // it, remote ones included: the queue sees to that.
+            Request::MetaNoop => return self.reply(client, proto::meta::get::encode_mn),
+            // Keyed requests are routed by `handle` and never get here.
+            Request::Get(_)
+            | Request::Store(_)
+            | Request::Delete(_)
+            | Request::Arith(_)
+            | Request::Touch(_)
+            | Request::MetaGet(_)
+            | Request::MetaSet(_)
+            | Request::MetaDelete(_)
+            | Request::MetaArith(_)
+            | Request::MetaDebug(_) => {}
+        }
+        debug_assert!(false, "keyed request in handle_keyless");
+        Handled::Done
+    }
+
+    fn reply(&mut self, client: Client, write: impl FnOnce(&mut Vec<u8>)) -> Handled {
+        if let Some(q) = queue_of(&mut self.conns, &mut self.udp, client) {
+            write(q.sink());
+        }
+        Handled::Done
+    }
+
+    fn can_broadcast(&self) -> bool {
+        (0..self.mesh.shards())
+            .filter(|&p| p != self.id)
+            .all(|p| self.mesh.can_send(p))
+    }
+
+    fn broadcast(&mut self, kind: Kind, payload: &[u8]) {
+        let origin = Origin {
+            kind: ORIGIN_GATHER,
+            slot: 0,
+            generation: 0,
+            part: 0,
+        };
+        for peer in (0..self.mesh.shards()).filter(|&p| p != self.id) {
+            self.mesh.push(peer, kind, origin, &[payload]);
+        }
+    }
+
+    fn stats_command(&mut self, client: Client, s: &Stats<'_>) -> Handled {
+        let section = match s.subcommand() {
+            None => Section::General,
+            Some(b"slabs") => Section::Slabs,
+            Some(b"items") => Section::Items,
+            Some(b"conns") => Section::Conns,
+            Some(b"settings") => {
+                let mut text = Vec::new();
+                self.format_settings(&mut text);
+                return self.reply(client, |out| out.extend_from_slice(&text));
+            }
+            Some(b"reset") => {
+                if !self.can_broadcast() {
+                    return Handled::Stall;
+                }
+                self.stats.reset();
+                self.store.reset_stats();
+                self.broadcast(Kind::StatsReset, &[]);
+                return self.reply(client, |out| Status::Reset.encode(out));
+            }
+            Some(b"sizes") => {
+                return self.reply(client, |out| {
+                    out.extend_from_slice(b"STAT sizes_status disabled\r\nEND\r\n")
+                });
+            }
+            Some(b"detail") => {
+                let dump = s.args().nth(1) == Some(b"dump");
+                return self.reply(client, |out| {
+                    if dump {
+                        Status::End.encode(out)
+                    } else {
+                        Status::Ok.encode(out)
+                    }
+                });
+            }
+            Some(b"cachedump") => {
+                return self.reply(client, |out| {
+                    ErrorReply::from(ClientError::CachedumpNotAllowed).encode(out)
+                });
+            }
+            Some(_) => return self.reply(client, |out| ErrorReply::Error.encode(out)),
+        };
+        if !self.can_broadcast() {
+            return Handled::Stall;
+        }
+        let mut merged = Merged::default();
+        let mut mine = Vec::new();
+        self.snapshot(section, &mut mine);
+        merged.add(section, &mine);
+        let peers = self.mesh.shards() - 1;
+        if peers == 0 {
+            let mut text = Vec::new();
+            self.format_section(section, &merged, &mut text);
+            return self.reply(client, |out| out.extend_from_slice(&text));
+        }
+        let Some(queue) = queue_of(&mut self.conns, &mut self.udp, client) else {
+            return Handled::Done;
+        };
+        let part = queue.await_remote();
+        let id = self.gathers.insert(Gather {
+            client,
+            part,
+            section,
+            waiting: peers,
+            merged,
+        });
+        let origin = Origin {
+            kind: ORIGIN_GATHER,
+            slot: id,
+            generation: 0,
+            part: 0,
+        };
+        for peer in (0..self.mesh.shards()).filter(|&p| p != self.id) {
+            self.mesh
+                .push(peer, Kind::Stats, origin, &[&[section.code()]]);
+        }
+        Handled::Done
+    }
+
+    /// This shard's part of a `stats` reply, serialised for merging.
+    pub(super) fn snapshot(&self, section: Section, out: &mut Vec<u8>) {
+        if section != Section::Conns {
+            return stats::snapshot(section, &self.stats, &self.store, out);
+        }
+        for c in self.conns.iter() {
+            let fd = c.raw_fd();
+            let peer = c
+                .peer
+                .map_or_else(|| "unknown".to_string(), |p| p.to_string());
+            let listen = self
+                .shared
+                .tcp_addrs
+                .get(c.listener as usize)
+                .or(self.shared.tcp_addrs.first());
+            let _ = write!(out, "STAT {fd}:addr tcp:{peer}\r\n");
+            if let Some(l) = listen {
+                let _ = write!(out, "STAT {fd}:listen_addr tcp:{l}\r\n");
+            }
+            let state = if c.sending {
+                "conn_mwrite"
+            } else {
+                "conn_parse_cmd"
+            };
+            let _ = write!(out, "STAT {fd}:state {state}\r\n");
+            let _ = write!(
+                out,
+                "STAT {fd}:secs_since_last_cmd {}\r\n",
+                self.now.saturating_sub(c.since)
+            );
+        }
+    }
+
+    /// Another shard's snapshot arrived for gather `id`.
+    pub(super) fn gather_arrived(&mut self, id: u32, snapshot: &[u8]) {
+        let Some(g) = self.gathers.get_mut(id) else {
+            return;
+        };
+        g.merged.add(g.section, snapshot);
+        g.waiting -= 1;
+        if g.waiting > 0 {
+            return;
+        }
+        let g = self.gathers.take(id).expect("present");
+        let mut text = Vec::new();
+        self.format_section(g.section, &g.merged, &mut text);
+        self.deliver_to(g.client, g.part, &text);
+    }
+
+    fn format_section(&self, section: Section, merged: &Merged, out: &mut Vec<u8>) {
+        match section {
+            Section::General => {
+                let info = ProcessInfo {
+                    pid: std::process::id(),
+                    uptime: self.shared.started.elapsed().as_secs(),
+                    time: self.shared.started_unix + self.shared.started.elapsed().as_secs(),
+                    version: VERSION,
+                    max_connections: self.shared.config.server.max_connections,
+                    threads: self.shared.shards,
+                    hash_power_level: 0,
+                };
+                stats::format_general(out, &info, merged);
+            }
+            Section::Slabs => stats::format_slabs(out, merged),
+            Section::Items => stats::format_items(out, merged),
+            Section::Conns => {
+                out.extend_from_slice(&merged.text);
+                Status::End.encode(out);
+            }
+        }
+    }
+
+    fn format_settings(&self, out: &mut Vec<u8>) {
+        let c = &self.shared.config;
+        let mut stat = |name: &str, value: &dyn std::fmt::Display| {
+            let _ = write!(out, "STAT {name} {value}\r\n");
+        };
+        let yes_no = |b: bool| if b { "yes" } else { "no" };
+        stat("maxbytes", &(c.memory.limit_mb << 20));
+        stat("maxconns", &c.server.max_connections);
+        stat(
+            "tcpport",
+            &self
+                .shared
+                .tcp_addrs
+                .first()
+                .map_or(c.server.port, |a| a.port()),
+        );
+        stat(
+            "udpport",
+            &self
+                .shared
+                .udp_addrs
+                .first()
+                .map_or(c.server.udp_port, |a| a.port()),
+        );
+        let inter: Vec<String> = c.server.listen.iter().map(ToString::to_string).collect();
+        stat("inter", &inter.join(","));
+        stat("verbosity", &self.shared.verbosity.load(Ordering::Relaxed));
+        stat("oldest", &0);
+        stat(
+            "evictions",
+            &if c.server.disable_evictions {
+                "off"
+            } else {
+                "on"
+            },
+        );
+        stat("domain_socket", &"NULL");
+        stat("umask", &700);
+        stat("shutdown_command", &yes_no(c.server.enable_shutdown));
+        stat("growth_factor", &format!("{:.2}", c.memory.growth_factor));
+        stat("chunk_size", &48);
+        stat("num_threads", &self.shared.shards);
+        stat("num_threads_per_udp", &self.shared.shards);
+        stat("stat_key_prefix", &":");
+        stat("detail_enabled", &"no");
+        stat("reqs_per_event", &20);
+        stat("cas_enabled", &"yes");
+        stat("tcp_backlog", &c.server.backlog);
+        stat("binding_protocol", &"ascii");
+        stat("auth_enabled_sasl", &"no");
+        stat("auth_enabled_ascii", &"no");
+        stat("item_size_max", &c.limits.max_item_size.0);
+        stat("maxconns_fast", &"yes");
+        stat("hashpower_init", &0);
+        stat("slab_reassign", &"yes");
+        stat("slab_automove", &1);
+        stat("slab_chunk_max", &c.memory.slab_page_size.0);
+        stat("lru_crawler", &"yes");
+        stat("hash_algorithm", &"xxh3");
+        stat("flush_enabled", &yes_no(!c.server.disable_flush_all));
+        stat("corecache_shards", &self.shared.shards);
+        stat(
+            "corecache_cores",
+            &c.shard_cores()
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_default()
+                .replace(' ', ""),
+        );
+        stat("corecache_hugepages", &c.memory.hugepages.name());
+        stat("corecache_arena_backing", &self.store.backing().name());
+        stat("corecache_numa", &c.memory.numa.name());
+        stat("corecache_numa_binding", &self.store.numa_binding());
+        stat("corecache_eviction", &c.memory.eviction.name());
+        stat("corecache_ring", &self.ring.mode().as_str());
+        out.extend_from_slice(b"END\r\n");
+    }
+}

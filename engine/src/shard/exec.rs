@@ -1,0 +1,312 @@
+//! One request on this shard's store: the typed request from `proto` in, a
+//! store call, the reply through `proto`'s encoders out. The store never
+//! sees wire bytes and this file never writes any by hand.
+
+use proto::cmd::arith::ArithCmd;
+use proto::cmd::get::{GetKind, encode_end, encode_value};
+use proto::cmd::store::StoreCmd;
+use proto::meta::arith::{ArithMode, MaOutcome, encode_ma};
+use proto::meta::delete::{MdOutcome, encode_md};
+use proto::meta::get::{MeInfo, MgItem, MgOutcome, encode_me, encode_mg};
+use proto::meta::set::{MsOutcome, SetMode, encode_ms};
+use proto::reply::{Status, encode_number};
+use proto::{ClientError, ErrorReply, Request, ServerError};
+
+use super::stats::ShardStats;
+use crate::config::Config;
+use crate::store::{
+    ArithOutcome, DeleteOutcome, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet, MetaGetArgs,
+    MetaSetArgs, MetaSetMode, Store, StoreConfig, StoreMode, StoreOutcome, TouchOutcome,
+};
+
+/// What the connection does after a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    Done,
+    /// `quit`: close once the replies before it are out.
+    Close,
+}
+
+/// The parts of a shard a request runs against.
+pub(super) struct Exec<'a> {
+    pub store: &'a mut Store,
+    pub stats: &'a mut ShardStats,
+}
+
+/// The store's settings for shard `shard` on `core`, from the server config.
+pub(super) fn store_config(config: &Config, shard: usize, core: usize) -> StoreConfig {
+    let m = &config.memory;
+    let shards = config.shard_cores().map(|c| c.len()).unwrap_or(1).max(1) as u64;
+    StoreConfig {
+        memory_limit: (m.limit_mb << 20) as usize / shards as usize,
+        slab_page_size: m.slab_page_size.0 as usize,
+        growth_factor: m.growth_factor,
+        max_item_size: config.limits.max_item_size.0 as usize,
+        hugepages: m.hugepages,
+        numa: m.numa,
+        cpu: Some(core),
+        eviction: m.eviction,
+        evictions: !config.server.disable_evictions,
+        shard_id: shard as u16,
+        ..StoreConfig::default()
+    }
+}
+
+fn status(out: &mut Vec<u8>, noreply: bool, s: Status) {
+    if !noreply {
+        s.encode(out);
+    }
+}
+
+fn error(out: &mut Vec<u8>, noreply: bool, e: impl Into<ErrorReply>) {
+    if !noreply {
+        e.into().encode(out);
+    }
+}
+
+impl Exec<'_> {
+    pub(super) fn run(&mut self, request: &Request<'_>, out: &mut Vec<u8>) -> Outcome {
+        match request {
+            Request::Get(get) => {
+                self.values(get.kind, get.exptime, get.keys.clone(), out);
+                encode_end(out);
+            }
+            Request::Store(s) => {
+                self.stats.cmd_set += 1;
+                let mode = match s.cmd {
+                    StoreCmd::Set => StoreMode::Set,
+                    StoreCmd::Add => StoreMode::Add,
+                    StoreCmd::Replace => StoreMode::Replace,
+                    StoreCmd::Append => StoreMode::Append,
+                    StoreCmd::Prepend => StoreMode::Prepend,
+                    StoreCmd::Cas => StoreMode::Cas,
+                };
+                let outcome =
+                    self.store
+                        .store(mode, s.key, s.flags, s.exptime.into(), s.data, s.cas);
+                store_reply(out, s.noreply, outcome);
+            }
+            Request::Delete(d) => {
+                let s = match self.store.delete(d.key) {
+                    DeleteOutcome::Deleted => Status::Deleted,
+                    DeleteOutcome::NotFound | DeleteOutcome::Exists => Status::NotFound,
+                };
+                status(out, d.noreply, s);
+            }
+            Request::Arith(a) => match self
+                .store
+                .incr_decr(a.key, a.cmd == ArithCmd::Incr, a.delta)
+            {
+                ArithOutcome::Value { value, .. } => {
+                    if !a.noreply {
+                        encode_number(out, value);
+                    }
+                }
+                ArithOutcome::NotFound | ArithOutcome::Exists => {
+                    status(out, a.noreply, Status::NotFound)
+                }
+                ArithOutcome::NonNumeric => error(out, a.noreply, ClientError::NonNumericValue),
+                ArithOutcome::OutOfMemory => error(out, a.noreply, ServerError::OutOfMemory),
+            },
+            Request::Touch(t) => {
+                self.stats.cmd_touch += 1;
+                let s = match self.store.touch(t.key, t.exptime.into()) {
+                    TouchOutcome::Touched => Status::Touched,
+                    TouchOutcome::NotFound => Status::NotFound,
+                };
+                status(out, t.noreply, s);
+            }
+            Request::MetaGet(m) => {
+                self.stats.cmd_meta += 1;
+                self.meta_get(m, out);
+            }
+            Request::MetaSet(m) => {
+                self.stats.cmd_meta += 1;
+                self.stats.cmd_set += 1;
+                self.meta_set(m, out);
+            }
+            Request::MetaDelete(m) => {
+                self.stats.cmd_meta += 1;
+                let mut buf: proto::meta::KeyBuf = [0; _];
+                let key = m.key.decode(&mut buf);
+                let args = MetaDeleteArgs {
+                    compare_cas: m.flags.compare_cas(),
+                    invalidate: m.flags.invalidate(),
+                    exptime: m.flags.ttl().map(i64::from),
+                };
+                let outcome = match self.store.meta_delete(key, &args) {
+                    DeleteOutcome::Deleted => MdOutcome::Deleted,
+                    DeleteOutcome::NotFound => MdOutcome::NotFound,
+                    DeleteOutcome::Exists => MdOutcome::Exists,
+                };
+                encode_md(out, m, outcome);
+            }
+            Request::MetaArith(m) => {
+                self.stats.cmd_meta += 1;
+                self.meta_arith(m, out);
+            }
+            Request::MetaDebug(m) => {
+                self.stats.cmd_meta += 1;
+                let mut buf: proto::meta::KeyBuf = [0; _];
+                let key = m.key.decode(&mut buf);
+                let info = self.store.peek(key).map(|it| MeInfo {
+                    key: it.key,
+                    key_binary: m.key.is_base64(),
+                    exp: it.ttl,
+                    last_access: it.last_access.into(),
+                    cas: it.cas,
+                    fetched: it.fetched,
+                    class: it.class_id,
+                    size: it.size as u64,
+                });
+                encode_me(out, info.as_ref());
+            }
+            Request::Quit => return Outcome::Close,
+            // Commands without a key are handled by the shard (they may need
+            // every shard); see `admin`.
+            _ => debug_assert!(false, "keyless request routed to the store: {request:?}"),
+        }
+        Outcome::Done
+    }
+
+    /// The VALUE blocks of a get-family request for `keys` (no END).
+    pub(super) fn values<'k>(
+        &mut self,
+        kind: GetKind,
+        exptime: i32,
+        keys: impl Iterator<Item = &'k [u8]>,
+        out: &mut Vec<u8>,
+    ) {
+        let cas = kind.with_cas();
+        for key in keys {
+            self.stats.cmd_get += 1;
+            if kind.touches() {
+                self.stats.cmd_touch += 1;
+            }
+            let item = if kind.touches() {
+                self.store.gat(key, exptime.into())
+            } else {
+                self.store.get(key)
+            };
+            if let Some(it) = item {
+                encode_value(out, it.key, it.flags, it.value, cas.then_some(it.cas));
+            }
+        }
+    }
+
+    fn meta_get(&mut self, m: &proto::meta::get::MetaGet<'_>, out: &mut Vec<u8>) {
+        let mut buf: proto::meta::KeyBuf = [0; _];
+        let key = m.key.decode(&mut buf);
+        let f = &m.flags;
+        let args = MetaGetArgs {
+            no_bump: f.no_bump(),
+            touch: f.ttl().map(i64::from),
+            vivify: f.vivify().map(i64::from),
+            recache: f.recache().map(i64::from),
+        };
+        self.stats.cmd_get += 1;
+        if args.touch.is_some() {
+            self.stats.cmd_touch += 1;
+        }
+        let outcome = match self.store.meta_get(key, &args) {
+            MetaGet::Hit(hit) => MgOutcome::Hit(MgItem {
+                key: hit.item.key,
+                key_binary: m.key.is_base64(),
+                client_flags: hit.item.flags,
+                cas: hit.item.cas,
+                value: hit.item.value,
+                ttl: hit.item.ttl,
+                last_access: hit.item.last_access.into(),
+                fetched: hit.item.fetched,
+                stale: hit.stale,
+                won: hit.win,
+                win_sent: hit.token_sent,
+            }),
+            MetaGet::Miss => MgOutcome::Miss,
+        };
+        encode_mg(out, m, &outcome);
+    }
+
+    fn meta_set(&mut self, m: &proto::meta::set::MetaSet<'_>, out: &mut Vec<u8>) {
+        let mut buf: proto::meta::KeyBuf = [0; _];
+        let key = m.key.decode(&mut buf);
+        let f = &m.flags;
+        let args = MetaSetArgs {
+            mode: match m.mode {
+                SetMode::Set => MetaSetMode::Set,
+                SetMode::Add => MetaSetMode::Add,
+                SetMode::Replace => MetaSetMode::Replace,
+                SetMode::Append => MetaSetMode::Append,
+                SetMode::Prepend => MetaSetMode::Prepend,
+            },
+            flags: f.client_flags().unwrap_or(0),
+            exptime: f.ttl().map_or(0, i64::from),
+            compare_cas: f.compare_cas(),
+            invalidate: f.invalidate(),
+            new_cas: f.new_cas(),
+            vivify: f.vivify().map(i64::from),
+        };
+        let outcome = match self.store.meta_set(key, m.data, &args) {
+            StoreOutcome::Stored { cas } => MsOutcome::Stored { cas },
+            StoreOutcome::NotStored => MsOutcome::NotStored,
+            StoreOutcome::Exists => MsOutcome::Exists,
+            StoreOutcome::NotFound => MsOutcome::NotFound,
+            StoreOutcome::TooLarge => {
+                return ErrorReply::from(ServerError::ObjectTooLarge).encode(out);
+            }
+            StoreOutcome::OutOfMemory => {
+                return ErrorReply::from(ServerError::OutOfMemoryStoring).encode(out);
+            }
+        };
+        encode_ms(out, m, &outcome);
+    }
+
+    fn meta_arith(&mut self, m: &proto::meta::arith::MetaArith<'_>, out: &mut Vec<u8>) {
+        let mut buf: proto::meta::KeyBuf = [0; _];
+        let key = m.key.decode(&mut buf);
+        let f = &m.flags;
+        let args = MetaArithArgs {
+            incr: m.mode == ArithMode::Incr,
+            delta: m.delta,
+            compare_cas: f.compare_cas(),
+            vivify: f.vivify().map(i64::from),
+            initial: m.initial,
+            touch: f.ttl().map(i64::from),
+            new_cas: f.new_cas(),
+        };
+        let outcome = match self.store.meta_arith(key, &args) {
+            MetaArith::Value {
+                value,
+                cas,
+                ttl,
+                created,
+            } => MaOutcome::Done {
+                value,
+                cas,
+                ttl,
+                created,
+            },
+            MetaArith::NotFound => MaOutcome::NotFound,
+            MetaArith::NotStored => MaOutcome::NotStored,
+            MetaArith::Exists => MaOutcome::Exists,
+            MetaArith::NonNumeric => {
+                return ErrorReply::from(ClientError::NonNumericValue).encode(out);
+            }
+            MetaArith::OutOfMemory => {
+                return ErrorReply::from(ServerError::OutOfMemory).encode(out);
+            }
+        };
+        encode_ma(out, m, &outcome);
+    }
+}
+
+fn store_reply(out: &mut Vec<u8>, noreply: bool, outcome: StoreOutcome) {
+    match outcome {
+        StoreOutcome::Stored { .. } => status(out, noreply, Status::Stored),
+        StoreOutcome::NotStored => status(out, noreply, Status::NotStored),
+        StoreOutcome::Exists => status(out, noreply, Status::Exists),
+        StoreOutcome::NotFound => status(out, noreply, Status::NotFound),
+        StoreOutcome::TooLarge => error(out, noreply, ServerError::ObjectTooLarge),
+        StoreOutcome::OutOfMemory => error(out, noreply, ServerError::OutOfMemoryStoring),
+    }
+}

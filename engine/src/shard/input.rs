@@ -1,0 +1,340 @@
+//! From received bytes to requests routed to the shard that owns their keys.
+//!
+//! Requests are parsed as far as the buffered bytes allow, straight from the
+//! kernel's receive buffer when nothing is left over from before. A request
+//! for a key this shard owns runs on the store inline; one for another
+//! shard's key is forwarded as its raw bytes (the owner parses it again) and
+//! its reply takes its place in the connection's [`ReplyQueue`]. A multi-key
+//! get is split into runs of keys by owner and put back together in order.
+//!
+//! [`ReplyQueue`]: super::order::ReplyQueue
+
+use proto::meta::KeyBuf;
+use proto::{Parse, Request};
+
+use super::conn::Pause;
+use super::exec::{Exec, Outcome};
+use super::mesh::{Kind, Origin};
+use super::order::ReplyQueue;
+use super::route::shard_of;
+use super::{Core, udp};
+
+/// Who a request came from: a TCP connection or a UDP request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Client {
+    Conn { slot: u32, generation: u32 },
+    Udp { slot: u32, generation: u32 },
+}
+
+pub(super) const ORIGIN_CONN: u8 = 0;
+pub(super) const ORIGIN_UDP: u8 = 1;
+pub(super) const ORIGIN_GATHER: u8 = 2;
+
+impl Client {
+    pub(super) fn origin(self, part: u32) -> Origin {
+        match self {
+            Client::Conn { slot, generation } => Origin {
+                kind: ORIGIN_CONN,
+                slot,
+                generation,
+                part,
+            },
+            Client::Udp { slot, generation } => Origin {
+                kind: ORIGIN_UDP,
+                slot,
+                generation,
+                part,
+            },
+        }
+    }
+}
+
+/// What became of one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Handled {
+    Done,
+    /// A channel to its owner is full: try again later, nothing was done.
+    Stall,
+    /// The connection is to close once its replies are out (`quit`).
+    Close,
+}
+
+/// The reply queue of a client, borrowed from whichever table holds it.
+pub(super) fn queue_of<'a>(
+    conns: &'a mut super::conn::Conns,
+    udp: &'a mut Option<udp::Udp>,
+    client: Client,
+) -> Option<&'a mut ReplyQueue> {
+    match client {
+        Client::Conn { slot, generation } => {
+            conns.get_mut(slot, generation).map(|c| &mut c.replies)
+        }
+        Client::Udp { slot, generation } => udp.as_mut()?.queue(slot, generation),
+    }
+}
+
+impl Core {
+    /// Bytes arrived on connection `slot`.
+    pub(super) fn on_data(&mut self, slot: u32, data: &[u8]) {
+        let Some(conn) = self.conns.slot_mut(slot) else {
+            return;
+        };
+        if conn.closing {
+            return;
+        }
+        if conn.rbuf.is_empty() && conn.pause == Pause::No && conn.swallow == 0 {
+            let consumed = self.process(slot, data);
+            if let Some(conn) = self.conns.slot_mut(slot)
+                && consumed < data.len()
+                && !conn.closing
+            {
+                conn.rbuf.extend_from_slice(&data[consumed..]);
+            }
+        } else {
+            conn.rbuf.extend_from_slice(data);
+            if conn.pause == Pause::No && conn.rbuf.len() >= conn.need {
+                self.resume_input(slot);
+            }
+        }
+    }
+
+    /// Parses what is buffered on connection `slot` (after a pause, or when
+    /// more of a request arrived).
+    pub(super) fn resume_input(&mut self, slot: u32) {
+        let Some(conn) = self.conns.slot_mut(slot) else {
+            return;
+        };
+        let mut buf = std::mem::take(&mut conn.rbuf);
+        let consumed = self.process(slot, &buf);
+        buf.drain(..consumed);
+        if let Some(conn) = self.conns.slot_mut(slot)
+            && !conn.closing
+        {
+            if buf.capacity() > 4 << 20 && buf.len() < 1 << 16 {
+                buf.shrink_to(1 << 16);
+            }
+            conn.rbuf = buf;
+        }
+    }
+
+    /// Connections paused on a full channel: try them again.
+    pub(super) fn retry_stalled(&mut self) {
+        if self.stalled.is_empty() {
+            return;
+        }
+        let stalled = std::mem::take(&mut self.stalled);
+        for slot in stalled {
+            if let Some(conn) = self.conns.slot_mut(slot)
+                && conn.pause == Pause::Mesh
+            {
+                conn.pause = Pause::No;
+                self.resume_input(slot);
+                self.mark_dirty(slot);
+            }
+        }
+    }
+
+    /// Parses and handles requests from `input`; returns the bytes consumed.
+    fn process(&mut self, slot: u32, input: &[u8]) -> usize {
+        let max_output = self.shared.config.network.max_pending_output.0 as usize;
+        let mut pos = 0;
+        loop {
+            let Some(conn) = self.conns.slot_mut(slot) else {
+                return pos;
+            };
+            if conn.swallow > 0 {
+                let n = conn.swallow.min(input.len() - pos);
+                conn.swallow -= n;
+                pos += n;
+                if conn.swallow > 0 {
+                    return pos;
+                }
+            }
+            let rest = &input[pos..];
+            if rest.is_empty() || conn.closing || conn.pause != Pause::No || rest.len() < conn.need
+            {
+                return pos;
+            }
+            if conn.pending_output() > max_output {
+                self.pause(slot, Pause::Output);
+                return pos;
+            }
+            let client = Client::Conn {
+                slot,
+                generation: conn.generation,
+            };
+            match proto::parse(rest, &self.limits) {
+                Parse::Complete { request, consumed } => {
+                    conn.need = 0;
+                    match self.handle(client, request, &rest[..consumed]) {
+                        Handled::Done => pos += consumed,
+                        Handled::Stall => {
+                            self.pause(slot, Pause::Mesh);
+                            return pos;
+                        }
+                        Handled::Close => {
+                            pos += consumed;
+                            if let Some(conn) = self.conns.slot_mut(slot) {
+                                conn.closing = true;
+                            }
+                            return pos;
+                        }
+                    }
+                }
+                Parse::Incomplete { more } => {
+                    conn.need = rest.len() + more.unwrap_or(1);
+                    return pos;
+                }
+                Parse::Invalid(invalid) => {
+                    self.stats.protocol_errors += 1;
+                    if invalid.reply {
+                        invalid.error.encode(conn.replies.sink());
+                    }
+                    conn.swallow = invalid.swallow;
+                    conn.need = 0;
+                    if invalid.close {
+                        conn.closing = true;
+                    }
+                    if let Some(key) = invalid.unlink {
+                        self.unlink_refused(client, key);
+                    }
+                    pos += invalid.consumed;
+                }
+            }
+        }
+    }
+
+    /// A refused store drops the old item, as memcached does, so that stale
+    /// data does not outlive a write the client believes failed.
+    fn unlink_refused(&mut self, client: Client, key: proto::Key<'_>) {
+        let mut buf: KeyBuf = [0; _];
+        let decoded = key.decode(&mut buf);
+        let owner = shard_of(decoded, self.mesh.shards());
+        if owner == self.id {
+            self.store.delete(decoded);
+            return;
+        }
+        // `md <key as sent> [b] q`: quiet, so the reply is empty on success.
+        let mut line = Vec::with_capacity(key.raw().len() + 8);
+        line.extend_from_slice(b"md ");
+        line.extend_from_slice(key.raw());
+        if key.is_base64() {
+            line.extend_from_slice(b" b");
+        }
+        line.extend_from_slice(b" q\r\n");
+        self.forward(client, owner, Kind::Exec, &line);
+    }
+
+    /// Runs or forwards one complete request; `raw` is its bytes on the wire.
+    pub(super) fn handle(&mut self, client: Client, request: Request<'_>, raw: &[u8]) -> Handled {
+        let mut keybuf: KeyBuf = [0; _];
+        let key: &[u8] = match &request {
+            Request::Get(get) => {
+                if get.keys.len() != 1 {
+                    return self.route_multi_get(client, get, raw);
+                }
+                get.keys.clone().next().unwrap_or_default()
+            }
+            Request::Store(s) => s.key,
+            Request::Delete(d) => d.key,
+            Request::Arith(a) => a.key,
+            Request::Touch(t) => t.key,
+            Request::MetaGet(m) => m.key.decode(&mut keybuf),
+            Request::MetaSet(m) => m.key.decode(&mut keybuf),
+            Request::MetaDelete(m) => m.key.decode(&mut keybuf),
+            Request::MetaArith(m) => m.key.decode(&mut keybuf),
+            Request::MetaDebug(m) => m.key.decode(&mut keybuf),
+            _ => return self.handle_keyless(client, request),
+        };
+        let owner = shard_of(key, self.mesh.shards());
+        if owner != self.id {
+            if !self.mesh.can_send(owner) {
+                return Handled::Stall;
+            }
+            self.forward(client, owner, Kind::Exec, raw);
+            return Handled::Done;
+        }
+        self.execute_local(client, &request)
+    }
+
+    /// Runs `request` on this shard's store, replying into the client's queue.
+    fn execute_local(&mut self, client: Client, request: &Request<'_>) -> Handled {
+        let Some(queue) = queue_of(&mut self.conns, &mut self.udp, client) else {
+            return Handled::Done;
+        };
+        let mut exec = Exec {
+            store: &mut self.store,
+            stats: &mut self.stats,
+        };
+        match exec.run(request, queue.sink()) {
+            Outcome::Done => Handled::Done,
+            Outcome::Close => Handled::Close,
+        }
+    }
+
+    /// Sends `payload` to `owner` as a record whose reply takes a place in the
+    /// client's queue.
+    pub(super) fn forward(&mut self, client: Client, owner: usize, kind: Kind, payload: &[u8]) {
+        let Some(queue) = queue_of(&mut self.conns, &mut self.udp, client) else {
+            return;
+        };
+        let part = queue.await_remote();
+        self.mesh.push(owner, kind, client.origin(part), &[payload]);
+        self.stats.forwarded += 1;
+    }
+
+    /// `get k1 k2 ...` over keys of several shards: each run of keys with the
+    /// same owner is answered by that owner, in order; END closes it here.
+    fn route_multi_get(
+        &mut self,
+        client: Client,
+        get: &proto::cmd::get::Get<'_>,
+        raw: &[u8],
+    ) -> Handled {
+        let shards = self.mesh.shards();
+        if shards == 1 || get.keys.clone().all(|k| shard_of(k, shards) == self.id) {
+            return self.execute_local(client, &Request::Get(get.clone()));
+        }
+        let _ = raw;
+        // Check room towards every owner first: a request is either routed
+        // whole or not at all.
+        for k in get.keys.clone() {
+            let owner = shard_of(k, shards);
+            if owner != self.id && !self.mesh.can_send(owner) {
+                return Handled::Stall;
+            }
+        }
+        let mut keys = get.keys.clone().peekable();
+        let mut line = Vec::new();
+        while let Some(first) = keys.next() {
+            let owner = shard_of(first, shards);
+            let mut run = vec![first];
+            while let Some(k) = keys.next_if(|k| shard_of(k, shards) == owner) {
+                run.push(k);
+            }
+            if owner == self.id {
+                let Some(queue) = queue_of(&mut self.conns, &mut self.udp, client) else {
+                    return Handled::Done;
+                };
+                let mut exec = Exec {
+                    store: &mut self.store,
+                    stats: &mut self.stats,
+                };
+                exec.values(get.kind, get.exptime, run.iter().copied(), queue.sink());
+            } else {
+                line.clear();
+                proto::cmd::get::encode_request(
+                    &mut line,
+                    get.kind,
+                    get.exptime,
+                    run.iter().copied(),
+                );
+                self.forward(client, owner, Kind::Values, &line);
+            }
+        }
+        if let Some(queue) = queue_of(&mut self.conns, &mut self.udp, client) {
+            proto::cmd::get::encode_end(queue.sink());
+        }
+        Handled::Done
+    }
+}
