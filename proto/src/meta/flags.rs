@@ -275,8 +275,8 @@ impl<'a> MetaFlags<'a> {
         if failed { Err(why) } else { Ok(f) }
     }
 
-    /// Build flags for encoding a request (client side). The raw text is not kept:
-    /// use [`MetaFlags::iter`] only on parsed flags.
+    /// The flag tokens as sent, letter first (reply encoders walk these to keep
+    /// the request's order).
     pub(crate) fn raw_tokens(&self) -> impl Iterator<Item = &'a [u8]> + Clone {
         split_tokens(self.raw)
     }
