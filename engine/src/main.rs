@@ -8,6 +8,7 @@ use engine::config::cli::{Cli, VERSION};
 use engine::server::{self, StartError};
 
 fn main() -> ExitCode {
+    abort_on_panic();
     let cli = Cli::parse();
     if cli.version {
         println!("corecache {VERSION}");
@@ -40,6 +41,17 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A panic on a shard thread is a bug that leaves that shard's keys unserved
+/// and its peers waiting for it: stop the whole process (as release builds'
+/// panic = "abort" does) rather than limp on, in every build.
+fn abort_on_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        std::process::abort();
+    }));
 }
 
 /// Start-up and shutdown are logged at info; -vv adds debug, -vvv trace.
