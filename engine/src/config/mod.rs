@@ -414,6 +414,28 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_tuning_profile_loads_and_validates() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tuning");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let c =
+                    Config::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                c.validate()
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                seen += 1;
+            }
+        }
+        assert!(seen >= 4, "profiles missing from {}", dir.display());
+        // default.toml is exactly the embedded defaults.
+        assert_eq!(
+            Config::from_file(&dir.join("default.toml")).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
     fn shard_cores_wrap_when_shards_exceed_cores() {
         let mut c = Config::default();
         c.shards.cores = CoreList::List(vec![4, 5]);
