@@ -109,9 +109,18 @@ pub fn run(params: ShardParams) {
         net.recv_buffer_size.0 as u32,
     ) {
         Ok(b) => b,
+        Err(e) if e.raw_os_error() == Some(libc::ENOMEM) => {
+            let limit_kib = crate::runtime::memlock_limit().0 / 1024;
+            return fail(format!(
+                "cannot register network.recv_buffers = {}: the locked-memory limit \
+                 (ulimit -l = {limit_kib} KiB) is too low; raise it (ulimit -l, or \
+                 LimitMEMLOCK= in a systemd unit) or lower network.recv_buffers",
+                net.recv_buffers
+            ));
+        }
         Err(e) => {
             return fail(format!(
-                "cannot register {} receive buffers: {e}",
+                "cannot register network.recv_buffers = {}: {e}",
                 net.recv_buffers
             ));
         }
