@@ -100,6 +100,11 @@ impl ItemPtr {
         let w = self.rd32(OFF_ATIME);
         self.wr32(OFF_ATIME, (w & 0xff00_0000) | (now & 0x00ff_ffff));
     }
+    /// Writes access time and policy byte together (one store on the read path).
+    #[inline]
+    pub(crate) fn set_atime_policy(self, now: u32, p: u8) {
+        self.wr32(OFF_ATIME, (now & 0x00ff_ffff) | ((p as u32) << 24));
+    }
     /// Seconds since the last access, given the current relative time (24-bit wrap).
     #[inline]
     pub(crate) fn idle(self, now: u32) -> u32 {
