@@ -107,7 +107,7 @@ pub(crate) const LFU_INIT: u8 = 2;
 /// LFU hit: logarithmic increment (probability 1 / (1 + counter / 2)), saturating.
 #[inline]
 pub(crate) fn lfu_next(c: u8, rng: &mut u64) -> u8 {
-    if c == u8::MAX || next_rand(rng) % (1 + c as u64 / 2) != 0 {
+    if c == u8::MAX || !next_rand(rng).is_multiple_of(1 + c as u64 / 2) {
         c
     } else {
         c + 1
