@@ -249,6 +249,13 @@ impl Store {
         }
     }
 
+    /// `set_time` from a unix time in seconds (times before the process start clamp to 2,
+    /// so relative time 1 always lies in the past).
+    pub fn set_unix_time(&mut self, unix: u64) {
+        let rel = unix.saturating_sub(self.process_started).clamp(2, u32::MAX as u64);
+        self.set_time(rel as RelTime);
+    }
+
     pub fn now(&self) -> RelTime {
         self.now
     }

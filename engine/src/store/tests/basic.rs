@@ -294,6 +294,15 @@ fn key_bounds() {
 }
 
 #[test]
+fn unix_time_maps_to_relative_time() {
+    let mut s = small();
+    s.set_unix_time(STARTED + 500);
+    assert_eq!(s.now(), 500);
+    s.set_unix_time(STARTED - 10);
+    assert_eq!(s.now(), 2);
+}
+
+#[test]
 fn realtime_rules() {
     let mut s = small();
     s.set_time(1000);
