@@ -129,6 +129,18 @@ pub struct Store {
     _owner: PhantomData<*mut u8>,
 }
 
+// Store must stay !Send and !Sync (one owner shard, raw pointers into its arena): this
+// fails to compile if either is ever implemented, because `_` can no longer be inferred.
+const _: fn() = || {
+    trait AmbiguousIfImpl<A> {
+        fn some_item() {}
+    }
+    impl<T: ?Sized> AmbiguousIfImpl<()> for T {}
+    impl<T: ?Sized + Send> AmbiguousIfImpl<u8> for T {}
+    impl<T: ?Sized + Sync> AmbiguousIfImpl<u16> for T {}
+    let _ = <Store as AmbiguousIfImpl<_>>::some_item;
+};
+
 /// Why an allocation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AllocError {
@@ -252,7 +264,9 @@ impl Store {
     /// `set_time` from a unix time in seconds (times before the process start clamp to 2,
     /// so relative time 1 always lies in the past).
     pub fn set_unix_time(&mut self, unix: u64) {
-        let rel = unix.saturating_sub(self.process_started).clamp(2, u32::MAX as u64);
+        let rel = unix
+            .saturating_sub(self.process_started)
+            .clamp(2, u32::MAX as u64);
         self.set_time(rel as RelTime);
     }
 
