@@ -144,12 +144,6 @@ impl ItemPtr {
         let w = self.len_word();
         self.wr32(OFF_LEN, if on { w | bit } else { w & !bit });
     }
-    #[inline]
-    pub(crate) fn set_vlen(self, vlen: usize) {
-        debug_assert!(vlen <= MAX_VALUE_LEN);
-        let w = self.len_word();
-        self.wr32(OFF_LEN, (w & !(0xf_ffff << 8)) | ((vlen as u32) << 8));
-    }
     /// Writes the length word of a fresh item: key and value lengths, all bits clear
     /// except "client flags present".
     #[inline]

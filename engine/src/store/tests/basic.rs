@@ -132,7 +132,11 @@ fn incr_decr_rules() {
         s.decr(b"n", 3),
         ArithOutcome::Value { value: 7, .. }
     ));
-    assert_eq!(s.get(b"n").unwrap().value, b"7", "length shrinks");
+    assert_eq!(
+        s.get(b"n").unwrap().value,
+        b"7 ",
+        "padded in place, as memcached"
+    );
     assert!(
         matches!(s.decr(b"n", 100), ArithOutcome::Value { value: 0, .. }),
         "floor at 0"
