@@ -393,6 +393,11 @@ impl Store {
         };
         let h = found.handle;
         let it = self.item(h);
+        // memcached's order: an empty value is non-numeric before the CAS compare, any
+        // other value is parsed after it.
+        if it.vlen() == 0 {
+            return ArithOutcome::NonNumeric;
+        }
         if cas != 0 && it.cas() != cas {
             return ArithOutcome::Exists;
         }
@@ -421,7 +426,6 @@ impl Store {
             dst[digits.len()..].fill(b' ');
             let cas = self.next_cas();
             it.set_cas(cas);
-            it.set_bit(BIT_FETCHED, true);
             it.set_atime(self.now);
             return ArithOutcome::Value { value, cas };
         }
@@ -429,7 +433,6 @@ impl Store {
         match self.write_item(key, flags, digits.len(), h, |d| d.copy_from_slice(digits)) {
             Ok(nh) => {
                 self.item(nh).set_exptime(it.exptime());
-                self.item(nh).set_bit(BIT_FETCHED, true);
                 self.do_link(nh, hash, None, Some(found));
                 ArithOutcome::Value {
                     value,

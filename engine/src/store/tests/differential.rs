@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use super::super::{ArithOutcome, DeleteOutcome, StoreMode, StoreOutcome, TouchOutcome};
 use super::*;
 
-struct Memcached {
+pub(super) struct Memcached {
     child: Child,
+    last: String,
     r: BufReader<TcpStream>,
     w: TcpStream,
 }
@@ -32,7 +33,7 @@ impl Drop for Memcached {
 }
 
 impl Memcached {
-    fn start() -> Option<Memcached> {
+    pub(super) fn start() -> Option<Memcached> {
         let port = TcpListener::bind("127.0.0.1:0")
             .ok()?
             .local_addr()
@@ -74,19 +75,38 @@ impl Memcached {
         let w = stream.try_clone().ok()?;
         Some(Memcached {
             child,
+            last: String::new(),
             r: BufReader::new(stream),
             w,
         })
     }
 
-    fn send(&mut self, bytes: &[u8]) {
+    /// The first line of the last request, for failure messages.
+    pub(super) fn last_sent(&self) -> &str {
+        &self.last
+    }
+
+    pub(super) fn send(&mut self, bytes: &[u8]) {
+        let end = bytes
+            .iter()
+            .position(|&b| b == b'\r')
+            .unwrap_or(bytes.len());
+        self.last = String::from_utf8_lossy(&bytes[..end]).into_owned();
         self.w.write_all(bytes).unwrap();
     }
 
-    fn line(&mut self) -> String {
+    pub(super) fn line(&mut self) -> String {
         let mut l = String::new();
         self.r.read_line(&mut l).unwrap();
         l.trim_end().to_string()
+    }
+
+    /// Reads a data block of `len` bytes and its CRLF.
+    pub(super) fn block(&mut self, len: usize) -> Vec<u8> {
+        let mut data = vec![0; len + 2];
+        self.r.read_exact(&mut data).unwrap();
+        data.truncate(len);
+        data
     }
 
     /// One `gets` reply: (flags, value, cas) or None.

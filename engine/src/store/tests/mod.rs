@@ -2,6 +2,7 @@
 
 mod basic;
 mod differential;
+mod differential_meta;
 mod index;
 mod layout;
 mod memory;
