@@ -33,8 +33,14 @@ pub(super) struct Exec<'a> {
     pub stats: &'a mut ShardStats,
 }
 
-/// The store's settings for shard `shard` on `core`, from the server config.
-pub(super) fn store_config(config: &Config, shard: usize, core: usize) -> StoreConfig {
+/// The store's settings for shard `shard` on `core`, from the server config;
+/// `process_started` is the unix time relative times count from.
+pub(super) fn store_config(
+    config: &Config,
+    shard: usize,
+    core: usize,
+    process_started: u64,
+) -> StoreConfig {
     let m = &config.memory;
     let shards = config.shard_cores().map(|c| c.len()).unwrap_or(1).max(1) as u64;
     StoreConfig {
@@ -48,6 +54,9 @@ pub(super) fn store_config(config: &Config, shard: usize, core: usize) -> StoreC
         eviction: m.eviction,
         evictions: !config.server.disable_evictions,
         shard_id: shard as u16,
+        // Every shard counts relative time from the same instant, so absolute
+        // expiry times convert identically on all of them (see Core::update_clock).
+        process_started,
         ..StoreConfig::default()
     }
 }
@@ -203,6 +212,7 @@ impl Exec<'_> {
             touch: f.ttl().map(i64::from),
             vivify: f.vivify().map(i64::from),
             recache: f.recache().map(i64::from),
+            touch_before_recache: flag_precedes(f.raw(), b'T', b'R'),
         };
         self.stats.cmd_get += 1;
         if args.touch.is_some() {
@@ -298,6 +308,20 @@ impl Exec<'_> {
         };
         encode_ma(out, m, &outcome);
     }
+}
+
+/// Whether flag `a` comes before flag `b` in a meta request's flag tokens
+/// (memcached applies some flags in the order they were sent).
+fn flag_precedes(raw: &[u8], a: u8, b: u8) -> bool {
+    let mut seen_a = false;
+    for token in raw.split(|&c| c == b' ').filter(|t| !t.is_empty()) {
+        match token[0] {
+            c if c == a => seen_a = true,
+            c if c == b => return seen_a,
+            _ => {}
+        }
+    }
+    false
 }
 
 fn store_reply(out: &mut Vec<u8>, noreply: bool, outcome: StoreOutcome) {

@@ -131,7 +131,12 @@ pub fn run(params: ShardParams) {
     }
     drop(wake_tx);
     let Ok(mesh) = mesh_rx.recv() else { return };
-    let store = match Store::new(exec::store_config(&shared.config, id, core)) {
+    let store = match Store::new(exec::store_config(
+        &shared.config,
+        id,
+        core,
+        process_started(&shared),
+    )) {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
     };
@@ -160,6 +165,12 @@ pub fn run(params: ShardParams) {
     let _ = ready_tx.send((id, Ok(ready)));
     drop(ready_tx);
     shard.run_loop();
+}
+
+/// The unix time relative times count from, as memcached: two seconds
+/// before start, so that relative time 1 is already in the past.
+fn process_started(shared: &Shared) -> u64 {
+    shared.started_unix.saturating_sub(2)
 }
 
 /// The receive buffers, kept apart from the rest so that a received buffer
@@ -334,12 +345,13 @@ impl Core {
         core
     }
 
+    /// The store's clock, once per turn: unix time derived from the monotonic
+    /// clock since start (a wall-clock step does not expire items early), the
+    /// same on every shard.
     fn update_clock(&mut self) {
-        let now = self.shared.started.elapsed().as_secs() as u32;
-        if now != self.now {
-            self.now = now;
-        }
-        self.store.set_time(self.now);
+        let elapsed = self.shared.started.elapsed().as_secs();
+        self.now = elapsed as u32;
+        self.store.set_unix_time(self.shared.started_unix + elapsed);
     }
 
     fn dispatch(&mut self, c: &Completion) {

@@ -100,6 +100,11 @@ impl ItemPtr {
         let w = self.rd32(OFF_ATIME);
         self.wr32(OFF_ATIME, (w & 0xff00_0000) | (now & 0x00ff_ffff));
     }
+    /// Writes access time and policy byte together (one store on the read path).
+    #[inline]
+    pub(crate) fn set_atime_policy(self, now: u32, p: u8) {
+        self.wr32(OFF_ATIME, (now & 0x00ff_ffff) | ((p as u32) << 24));
+    }
     /// Seconds since the last access, given the current relative time (24-bit wrap).
     #[inline]
     pub(crate) fn idle(self, now: u32) -> u32 {
@@ -138,12 +143,6 @@ impl ItemPtr {
     pub(crate) fn set_bit(self, bit: u32, on: bool) {
         let w = self.len_word();
         self.wr32(OFF_LEN, if on { w | bit } else { w & !bit });
-    }
-    #[inline]
-    pub(crate) fn set_vlen(self, vlen: usize) {
-        debug_assert!(vlen <= MAX_VALUE_LEN);
-        let w = self.len_word();
-        self.wr32(OFF_LEN, (w & !(0xf_ffff << 8)) | ((vlen as u32) << 8));
     }
     /// Writes the length word of a fresh item: key and value lengths, all bits clear
     /// except "client flags present".

@@ -30,6 +30,9 @@ pub struct MetaGetArgs {
     pub vivify: Option<i64>,
     /// `R`: win if the remaining TTL is below this.
     pub recache: Option<i64>,
+    /// memcached applies flags in request order: set this when `T` comes before `R` on
+    /// the line, so that `R` sees the new TTL (by default it sees the old one).
+    pub touch_before_recache: bool,
 }
 
 /// An mg hit.
@@ -38,7 +41,8 @@ pub struct MetaHit<'a> {
     /// The item after the request (new TTL and CAS). Its `last_access` and `fetched`
     /// are from before the request (mg `l` and `h`).
     pub item: ItemView<'a>,
-    /// TTL before a `T` applied (for a `t` that precedes `T` on the wire).
+    /// TTL before `T` or `N` applied (for a `t` that precedes them on the line; -1 for a
+    /// vivified item).
     pub ttl_before: i64,
     /// `W`: this client won the right to recache.
     pub win: bool,
@@ -195,16 +199,29 @@ impl Store {
         let (idle, fetched) = (it.idle(self.now), it.has(BIT_FETCHED));
         let token_sent = it.has(BIT_TOKEN_SENT);
         let stale = it.has(BIT_STALE);
-        let ttl_before = ttl_of(it.exptime(), self.now);
+        // A vivified item had no TTL before `N` gave it one (memcached prints t-1 for a
+        // `t` ahead of `N` on the line).
+        let ttl_before = if vivified {
+            -1
+        } else {
+            ttl_of(it.exptime(), self.now)
+        };
+        let mut win = vivified;
+        let recache = |s: &Store| match args.recache {
+            Some(r) => {
+                let e = it.exptime();
+                !token_sent && !vivified && e != 0 && e < s.realtime(r)
+            }
+            None => false,
+        };
+        if !args.touch_before_recache {
+            win |= recache(self);
+        }
         if let Some(t) = args.touch {
             it.set_exptime(self.realtime(t));
         }
-        let mut win = vivified;
-        if let Some(r) = args.recache {
-            let e = it.exptime();
-            if !token_sent && !vivified && e != 0 && e < self.realtime(r) {
-                win = true;
-            }
+        if args.touch_before_recache {
+            win |= recache(self);
         }
         if stale && !token_sent {
             win = true;

@@ -129,6 +129,18 @@ pub struct Store {
     _owner: PhantomData<*mut u8>,
 }
 
+// Store must stay !Send and !Sync (one owner shard, raw pointers into its arena): this
+// fails to compile if either is ever implemented, because `_` can no longer be inferred.
+const _: fn() = || {
+    trait AmbiguousIfImpl<A> {
+        fn some_item() {}
+    }
+    impl<T: ?Sized> AmbiguousIfImpl<()> for T {}
+    impl<T: ?Sized + Send> AmbiguousIfImpl<u8> for T {}
+    impl<T: ?Sized + Sync> AmbiguousIfImpl<u16> for T {}
+    let _ = <Store as AmbiguousIfImpl<_>>::some_item;
+};
+
 /// Why an allocation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum AllocError {
@@ -161,10 +173,14 @@ impl Store {
         if cfg.eviction == Policy::S3fifo {
             // Ring room for ~10% of the items (twice, for stale entries) plus the ghost;
             // the ghost then gets whatever the reserved pages leave.
+            // At most an eighth of the pages, so that tiny stores keep their memory
+            // (their ghost is then a token 1024 entries).
             let ring = ghost_entries / 10 * 8;
-            let pages = (ghost_entries * 4 + ring).div_ceil(cfg.slab_page_size);
+            let pages = (ghost_entries * 4 + ring)
+                .div_ceil(cfg.slab_page_size)
+                .min(slabs.n_pages as usize / 8);
             slabs.reserve_pages(pages as u32);
-            ghost_entries = (pages * cfg.slab_page_size - ring) / 4;
+            ghost_entries = ((pages * cfg.slab_page_size).saturating_sub(ring) / 4).max(1024);
         }
         let max_handle = Slabs::handle(arena.len);
         let seed = 0x9e37_79b9_7f4a_7c15 ^ cfg.shard_id as u64;
@@ -243,6 +259,15 @@ impl Store {
         if self.oldest_live != 0 && self.oldest_cas == 0 && self.oldest_live <= now {
             self.oldest_cas = (self.cas_counter << SHARD_BITS) | self.cfg.shard_id as u64;
         }
+    }
+
+    /// `set_time` from a unix time in seconds (times before the process start clamp to 2,
+    /// so relative time 1 always lies in the past).
+    pub fn set_unix_time(&mut self, unix: u64) {
+        let rel = unix
+            .saturating_sub(self.process_started)
+            .clamp(2, u32::MAX as u64);
+        self.set_time(rel as RelTime);
     }
 
     pub fn now(&self) -> RelTime {
@@ -419,10 +444,15 @@ impl Store {
         if !was_fetched {
             it.set_bit(BIT_FETCHED, true);
         }
-        it.set_atime(self.now);
         let page = self.slabs.page_of(h) as usize;
         self.slabs.page_atime[page] = self.now;
-        self.policies.on_hit(&self.arena, cls, h, was_fetched);
+        if self.policies.kind == Policy::Lru {
+            it.set_atime(self.now);
+            self.policies.on_hit(&self.arena, cls, h, was_fetched);
+        } else {
+            let p = self.policies.hit_byte(it.policy());
+            it.set_atime_policy(self.now, p);
+        }
     }
 
     /// Takes a chunk able to hold `total` bytes: free list, fresh page, a page moved from

@@ -356,7 +356,9 @@ impl Store {
         }
     }
 
-    /// incr/decr: 64-bit wrap on incr, floor at 0 on decr; the value's length may change.
+    /// incr/decr: 64-bit wrap on incr, floor at 0 on decr. A number that grows longer
+    /// moves to a new item (the length changes); a shorter one is space-padded in place,
+    /// as memcached does.
     pub fn incr_decr(&mut self, key: &[u8], incr: bool, delta: u64) -> ArithOutcome {
         let out = self.do_add_delta(key, incr, delta, 0);
         if out == ArithOutcome::NotFound {
@@ -391,6 +393,11 @@ impl Store {
         };
         let h = found.handle;
         let it = self.item(h);
+        // memcached's order: an empty value is non-numeric before the CAS compare, any
+        // other value is parsed after it.
+        if it.vlen() == 0 {
+            return ArithOutcome::NonNumeric;
+        }
         if cas != 0 && it.cas() != cas {
             return ArithOutcome::Exists;
         }
@@ -409,22 +416,16 @@ impl Store {
         }
         let mut buf = itoa::Buffer::new();
         let digits = buf.format(value).as_bytes();
-        let cls = self.class_of(h);
-        let room = self.slabs.classes[cls].size as usize - self.layout.key_off(it) - it.klen();
-        if digits.len() <= room {
-            // In place: the chunk has room, only the length and the CAS change.
-            let old_len = it.vlen();
-            self.layout
-                .value_mut(it, digits.len())
-                .copy_from_slice(digits);
-            it.set_vlen(digits.len());
-            let grown = digits.len() as i64 - old_len as i64;
-            self.stats.bytes = (self.stats.bytes as i64 + grown) as u64;
-            let c = &mut self.slabs.classes[cls];
-            c.requested = (c.requested as i64 + grown) as u64;
+        let old_len = it.vlen();
+        if digits.len() <= old_len {
+            // In place, padded with spaces to the old length, as memcached does: a client
+            // that later appends to the counter sees memcached's bytes (and "5   x" still
+            // parses as 5). A longer number moves to a new item below.
+            let dst = self.layout.value_mut(it, old_len);
+            dst[..digits.len()].copy_from_slice(digits);
+            dst[digits.len()..].fill(b' ');
             let cas = self.next_cas();
             it.set_cas(cas);
-            it.set_bit(BIT_FETCHED, true);
             it.set_atime(self.now);
             return ArithOutcome::Value { value, cas };
         }
@@ -432,7 +433,6 @@ impl Store {
         match self.write_item(key, flags, digits.len(), h, |d| d.copy_from_slice(digits)) {
             Ok(nh) => {
                 self.item(nh).set_exptime(it.exptime());
-                self.item(nh).set_bit(BIT_FETCHED, true);
                 self.do_link(nh, hash, None, Some(found));
                 ArithOutcome::Value {
                     value,

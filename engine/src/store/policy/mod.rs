@@ -122,6 +122,18 @@ impl Policies {
         }
     }
 
+    /// The policy byte after a hit, for the policies whose hit only changes that byte
+    /// (all but lru); lets the bump write access time and policy in one store.
+    #[inline]
+    pub(crate) fn hit_byte(&mut self, p: u8) -> u8 {
+        match self.kind {
+            Policy::Clock => p | sweep::CLOCK_REF,
+            Policy::S3fifo if p & sweep::S3_FREQ < sweep::S3_FREQ => p + 1,
+            Policy::Lfu => sweep::lfu_next(p, &mut self.rng),
+            _ => p,
+        }
+    }
+
     /// A read hit (not for `u`, no-bump reads).
     #[inline]
     pub(crate) fn on_hit(&mut self, arena: &Arena, cls: usize, h: u32, was_fetched: bool) {

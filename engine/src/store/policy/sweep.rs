@@ -106,15 +106,17 @@ pub(crate) const LFU_INIT: u8 = 2;
 
 /// LFU hit: logarithmic increment (probability 1 / (1 + counter / 2)), saturating.
 #[inline]
+pub(crate) fn lfu_next(c: u8, rng: &mut u64) -> u8 {
+    if c == u8::MAX || !next_rand(rng).is_multiple_of(1 + c as u64 / 2) {
+        c
+    } else {
+        c + 1
+    }
+}
+
+#[inline]
 pub(crate) fn lfu_hit(it: ItemPtr, rng: &mut u64) {
-    let c = it.policy();
-    if c == u8::MAX {
-        return;
-    }
-    let r = next_rand(rng) % (1 + c as u64 / 2);
-    if r == 0 {
-        it.set_policy(c + 1);
-    }
+    it.set_policy(lfu_next(it.policy(), rng));
 }
 
 /// LFU: the hand halves counters as it passes (decay) and evicts the first item at 0.

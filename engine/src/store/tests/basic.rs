@@ -132,7 +132,11 @@ fn incr_decr_rules() {
         s.decr(b"n", 3),
         ArithOutcome::Value { value: 7, .. }
     ));
-    assert_eq!(s.get(b"n").unwrap().value, b"7", "length shrinks");
+    assert_eq!(
+        s.get(b"n").unwrap().value,
+        b"7 ",
+        "padded in place, as memcached"
+    );
     assert!(
         matches!(s.decr(b"n", 100), ArithOutcome::Value { value: 0, .. }),
         "floor at 0"
@@ -291,6 +295,15 @@ fn key_bounds() {
     ));
     assert_eq!(s.get(&key).unwrap().key, &key[..]);
     assert_eq!(s.set(&[b'k'; 251], b"v", 0, 0), StoreOutcome::TooLarge);
+}
+
+#[test]
+fn unix_time_maps_to_relative_time() {
+    let mut s = small();
+    s.set_unix_time(STARTED + 500);
+    assert_eq!(s.now(), 500);
+    s.set_unix_time(STARTED - 10);
+    assert_eq!(s.now(), 2);
 }
 
 #[test]

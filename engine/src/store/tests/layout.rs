@@ -32,3 +32,31 @@ fn default_store_fits_the_class_limit() {
     let s = small();
     assert!(s.class_sizes().len() <= 250);
 }
+
+#[test]
+fn config_enums_use_lowercase_names_for_toml() {
+    use serde::Deserialize;
+    use serde::de::IntoDeserializer;
+    use serde::de::value::{Error, MapDeserializer, StrDeserializer};
+    let de = |s: &'static str| -> StrDeserializer<'static, Error> { s.into_deserializer() };
+    for p in Policy::ALL {
+        assert_eq!(Policy::deserialize(de(p.name())).unwrap(), p);
+    }
+    assert_eq!(HugePages::deserialize(de("try")).unwrap(), HugePages::Try);
+    assert_eq!(
+        super::super::Numa::deserialize(de("local")).unwrap(),
+        super::super::Numa::Local
+    );
+    assert!(Policy::deserialize(de("LRU")).is_err());
+    // A section naming only some fields takes the defaults for the rest.
+    let map =
+        MapDeserializer::<_, Error>::new([("eviction", "lru"), ("hugepages", "off")].into_iter());
+    let cfg = StoreConfig::deserialize(map).unwrap();
+    assert_eq!((cfg.eviction, cfg.hugepages), (Policy::Lru, HugePages::Off));
+    assert_eq!(cfg.memory_limit, StoreConfig::default().memory_limit);
+    let bad = MapDeserializer::<_, Error>::new([("evction", "lru")].into_iter());
+    assert!(
+        StoreConfig::deserialize(bad).is_err(),
+        "unknown fields are rejected"
+    );
+}

@@ -1,6 +1,8 @@
 //! Store unit tests, one file per feature. The clock is injected: nothing sleeps.
 
 mod basic;
+mod differential;
+mod differential_meta;
 mod index;
 mod layout;
 mod memory;

@@ -150,6 +150,7 @@ fn hugepages_on_fails_clearly_or_maps_reserved_pages() {
     let old = std::fs::read_to_string(path)
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok());
+    // SAFETY: geteuid has no preconditions and touches no memory.
     let writable = unsafe { libc::geteuid() } == 0 && std::fs::write(path, "0\n").is_ok();
     if !writable {
         println!("skipping the hugetlb reservation part: not root or {path} read-only");
