@@ -167,7 +167,10 @@ impl Default for LimitsConfig {
 pub struct NetworkConfig {
     /// Submission queue entries per shard ring.
     pub ring_entries: u32,
-    /// Provided receive buffers per shard (a power of two).
+    /// Provided receive buffers per shard (a power of two). They are recycled in
+    /// the loop turn that fills them, so a few hundred serve thousands of
+    /// connections; running out only ends a multishot receive, which is re-armed.
+    /// Each buffer is touched as the ring rotates, so this is resident memory.
     pub recv_buffers: u16,
     /// Size of each provided receive buffer.
     pub recv_buffer_size: ByteSize,
@@ -183,7 +186,7 @@ impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
             ring_entries: 1024,
-            recv_buffers: 2048,
+            recv_buffers: 512,
             recv_buffer_size: ByteSize(4096),
             max_pending_output: ByteSize(4 << 20),
             channel_batches: 256,
@@ -298,7 +301,7 @@ impl Config {
         if !n.recv_buffers.is_power_of_two() {
             return Err(ConfigError::setting(
                 "network.recv_buffers",
-                format!("{} is not a power of two (use 2048)", n.recv_buffers),
+                format!("{} is not a power of two (use 512)", n.recv_buffers),
             ));
         }
         if !(512..=1 << 20).contains(&n.recv_buffer_size.0) {
