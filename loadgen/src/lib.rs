@@ -21,6 +21,7 @@
 //! (encoders and parsers), [`client`] (the load threads), [`null_server`],
 //! [`compare`], [`plot`].
 
+pub mod cli;
 pub mod client;
 pub mod compare;
 pub mod cpu;

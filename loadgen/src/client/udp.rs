@@ -2,6 +2,12 @@
 //! header. Every request is one datagram with its own request id; replies
 //! may be split over several datagrams, arrive in any order, or never: a
 //! request without its whole reply after the timeout is lost (an error).
+//!
+//! memcached 1.6 (1.6.18 seen here) answers a multi-key get over UDP with
+//! one datagram per response piece, each marked "1 of 1" under the same
+//! request id (`VALUE a ..` then `VALUE b .. END`). So a reply is read as
+//! a stream of items that may span "complete" messages: a request ends at
+//! its closing item (END), not at the end of a message.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -19,7 +25,10 @@ use crate::wire::udp::{FrameHeader, HEADER_LEN, Reassembly};
 struct InFlight {
     pending: Pending,
     serial: u64,
+    /// Datagrams of a message split over several (total > 1).
     parts: Reassembly,
+    /// Items seen so far, across messages.
+    partial: Partial,
 }
 
 pub struct UdpConn {
@@ -70,30 +79,36 @@ impl UdpConn {
         }
     }
 
-    fn finish(&mut self, id: u16, whole: &[u8], ctx: &mut Ctx, now: u64) {
-        let Some(f) = self.inflight.remove(&id) else {
+    /// Feeds one whole message of request `id` into its reply; the request
+    /// completes when its closing item arrives.
+    fn feed(&mut self, id: u16, message: &[u8], ctx: &mut Ctx, now: u64) {
+        let Some(f) = self.inflight.get_mut(&id) else {
             return;
         };
         let p = f.pending;
-        let mut partial = Partial::default();
-        let mut rest = whole;
-        loop {
+        let mut rest = message;
+        while !rest.is_empty() {
             match parse_item(rest) {
                 ItemParse::Complete(item, n) => {
                     rest = &rest[n..];
-                    match fold::apply(&p, &mut partial, item, ctx) {
+                    match fold::apply(&p, &mut f.partial, item, ctx) {
                         Step::More => {}
                         Step::Done(outcome) if rest.is_empty() => {
+                            self.inflight.remove(&id);
                             ctx.complete(&p, outcome, now);
                             return;
                         }
-                        _ => break,
+                        Step::Done(_) | Step::Invalid => break,
                     }
                 }
-                _ => break,
+                // Items never span messages: a partial one is malformed.
+                ItemParse::Incomplete | ItemParse::Invalid(_) => break,
             }
         }
-        // A datagram reply must hold exactly one whole reply.
+        if rest.is_empty() {
+            return; // more messages to come
+        }
+        self.inflight.remove(&id);
         ctx.protocol_error(p.phase);
     }
 }
@@ -143,6 +158,7 @@ impl Transport for UdpConn {
                 pending: p,
                 serial: self.serial,
                 parts: Reassembly::default(),
+                partial: Partial::default(),
             },
         );
         ctx.sent(&p);
@@ -194,12 +210,12 @@ impl Transport for UdpConn {
             return Ok(());
         };
         if Reassembly::is_single(&h) {
-            self.finish(h.request_id, payload, ctx, now);
+            self.feed(h.request_id, payload, ctx, now);
             return Ok(());
         }
         match f.parts.add(h, payload) {
             Ok(None) => {}
-            Ok(Some(whole)) => self.finish(h.request_id, &whole, ctx, now),
+            Ok(Some(whole)) => self.feed(h.request_id, &whole, ctx, now),
             Err(_) => {
                 let f = self.inflight.remove(&h.request_id).expect("present");
                 ctx.protocol_error(f.pending.phase);

@@ -75,12 +75,13 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
 }
 
 /// A data block of `len` bytes plus CRLF after a header line ending at `data_start`.
-fn data_block<'a>(
-    buf: &'a [u8],
-    data_start: usize,
-    len: usize,
-) -> Result<Option<(&'a [u8], usize)>, &'static str> {
-    let end = data_start.checked_add(len).ok_or("data length overflows")?;
+type Block<'a> = Result<Option<(&'a [u8], usize)>, &'static str>;
+
+fn data_block(buf: &[u8], data_start: usize, len: usize) -> Block<'_> {
+    let end = data_start
+        .checked_add(len)
+        .filter(|e| *e <= usize::MAX - 2)
+        .ok_or("data length overflows")?;
     if buf.len() < end + 2 {
         return Ok(None);
     }

@@ -4,6 +4,9 @@
 //! data block) and only then looks at tokens. Stand-in for `proto::parse`.
 
 pub const MAX_LINE: usize = 2048;
+/// Largest value accepted (memcached's default -I); the null server stores
+/// nothing, but it must not buffer without bound either.
+pub const MAX_VALUE: usize = 1 << 20;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Cmd<'a> {
@@ -50,6 +53,10 @@ pub enum Scan<'a> {
         reply: &'static [u8],
         skip: usize,
     },
+    /// Reply, then close: the stream cannot be resynchronised cheaply.
+    Fatal {
+        reply: &'static [u8],
+    },
 }
 
 fn parse_len(s: &[u8]) -> Option<usize> {
@@ -63,7 +70,7 @@ fn tokens(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     line.split(|&b| b == b' ').filter(|t| !t.is_empty())
 }
 
-fn rest_after<'a>(line: &'a [u8], token_end: usize) -> &'a [u8] {
+fn rest_after(line: &[u8], token_end: usize) -> &[u8] {
     line.get(token_end..).unwrap_or(&[]).trim_ascii()
 }
 
@@ -157,6 +164,11 @@ pub fn scan(buf: &[u8]) -> Scan<'_> {
 }
 
 fn data_then<'a>(buf: &'a [u8], data_start: usize, len: usize, cmd: Cmd<'a>) -> Scan<'a> {
+    if len > MAX_VALUE {
+        return Scan::Fatal {
+            reply: b"SERVER_ERROR object too large for cache\r\n",
+        };
+    }
     let end = data_start + len;
     if buf.len() < end + 2 {
         return Scan::Incomplete;
@@ -268,6 +280,15 @@ mod tests {
         for (bytes, want) in cases {
             assert_eq!(&scan(bytes), want, "{:?}", String::from_utf8_lossy(bytes));
         }
+    }
+
+    #[test]
+    fn a_huge_declared_value_is_refused_not_buffered() {
+        assert!(matches!(
+            scan(b"set k 0 0 2000000000\r\n"),
+            Scan::Fatal { .. }
+        ));
+        assert!(matches!(scan(b"ms k 2000000\r\n"), Scan::Fatal { .. }));
     }
 
     #[test]

@@ -1,0 +1,157 @@
+//! Against a real memcached 1.6 started by the test: what the loadgen says
+//! it sent and received matches, and matches memcached's own counters.
+
+mod common;
+
+use common::{memcached, run, stats};
+
+fn delta(
+    before: &std::collections::HashMap<String, u64>,
+    after: &std::collections::HashMap<String, u64>,
+    k: &str,
+) -> u64 {
+    after[k] - before[k]
+}
+
+fn check_tcp(protocol: &str) {
+    let Some(mc) = memcached(false) else { return };
+    let before = stats(mc.addr);
+    let r = run(
+        mc.addr,
+        &[
+            "--protocol",
+            protocol,
+            "--cores",
+            "0",
+            "--conns",
+            "8",
+            "--depth",
+            "4",
+            "--mget",
+            "3",
+            "--keys",
+            "5000",
+            "--key-size",
+            "16",
+            "--value-size",
+            "40-300",
+            "--prefill",
+            "--verify",
+            "--duration",
+            "1s",
+            "--warmup",
+            "300ms",
+            "--key-dist",
+            "zipf:0.9",
+        ],
+    );
+    let after = stats(mc.addr);
+    let w = r.whole_run;
+    // Every request got exactly one reply, and nothing went wrong.
+    assert_eq!(w.errors.total(), 0, "{:?}", w.errors);
+    assert_eq!(w.requests, w.replies);
+    assert_eq!(w.requests, w.gets + w.sets);
+    assert_eq!(w.get_keys, 3 * w.gets);
+    // memcached counts every key of a multi-get (mg: every mg) in cmd_get.
+    assert_eq!(
+        delta(&before, &after, "cmd_get"),
+        w.get_keys,
+        "cmd_get vs loadgen"
+    );
+    assert_eq!(
+        delta(&before, &after, "cmd_set"),
+        w.sets,
+        "cmd_set vs loadgen"
+    );
+    assert_eq!(delta(&before, &after, "get_hits"), w.hits);
+    // The key space was prefilled and fits in memory: every get hits, and
+    // every hit passed its checksum.
+    assert_eq!(w.misses, 0);
+    assert!(
+        r.counters.replies > 1000,
+        "too little load to mean anything: {:?}",
+        r.counters
+    );
+    assert_eq!(r.counters.requests, r.counters.replies);
+    assert_eq!(r.ops["all"].count, r.counters.replies);
+}
+
+#[test]
+fn text_protocol_counts_match_memcached_stats() {
+    check_tcp("text");
+}
+
+#[test]
+fn meta_protocol_counts_match_memcached_stats() {
+    check_tcp("meta");
+}
+
+#[test]
+fn udp_counts_match_memcached_stats() {
+    let Some(mc) = memcached(true) else { return };
+    let udp = mc.udp.unwrap();
+    let before = stats(mc.addr);
+    let r = run(
+        udp,
+        &[
+            "--protocol",
+            "udp",
+            "--cores",
+            "0",
+            "--conns",
+            "4",
+            "--depth",
+            "2",
+            "--mget",
+            "2",
+            "--keys",
+            "1000",
+            "--key-size",
+            "8",
+            "--value-size",
+            "700",
+            "--prefill",
+            "--verify",
+            "--duration",
+            "1s",
+            "--warmup",
+            "200ms",
+            "--udp-timeout",
+            "500ms",
+        ],
+    );
+    let after = stats(mc.addr);
+    let w = r.whole_run;
+    // Loopback does not drop datagrams at this load; a timeout would be a bug.
+    assert_eq!(w.errors.total(), 0, "{:?}", w.errors);
+    assert_eq!(w.requests, w.replies);
+    assert_eq!(delta(&before, &after, "cmd_get"), w.get_keys);
+    assert_eq!(delta(&before, &after, "cmd_set"), w.sets);
+    // Two 700-byte values do not fit one datagram: replies were reassembled.
+    assert_eq!(w.misses, 0);
+    assert!(w.hits > 100);
+}
+
+#[test]
+fn misses_are_counted_and_not_errors() {
+    let Some(mc) = memcached(false) else { return };
+    // No prefill, gets only: every key misses.
+    let r = run(
+        mc.addr,
+        &[
+            "--ratio",
+            "1:0",
+            "--conns",
+            "2",
+            "--duration",
+            "500ms",
+            "--warmup",
+            "0s",
+            "--keys",
+            "100",
+        ],
+    );
+    assert_eq!(r.whole_run.hits, 0);
+    assert_eq!(r.whole_run.misses, r.whole_run.get_keys);
+    assert_eq!(r.whole_run.errors.total(), 0);
+}
