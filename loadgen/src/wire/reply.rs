@@ -43,21 +43,12 @@ pub enum ItemParse<'a> {
     Invalid(&'static str),
 }
 
-fn find_crlf(buf: &[u8]) -> Option<usize> {
-    memchr_crlf(buf)
-}
-
+/// The offset of the first CRLF. A bare LF is not a line end.
 #[inline]
-fn memchr_crlf(buf: &[u8]) -> Option<usize> {
-    let mut start = 0;
-    while let Some(i) = buf[start..].iter().position(|&b| b == b'\n') {
-        let at = start + i;
-        if at > 0 && buf[at - 1] == b'\r' {
-            return Some(at - 1);
-        }
-        start = at + 1;
-    }
-    None
+fn find_crlf(buf: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'\n', buf)
+        .find(|&at| at > 0 && buf[at - 1] == b'\r')
+        .map(|at| at - 1)
 }
 
 fn parse_u64(s: &[u8]) -> Option<u64> {

@@ -77,7 +77,7 @@ fn rest_after(line: &[u8], token_end: usize) -> &[u8] {
 /// Scans one request from the start of `buf`.
 pub fn scan(buf: &[u8]) -> Scan<'_> {
     let window = &buf[..buf.len().min(MAX_LINE + 2)];
-    let Some(nl) = window.iter().position(|&b| b == b'\n') else {
+    let Some(nl) = memchr::memchr(b'\n', window) else {
         return if buf.len() > MAX_LINE {
             Scan::Invalid {
                 reply: b"CLIENT_ERROR line too long\r\n",
@@ -104,7 +104,14 @@ pub fn scan(buf: &[u8]) -> Scan<'_> {
             cas: cmd == b"gets",
         }),
         b"set" | b"add" | b"replace" | b"append" | b"prepend" | b"cas" => {
-            let args: Vec<&[u8]> = toks.collect();
+            // key flags exptime bytes [cas] [noreply]: at most 6 arguments.
+            let mut args: [&[u8]; 6] = [&[]; 6];
+            let mut count = 0;
+            for t in toks.by_ref().take(6) {
+                args[count] = t;
+                count += 1;
+            }
+            let args = &args[..count];
             let need = if cmd == b"cas" { 5 } else { 4 };
             let Some(len) = args
                 .get(3)
