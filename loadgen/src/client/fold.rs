@@ -1,39 +1,42 @@
-//! Folding reply items into request outcomes: a get's reply is several
-//! items (VALUE* END, or VA* MN in meta), everything else is one.
+//! Folding replies into request outcomes. `proto`'s reply parser returns a
+//! whole classic get reply (VALUE* END) as one reply; a meta multi-get is
+//! several replies (VA* MN), so a request may take more than one.
+
+use proto::client::{MetaCode, Reply};
+use proto::reply::Status;
 
 use super::ctx::{Ctx, Outcome, Pending};
 use crate::wire::Protocol;
-use crate::wire::reply::{Item, meta_key};
 use crate::workload::OpKind;
 
-/// Progress of the reply at the front of a connection's queue.
+/// Progress of the request at the front of a connection's queue.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Partial {
     pub hits: u32,
-    /// An error line inside a meta multi-get (which still ends with MN).
+    /// An error reply inside a meta multi-get (which still ends with MN).
     pub failed: Option<Outcome>,
 }
 
 pub enum Step {
-    /// The request needs more items.
+    /// The request needs more replies.
     More,
     Done(Outcome),
-    /// The item does not belong to this request: the stream is out of sync.
+    /// The reply does not belong to this request: the stream is out of sync.
     Invalid,
 }
 
-fn error_outcome(item: &Item) -> Option<Outcome> {
-    match item {
-        Item::Error => Some(Outcome::Error),
-        Item::ClientError(_) => Some(Outcome::ClientError),
-        Item::ServerError(_) => Some(Outcome::ServerError),
+fn error_outcome(reply: &Reply) -> Option<Outcome> {
+    match reply {
+        Reply::Error => Some(Outcome::Error),
+        Reply::ClientError(_) => Some(Outcome::ClientError),
+        Reply::ServerError(_) => Some(Outcome::ServerError),
         _ => None,
     }
 }
 
-/// Applies one item to the request `p` in flight.
-pub fn apply(p: &Pending, partial: &mut Partial, item: Item, ctx: &mut Ctx) -> Step {
-    if let Some(err) = error_outcome(&item) {
+/// Applies one reply to the request `p` in flight.
+pub fn apply(p: &Pending, partial: &mut Partial, reply: Reply, ctx: &mut Ctx) -> Step {
+    if let Some(err) = error_outcome(&reply) {
         let meta_multi = ctx.protocol == Protocol::Meta && p.kind == OpKind::Get && p.width > 1;
         if meta_multi {
             partial.failed = Some(err);
@@ -41,39 +44,36 @@ pub fn apply(p: &Pending, partial: &mut Partial, item: Item, ctx: &mut Ctx) -> S
         }
         return Step::Done(err);
     }
-    match (ctx.protocol, p.kind) {
-        (Protocol::Text | Protocol::Udp, OpKind::Get) => match item {
-            Item::Value { key, data } => {
-                partial.hits += 1;
-                ctx.check_value(p.phase, Some(key), data);
-                Step::More
+    match (ctx.protocol, p.kind, reply) {
+        (Protocol::Text | Protocol::Udp, OpKind::Get, Reply::Values(values)) => {
+            let mut hits = 0;
+            for v in values {
+                hits += 1;
+                ctx.check_value(p.phase, Some(v.key), v.data);
             }
-            Item::End => Step::Done(Outcome::Get { hits: partial.hits }),
+            Step::Done(Outcome::Get { hits })
+        }
+        (Protocol::Text | Protocol::Udp, OpKind::Set, Reply::Status(s)) => match s {
+            Status::Stored => Step::Done(Outcome::Stored),
+            Status::NotStored | Status::Exists | Status::NotFound => Step::Done(Outcome::NotStored),
             _ => Step::Invalid,
         },
-        (Protocol::Text | Protocol::Udp, OpKind::Set) => match item {
-            Item::Stored => Step::Done(Outcome::Stored),
-            Item::NotStored | Item::Exists | Item::NotFound => Step::Done(Outcome::NotStored),
-            _ => Step::Invalid,
-        },
-        (Protocol::Meta, OpKind::Get) => {
+        (Protocol::Meta, OpKind::Get, Reply::Meta(m)) => {
             let single = p.width == 1;
-            match item {
-                Item::MetaValue { flags, data } => {
+            match m.code {
+                MetaCode::Va => {
                     partial.hits += 1;
-                    ctx.check_value(p.phase, meta_key(flags), data);
+                    ctx.check_value(p.phase, m.flags.key(), m.value.unwrap_or_default());
                     if single {
                         Step::Done(Outcome::Get { hits: 1 })
                     } else {
                         Step::More
                     }
                 }
-                Item::Meta(code) if single && &code == b"EN" => {
-                    Step::Done(Outcome::Get { hits: 0 })
-                }
+                MetaCode::En if single => Step::Done(Outcome::Get { hits: 0 }),
                 // Quiet mode hides misses, but a server may still send EN.
-                Item::Meta(code) if !single && &code == b"EN" => Step::More,
-                Item::Meta(code) if !single && &code == b"MN" => Step::Done(
+                MetaCode::En => Step::More,
+                MetaCode::Mn if !single => Step::Done(
                     partial
                         .failed
                         .unwrap_or(Outcome::Get { hits: partial.hits }),
@@ -81,13 +81,12 @@ pub fn apply(p: &Pending, partial: &mut Partial, item: Item, ctx: &mut Ctx) -> S
                 _ => Step::Invalid,
             }
         }
-        (Protocol::Meta, OpKind::Set) => match item {
-            Item::Meta(code) if &code == b"HD" => Step::Done(Outcome::Stored),
-            Item::Meta(code) if matches!(&code, b"NS" | b"EX" | b"NF") => {
-                Step::Done(Outcome::NotStored)
-            }
+        (Protocol::Meta, OpKind::Set, Reply::Meta(m)) => match m.code {
+            MetaCode::Hd => Step::Done(Outcome::Stored),
+            MetaCode::Ns | MetaCode::Ex | MetaCode::Nf => Step::Done(Outcome::NotStored),
             _ => Step::Invalid,
         },
+        _ => Step::Invalid,
     }
 }
 
@@ -95,7 +94,7 @@ pub fn apply(p: &Pending, partial: &mut Partial, item: Item, ctx: &mut Ctx) -> S
 mod tests {
     use super::*;
     use crate::client::ctx::Phase;
-    use crate::wire::reply::{ItemParse, parse_item};
+    use proto::client::{ReplyParse, parse_reply};
 
     /// Feeds a whole reply stream for one request; returns the outcome and
     /// how many bytes it used.
@@ -114,10 +113,10 @@ mod tests {
         };
         let mut partial = Partial::default();
         loop {
-            match parse_item(bytes) {
-                ItemParse::Complete(item, n) => {
-                    bytes = &bytes[n..];
-                    match apply(&p, &mut partial, item, &mut ctx) {
+            match parse_reply(bytes) {
+                ReplyParse::Complete { reply, consumed } => {
+                    bytes = &bytes[consumed..];
+                    match apply(&p, &mut partial, reply, &mut ctx) {
                         Step::More => {}
                         Step::Done(o) => return (Some(o), ctx),
                         Step::Invalid => return (None, ctx),

@@ -11,7 +11,7 @@ use engine::runtime::{Ring, Token, opcode, types};
 use super::ctx::{Ctx, Loss, Pending};
 use super::fold::{self, Partial, Step};
 use super::transport::{Broken, SEND, Transport};
-use crate::wire::reply::{ItemParse, parse_item};
+use proto::client::{ReplyParse, parse_reply};
 
 pub struct TcpConn {
     fd: OwnedFd,
@@ -61,9 +61,9 @@ impl TcpConn {
     fn fold(&mut self, buf: &[u8], ctx: &mut Ctx, now: u64) -> Result<usize, Broken> {
         let mut used = 0;
         loop {
-            match parse_item(&buf[used..]) {
-                ItemParse::Incomplete => return Ok(used),
-                ItemParse::Invalid(_) => {
+            match parse_reply(&buf[used..]) {
+                ReplyParse::Incomplete { .. } => return Ok(used),
+                ReplyParse::Invalid(_) => {
                     let phase = self
                         .pending
                         .front()
@@ -71,13 +71,13 @@ impl TcpConn {
                     ctx.protocol_error(phase);
                     return Err(Broken);
                 }
-                ItemParse::Complete(item, n) => {
+                ReplyParse::Complete { reply, consumed: n } => {
                     let Some(p) = self.pending.front().copied() else {
                         ctx.protocol_error(super::ctx::Phase::Measured);
                         return Err(Broken);
                     };
                     used += n;
-                    match fold::apply(&p, &mut self.partial, item, ctx) {
+                    match fold::apply(&p, &mut self.partial, reply, ctx) {
                         Step::More => {}
                         Step::Done(outcome) => {
                             self.pending.pop_front();

@@ -19,16 +19,18 @@ use engine::runtime::{Ring, Token, opcode, types};
 use super::ctx::{Ctx, Loss, Pending, Phase};
 use super::fold::{self, Partial, Step};
 use super::transport::{Broken, SEND, Transport};
-use crate::wire::reply::{ItemParse, parse_item};
-use crate::wire::udp::{FrameHeader, HEADER_LEN, Reassembly};
+use crate::wire::udp::{HEADER_LEN, Reassembly, parse_reply_datagram, request_header};
+use proto::client::{ReplyParse, parse_reply};
 
 struct InFlight {
     pending: Pending,
     serial: u64,
     /// Datagrams of a message split over several (total > 1).
     parts: Reassembly,
-    /// Items seen so far, across messages.
+    /// Replies seen so far, across messages.
     partial: Partial,
+    /// Messages of a reply that did not parse on their own (see the module docs).
+    stream: Vec<u8>,
 }
 
 pub struct UdpConn {
@@ -80,36 +82,51 @@ impl UdpConn {
     }
 
     /// Feeds one whole message of request `id` into its reply; the request
-    /// completes when its closing item arrives.
+    /// completes when the messages so far hold its whole reply.
     fn feed(&mut self, id: u16, message: &[u8], ctx: &mut Ctx, now: u64) {
         let Some(f) = self.inflight.get_mut(&id) else {
             return;
         };
         let p = f.pending;
-        let mut rest = message;
-        while !rest.is_empty() {
-            match parse_item(rest) {
-                ItemParse::Complete(item, n) => {
-                    rest = &rest[n..];
-                    match fold::apply(&p, &mut f.partial, item, ctx) {
+        let mut stream = std::mem::take(&mut f.stream);
+        let bytes: &[u8] = if stream.is_empty() {
+            message
+        } else {
+            stream.extend_from_slice(message);
+            &stream
+        };
+        let mut rest = bytes;
+        let verdict = loop {
+            match parse_reply(rest) {
+                ReplyParse::Complete { reply, consumed } => {
+                    rest = &rest[consumed..];
+                    match fold::apply(&p, &mut f.partial, reply, ctx) {
+                        Step::More if rest.is_empty() => break None,
                         Step::More => {}
-                        Step::Done(outcome) if rest.is_empty() => {
-                            self.inflight.remove(&id);
-                            ctx.complete(&p, outcome, now);
-                            return;
-                        }
-                        Step::Done(_) | Step::Invalid => break,
+                        Step::Done(outcome) if rest.is_empty() => break Some(Ok(outcome)),
+                        Step::Done(_) | Step::Invalid => break Some(Err(())),
                     }
                 }
-                // Items never span messages: a partial one is malformed.
-                ItemParse::Incomplete | ItemParse::Invalid(_) => break,
+                ReplyParse::Incomplete { .. } => {
+                    // Wait for the next message of this request.
+                    let keep = rest.to_vec();
+                    f.stream = keep;
+                    return;
+                }
+                ReplyParse::Invalid(_) => break Some(Err(())),
+            }
+        };
+        match verdict {
+            None => {}
+            Some(Ok(outcome)) => {
+                self.inflight.remove(&id);
+                ctx.complete(&p, outcome, now);
+            }
+            Some(Err(())) => {
+                self.inflight.remove(&id);
+                ctx.protocol_error(p.phase);
             }
         }
-        if rest.is_empty() {
-            return; // more messages to come
-        }
-        self.inflight.remove(&id);
-        ctx.protocol_error(p.phase);
     }
 }
 
@@ -140,14 +157,8 @@ impl Transport for UdpConn {
         }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
-        let mut header = Vec::with_capacity(HEADER_LEN);
-        FrameHeader {
-            request_id: id,
-            seq: 0,
-            total: 1,
-        }
-        .write(&mut header);
-        self.wbuf[self.frame_start..self.frame_start + HEADER_LEN].copy_from_slice(&header);
+        self.wbuf[self.frame_start..self.frame_start + HEADER_LEN]
+            .copy_from_slice(&request_header(id));
         self.frames
             .push((self.frame_start, self.wbuf.len() - self.frame_start));
         self.serial += 1;
@@ -159,6 +170,7 @@ impl Transport for UdpConn {
                 serial: self.serial,
                 parts: Reassembly::default(),
                 partial: Partial::default(),
+                stream: Vec::new(),
             },
         );
         ctx.sent(&p);
@@ -201,7 +213,7 @@ impl Transport for UdpConn {
     }
 
     fn on_data(&mut self, data: &[u8], ctx: &mut Ctx, now: u64) -> Result<(), Broken> {
-        let Some((h, payload)) = FrameHeader::parse(data) else {
+        let Some((h, payload)) = parse_reply_datagram(data) else {
             ctx.protocol_error(Phase::Measured);
             return Ok(());
         };

@@ -55,6 +55,7 @@ pub struct Worker<T: Transport> {
     ctx: Ctx,
     generator: Generator,
     keys: Vec<u64>,
+    scratch: encode::Scratch,
     dirty: Vec<u32>,
     is_dirty: Vec<bool>,
     touched: Vec<u32>,
@@ -92,6 +93,7 @@ impl<T: Transport> Worker<T> {
             ctx,
             generator,
             keys: Vec::with_capacity(plan.workload.mget),
+            scratch: encode::Scratch::default(),
             dirty: Vec::with_capacity(n),
             is_dirty: vec![false; n],
             touched: (0..n as u32).collect(),
@@ -223,11 +225,18 @@ impl<T: Transport> Worker<T> {
         let buf = conn.begin();
         let width = match kind {
             OpKind::Get => {
-                encode::get(buf, protocol, &self.keys, key_size);
+                encode::get(buf, protocol, &self.keys, key_size, &mut self.scratch);
                 self.keys.len() as u16
             }
             OpKind::Set => {
-                encode::set(buf, protocol, self.keys[0], len, &mut self.generator);
+                encode::set(
+                    buf,
+                    protocol,
+                    self.keys[0],
+                    len,
+                    &mut self.generator,
+                    &mut self.scratch,
+                );
                 1
             }
         };
@@ -271,7 +280,14 @@ impl<T: Transport> Worker<T> {
                 while self.alive[i] && next < keys && self.conns[i].outstanding() < depth {
                     let len = self.generator.value_len();
                     let conn = &mut self.conns[i];
-                    encode::set(conn.begin(), protocol, next, len, &mut self.generator);
+                    encode::set(
+                        conn.begin(),
+                        protocol,
+                        next,
+                        len,
+                        &mut self.generator,
+                        &mut self.scratch,
+                    );
                     let p = Pending {
                         kind: OpKind::Set,
                         width: 1,

@@ -1,109 +1,92 @@
 //! What the null server answers: every get hits with the same value, every
-//! store succeeds, nothing is stored.
+//! store succeeds, nothing is stored. Requests are parsed by `proto::parse`
+//! and answered with `proto`'s reply encoders, so the bytes are memcached's.
+
+use proto::Request;
+use proto::meta::{MdOutcome, MgItem, MgOutcome, MsOutcome};
+use proto::reply::{self, ErrorReply, Status};
 
 use super::stats::{Stats, ThreadStats};
-use crate::wire::request::{Cmd, flag_value, has_flag};
 
 pub enum After {
     Continue,
     Close,
 }
 
-/// Appends the reply to `cmd` to `out`, counting it in `mine`.
-pub fn answer(cmd: Cmd, value: &[u8], out: &mut Vec<u8>, mine: &ThreadStats, all: &Stats) -> After {
-    let mut num = itoa::Buffer::new();
-    match cmd {
-        Cmd::Get { keys, cas } => {
+pub const VERSION: &str = "1.6.0-corecache-null";
+
+/// Appends the reply to `request` to `out`, counting it in `mine`.
+pub fn answer(
+    request: Request,
+    value: &[u8],
+    out: &mut Vec<u8>,
+    mine: &ThreadStats,
+    all: &Stats,
+) -> After {
+    let quiet = request.noreply();
+    match request {
+        Request::Get(g) => {
+            let cas = g.kind.with_cas().then_some(1);
             let mut n = 0;
-            for key in keys.split(|&b| b == b' ').filter(|k| !k.is_empty()) {
+            for key in g.keys {
                 n += 1;
-                out.extend_from_slice(b"VALUE ");
-                out.extend_from_slice(key);
-                out.extend_from_slice(b" 0 ");
-                out.extend_from_slice(num.format(value.len()).as_bytes());
-                if cas {
-                    out.extend_from_slice(b" 1");
-                }
-                out.extend_from_slice(b"\r\n");
-                out.extend_from_slice(value);
-                out.extend_from_slice(b"\r\n");
+                reply::encode_value(out, key, 0, value, cas);
             }
-            out.extend_from_slice(b"END\r\n");
+            reply::encode_end(out);
             ThreadStats::add(&mine.cmd_get, n);
         }
-        Cmd::Store { noreply } => {
+        Request::Store(_) => {
             ThreadStats::add(&mine.cmd_set, 1);
-            if !noreply {
-                out.extend_from_slice(b"STORED\r\n");
+            if !quiet {
+                Status::Stored.encode(out);
             }
         }
-        Cmd::MetaGet { key, flags } => {
+        Request::MetaGet(m) => {
             ThreadStats::add(&mine.cmd_get, 1);
-            if has_flag(flags, b'v') {
-                out.extend_from_slice(b"VA ");
-                out.extend_from_slice(num.format(value.len()).as_bytes());
-            } else {
-                out.extend_from_slice(b"HD");
-            }
-            echo_meta_flags(out, key, flags);
-            out.extend_from_slice(b"\r\n");
-            if has_flag(flags, b'v') {
-                out.extend_from_slice(value);
-                out.extend_from_slice(b"\r\n");
-            }
+            let item = MgItem {
+                key: m.key.raw(),
+                key_binary: m.key.is_base64(),
+                value,
+                ..MgItem::default()
+            };
+            reply::encode_mg(out, &m, &MgOutcome::Hit(item));
         }
-        Cmd::MetaSet { key, flags } => {
+        Request::MetaSet(m) => {
             ThreadStats::add(&mine.cmd_set, 1);
-            if !has_flag(flags, b'q') {
-                out.extend_from_slice(b"HD");
-                echo_meta_flags(out, key, flags);
-                out.extend_from_slice(b"\r\n");
-            }
+            reply::encode_ms(out, &m, &MsOutcome::Stored { cas: 1 });
         }
-        Cmd::MetaOther { flags } => {
-            if !has_flag(flags, b'q') {
-                out.extend_from_slice(b"HD\r\n");
-            }
-        }
-        Cmd::MetaNoop => out.extend_from_slice(b"MN\r\n"),
-        Cmd::Delete { noreply } => {
-            if !noreply {
-                out.extend_from_slice(b"DELETED\r\n");
-            }
-        }
-        Cmd::Stats => all.write(out),
-        Cmd::Version => out.extend_from_slice(b"VERSION 1.6.0-corecache-null\r\n"),
-        Cmd::FlushAll => out.extend_from_slice(b"OK\r\n"),
-        Cmd::Quit => return After::Close,
-        Cmd::Unknown => out.extend_from_slice(b"ERROR\r\n"),
+        Request::MetaDelete(m) => reply::encode_md(out, &m, MdOutcome::Deleted),
+        Request::MetaNoop => reply::encode_mn(out),
+        Request::Delete(_) if !quiet => Status::Deleted.encode(out),
+        Request::Touch(_) if !quiet => Status::Touched.encode(out),
+        Request::Arith(_) if !quiet => reply::encode_number(out, 0),
+        Request::FlushAll(_) | Request::Verbosity(_) if !quiet => Status::Ok.encode(out),
+        Request::Stats(_) => all.write(out),
+        Request::Version => reply::encode_version(out, VERSION),
+        Request::Quit => return After::Close,
+        // Silenced replies, and what a null server has no answer for.
+        Request::Delete(_)
+        | Request::Touch(_)
+        | Request::Arith(_)
+        | Request::FlushAll(_)
+        | Request::Verbosity(_) => {}
+        _ => ErrorReply::Error.encode(out),
     }
     After::Continue
-}
-
-/// The meta return flags a load generator relies on: `k` (key) and `O` (opaque).
-fn echo_meta_flags(out: &mut Vec<u8>, key: &[u8], flags: &[u8]) {
-    if has_flag(flags, b'k') {
-        out.extend_from_slice(b" k");
-        out.extend_from_slice(key);
-    }
-    if let Some(o) = flag_value(flags, b'O') {
-        out.extend_from_slice(b" O");
-        out.extend_from_slice(o);
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::request::{Scan, scan};
+    use proto::{Limits, Parse, parse};
 
     fn reply(req: &[u8]) -> Vec<u8> {
         let all = Stats::new(1);
         let mut out = Vec::new();
-        let Scan::Complete(cmd, _) = scan(req) else {
+        let Parse::Complete { request, .. } = parse(req, &Limits::default()) else {
             panic!("{req:?}")
         };
-        answer(cmd, b"abc", &mut out, &all.threads[0], &all);
+        answer(request, b"abc", &mut out, &all.threads[0], &all);
         out
     }
 
@@ -123,7 +106,7 @@ mod tests {
             (b"ms k 1\r\nx\r\n", b"HD\r\n"),
             (b"ms k 1 q\r\nx\r\n", b""),
             (b"mn\r\n", b"MN\r\n"),
-            (b"nonsense\r\n", b"ERROR\r\n"),
+            (b"version\r\n", b"VERSION 1.6.0-corecache-null\r\n"),
         ];
         for (req, want) in cases {
             assert_eq!(reply(req), *want, "{:?}", String::from_utf8_lossy(req));
@@ -139,10 +122,10 @@ mod tests {
             b"set k 0 0 1\r\nx\r\n",
             b"mg k v\r\n",
         ] {
-            let Scan::Complete(cmd, _) = scan(req) else {
+            let Parse::Complete { request, .. } = parse(req, &Limits::default()) else {
                 panic!()
             };
-            answer(cmd, b"v", &mut out, &all.threads[1], &all);
+            answer(request, b"v", &mut out, &all.threads[1], &all);
         }
         out.clear();
         all.write(&mut out);

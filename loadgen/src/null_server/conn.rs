@@ -8,7 +8,7 @@ use engine::runtime::{Ring, Token, opcode, types};
 
 use super::answer::{After, answer};
 use super::stats::{Stats, ThreadStats};
-use crate::wire::request::{Scan, scan};
+use proto::{Limits, Parse, parse};
 
 pub struct ServerConn {
     pub fd: OwnedFd,
@@ -16,6 +16,8 @@ pub struct ServerConn {
     wbuf: Vec<u8>,
     inflight: Vec<u8>,
     sent: usize,
+    /// Bytes of a refused value still to be discarded as they arrive.
+    swallow: usize,
     pub sending: bool,
     pub recv_armed: bool,
     pub closing: bool,
@@ -32,6 +34,7 @@ impl ServerConn {
             wbuf: Vec::with_capacity(4096),
             inflight: Vec::with_capacity(4096),
             sent: 0,
+            swallow: 0,
             sending: false,
             recv_armed: true,
             closing: false,
@@ -67,24 +70,36 @@ impl ServerConn {
         mine: &ThreadStats,
         all: &Stats,
     ) -> (usize, u64) {
+        let limits = Limits::default();
         let mut used = 0;
         let mut n = 0;
         loop {
-            match scan(&buf[used..]) {
-                Scan::Incomplete => return (used, n),
-                Scan::Invalid { reply, skip } => {
-                    self.wbuf.extend_from_slice(reply);
-                    used += skip;
+            if self.swallow > 0 {
+                let skip = self.swallow.min(buf.len() - used);
+                self.swallow -= skip;
+                used += skip;
+                if self.swallow > 0 {
+                    return (used, n);
                 }
-                Scan::Fatal { reply } => {
-                    self.wbuf.extend_from_slice(reply);
-                    self.closing = true;
-                    return (buf.len(), n);
+            }
+            match parse(&buf[used..], &limits) {
+                Parse::Incomplete { .. } => return (used, n),
+                Parse::Invalid(invalid) => {
+                    if invalid.reply {
+                        invalid.error.encode(&mut self.wbuf);
+                    }
+                    used += invalid.consumed;
+                    // A refused value is discarded as it arrives, never buffered.
+                    self.swallow = invalid.swallow;
+                    if invalid.close {
+                        self.closing = true;
+                        return (buf.len(), n);
+                    }
                 }
-                Scan::Complete(cmd, consumed) => {
+                Parse::Complete { request, consumed } => {
                     used += consumed;
                     n += 1;
-                    if let After::Close = answer(cmd, value, &mut self.wbuf, mine, all) {
+                    if let After::Close = answer(request, value, &mut self.wbuf, mine, all) {
                         self.closing = true;
                         return (buf.len(), n);
                     }

@@ -1,70 +1,75 @@
-//! Client-side request encoders for the workload's two operations, in the
-//! text and meta protocols. (Stand-in for `proto`'s encoders until that
-//! crate has them; callers only see these two functions.)
+//! The workload's two operations as requests, through `proto`'s client
+//! encoders. Keys are generated into a scratch buffer first (proto encodes
+//! from key slices); values too, so that `--verify` can checksum them.
 
-use crate::workload::{Generator, MAX_KEY, write_key};
+use proto::MetaFlag;
+use proto::client;
+
+use crate::workload::{Generator, write_key};
 
 use super::Protocol;
+
+/// Reusable buffers, so that encoding allocates nothing once warm.
+#[derive(Default)]
+pub struct Scratch {
+    keys: Vec<u8>,
+    value: Vec<u8>,
+}
 
 /// Appends a get of `keys` (indices into the key space).
 ///
 /// Text: `get k1 k2 ...`. Meta: `mg <key> v k` for one key; for several,
 /// quiet `mg <key> v k q` per key (misses are silent) closed by `mn`, the
 /// pipelined multi-get the meta protocol documents.
-pub fn get(out: &mut Vec<u8>, protocol: Protocol, keys: &[u64], key_size: usize) {
+pub fn get(
+    out: &mut Vec<u8>,
+    protocol: Protocol,
+    keys: &[u64],
+    key_size: usize,
+    scratch: &mut Scratch,
+) {
+    scratch.keys.clear();
+    for &k in keys {
+        write_key(&mut scratch.keys, k, key_size);
+    }
+    let names = scratch.keys.chunks_exact(key_size);
     match protocol {
-        Protocol::Text | Protocol::Udp => {
-            out.extend_from_slice(b"get");
-            for &k in keys {
-                out.push(b' ');
-                write_key(out, k, key_size);
-            }
-            out.extend_from_slice(b"\r\n");
-        }
+        Protocol::Text | Protocol::Udp => client::get(out, names),
+        Protocol::Meta if keys.len() == 1 => client::mg(
+            out,
+            &scratch.keys,
+            &[MetaFlag::ReturnValue, MetaFlag::ReturnKey],
+        ),
         Protocol::Meta => {
-            let quiet = keys.len() > 1;
-            for &k in keys {
-                out.extend_from_slice(b"mg ");
-                write_key(out, k, key_size);
-                out.extend_from_slice(if quiet { b" v k q\r\n" } else { b" v k\r\n" });
+            for name in names {
+                client::mg(
+                    out,
+                    name,
+                    &[MetaFlag::ReturnValue, MetaFlag::ReturnKey, MetaFlag::Quiet],
+                );
             }
-            if quiet {
-                out.extend_from_slice(b"mn\r\n");
-            }
+            client::mn(out);
         }
     }
 }
 
 /// Appends a set of key `key` with a value of `len` bytes drawn by `generator`.
-pub fn set(out: &mut Vec<u8>, protocol: Protocol, key: u64, len: usize, generator: &mut Generator) {
-    let key_size = generator.key_size();
-    let mut name = [0u8; MAX_KEY];
-    {
-        // The value's checksum needs the key while `out` is being appended
-        // to: write it at the end of `out`, copy it to the stack, truncate.
-        let at = out.len();
-        write_key(out, key, key_size);
-        name[..key_size].copy_from_slice(&out[at..]);
-        out.truncate(at);
-    }
-    let name = &name[..key_size];
-    let mut num = itoa::Buffer::new();
+pub fn set(
+    out: &mut Vec<u8>,
+    protocol: Protocol,
+    key: u64,
+    len: usize,
+    generator: &mut Generator,
+    scratch: &mut Scratch,
+) {
+    scratch.keys.clear();
+    write_key(&mut scratch.keys, key, generator.key_size());
+    scratch.value.clear();
+    generator.write_value(&mut scratch.value, &scratch.keys, len);
     match protocol {
-        Protocol::Text | Protocol::Udp => {
-            out.extend_from_slice(b"set ");
-            out.extend_from_slice(name);
-            out.extend_from_slice(b" 0 0 ");
-        }
-        Protocol::Meta => {
-            out.extend_from_slice(b"ms ");
-            out.extend_from_slice(name);
-            out.push(b' ');
-        }
+        Protocol::Text | Protocol::Udp => client::set(out, &scratch.keys, 0, 0, &scratch.value),
+        Protocol::Meta => client::ms(out, &scratch.keys, &scratch.value, &[]),
     }
-    out.extend_from_slice(num.format(len).as_bytes());
-    out.extend_from_slice(b"\r\n");
-    generator.write_value(out, name, len);
-    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]
@@ -93,13 +98,25 @@ mod tests {
     #[test]
     fn gets_in_each_protocol() {
         let mut out = Vec::new();
-        get(&mut out, Protocol::Text, &[1, 22], 4);
+        get(
+            &mut out,
+            Protocol::Text,
+            &[1, 22],
+            4,
+            &mut Scratch::default(),
+        );
         assert_eq!(out, b"get k001 k022\r\n");
         out.clear();
-        get(&mut out, Protocol::Meta, &[7], 4);
+        get(&mut out, Protocol::Meta, &[7], 4, &mut Scratch::default());
         assert_eq!(out, b"mg k007 v k\r\n");
         out.clear();
-        get(&mut out, Protocol::Meta, &[7, 8], 4);
+        get(
+            &mut out,
+            Protocol::Meta,
+            &[7, 8],
+            4,
+            &mut Scratch::default(),
+        );
         assert_eq!(out, b"mg k007 v k q\r\nmg k008 v k q\r\nmn\r\n");
     }
 
@@ -107,14 +124,35 @@ mod tests {
     fn sets_carry_the_value_and_verify_checks_it() {
         let mut g = generator(false);
         let mut out = Vec::new();
-        set(&mut out, Protocol::Text, 5, 3, &mut g);
+        set(
+            &mut out,
+            Protocol::Text,
+            5,
+            3,
+            &mut g,
+            &mut Scratch::default(),
+        );
         assert_eq!(out, b"set k005 0 0 3\r\nxxx\r\n");
         out.clear();
-        set(&mut out, Protocol::Meta, 5, 3, &mut g);
+        set(
+            &mut out,
+            Protocol::Meta,
+            5,
+            3,
+            &mut g,
+            &mut Scratch::default(),
+        );
         assert_eq!(out, b"ms k005 3\r\nxxx\r\n");
         let mut g = generator(true);
         out.clear();
-        set(&mut out, Protocol::Text, 9, 40, &mut g);
+        set(
+            &mut out,
+            Protocol::Text,
+            9,
+            40,
+            &mut g,
+            &mut Scratch::default(),
+        );
         let value = &out[b"set k009 0 0 40\r\n".len()..out.len() - 2];
         assert_eq!(crate::verify::check_value(b"k009", value), Ok(()));
     }

@@ -1,13 +1,9 @@
-//! The bytes on the wire: request encoders and reply parsing for the
-//! client, a request scanner for the null server, and UDP framing.
-//!
-//! These are stand-ins for the `proto` crate's codecs, which are being
-//! written concurrently: each file keeps its surface small so that it can be
-//! replaced by a call into `proto` without touching the connection code.
+//! The bytes on the wire, on top of the `proto` crate: the workload's
+//! requests through proto's client encoders, the client's UDP reassembly.
+//! Replies are parsed by `proto::client::parse_reply` (client::fold) and the
+//! null server parses requests with `proto::parse`.
 
 pub mod encode;
-pub mod reply;
-pub mod request;
 pub mod udp;
 
 use serde::{Deserialize, Serialize};

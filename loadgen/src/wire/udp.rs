@@ -9,42 +9,29 @@
 //! | req id |  seq   | total  |   0    | payload ...
 //! +--------+--------+--------+--------+---------------
 //! ```
-//! Stand-in for `proto`'s frame header codec until that lands.
+//! The header codec is `proto`'s; the client's reassembly is here.
 
-pub const HEADER_LEN: usize = 8;
-/// Payload per request datagram we allow (a conservative MTU share).
-pub const MAX_REQUEST_PAYLOAD: usize = 1400;
+pub use proto::udp::{HEADER_LEN, MAX_PAYLOAD as MAX_REQUEST_PAYLOAD, UdpHeader};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FrameHeader {
-    pub request_id: u16,
-    pub seq: u16,
-    pub total: u16,
+/// The header of a reply datagram and its payload; `None` when the header
+/// is short or impossible (no datagrams, or a sequence past the count).
+pub fn parse_reply_datagram(datagram: &[u8]) -> Option<(UdpHeader, &[u8])> {
+    let (h, payload) = UdpHeader::decode(datagram)?;
+    if h.total == 0 || h.sequence >= h.total {
+        return None;
+    }
+    Some((h, payload))
 }
 
-impl FrameHeader {
-    pub fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.request_id.to_be_bytes());
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        out.extend_from_slice(&self.total.to_be_bytes());
-        out.extend_from_slice(&[0, 0]);
+/// The header of a single-datagram request.
+pub fn request_header(request_id: u16) -> [u8; HEADER_LEN] {
+    UdpHeader {
+        request_id,
+        sequence: 0,
+        total: 1,
+        reserved: 0,
     }
-
-    pub fn parse(datagram: &[u8]) -> Option<(FrameHeader, &[u8])> {
-        if datagram.len() < HEADER_LEN {
-            return None;
-        }
-        let be = |i: usize| u16::from_be_bytes([datagram[i], datagram[i + 1]]);
-        let h = FrameHeader {
-            request_id: be(0),
-            seq: be(2),
-            total: be(4),
-        };
-        if h.total == 0 || h.seq >= h.total {
-            return None;
-        }
-        Some((h, &datagram[HEADER_LEN..]))
-    }
+    .encode()
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -65,7 +52,7 @@ impl Reassembly {
     /// is in. A duplicate of a part already held is ignored.
     pub fn add(
         &mut self,
-        h: FrameHeader,
+        h: UdpHeader,
         payload: &[u8],
     ) -> Result<Option<Vec<u8>>, ReassemblyError> {
         if self.parts.is_empty() {
@@ -73,7 +60,7 @@ impl Reassembly {
         } else if self.parts.len() != h.total as usize {
             return Err(ReassemblyError::TotalMismatch);
         }
-        let slot = &mut self.parts[h.seq as usize];
+        let slot = &mut self.parts[h.sequence as usize];
         if slot.is_none() {
             *slot = Some(payload.to_vec());
             self.have += 1;
@@ -90,7 +77,7 @@ impl Reassembly {
     }
 
     /// A single-datagram reply needs no copy.
-    pub fn is_single(h: &FrameHeader) -> bool {
+    pub fn is_single(h: &UdpHeader) -> bool {
         h.total == 1
     }
 }
@@ -99,14 +86,14 @@ impl Reassembly {
 mod tests {
     use super::*;
 
-    fn dgram(id: u16, seq: u16, total: u16, payload: &[u8]) -> Vec<u8> {
-        let mut d = Vec::new();
-        FrameHeader {
+    fn dgram(id: u16, sequence: u16, total: u16, payload: &[u8]) -> Vec<u8> {
+        let header = UdpHeader {
             request_id: id,
-            seq,
+            sequence,
             total,
-        }
-        .write(&mut d);
+            reserved: 0,
+        };
+        let mut d = header.encode().to_vec();
         d.extend_from_slice(payload);
         d
     }
@@ -115,14 +102,15 @@ mod tests {
     fn header_round_trips_and_rejects_nonsense() {
         let d = dgram(0xBEEF, 2, 3, b"xy");
         assert_eq!(&d[..8], &[0xBE, 0xEF, 0, 2, 0, 3, 0, 0]);
-        let (h, p) = FrameHeader::parse(&d).unwrap();
+        let (h, p) = parse_reply_datagram(&d).unwrap();
         assert_eq!(
-            (h.request_id, h.seq, h.total, p),
+            (h.request_id, h.sequence, h.total, p),
             (0xBEEF, 2, 3, &b"xy"[..])
         );
-        assert!(FrameHeader::parse(&d[..7]).is_none());
-        assert!(FrameHeader::parse(&dgram(1, 3, 3, b"")).is_none());
-        assert!(FrameHeader::parse(&dgram(1, 0, 0, b"")).is_none());
+        assert!(parse_reply_datagram(&d[..7]).is_none());
+        assert!(parse_reply_datagram(&dgram(1, 3, 3, b"")).is_none());
+        assert!(parse_reply_datagram(&dgram(1, 0, 0, b"")).is_none());
+        assert_eq!(request_header(7), [0, 7, 0, 0, 0, 1, 0, 0]);
     }
 
     #[test]
@@ -132,7 +120,7 @@ mod tests {
         let mut got = None;
         for (i, (seq, p)) in parts.iter().enumerate() {
             let d = dgram(7, *seq, 3, p);
-            let (h, payload) = FrameHeader::parse(&d).unwrap();
+            let (h, payload) = parse_reply_datagram(&d).unwrap();
             let out = r.add(h, payload).unwrap();
             if i < 3 {
                 assert!(out.is_none(), "complete too early at {i}");
@@ -147,10 +135,10 @@ mod tests {
     fn a_missing_part_never_completes_and_a_total_mismatch_is_an_error() {
         let mut r = Reassembly::default();
         let d = dgram(1, 0, 2, b"A");
-        let (h, p) = FrameHeader::parse(&d).unwrap();
+        let (h, p) = parse_reply_datagram(&d).unwrap();
         assert_eq!(r.add(h, p), Ok(None));
         let d = dgram(1, 1, 3, b"B");
-        let (h, p) = FrameHeader::parse(&d).unwrap();
+        let (h, p) = parse_reply_datagram(&d).unwrap();
         assert_eq!(r.add(h, p), Err(ReassemblyError::TotalMismatch));
     }
 }
