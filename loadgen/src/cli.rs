@@ -134,6 +134,14 @@ pub struct LoadArgs {
     /// No progress line.
     #[arg(long)]
     pub no_progress: bool,
+    /// Read the server's own `stats` (cmd_get, cmd_set) at the start and end
+    /// of the measured window and show them beside the loadgen's count
+    /// (TCP; with --protocol udp, give the TCP address with --stats-addr).
+    #[arg(long)]
+    pub server_stats: bool,
+    /// Where to read `stats` for --server-stats (default: the target).
+    #[arg(long, value_parser = addr)]
+    pub stats_addr: Option<SocketAddr>,
 }
 
 impl LoadArgs {
@@ -165,6 +173,8 @@ impl LoadArgs {
             drain: self.drain,
             udp_timeout: self.udp_timeout,
             progress: !self.no_progress,
+            server_stats: self.server_stats || self.stats_addr.is_some(),
+            stats_addr: self.stats_addr,
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod null_server;
 pub mod plot;
 pub mod schedule;
+pub mod server_stats;
 pub mod spec;
 pub mod verify;
 pub mod wire;

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{BIN, null_server};
+use common::{BIN, null_server, words};
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 
 fn loadgen(args: &[&str]) -> std::process::Output {
@@ -158,26 +158,11 @@ fn bad_flags_name_the_flag() {
             "core list",
         ),
         (
-            &[
-                "run",
-                "--target",
-                "127.0.0.1:1",
-                "--key-size",
-                "2",
-                "--keys",
-                "1000",
-            ][..],
+            &words("run --target 127.0.0.1:1 --key-size 2 --keys 1000")[..],
             "--key-size",
         ),
         (
-            &[
-                "run",
-                "--target",
-                "127.0.0.1:1",
-                "--verify",
-                "--value-size",
-                "10",
-            ][..],
+            &words("run --target 127.0.0.1:1 --verify --value-size 10")[..],
             "--verify",
         ),
     ] {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{memcached, run, stats};
+use common::{memcached, run, stats, words};
 
 fn delta(
     before: &std::collections::HashMap<String, u64>,
@@ -16,35 +16,12 @@ fn delta(
 fn check_tcp(protocol: &str) {
     let Some(mc) = memcached(false) else { return };
     let before = stats(mc.addr);
-    let r = run(
-        mc.addr,
-        &[
-            "--protocol",
-            protocol,
-            "--cores",
-            "0",
-            "--conns",
-            "8",
-            "--depth",
-            "4",
-            "--mget",
-            "3",
-            "--keys",
-            "5000",
-            "--key-size",
-            "16",
-            "--value-size",
-            "40-300",
-            "--prefill",
-            "--verify",
-            "--duration",
-            "1s",
-            "--warmup",
-            "300ms",
-            "--key-dist",
-            "zipf:0.9",
-        ],
+    let args = format!(
+        "--protocol {protocol} --cores 0 --conns 8 --depth 4 --mget 3 --keys 5000 --key-size 16 \
+         --value-size 40-300 --prefill --verify --duration 1s --warmup 300ms --key-dist zipf:0.9 \
+         --server-stats"
     );
+    let r = run(mc.addr, &words(&args));
     let after = stats(mc.addr);
     let w = r.whole_run;
     // Every request got exactly one reply, and nothing went wrong.
@@ -74,6 +51,16 @@ fn check_tcp(protocol: &str) {
     );
     assert_eq!(r.counters.requests, r.counters.replies);
     assert_eq!(r.ops["all"].count, r.counters.replies);
+    // --server-stats: memcached's own count over the measured window agrees
+    // with the loadgen's, up to the requests in flight at its two edges.
+    let srv = r.server.expect("--server-stats sampled the server");
+    let ours = r.counters.get_keys + r.counters.sets;
+    let theirs = srv.cmd_get + srv.cmd_set;
+    let edge = 2 * 8 * 4 * 3;
+    assert!(
+        ours.abs_diff(theirs) <= edge,
+        "loadgen {ours} vs memcached {theirs} over the window"
+    );
 }
 
 #[test]
@@ -91,35 +78,13 @@ fn udp_counts_match_memcached_stats() {
     let Some(mc) = memcached(true) else { return };
     let udp = mc.udp.unwrap();
     let before = stats(mc.addr);
-    let r = run(
-        udp,
-        &[
-            "--protocol",
-            "udp",
-            "--cores",
-            "0",
-            "--conns",
-            "4",
-            "--depth",
-            "2",
-            "--mget",
-            "2",
-            "--keys",
-            "1000",
-            "--key-size",
-            "8",
-            "--value-size",
-            "700",
-            "--prefill",
-            "--verify",
-            "--duration",
-            "1s",
-            "--warmup",
-            "200ms",
-            "--udp-timeout",
-            "500ms",
-        ],
+    let args = format!(
+        "--protocol udp --cores 0 --conns 4 --depth 2 --mget 2 --keys 1000 --key-size 8 \
+         --value-size 700 --prefill --verify --duration 1s --warmup 200ms --udp-timeout 500ms \
+         --stats-addr {}",
+        mc.addr
     );
+    let r = run(udp, &words(&args));
     let after = stats(mc.addr);
     let w = r.whole_run;
     // Loopback does not drop datagrams at this load; a timeout would be a bug.
@@ -130,6 +95,13 @@ fn udp_counts_match_memcached_stats() {
     // Two 700-byte values do not fit one datagram: replies were reassembled.
     assert_eq!(w.misses, 0);
     assert!(w.hits > 100);
+    // --stats-addr: memcached's TCP port answers for its UDP port.
+    let srv = r.server.expect("--stats-addr sampled the server");
+    let ours = r.counters.get_keys + r.counters.sets;
+    assert!(
+        ours.abs_diff(srv.cmd_get + srv.cmd_set) <= 2 * 4 * 2 * 2,
+        "{ours} vs {srv:?}"
+    );
 }
 
 #[test]
@@ -138,18 +110,7 @@ fn misses_are_counted_and_not_errors() {
     // No prefill, gets only: every key misses.
     let r = run(
         mc.addr,
-        &[
-            "--ratio",
-            "1:0",
-            "--conns",
-            "2",
-            "--duration",
-            "500ms",
-            "--warmup",
-            "0s",
-            "--keys",
-            "100",
-        ],
+        &words("--ratio 1:0 --conns 2 --duration 500ms --warmup 0s --keys 100"),
     );
     assert_eq!(r.whole_run.hits, 0);
     assert_eq!(r.whole_run.misses, r.whole_run.get_keys);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{null_server, run, stats};
+use common::{null_server, run, stats, words};
 
 #[test]
 fn counts_match_the_null_servers_stats() {
@@ -12,20 +12,7 @@ fn counts_match_the_null_servers_stats() {
     let before = stats(srv.addr);
     let r = run(
         srv.addr,
-        &[
-            "--cores",
-            "0,1",
-            "--conns",
-            "16",
-            "--depth",
-            "8",
-            "--mget",
-            "4",
-            "--duration",
-            "1s",
-            "--warmup",
-            "200ms",
-        ],
+        &words("--cores 0,1 --conns 16 --depth 8 --mget 4 --duration 1s --warmup 200ms"),
     );
     let after = stats(srv.addr);
     let w = r.whole_run;
@@ -45,16 +32,7 @@ fn open_loop_offers_the_rate_asked_for() {
     let srv = null_server(&[]);
     let r = run(
         srv.addr,
-        &[
-            "--rate",
-            "4000",
-            "--conns",
-            "4",
-            "--duration",
-            "2s",
-            "--warmup",
-            "0s",
-        ],
+        &words("--rate 4000 --conns 4 --duration 2s --warmup 0s"),
     );
     let sent = r.counters.requests as f64;
     assert!(

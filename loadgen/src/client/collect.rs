@@ -3,7 +3,7 @@
 //! the run's result.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,6 +14,7 @@ use super::{RunConfig, RunError};
 use crate::metrics::hdrlog::HdrLog;
 use crate::metrics::summary::grouped;
 use crate::metrics::{Counters, CpuUse, OpHists, OpSummary, RunResult};
+use crate::server_stats::{self, Sample, ServerDelta};
 
 /// A finished run: the result, the merged histograms of the measured
 /// window, and its interval log.
@@ -90,10 +91,40 @@ pub fn collect(
     let mut finished = 0;
     let mut backlog = 0;
     let mut failure = None;
+    // --server-stats: the server's counters when the window opens, and
+    // again once every thread has drained. The clients send nothing after
+    // the window, so the second sample holds exactly what was sent in it.
+    let stats_addr = cfg
+        .server_stats
+        .then(|| cfg.stats_addr.unwrap_or(cfg.target));
+    let window_start = epoch + Duration::from_nanos(plan.warmup_ns);
+    let mut first: Option<Sample> = None;
+    let mut stats_failed = false;
     while finished < threads {
-        let report = match rx.recv() {
+        let due = match (stats_addr, &first) {
+            (Some(_), None) if !stats_failed => Some(window_start),
+            _ => None,
+        };
+        let received = match due {
+            Some(t) => rx.recv_timeout(t.saturating_duration_since(Instant::now())),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        let report = match received {
             Ok(r) => r,
-            Err(_) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                let addr = stats_addr.expect("sampling only with an address");
+                match server_stats::sample(addr) {
+                    Ok(s) => first = Some(s),
+                    Err(e) => {
+                        eprintln!(
+                            "corecache-loadgen: --server-stats: reading stats from {addr}: {e}"
+                        );
+                        stats_failed = true;
+                    }
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
         };
         match report {
             Report::Interval(iv) => {
@@ -144,6 +175,16 @@ pub fn collect(
     if let Some(e) = failure {
         return Err(e);
     }
+    let server = match (stats_addr, first) {
+        (Some(addr), Some(a)) => match server_stats::sample(addr) {
+            Ok(b) => Some(ServerDelta::between(a, b, plan.measure_ns as f64 / 1e9)),
+            Err(e) => {
+                eprintln!("corecache-loadgen: --server-stats: reading stats from {addr}: {e}");
+                None
+            }
+        },
+        _ => None,
+    };
 
     let measured = by_phase[2];
     let mut whole = Counters::default();
@@ -181,6 +222,7 @@ pub fn collect(
             thread_cpu_s: cpu_s,
             busy: cpu_s / (run_s * threads as f64),
         },
+        server,
         ops,
     };
     Ok(RunOutput {

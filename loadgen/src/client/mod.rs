@@ -45,6 +45,9 @@ pub struct RunConfig {
     pub drain: Duration,
     pub udp_timeout: Duration,
     pub progress: bool,
+    /// Read the server's `stats` at the start and end of the window.
+    pub server_stats: bool,
+    pub stats_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -115,6 +115,9 @@ pub struct RunResult {
     /// connection was at its depth (the server could not keep up).
     pub backlog: u64,
     pub cpu: CpuUse,
+    /// `--server-stats`: the server's own counters over the measured window.
+    #[serde(default)]
+    pub server: Option<crate::server_stats::ServerDelta>,
     /// "get", "set" and "all".
     pub ops: BTreeMap<String, OpSummary>,
 }
@@ -177,6 +180,17 @@ impl RunResult {
                 s,
                 "  backlog: {} requests fell due but were never sent (server slower than --rate)",
                 grouped(self.backlog)
+            );
+        }
+        if let Some(srv) = &self.server {
+            // Both sides count keys of gets plus sets, as memcached does.
+            let ours = (c.get_keys + c.sets) as f64 / self.duration_s;
+            let _ = writeln!(
+                s,
+                "  server stats over the window: {} (cmd_get + cmd_set)/s; loadgen {}/s, ratio {:.4}",
+                grouped(srv.rate as u64),
+                grouped(ours as u64),
+                ours / srv.rate.max(1e-9)
             );
         }
         let _ = writeln!(

@@ -189,6 +189,11 @@ pub fn run(target: SocketAddr, args: &[&str]) -> RunResult {
     read_result(&json)
 }
 
+/// Command-line words from one string (tests read better that way).
+pub fn words(s: &str) -> Vec<&str> {
+    s.split_whitespace().collect()
+}
+
 pub fn read_result(path: &Path) -> RunResult {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
