@@ -1,5 +1,7 @@
 //! corecache's server library: the io_uring runtime, the per-shard store and the
 //! shard loop that joins them to the memcached protocol.
 
+pub mod config;
 pub mod runtime;
+pub mod shard;
 pub mod store;

@@ -1,1 +1,623 @@
-//! The storage engine one shard owns.
+//! The storage engine one shard owns: `!Send`, lock-free, no knowledge of the wire.
+//!
+//! ```text
+//!   Store (one per shard, the shard loop calls set_time() each turn and crawl() when idle)
+//!   ├── index   u32 slots {tag | handle}, linear probing, grows 1.25x incrementally
+//!   │             │ handle = arena offset / 8 + 2
+//!   ├── arena   one mmap (hugetlb / THP / normal, mbind to the shard's node)
+//!   │   └── slab pages (1 MiB) ── size classes (steps of 8 B, then x growth_factor)
+//!   │         └── chunk: [header 20 B][links 8 B?][flags 4 B?][key][value]
+//!   ├── policies  per class: lru | fifo | clock | lfu | s3fifo | random
+//!   └── stats     plain counters for `stats`, `stats slabs`, `stats items`
+//! ```
+//!
+//! Module layout: `item` (header layout), `slab` (pages and classes), `index`, `policy/`,
+//! `arena` and `numa` (memory), `ops` (classic commands), `meta` (mg/ms/md/ma), `crawl`
+//! (expiry crawler and page rebalancing), `stats`, `config`, `error`.
+//!
+//! Methods whose names start with `do_` assume the caller has done the key lookup and
+//! holds the item's `Found`; everything here runs on the owning shard.
+
+mod arena;
+mod config;
+mod crawl;
+mod error;
+mod index;
+mod item;
+mod meta;
+mod numa;
+mod ops;
+mod policy;
+mod slab;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+use std::marker::PhantomData;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+pub use arena::Backing;
+pub use config::{HugePages, Numa, Policy, SHARD_BITS, StoreConfig};
+pub use crawl::CrawlReport;
+pub use error::StoreError;
+pub use item::HEADER_LEN;
+pub use meta::{
+    MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet, MetaGetArgs, MetaHit, MetaSetArgs,
+    MetaSetMode,
+};
+pub use numa::{NumaBinding, Topology, parse_cpulist};
+pub use ops::{ArithOutcome, DeleteOutcome, StoreMode, StoreOutcome, TouchOutcome};
+pub use stats::{ClassStats, SlabClassStats, StoreStats};
+
+use index::{Found, Index};
+use item::{BIT_FETCHED, ItemPtr, Layout};
+use policy::Policies;
+use slab::{NONE, Slabs};
+
+/// Seconds since the store's process start (memcached's `rel_time_t`).
+pub type RelTime = u32;
+
+/// Longest key memcached accepts.
+pub const KEY_MAX_LENGTH: usize = 250;
+/// Relative expiry times above this are absolute unix times (30 days).
+pub const REALTIME_MAXDELTA: i64 = 60 * 60 * 24 * 30;
+
+/// Key comparison without a libc call: keys are short, and a call to memcmp costs as
+/// much as comparing 32 bytes in 8-byte words. Lengths are equal (checked by the caller).
+#[inline]
+fn keys_equal(a: &[u8], b: &[u8]) -> bool {
+    debug_assert_eq!(a.len(), b.len());
+    let n = a.len();
+    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
+    if n < 8 {
+        return a == b;
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    // The last, overlapping word covers the tail.
+    i == n || word(a, n - 8) == word(b, n - 8)
+}
+
+/// A read-only view of one item, valid until the store is used again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemView<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    /// Client flags.
+    pub flags: u32,
+    pub cas: u64,
+    /// Relative expiry time; 0 never expires.
+    pub exptime: RelTime,
+    /// Seconds left before expiry, -1 for never (mg's `t`).
+    pub ttl: i64,
+    /// Seconds since the last access, before this request (mg's `l`).
+    pub last_access: u32,
+    /// Whether the item had been fetched before this request (mg's `h`).
+    pub fetched: bool,
+    /// memcached's class id (from 1), for `me`.
+    pub class_id: u32,
+    /// Bytes the item occupies before chunk rounding, for `me`.
+    pub size: usize,
+}
+
+/// One shard's cache.
+pub struct Store {
+    arena: arena::Arena,
+    slabs: Slabs,
+    index: Index,
+    policies: Policies,
+    layout: Layout,
+    cfg: StoreConfig,
+    now: RelTime,
+    process_started: u64,
+    cas_counter: u64,
+    /// memcached's settings.oldest_live / oldest_cas (flush_all).
+    oldest_live: RelTime,
+    oldest_cas: u64,
+    /// An item that allocation must not evict (the old version during an update).
+    pinned: u32,
+    stats: StoreStats,
+    crawl: crawl::Cursor,
+    /// The store is owned by one shard thread: raw pointers into the arena make it
+    /// !Send and !Sync, which is what we want.
+    _owner: PhantomData<*mut u8>,
+}
+
+/// Why an allocation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AllocError {
+    TooLarge,
+    OutOfMemory,
+}
+
+impl Store {
+    /// Maps the arena and builds an empty store.
+    pub fn new(cfg: StoreConfig) -> Result<Store, StoreError> {
+        cfg.validate()?;
+        let arena = arena::Arena::new(&cfg)?;
+        let layout = Layout::new(cfg.eviction.linked());
+        let sizes = slab::class_sizes(layout.hdr + 8, cfg.slab_page_size, cfg.growth_factor);
+        if sizes.len() > 250 {
+            return Err(StoreError::Config {
+                field: "growth_factor",
+                reason: format!(
+                    "{} makes {} size classes (at most 250); raise it",
+                    cfg.growth_factor,
+                    sizes.len()
+                ),
+            });
+        }
+        let mut slabs = Slabs::new(arena.len, cfg.slab_page_size, &sizes);
+        // S3-FIFO keeps a ghost table and small rings off the arena: charge them as pages
+        // so every policy gets the same memory. The ghost remembers about as many keys
+        // as a store of ~256-byte items holds.
+        let mut ghost_entries = arena.len / 256;
+        if cfg.eviction == Policy::S3fifo {
+            // Ring room for ~10% of the items (twice, for stale entries) plus the ghost;
+            // the ghost then gets whatever the reserved pages leave.
+            let ring = ghost_entries / 10 * 8;
+            let pages = (ghost_entries * 4 + ring).div_ceil(cfg.slab_page_size);
+            slabs.reserve_pages(pages as u32);
+            ghost_entries = (pages * cfg.slab_page_size - ring) / 4;
+        }
+        let max_handle = Slabs::handle(arena.len);
+        let seed = 0x9e37_79b9_7f4a_7c15 ^ cfg.shard_id as u64;
+        let process_started = if cfg.process_started == 0 {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                .saturating_sub(2)
+        } else {
+            cfg.process_started
+        };
+        let stats = StoreStats {
+            limit_maxbytes: arena.len as u64,
+            ..StoreStats::default()
+        };
+        Ok(Store {
+            policies: Policies::new(cfg.eviction, sizes.len(), ghost_entries, seed),
+            index: Index::new(max_handle),
+            slabs,
+            arena,
+            layout,
+            cfg,
+            now: 2,
+            process_started,
+            cas_counter: 1,
+            oldest_live: 0,
+            oldest_cas: 0,
+            pinned: NONE,
+            stats,
+            crawl: crawl::Cursor::default(),
+            _owner: PhantomData,
+        })
+    }
+
+    /// What backs the arena (hugetlb, THP or normal pages).
+    pub fn backing(&self) -> Backing {
+        self.arena.backing
+    }
+
+    /// The arena's NUMA binding.
+    pub fn numa_binding(&self) -> NumaBinding {
+        self.arena.numa
+    }
+
+    /// The settings the store was built with.
+    pub fn config(&self) -> &StoreConfig {
+        &self.cfg
+    }
+
+    /// Chunk sizes of the size classes, smallest first.
+    pub fn class_sizes(&self) -> Vec<u32> {
+        self.slabs.classes.iter().map(|c| c.size).collect()
+    }
+
+    /// Bytes of slab pages handed to classes: never above the memory limit.
+    pub fn used_bytes(&self) -> usize {
+        self.slabs.used_bytes()
+    }
+
+    /// Slab pages available to size classes (pages charged to side metadata excluded).
+    pub fn page_count(&self) -> usize {
+        self.slabs.n_pages as usize
+    }
+
+    /// Bytes the arena may hand out (the limit rounded down to whole pages).
+    pub fn arena_bytes(&self) -> usize {
+        self.arena.len
+    }
+
+    /// Sets the current time, in seconds since `process_started`. Call once per loop turn.
+    pub fn set_time(&mut self, now: RelTime) {
+        self.now = now;
+        // A delayed flush_all takes effect now: from here on, the CAS rule alone decides
+        // (every item stored before this turn has a lower CAS), which stays exact even
+        // when the 24-bit access time of an old item has wrapped.
+        if self.oldest_live != 0 && self.oldest_cas == 0 && self.oldest_live <= now {
+            self.oldest_cas = (self.cas_counter << SHARD_BITS) | self.cfg.shard_id as u64;
+        }
+    }
+
+    pub fn now(&self) -> RelTime {
+        self.now
+    }
+
+    /// Unix time that relative times count from.
+    pub fn process_started(&self) -> u64 {
+        self.process_started
+    }
+
+    /// memcached's `realtime()`: 0 never expires, up to 30 days is relative, beyond that
+    /// an absolute unix time, negative is already expired.
+    pub fn realtime(&self, exptime: i64) -> RelTime {
+        if exptime == 0 {
+            return 0;
+        }
+        if exptime < 0 {
+            return 1;
+        }
+        if exptime > REALTIME_MAXDELTA {
+            if exptime as u64 <= self.process_started {
+                return 1;
+            }
+            return (exptime as u64 - self.process_started).min(u32::MAX as u64) as RelTime;
+        }
+        (exptime as u64 + self.now as u64).min(u32::MAX as u64) as RelTime
+    }
+
+    /// Number of live items (expired ones not yet reclaimed included).
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    // ---- internals shared by ops, meta and crawl --------------------------------
+
+    #[inline]
+    fn item(&self, h: u32) -> ItemPtr {
+        ItemPtr(self.arena.at(Slabs::offset(h)))
+    }
+
+    #[inline]
+    fn class_of(&self, h: u32) -> usize {
+        self.slabs.page_class[self.slabs.page_of(h) as usize] as usize
+    }
+
+    #[inline]
+    fn next_cas(&mut self) -> u64 {
+        let c = (self.cas_counter << SHARD_BITS) | self.cfg.shard_id as u64;
+        self.cas_counter += 1;
+        c
+    }
+
+    #[inline]
+    fn find(&self, key: &[u8], hash: u64) -> Option<Found> {
+        let (arena, layout) = (&self.arena, self.layout);
+        self.index.find(hash, |h| {
+            let it = ItemPtr(arena.at(Slabs::offset(h)));
+            it.klen() == key.len() && keys_equal(layout.key(it), key)
+        })
+    }
+
+    #[inline]
+    fn is_expired(&self, it: ItemPtr) -> bool {
+        let e = it.exptime();
+        e != 0 && e <= self.now
+    }
+
+    /// memcached's item_is_flushed, with the last access as the item's time.
+    #[inline]
+    fn is_flushed(&self, it: ItemPtr) -> bool {
+        if self.oldest_live == 0 || self.oldest_live > self.now {
+            return false;
+        }
+        it.idle(self.now) >= self.now - self.oldest_live
+            || (self.oldest_cas != 0 && it.cas() != 0 && it.cas() < self.oldest_cas)
+    }
+
+    /// Finds a live item: expired and flushed items are unlinked on the way (and counted
+    /// as get_expired / get_flushed when `count` is set).
+    #[inline]
+    fn lookup(&mut self, key: &[u8], hash: u64, count: bool) -> Option<Found> {
+        let found = self.find(key, hash)?;
+        let it = self.item(found.handle);
+        if self.is_flushed(it) {
+            if count {
+                self.stats.get_flushed += 1;
+            }
+            self.do_unlink(found);
+            return None;
+        }
+        if self.is_expired(it) {
+            if count {
+                self.stats.get_expired += 1;
+            }
+            self.do_unlink(found);
+            return None;
+        }
+        Some(found)
+    }
+
+    /// Removes a linked item from the index, its policy and the stats, and frees its chunk.
+    fn do_unlink(&mut self, found: Found) {
+        self.index.remove(found);
+        self.release(found.handle);
+    }
+
+    /// Everything of an unlink except the index.
+    fn release(&mut self, h: u32) {
+        let it = self.item(h);
+        let cls = self.class_of(h);
+        let total = self
+            .layout
+            .total(it.klen(), it.vlen(), self.layout.flags(it)) as u64;
+        self.policies.on_remove(&self.arena, cls, h);
+        let c = &mut self.slabs.classes[cls];
+        c.items -= 1;
+        c.requested -= total;
+        self.stats.curr_items -= 1;
+        self.stats.bytes -= total;
+        self.slabs.free_chunk(&self.arena, cls, h);
+    }
+
+    /// Links a freshly written item: new CAS (unless given), times, index entry (taking
+    /// over `replace`'s slot if any), policy and stats.
+    fn do_link(&mut self, h: u32, hash: u64, cas: Option<u64>, replace: Option<Found>) {
+        let it = self.item(h);
+        let cas = match cas {
+            Some(c) => c,
+            None => self.next_cas(),
+        };
+        it.set_cas(cas);
+        it.set_atime(self.now);
+        let cls = self.class_of(h);
+        let total = self
+            .layout
+            .total(it.klen(), it.vlen(), self.layout.flags(it)) as u64;
+        match replace {
+            Some(old) => {
+                let old_policy = self.item(old.handle).policy();
+                self.index.replace(old, h);
+                self.release(old.handle);
+                self.policies
+                    .on_replace(&self.arena, &self.slabs, cls, h, hash, old_policy);
+            }
+            None => {
+                let (arena, layout) = (&self.arena, self.layout);
+                self.index.insert(hash, h, |x| {
+                    xxh3_64(layout.key(ItemPtr(arena.at(Slabs::offset(x)))))
+                });
+                self.policies
+                    .on_insert(&self.arena, &self.slabs, cls, h, hash);
+            }
+        }
+        let page = self.slabs.page_of(h) as usize;
+        self.slabs.page_atime[page] = self.now;
+        let c = &mut self.slabs.classes[cls];
+        c.items += 1;
+        c.requested += total;
+        self.stats.curr_items += 1;
+        self.stats.total_items += 1;
+        self.stats.bytes += total;
+    }
+
+    /// Marks a read: fetched bit, access time, the policy's hit.
+    #[inline]
+    fn do_bump(&mut self, h: u32, cls: usize) {
+        let it = self.item(h);
+        let was_fetched = it.has(BIT_FETCHED);
+        if !was_fetched {
+            it.set_bit(BIT_FETCHED, true);
+        }
+        it.set_atime(self.now);
+        let page = self.slabs.page_of(h) as usize;
+        self.slabs.page_atime[page] = self.now;
+        self.policies.on_hit(&self.arena, cls, h, was_fetched);
+    }
+
+    /// Takes a chunk able to hold `total` bytes: free list, fresh page, a page moved from
+    /// a colder class, or an eviction in the item's own class.
+    fn alloc(&mut self, total: usize) -> Result<u32, AllocError> {
+        if total > self.cfg.max_item_size {
+            return Err(AllocError::TooLarge);
+        }
+        let cls = self.slabs.class_for(total).ok_or(AllocError::TooLarge)?;
+        for _ in 0..64 {
+            if let Some(h) = self.slabs.take_chunk(&self.arena, cls) {
+                return Ok(h);
+            }
+            if let Some(p) = self.slabs.fresh_page() {
+                self.slabs.assign_page(cls, p, self.now);
+                continue;
+            }
+            if self.maybe_move_page(cls) {
+                continue;
+            }
+            let v = self
+                .policies
+                .victim(&self.arena, &self.slabs, self.layout, cls, self.pinned);
+            if v == NONE {
+                if self.move_page(cls, true) {
+                    continue;
+                }
+                break;
+            }
+            self.evict(v);
+        }
+        self.slabs.classes[cls].stats.outofmemory += 1;
+        Err(AllocError::OutOfMemory)
+    }
+
+    /// Evicts one item chosen by the policy (or reclaims it, if it was already dead).
+    fn evict(&mut self, h: u32) {
+        let it = self.item(h);
+        let cls = self.class_of(h);
+        let fetched = it.has(BIT_FETCHED);
+        let dead = self.is_expired(it) || self.is_flushed(it);
+        let active = self.policies.is_active(it);
+        let idle = it.idle(self.now);
+        let nonzero = it.exptime() != 0;
+        let c = &mut self.slabs.classes[cls];
+        if dead {
+            self.stats.reclaimed += 1;
+            c.stats.reclaimed += 1;
+            if !fetched {
+                self.stats.expired_unfetched += 1;
+                c.stats.expired_unfetched += 1;
+            }
+        } else {
+            self.stats.evictions += 1;
+            c.stats.evicted += 1;
+            c.stats.evicted_time = idle;
+            c.evicted_since_check += 1;
+            if nonzero {
+                c.stats.evicted_nonzero += 1;
+            }
+            if !fetched {
+                self.stats.evicted_unfetched += 1;
+                c.stats.evicted_unfetched += 1;
+            }
+            if active {
+                self.stats.evicted_active += 1;
+                c.stats.evicted_active += 1;
+            }
+        }
+        self.unlink_handle(h);
+    }
+
+    /// Unlinks the item at `h`, finding its index slot by handle.
+    fn unlink_handle(&mut self, h: u32) {
+        let key = self.layout.key(self.item(h));
+        let hash = xxh3_64(key);
+        match self.index.find(hash, |x| x == h) {
+            Some(found) => self.do_unlink(found),
+            None => unreachable!("linked item {h} missing from the index"),
+        }
+    }
+
+    /// The page the rebalancer would take for class `cls`: the least recently accessed
+    /// page of another class (or of any class when `cls` has none), never the pinned one.
+    fn coldest_page(&self, cls: usize) -> Option<u32> {
+        let pinned_page = (self.pinned != NONE).then(|| self.slabs.page_of(self.pinned));
+        let mut best: Option<(u32, u32)> = None;
+        for (page, &owner) in self.slabs.page_class.iter().enumerate() {
+            let page = page as u32;
+            if owner == slab::UNASSIGNED || owner as usize == cls || Some(page) == pinned_page {
+                continue;
+            }
+            let age = self.now.wrapping_sub(self.slabs.page_atime[page as usize]);
+            if best.is_none_or(|(_, a)| age > a) {
+                best = Some((page, age));
+            }
+        }
+        best.map(|(p, _)| p)
+    }
+
+    /// Rebalancing check, run every quarter page of evictions in a class: when another
+    /// class holds a page idle for longer than twice the idle time of this class's
+    /// coldest page (plus 10 s), move it here.
+    fn maybe_move_page(&mut self, cls: usize) -> bool {
+        let c = &self.slabs.classes[cls];
+        if c.pages.is_empty() {
+            return self.move_page(cls, true);
+        }
+        if c.evicted_since_check < (c.per_page / 4).max(1) {
+            return false;
+        }
+        self.slabs.classes[cls].evicted_since_check = 0;
+        self.move_page(cls, false)
+    }
+
+    /// Moves the coldest foreign page to `cls` (unconditionally when `force`).
+    fn move_page(&mut self, cls: usize, force: bool) -> bool {
+        let Some(page) = self.coldest_page(cls) else {
+            return false;
+        };
+        if !force {
+            let own_idle = self.slabs.classes[cls]
+                .pages
+                .iter()
+                .map(|&p| self.now.wrapping_sub(self.slabs.page_atime[p as usize]))
+                .max()
+                .unwrap_or(0);
+            let idle = self.now.wrapping_sub(self.slabs.page_atime[page as usize]);
+            if idle <= own_idle * 2 + 10 {
+                return false;
+            }
+        }
+        let from = self.slabs.page_class[page as usize] as usize;
+        let (size, carved) = {
+            let c = &self.slabs.classes[from];
+            (c.size, c.carved(page))
+        };
+        for i in 0..carved {
+            let h = self.slabs.chunk_handle(page, i, size);
+            if !self.item(h).is_free() {
+                self.evict(h);
+            }
+        }
+        self.slabs.detach_page(&self.arena, page);
+        self.slabs.classes[from].stats.pages_lost += 1;
+        self.slabs.assign_page(cls, page, self.now);
+        self.stats.slabs_moved += 1;
+        true
+    }
+
+    /// Allocates and writes an item whose value is produced by `fill` (given the value
+    /// buffer), keeping `pinned` safe from eviction meanwhile.
+    fn write_item(
+        &mut self,
+        key: &[u8],
+        flags: u32,
+        vlen: usize,
+        pinned: u32,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<u32, AllocError> {
+        if key.is_empty() || key.len() > KEY_MAX_LENGTH || vlen > item::MAX_VALUE_LEN {
+            return Err(AllocError::TooLarge);
+        }
+        let total = self.layout.total(key.len(), vlen, flags);
+        self.pinned = pinned;
+        let r = self.alloc(total);
+        self.pinned = NONE;
+        let h = r?;
+        let it = self.item(h);
+        self.layout.init(it, key, vlen, flags);
+        fill(self.layout.value_mut(it, vlen));
+        Ok(h)
+    }
+
+    /// The view of a live item.
+    fn view(&self, h: u32, cls: usize, last_access: u32, fetched: bool) -> ItemView<'_> {
+        let it = self.item(h);
+        let e = it.exptime();
+        ItemView {
+            key: self.layout.key(it),
+            value: self.layout.value(it),
+            flags: self.layout.flags(it),
+            cas: it.cas(),
+            exptime: e,
+            ttl: if e == 0 {
+                -1
+            } else {
+                e as i64 - self.now as i64
+            },
+            last_access,
+            fetched,
+            class_id: cls as u32 + 1,
+            size: self
+                .layout
+                .total(it.klen(), it.vlen(), self.layout.flags(it)),
+        }
+    }
+}

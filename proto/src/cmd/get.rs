@@ -3,10 +3,10 @@
 use crate::check_key;
 use crate::error::{ClientError, ErrorReply};
 use crate::line::Tokens;
+use crate::line::find;
 use crate::meta::put_u64;
 use crate::num::strtol;
 use crate::request::{Ctx, Parse, Request};
-use memchr::memchr;
 
 /// Which retrieval command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +77,7 @@ impl<'a> Iterator for Keys<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         let s = self.rest;
         let start = s.iter().position(|&b| b != b' ')?;
-        let end = memchr(b' ', &s[start..]).map_or(s.len(), |p| start + p);
+        let end = find(b' ', &s[start..]).map_or(s.len(), |p| start + p);
         self.rest = &s[end..];
         self.left -= 1;
         Some(&s[start..end])

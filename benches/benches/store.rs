@@ -1,0 +1,78 @@
+//! Store micro-benchmarks: get hit and set of a 100-byte value on one shard's store
+//! (32-byte keys, fixed seed). Run pinned: `taskset -c 1 cargo bench -p benches --bench store`.
+
+use std::hint::black_box;
+
+use benches::{Rng, key32};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use engine::store::{Store, StoreConfig};
+
+const ITEMS: u64 = 100_000;
+
+fn loaded(limit: usize) -> (Store, Vec<[u8; 32]>) {
+    let mut s = Store::new(StoreConfig {
+        memory_limit: limit,
+        ..StoreConfig::default()
+    })
+    .expect("store");
+    let value = [b'v'; 100];
+    for i in 0..ITEMS {
+        s.set(&key32(i), &value, 0, 0);
+    }
+    let mut rng = Rng(42);
+    // 64 Ki keys (2 MiB): the harness's own key reads stay in cache.
+    let order = (0..1 << 16).map(|_| key32(rng.below(ITEMS))).collect();
+    (s, order)
+}
+
+fn store_ops(c: &mut Criterion) {
+    let mut g = c.benchmark_group("store");
+    g.throughput(Throughput::Elements(1));
+    let (mut s, order) = loaded(256 << 20);
+    let mask = order.len() - 1;
+
+    let mut i = 0;
+    g.bench_function("get_hit_100k_random", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(s.get(&order[i & mask]).map(|v| v.value.len()))
+        })
+    });
+    let mut i = 0;
+    g.bench_function("get_hit_1k_hot", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(s.get(&order[i & 1023]).map(|v| v.value.len()))
+        })
+    });
+    let value = [b'w'; 100];
+    let mut i = 0;
+    g.bench_function("set_100b_overwrite", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(s.set(&order[i & mask], &value, 0, 0))
+        })
+    });
+    let mut i = 0;
+    g.bench_function("get_miss", |b| {
+        b.iter(|| {
+            i += 1;
+            black_box(s.get(&key32(ITEMS + (i & 0xffff))).is_none())
+        })
+    });
+    drop(s);
+
+    // A full store: every new key evicts one.
+    let (mut full, _) = loaded(12 << 20);
+    let mut n = ITEMS;
+    g.bench_function("set_100b_new_key_evicting", |b| {
+        b.iter(|| {
+            n += 1;
+            black_box(full.set(&key32(n), &value, 0, 0))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, store_ops);
+criterion_main!(benches);

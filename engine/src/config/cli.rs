@@ -1,0 +1,462 @@
+//! The command line: memcached's flags where they mean the same thing, so that
+//! scripts written for memcached start corecache unchanged, plus corecache's
+//! own. Flags override the config file.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser};
+
+use super::{ByteSize, Config, ConfigError, CoreList, Eviction, HugePages, Numa};
+
+/// What the server reports as its version: the memcached protocol level it
+/// implements first (clients pick protocol rules from it), then its own.
+pub const VERSION: &str = concat!("1.6.18-corecache-", env!("CARGO_PKG_VERSION"));
+
+#[derive(Debug, Default, Parser)]
+#[command(
+    name = "corecache",
+    version = VERSION,
+    about = "A memcached-compatible, thread-per-core cache server on io_uring",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Read settings from this TOML file; flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Print the version and exit.
+    #[arg(short = 'V', long = "version", action = ArgAction::SetTrue)]
+    pub version: bool,
+
+    /// TCP port to listen on (default 11211; 0 picks a free port).
+    #[arg(short = 'p', long = "port")]
+    pub port: Option<u16>,
+    /// UDP port to listen on (default 0: off).
+    #[arg(short = 'U', long = "udp-port")]
+    pub udp_port: Option<u16>,
+    /// Interface(s) to listen on, comma separated or repeated (default 127.0.0.1).
+    #[arg(short = 'l', long = "listen", value_name = "ADDR")]
+    pub listen: Vec<String>,
+    /// Item memory in megabytes (default 64).
+    #[arg(short = 'm', long = "memory-limit")]
+    pub memory_mb: Option<u64>,
+    /// Max simultaneous connections (default 1024).
+    #[arg(short = 'c', long = "conn-limit")]
+    pub max_connections: Option<usize>,
+    /// Number of shards, one thread each (default: one per core we may run on).
+    #[arg(short = 't', long = "threads")]
+    pub threads: Option<usize>,
+    /// Max item size, e.g. 1m, 512k (default 1m).
+    #[arg(short = 'I', long = "max-item-size")]
+    pub max_item_size: Option<ByteSize>,
+    /// Verbose logging; repeat for more (-vv, -vvv).
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Honour the `shutdown` command.
+    #[arg(short = 'A', long = "enable-shutdown")]
+    pub enable_shutdown: bool,
+    /// Return errors instead of evicting when memory is full.
+    #[arg(short = 'M', long = "disable-evictions")]
+    pub disable_evictions: bool,
+    /// Refuse the flush_all command.
+    #[arg(short = 'F', long = "disable-flush-all")]
+    pub disable_flush_all: bool,
+    /// Size-class growth factor.
+    #[arg(short = 'f', long = "slab-growth-factor")]
+    pub growth_factor: Option<f64>,
+    /// Listen backlog (default 1024).
+    #[arg(short = 'b', long = "listen-backlog")]
+    pub backlog: Option<i32>,
+    /// Write the process id to this file.
+    #[arg(short = 'P', long = "pidfile")]
+    pub pidfile: Option<String>,
+    /// Try to use large memory pages (same as --hugepages try).
+    #[arg(short = 'L', long = "enable-largepages")]
+    pub largepages: bool,
+
+    /// Cores to run shards on: "all", or a list such as 0-3,6.
+    #[arg(long)]
+    pub cores: Option<CoreList>,
+    /// Hugepage backing of the item arena.
+    #[arg(long, value_enum)]
+    pub hugepages: Option<HugePages>,
+    /// NUMA placement of the item arena.
+    #[arg(long, value_enum)]
+    pub numa: Option<Numa>,
+    /// Eviction policy when memory is full.
+    #[arg(long, value_enum)]
+    pub eviction: Option<Eviction>,
+
+    // memcached flags accepted for compatibility; each is explained in a warning.
+    #[arg(short = 's', long = "unix-socket", hide = true)]
+    pub unix_socket: Option<String>,
+    #[arg(short = 'a', long = "unix-mask", hide = true)]
+    pub unix_mask: Option<String>,
+    #[arg(short = 'd', long = "daemon", hide = true)]
+    pub daemon: bool,
+    #[arg(short = 'r', long = "enable-coredumps", hide = true)]
+    pub coredumps: bool,
+    #[arg(short = 'u', long = "user", hide = true)]
+    pub user: Option<String>,
+    #[arg(short = 'k', long = "lock-memory", hide = true)]
+    pub lock_memory: bool,
+    #[arg(short = 'i', long = "license", hide = true)]
+    pub license: bool,
+    #[arg(short = 'n', long = "slab-min-size", hide = true)]
+    pub slab_min_size: Option<u64>,
+    #[arg(short = 'D', hide = true)]
+    pub prefix_delimiter: Option<String>,
+    #[arg(short = 'R', long = "max-reqs-per-event", hide = true)]
+    pub max_reqs_per_event: Option<u32>,
+    #[arg(short = 'C', long = "disable-cas", hide = true)]
+    pub disable_cas: bool,
+    #[arg(short = 'B', long = "protocol", hide = true)]
+    pub protocol: Option<String>,
+    #[arg(short = 'X', long = "disable-dumping", hide = true)]
+    pub disable_dumping: bool,
+    #[arg(short = 'W', long = "disable-watch", hide = true)]
+    pub disable_watch: bool,
+    #[arg(short = 'e', long = "memory-file", hide = true)]
+    pub memory_file: Option<String>,
+    #[arg(short = 'N', long = "napi-ids", hide = true)]
+    pub napi_ids: Option<String>,
+    #[arg(short = 'o', long = "extended", hide = true)]
+    pub extended: Vec<String>,
+    /// SASL, auth files and TLS are refused: ignoring them would silently drop security.
+    #[arg(short = 'S', long = "enable-sasl", hide = true)]
+    pub sasl: bool,
+    #[arg(short = 'Y', long = "auth-file", hide = true)]
+    pub auth_file: Option<String>,
+    #[arg(short = 'Z', long = "enable-ssl", hide = true)]
+    pub ssl: bool,
+}
+
+impl Cli {
+    /// Builds the effective configuration: defaults, then the file, then the
+    /// flags. Returns it with the warnings to log once logging is up.
+    pub fn into_config(self) -> Result<(Config, Vec<String>), ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        let mut warnings = Vec::new();
+        self.refuse_security_flags()?;
+        self.apply(&mut config, &mut warnings)?;
+        config.validate()?;
+        Ok((config, warnings))
+    }
+
+    fn refuse_security_flags(&self) -> Result<(), ConfigError> {
+        let refused = [
+            (self.sasl, "-S (SASL authentication)"),
+            (self.auth_file.is_some(), "-Y (ASCII authentication)"),
+            (self.ssl, "-Z (TLS)"),
+        ];
+        for (given, what) in refused {
+            if given {
+                return Err(ConfigError(format!(
+                    "{what} is not supported by corecache; refusing to start without the protection it asks for (remove the flag, and put the server behind a private network or a TLS proxy)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self, c: &mut Config, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+        if let Some(p) = self.port {
+            c.server.port = p;
+        }
+        if let Some(p) = self.udp_port {
+            c.server.udp_port = p;
+        }
+        if !self.listen.is_empty() {
+            c.server.listen = parse_listen(&self.listen, c, warnings)?;
+        }
+        if let Some(m) = self.memory_mb {
+            c.memory.limit_mb = m;
+        }
+        if let Some(n) = self.max_connections {
+            c.server.max_connections = n;
+        }
+        if let Some(t) = self.threads {
+            if t == 0 {
+                return Err(ConfigError(
+                    "invalid setting -t: must be at least 1 (use -t 4)".into(),
+                ));
+            }
+            c.shards.count = t;
+        }
+        if let Some(i) = self.max_item_size {
+            c.limits.max_item_size = i;
+        }
+        if self.verbose > 0 {
+            c.server.verbosity = self.verbose;
+        }
+        c.server.enable_shutdown |= self.enable_shutdown;
+        c.server.disable_evictions |= self.disable_evictions;
+        c.server.disable_flush_all |= self.disable_flush_all;
+        if let Some(f) = self.growth_factor {
+            c.memory.growth_factor = f;
+        }
+        if let Some(b) = self.backlog {
+            c.server.backlog = b;
+        }
+        if let Some(p) = &self.pidfile {
+            c.server.pidfile = Some(p.clone());
+        }
+        if self.largepages {
+            c.memory.hugepages = HugePages::Try;
+        }
+        if let Some(cores) = &self.cores {
+            c.shards.cores = cores.clone();
+        }
+        if let Some(h) = self.hugepages {
+            c.memory.hugepages = h;
+        }
+        if let Some(n) = self.numa {
+            c.memory.numa = n;
+        }
+        if let Some(e) = self.eviction {
+            c.memory.eviction = e;
+        }
+        self.warn_ignored(warnings);
+        for opts in &self.extended {
+            for opt in opts.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+                warnings.push(format!(
+                    "-o {opt}: memcached extended option has no effect in corecache; ignored"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn warn_ignored(&self, warnings: &mut Vec<String>) {
+        let ignored: [(bool, &str); 16] = [
+            (
+                self.unix_socket.is_some(),
+                "-s: unix sockets are not supported; serving TCP instead",
+            ),
+            (
+                self.unix_mask.is_some(),
+                "-a: unix sockets are not supported; ignored",
+            ),
+            (
+                self.daemon,
+                "-d: corecache runs in the foreground (use your service manager); ignored",
+            ),
+            (
+                self.coredumps,
+                "-r: core file limit left as the environment sets it; ignored",
+            ),
+            (
+                self.user.is_some(),
+                "-u: corecache does not change user (run it as the user you want); ignored",
+            ),
+            (
+                self.lock_memory,
+                "-k: memory locking is not supported; ignored",
+            ),
+            (
+                self.license,
+                "-i: corecache is Apache-2.0 licensed; ignored",
+            ),
+            (
+                self.slab_min_size.is_some(),
+                "-n: size classes are chosen by corecache's store; ignored",
+            ),
+            (
+                self.prefix_delimiter.is_some(),
+                "-D: per-prefix stats are not supported; ignored",
+            ),
+            (
+                self.max_reqs_per_event.is_some(),
+                "-R: requests are bounded per loop turn by buffer sizes; ignored",
+            ),
+            (self.disable_cas, "-C: CAS cannot be disabled; ignored"),
+            (
+                self.protocol
+                    .as_deref()
+                    .is_some_and(|p| p != "ascii" && p != "auto"),
+                "-B: only the ascii (text and meta) protocol is served; binary requests get errors",
+            ),
+            (
+                self.disable_dumping,
+                "-X: cachedump and metadump are not served anyway; ignored",
+            ),
+            (
+                self.disable_watch,
+                "-W: watch is not served anyway; ignored",
+            ),
+            (
+                self.memory_file.is_some(),
+                "-e: restartable memory files are not supported; ignored",
+            ),
+            (
+                self.napi_ids.is_some(),
+                "-N: NAPI ids are not supported; ignored",
+            ),
+        ];
+        warnings.extend(
+            ignored
+                .iter()
+                .filter(|(given, _)| *given)
+                .map(|(_, w)| w.to_string()),
+        );
+    }
+}
+
+/// memcached's -l: comma separated, repeatable, each `addr` or `addr:port`
+/// (a port here sets the TCP port, as memcached does for a single listener).
+fn parse_listen(
+    values: &[String],
+    c: &mut Config,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<IpAddr>, ConfigError> {
+    let mut addrs = Vec::new();
+    for item in values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let bad = || {
+            ConfigError(format!(
+                "invalid setting -l: {item:?} is not an IP address (use -l 127.0.0.1)"
+            ))
+        };
+        let addr: IpAddr = if let Ok(a) = item.trim_matches(|ch| ch == '[' || ch == ']').parse() {
+            a
+        } else if let Ok(sa) = item.parse::<std::net::SocketAddr>() {
+            if sa.port() != c.server.port && !addrs.is_empty() {
+                warnings.push(format!(
+                    "-l {item}: one TCP port serves every address; using {}",
+                    sa.port()
+                ));
+            }
+            c.server.port = sa.port();
+            sa.ip()
+        } else if item == "localhost" {
+            IpAddr::from([127, 0, 0, 1])
+        } else {
+            return Err(bad());
+        };
+        if !addrs.contains(&addr) {
+            addrs.push(addr);
+        }
+    }
+    if addrs.is_empty() {
+        return Err(ConfigError(
+            "invalid setting -l: no address given (use -l 127.0.0.1)".into(),
+        ));
+    }
+    Ok(addrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<(Config, Vec<String>), ConfigError> {
+        let cli = Cli::try_parse_from(std::iter::once("corecache").chain(args.iter().copied()))
+            .map_err(|e| ConfigError(e.to_string()))?;
+        cli.into_config()
+    }
+
+    #[test]
+    fn memcached_flags_mean_the_same() {
+        let (c, warnings) = config(&[
+            "-p", "11311", "-U", "11312", "-m", "128", "-c", "4096", "-t", "2", "-I", "2m", "-vv",
+            "-A",
+        ])
+        .unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(c.server.port, 11311);
+        assert_eq!(c.server.udp_port, 11312);
+        assert_eq!(c.memory.limit_mb, 128);
+        assert_eq!(c.server.max_connections, 4096);
+        assert_eq!(c.shards.count, 2);
+        assert_eq!(c.limits.max_item_size.0, 2 << 20);
+        assert_eq!(c.server.verbosity, 2);
+        assert!(c.server.enable_shutdown);
+    }
+
+    #[test]
+    fn listen_takes_lists_and_host_port() {
+        let (c, _) = config(&["-l", "127.0.0.1,127.0.0.2", "-l", "::1"]).unwrap();
+        assert_eq!(c.server.listen.len(), 3);
+        let (c, _) = config(&["-l", "127.0.0.1:7000"]).unwrap();
+        assert_eq!(c.server.port, 7000);
+        assert!(config(&["-l", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn other_memcached_flags_start_with_warnings() {
+        let (c, warnings) = config(&[
+            "-d",
+            "-u",
+            "memcache",
+            "-C",
+            "-R",
+            "20",
+            "-o",
+            "modern,hashpower=20",
+            "-L",
+        ])
+        .unwrap();
+        assert_eq!(c.memory.hugepages, HugePages::Try);
+        assert_eq!(warnings.len(), 6, "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.contains("hashpower=20")));
+    }
+
+    #[test]
+    fn security_flags_are_refused() {
+        let err = config(&["-S"]).unwrap_err();
+        assert!(err.0.contains("SASL"), "{err}");
+        assert!(config(&["-Z"]).is_err());
+    }
+
+    #[test]
+    fn own_flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("corecache-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            "[server]\nport = 5000\n[memory]\nlimit_mb = 32\neviction = \"lru\"\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let (c, _) = config(&[
+            "--config",
+            path,
+            "-p",
+            "6000",
+            "--cores",
+            "0",
+            "--eviction",
+            "clock",
+        ])
+        .unwrap();
+        assert_eq!(c.server.port, 6000);
+        assert_eq!(c.memory.limit_mb, 32);
+        assert_eq!(c.memory.eviction, Eviction::Clock);
+        assert_eq!(c.shards.cores, CoreList::List(vec![0]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bad_values_fail_with_the_setting_named() {
+        assert!(
+            config(&["-m", "0"])
+                .unwrap_err()
+                .0
+                .contains("memory.limit_mb")
+        );
+        assert!(config(&["-t", "0"]).unwrap_err().0.contains("-t"));
+        assert!(config(&["-I", "2k", "-m", "0"]).is_err());
+        assert!(config(&["--hugepages", "sometimes"]).is_err());
+    }
+}

@@ -1,0 +1,459 @@
+//! The server's configuration: one serde struct per TOML section, every
+//! default in its `Default` impl, validation that names the setting and the
+//! fix. The command line (see [`cli`]) overrides the file; `--print-config`
+//! prints the result as TOML.
+
+pub mod cli;
+mod cores;
+mod size;
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use cores::{CoreList, allowed_cores};
+pub use size::ByteSize;
+
+/// A configuration error: one line naming the setting and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl ConfigError {
+    fn setting(name: &str, problem: impl std::fmt::Display) -> ConfigError {
+        ConfigError(format!("invalid setting {name}: {problem}"))
+    }
+}
+
+/// The whole configuration, as in a TOML file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub shards: ShardsConfig,
+    pub memory: MemoryConfig,
+    pub limits: LimitsConfig,
+    pub network: NetworkConfig,
+}
+
+/// `[server]`: listeners and what clients may do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Addresses to listen on (memcached's -l; it takes several, comma separated).
+    pub listen: Vec<IpAddr>,
+    /// TCP port (-p); 0 picks a free port, reported in the log.
+    pub port: u16,
+    /// UDP port (-U); 0 turns UDP off, the default: UDP is a reflection-amplification vector.
+    pub udp_port: u16,
+    /// Simultaneous connections across all shards (-c).
+    pub max_connections: usize,
+    /// The listen backlog (-b).
+    pub backlog: i32,
+    /// Whether the `shutdown` command is honoured (-A).
+    pub enable_shutdown: bool,
+    /// Refuse `flush_all` (-F).
+    pub disable_flush_all: bool,
+    /// Return an error instead of evicting when memory is full (-M).
+    pub disable_evictions: bool,
+    /// Log verbosity: 0 warnings, 1 info, 2 debug, 3 trace (-v, -vv, -vvv).
+    pub verbosity: u8,
+    /// Write the process id to this file (-P).
+    pub pidfile: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: vec![IpAddr::from([127, 0, 0, 1])],
+            port: 11211,
+            udp_port: 0,
+            max_connections: 1024,
+            backlog: 1024,
+            enable_shutdown: false,
+            disable_flush_all: false,
+            disable_evictions: false,
+            verbosity: 0,
+            pidfile: None,
+        }
+    }
+}
+
+/// `[shards]`: one shard per pinned core.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShardsConfig {
+    /// Number of shards (-t); 0 means one per core in `cores`.
+    pub count: usize,
+    /// Cores to run on ("all" = every core this process may run on, or a list like "0-3,6").
+    pub cores: CoreList,
+    /// Pin each shard's thread to its core.
+    pub pin: bool,
+}
+
+impl Default for ShardsConfig {
+    fn default() -> Self {
+        ShardsConfig {
+            count: 0,
+            cores: CoreList::All,
+            pin: true,
+        }
+    }
+}
+
+/// `[memory]`: the item arena.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// Item memory for the whole server in MiB (-m), split evenly over the shards.
+    pub limit_mb: u64,
+    /// Back the arena with hugepages: "off", "try" or "on".
+    pub hugepages: HugePages,
+    /// Bind each shard's arena to its core's NUMA node: "off" or "local".
+    pub numa: Numa,
+    /// Eviction policy when memory is full.
+    pub eviction: Eviction,
+    /// Size of the slab pages the arena is carved into.
+    pub slab_page_size: ByteSize,
+    /// Growth factor between size classes (-f).
+    pub growth_factor: f64,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            limit_mb: 64,
+            hugepages: HugePages::Off,
+            numa: Numa::Off,
+            eviction: Eviction::default(),
+            slab_page_size: ByteSize(1 << 20),
+            growth_factor: 1.08,
+        }
+    }
+}
+
+/// `[limits]`: protocol bounds, memcached's defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest item (key + value) accepted (-I).
+    pub max_item_size: ByteSize,
+    /// Longest key, in bytes (memcached: 250).
+    pub max_key_length: usize,
+    /// Longest request line other than a multi-key get.
+    pub max_line_length: usize,
+    /// Longest multi-key get line (memcached lets these grow without bound; we do not).
+    pub max_get_line_length: ByteSize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_item_size: ByteSize(1 << 20),
+            max_key_length: 250,
+            max_line_length: 2048,
+            max_get_line_length: ByteSize(64 << 10),
+        }
+    }
+}
+
+/// `[network]`: the io_uring loop's sizes and per-connection bounds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Submission queue entries per shard ring.
+    pub ring_entries: u32,
+    /// Provided receive buffers per shard (a power of two).
+    pub recv_buffers: u16,
+    /// Size of each provided receive buffer.
+    pub recv_buffer_size: ByteSize,
+    /// Replies a connection may have waiting to be sent before it stops being read.
+    pub max_pending_output: ByteSize,
+    /// Capacity, in batches, of each shard-to-shard channel.
+    pub channel_batches: usize,
+    /// A batch of cross-shard requests is sent when it reaches this size (or at the end of a loop turn).
+    pub batch_bytes: ByteSize,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            ring_entries: 1024,
+            recv_buffers: 2048,
+            recv_buffer_size: ByteSize(4096),
+            max_pending_output: ByteSize(4 << 20),
+            channel_batches: 256,
+            batch_bytes: ByteSize(64 << 10),
+        }
+    }
+}
+
+/// Hugepage backing of the arena.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum HugePages {
+    /// Normal pages.
+    #[default]
+    Off,
+    /// MAP_HUGETLB, else transparent hugepages, else normal pages.
+    Try,
+    /// MAP_HUGETLB or refuse to start.
+    On,
+}
+
+/// NUMA placement of the arena.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Numa {
+    #[default]
+    Off,
+    /// Bind each shard's arena to the node of its core.
+    Local,
+}
+
+/// Eviction policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Eviction {
+    /// Segmented LRU (hot, warm, cold), as memcached.
+    Lru,
+    Clock,
+    #[default]
+    S3fifo,
+    Lfu,
+    Fifo,
+    Random,
+}
+
+impl Config {
+    /// Reads a TOML file; unknown keys and bad values are errors.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        Config::from_toml(&text)
+            .map_err(|e| ConfigError(format!("config file {}: {}", path.display(), e.0)))
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+            let message = e.message().replace('\n', " ");
+            match line {
+                Some(line) => ConfigError(format!("line {line}: {message}")),
+                None => ConfigError(message),
+            }
+        })
+    }
+
+    /// The effective configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("the config always serialises")
+    }
+
+    /// Checks every value; the error names the setting and the fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        if s.listen.is_empty() {
+            return Err(ConfigError::setting(
+                "server.listen",
+                "no address given (use -l 127.0.0.1)",
+            ));
+        }
+        if s.max_connections == 0 {
+            return Err(ConfigError::setting(
+                "server.max_connections",
+                "must be at least 1 (use -c 1024)",
+            ));
+        }
+        if s.backlog <= 0 {
+            return Err(ConfigError::setting(
+                "server.backlog",
+                "must be positive (use -b 1024)",
+            ));
+        }
+        let m = &self.memory;
+        if m.limit_mb == 0 {
+            return Err(ConfigError::setting(
+                "memory.limit_mb",
+                "must be at least 1 (use -m 64)",
+            ));
+        }
+        if !(m.growth_factor > 1.0 && m.growth_factor <= 2.0) {
+            return Err(ConfigError::setting(
+                "memory.growth_factor",
+                format!("{} is outside (1.0, 2.0] (use -f 1.08)", m.growth_factor),
+            ));
+        }
+        let page = m.slab_page_size.0;
+        if !(64 << 10..=64 << 20).contains(&page) || !page.is_power_of_two() {
+            return Err(ConfigError::setting(
+                "memory.slab_page_size",
+                format!("{page} must be a power of two between 64k and 64m (use \"1m\")"),
+            ));
+        }
+        let l = &self.limits;
+        let item = l.max_item_size.0;
+        if !(1 << 10..=1 << 30).contains(&item) {
+            return Err(ConfigError::setting(
+                "limits.max_item_size",
+                format!("{item} is outside 1k..1024m (use -I 1m)"),
+            ));
+        }
+        if item > m.limit_mb << 20 {
+            return Err(ConfigError::setting(
+                "limits.max_item_size",
+                format!(
+                    "{item} bytes is larger than the memory limit of {} MiB (raise -m or lower -I)",
+                    m.limit_mb
+                ),
+            ));
+        }
+        if !(1..=250).contains(&l.max_key_length) {
+            return Err(ConfigError::setting(
+                "limits.max_key_length",
+                "must be 1..=250 (memcached's limit is 250)",
+            ));
+        }
+        if l.max_line_length < 256 {
+            return Err(ConfigError::setting(
+                "limits.max_line_length",
+                "must be at least 256 (default 2048)",
+            ));
+        }
+        if (l.max_get_line_length.0 as usize) < l.max_line_length {
+            return Err(ConfigError::setting(
+                "limits.max_get_line_length",
+                "must be at least limits.max_line_length (default 64k)",
+            ));
+        }
+        let n = &self.network;
+        if !n.recv_buffers.is_power_of_two() {
+            return Err(ConfigError::setting(
+                "network.recv_buffers",
+                format!("{} is not a power of two (use 2048)", n.recv_buffers),
+            ));
+        }
+        if !(512..=1 << 20).contains(&n.recv_buffer_size.0) {
+            return Err(ConfigError::setting(
+                "network.recv_buffer_size",
+                "must be 512..=1m (default 4k)",
+            ));
+        }
+        if !(8..=32768).contains(&n.ring_entries) {
+            return Err(ConfigError::setting(
+                "network.ring_entries",
+                "must be 8..=32768 (default 1024)",
+            ));
+        }
+        if n.channel_batches < 2 {
+            return Err(ConfigError::setting(
+                "network.channel_batches",
+                "must be at least 2 (default 256)",
+            ));
+        }
+        if n.max_pending_output.0 < 64 << 10 {
+            return Err(ConfigError::setting(
+                "network.max_pending_output",
+                "must be at least 64k (default 4m)",
+            ));
+        }
+        if n.batch_bytes.0 < 4 << 10 {
+            return Err(ConfigError::setting(
+                "network.batch_bytes",
+                "must be at least 4k (default 64k)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The cores the shards run on, one entry per shard.
+    pub fn shard_cores(&self) -> Result<Vec<usize>, ConfigError> {
+        let available = match &self.shards.cores {
+            CoreList::All => allowed_cores(),
+            CoreList::List(list) => list.clone(),
+        };
+        if available.is_empty() {
+            return Err(ConfigError::setting(
+                "shards.cores",
+                "names no core this process may run on",
+            ));
+        }
+        let count = if self.shards.count == 0 {
+            available.len()
+        } else {
+            self.shards.count
+        };
+        if count > 1024 {
+            return Err(ConfigError::setting(
+                "shards.count",
+                format!("{count} is more than 1024 (use -t <= cores)"),
+            ));
+        }
+        // More shards than cores share cores round-robin, as memcached's -t may exceed the core count.
+        Ok((0..count).map(|i| available[i % available.len()]).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_memcached_like_and_valid() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!(c.server.port, 11211);
+        assert_eq!(c.server.udp_port, 0);
+        assert_eq!(c.server.listen, vec![IpAddr::from([127, 0, 0, 1])]);
+        assert_eq!(c.memory.limit_mb, 64);
+        assert_eq!(c.limits.max_item_size.0, 1 << 20);
+        assert_eq!(c.limits.max_key_length, 250);
+    }
+
+    #[test]
+    fn printed_config_reads_back_identical() {
+        let mut c = Config::default();
+        c.server.port = 1234;
+        c.memory.hugepages = HugePages::Try;
+        c.shards.cores = CoreList::List(vec![0, 2, 3]);
+        let text = c.to_toml();
+        assert_eq!(Config::from_toml(&text).unwrap(), c);
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_line() {
+        let err = Config::from_toml("[server]\nport = 1\nprot = 2\n").unwrap_err();
+        assert!(err.0.contains("line 3"), "{err}");
+        assert!(err.0.contains("prot"), "{err}");
+        assert!(!err.0.contains('\n'));
+        let err = Config::from_toml("[sever]\n").unwrap_err();
+        assert!(err.0.contains("sever"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_the_setting_name() {
+        let err = Config::from_toml("[memory]\nhugepages = \"maybe\"\n").unwrap_err();
+        assert!(err.0.contains("maybe"), "{err}");
+        let mut c = Config::default();
+        c.memory.growth_factor = 0.9;
+        assert!(c.validate().unwrap_err().0.contains("memory.growth_factor"));
+        let mut c = Config::default();
+        c.limits.max_item_size = ByteSize(128 << 20);
+        assert!(c.validate().unwrap_err().0.contains("limits.max_item_size"));
+        let mut c = Config::default();
+        c.network.recv_buffers = 1000;
+        assert!(c.validate().unwrap_err().0.contains("network.recv_buffers"));
+    }
+
+    #[test]
+    fn shard_cores_wrap_when_shards_exceed_cores() {
+        let mut c = Config::default();
+        c.shards.cores = CoreList::List(vec![4, 5]);
+        c.shards.count = 3;
+        assert_eq!(c.shard_cores().unwrap(), vec![4, 5, 4]);
+        c.shards.count = 0;
+        assert_eq!(c.shard_cores().unwrap(), vec![4, 5]);
+    }
+}

@@ -1,0 +1,279 @@
+//! Replies leave a connection in request order, even when some of them are
+//! produced by other shards and arrive later.
+//!
+//! While no reply is awaited from another shard, local replies go straight to
+//! `out`, the bytes ready to send. Once one is awaited, later local replies
+//! are held back in `held`, and each awaited part records where in `held` it
+//! belongs:
+//!
+//! ```text
+//!   out: [ ready to send ........ ]
+//!   held:            [ local A | local B | local C ]
+//!   remotes:   part 7 ^ at 0      part 8 ^ at |A|+|B|
+//!   => sent order: out, part 7, A, B, part 8, C
+//! ```
+//! A part that arrives while it is at the front is copied straight into
+//! `out` (the common case: one request awaited at a time); one that arrives
+//! early waits in its own buffer.
+
+use std::collections::VecDeque;
+
+/// One awaited reply.
+#[derive(Debug)]
+struct Remote {
+    part: u32,
+    /// Offset in `held` where this part's bytes go.
+    at: usize,
+    /// The reply, when it arrived before the parts ahead of it.
+    early: Option<Vec<u8>>,
+}
+
+/// The ordered output of one connection (or one UDP request).
+#[derive(Debug, Default)]
+pub struct ReplyQueue {
+    out: Vec<u8>,
+    held: Vec<u8>,
+    /// How much of `held` has already moved to `out`.
+    held_done: usize,
+    remotes: VecDeque<Remote>,
+    next_part: u32,
+}
+
+impl ReplyQueue {
+    /// Where the next local reply is written.
+    #[inline]
+    pub fn sink(&mut self) -> &mut Vec<u8> {
+        if self.remotes.is_empty() {
+            &mut self.out
+        } else {
+            &mut self.held
+        }
+    }
+
+    /// Reserves the place of a reply another shard will produce; returns the
+    /// part number to send along with the request.
+    pub fn await_remote(&mut self) -> u32 {
+        let part = self.next_part;
+        self.next_part = self.next_part.wrapping_add(1);
+        self.remotes.push_back(Remote {
+            part,
+            at: self.held.len(),
+            early: None,
+        });
+        part
+    }
+
+    /// Places the reply for `part`. Unknown parts (the connection was reset in
+    /// between) are ignored and reported as `false`.
+    pub fn resolve(&mut self, part: u32, bytes: &[u8]) -> bool {
+        let Some(front) = self.remotes.front() else {
+            return false;
+        };
+        let index = part.wrapping_sub(front.part) as usize;
+        if index >= self.remotes.len() || self.remotes[index].part != part {
+            return false;
+        }
+        if index > 0 {
+            self.remotes[index].early = Some(bytes.to_vec());
+            return true;
+        }
+        self.release_front(Some(bytes));
+        while self.remotes.front().is_some_and(|r| r.early.is_some()) {
+            self.release_front(None);
+        }
+        if self.remotes.is_empty() {
+            self.out.extend_from_slice(&self.held[self.held_done..]);
+            self.held.clear();
+            self.held_done = 0;
+        }
+        true
+    }
+
+    fn release_front(&mut self, bytes: Option<&[u8]>) {
+        let front = self.remotes.pop_front().expect("caller checked");
+        self.out
+            .extend_from_slice(&self.held[self.held_done..front.at]);
+        self.held_done = front.at;
+        match (bytes, front.early) {
+            (Some(b), _) => self.out.extend_from_slice(b),
+            (None, Some(b)) => self.out.extend_from_slice(&b),
+            (None, None) => unreachable!("released a part that has not arrived"),
+        }
+    }
+
+    /// Replies awaited from other shards.
+    pub fn awaiting(&self) -> usize {
+        self.remotes.len()
+    }
+
+    /// Bytes buffered here: ready, held back, or arrived early.
+    pub fn buffered(&self) -> usize {
+        self.out.len() + self.held.len() - self.held_done
+    }
+
+    /// The bytes ready to send, in order.
+    pub fn ready(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Whether any bytes are ready to send.
+    pub fn has_ready(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// Takes the ready bytes, leaving `spare` (cleared) in their place; used to
+    /// hand the bytes to the kernel while new replies accumulate.
+    pub fn swap_ready(&mut self, spare: &mut Vec<u8>) {
+        spare.clear();
+        std::mem::swap(&mut self.out, spare);
+    }
+
+    /// Forgets everything (connection reuse).
+    pub fn reset(&mut self) {
+        self.out.clear();
+        self.held.clear();
+        self.held_done = 0;
+        self.remotes.clear();
+    }
+
+    /// Releases memory a burst left behind, keeping a small buffer.
+    pub fn shrink(&mut self, keep: usize) {
+        if self.out.is_empty() && self.out.capacity() > keep {
+            self.out = Vec::with_capacity(keep);
+        }
+        if self.held.is_empty() && self.held.capacity() > keep {
+            self.held = Vec::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local(q: &mut ReplyQueue, s: &str) {
+        q.sink().extend_from_slice(s.as_bytes());
+    }
+
+    fn ready(q: &ReplyQueue) -> &str {
+        std::str::from_utf8(q.ready()).unwrap()
+    }
+
+    #[test]
+    fn local_replies_go_straight_out() {
+        let mut q = ReplyQueue::default();
+        local(&mut q, "A");
+        local(&mut q, "B");
+        assert_eq!(ready(&q), "AB");
+        assert_eq!(q.awaiting(), 0);
+    }
+
+    #[test]
+    fn a_remote_part_holds_back_what_follows_it() {
+        let mut q = ReplyQueue::default();
+        local(&mut q, "1");
+        let p = q.await_remote();
+        local(&mut q, "3");
+        local(&mut q, "4");
+        assert_eq!(ready(&q), "1");
+        assert!(q.resolve(p, b"2"));
+        assert_eq!(ready(&q), "1234");
+        local(&mut q, "5");
+        assert_eq!(ready(&q), "12345");
+    }
+
+    #[test]
+    fn parts_arriving_out_of_order_are_put_back_in_order() {
+        let mut q = ReplyQueue::default();
+        let a = q.await_remote();
+        local(&mut q, "x");
+        let b = q.await_remote();
+        let c = q.await_remote();
+        local(&mut q, "y");
+        assert!(q.resolve(c, b"C"));
+        assert!(q.resolve(b, b"B"));
+        assert_eq!(ready(&q), "");
+        assert_eq!(q.buffered(), 2);
+        assert!(q.resolve(a, b"A"));
+        assert_eq!(ready(&q), "AxBCy");
+        assert_eq!(q.awaiting(), 0);
+    }
+
+    #[test]
+    fn unknown_and_repeated_parts_are_ignored() {
+        let mut q = ReplyQueue::default();
+        assert!(!q.resolve(0, b"?"));
+        let p = q.await_remote();
+        assert!(!q.resolve(p + 5, b"?"));
+        assert!(q.resolve(p, b"ok"));
+        assert!(!q.resolve(p, b"again"));
+        assert_eq!(ready(&q), "ok");
+    }
+
+    #[test]
+    fn swap_ready_hands_over_bytes_and_keeps_order_for_later_ones() {
+        let mut q = ReplyQueue::default();
+        local(&mut q, "first");
+        let mut inflight = Vec::new();
+        q.swap_ready(&mut inflight);
+        assert_eq!(inflight, b"first");
+        let p = q.await_remote();
+        local(&mut q, "third");
+        q.resolve(p, b"second");
+        assert_eq!(ready(&q), "secondthird");
+    }
+
+    #[test]
+    fn part_numbers_wrap() {
+        let mut q = ReplyQueue {
+            next_part: u32::MAX,
+            ..ReplyQueue::default()
+        };
+        let a = q.await_remote();
+        let b = q.await_remote();
+        assert_eq!((a, b), (u32::MAX, 0));
+        q.resolve(b, b"B");
+        q.resolve(a, b"A");
+        assert_eq!(ready(&q), "AB");
+    }
+
+    #[test]
+    fn random_interleavings_keep_request_order() {
+        // A model check: requests numbered 0..n, some local, some remote and
+        // resolved in a shuffled order; the output is always 0..n in order.
+        let mut seed = 0x2545F4914F6CDD1Du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200 {
+            let mut q = ReplyQueue::default();
+            let mut pending = Vec::new();
+            let n = 1 + next() % 40;
+            let mut expected = String::new();
+            for i in 0..n {
+                let tag = format!("<{i}>");
+                expected.push_str(&tag);
+                if next() % 2 == 0 {
+                    local(&mut q, &tag);
+                } else {
+                    pending.push((q.await_remote(), tag));
+                }
+                // Resolve some of the outstanding parts at random moments.
+                while !pending.is_empty() && next() % 3 == 0 {
+                    let k = (next() as usize) % pending.len();
+                    let (part, tag) = pending.swap_remove(k);
+                    assert!(q.resolve(part, tag.as_bytes()));
+                }
+            }
+            while !pending.is_empty() {
+                let k = (next() as usize) % pending.len();
+                let (part, tag) = pending.swap_remove(k);
+                assert!(q.resolve(part, tag.as_bytes()));
+            }
+            assert_eq!(ready(&q), expected);
+        }
+    }
+}

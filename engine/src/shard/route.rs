@@ -1,0 +1,74 @@
+//! Which shard owns a key: a pure function of xxh3(key) and the shard count.
+//!
+//! The hash is reduced with a multiply-shift (Lemire's fastrange) on the full
+//! 64 bits, so the owner depends mostly on the high bits while the store's
+//! index uses the low bits of the same hash: the two stay independent.
+
+use xxhash_rust::xxh3::xxh3_64;
+
+/// The hash every layer uses for a key.
+#[inline]
+pub fn key_hash(key: &[u8]) -> u64 {
+    xxh3_64(key)
+}
+
+/// The shard that owns a key with hash `hash`, out of `shards` (> 0).
+#[inline]
+pub fn shard_of_hash(hash: u64, shards: usize) -> usize {
+    ((hash as u128 * shards as u128) >> 64) as usize
+}
+
+/// The shard that owns `key`, out of `shards` (> 0).
+#[inline]
+pub fn shard_of(key: &[u8], shards: usize) -> usize {
+    shard_of_hash(key_hash(key), shards)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PINNED: [usize; 6] = [2, 3, 0, 2, 0, 1];
+
+    #[test]
+    fn one_shard_owns_everything() {
+        for key in [&b""[..], b"a", b"some:key:1234"] {
+            assert_eq!(shard_of(key, 1), 0);
+        }
+    }
+
+    #[test]
+    fn owner_is_stable_and_in_range() {
+        for shards in 1..=16 {
+            for i in 0..1000 {
+                let key = format!("key:{i}");
+                let owner = shard_of(key.as_bytes(), shards);
+                assert!(owner < shards);
+                assert_eq!(owner, shard_of(key.as_bytes(), shards), "pure function");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_spread_evenly() {
+        // 100k keys over 4 shards: each within 2% of a quarter.
+        let mut counts = [0usize; 4];
+        for i in 0..100_000 {
+            counts[shard_of(format!("user:{i}").as_bytes(), 4)] += 1;
+        }
+        for c in counts {
+            assert!((24_500..=25_500).contains(&c), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn pinned_owners_do_not_change_between_releases() {
+        // A change would move keys between shards of a running deployment's
+        // peers on upgrade; these were computed once and are pinned.
+        let owners: Vec<usize> = ["foo", "bar", "baz", "qux", "user:1", "user:2"]
+            .iter()
+            .map(|k| shard_of(k.as_bytes(), 4))
+            .collect();
+        assert_eq!(owners, PINNED);
+    }
+}

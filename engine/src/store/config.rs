@@ -1,0 +1,192 @@
+//! The store's settings: one plain struct with defaults in one place, serde-friendly so
+//! the engine's TOML config can embed it, validated by `Store::new`.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::StoreError;
+use super::item::MAX_VALUE_LEN;
+
+/// How the arena is backed by huge pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum HugePages {
+    /// Normal 4 KiB pages (and transparent huge pages explicitly refused).
+    Off,
+    /// MAP_HUGETLB, else transparent huge pages, else normal pages.
+    #[default]
+    Try,
+    /// MAP_HUGETLB or fail at start.
+    On,
+}
+
+/// NUMA placement of the arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Numa {
+    /// Leave placement to the kernel (first touch).
+    #[default]
+    Off,
+    /// Bind the arena to the node of the shard's core (`cpu`).
+    Local,
+}
+
+/// Eviction policy, per size class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Segmented hot/warm/cold LRU as memcached's, with u32 links (+8 bytes per item).
+    Lru,
+    /// CLOCK: one reference bit, a hand sweeping the class's chunks.
+    Clock,
+    /// S3-FIFO: small FIFO ring, main CLOCK with 2-bit frequency, ghost fingerprints.
+    #[default]
+    S3fifo,
+    /// Approximate LFU: 8-bit logarithmic counter, decayed by a sweeping hand.
+    Lfu,
+    /// FIFO with u32 links (+8 bytes per item).
+    Fifo,
+    /// Uniformly random victim.
+    Random,
+}
+
+impl Policy {
+    /// Every policy, for benchmarks and tests.
+    pub const ALL: [Policy; 6] = [
+        Policy::Lru,
+        Policy::Clock,
+        Policy::S3fifo,
+        Policy::Lfu,
+        Policy::Fifo,
+        Policy::Random,
+    ];
+
+    /// The lowercase name used in config files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Lru => "lru",
+            Policy::Clock => "clock",
+            Policy::S3fifo => "s3fifo",
+            Policy::Lfu => "lfu",
+            Policy::Fifo => "fifo",
+            Policy::Random => "random",
+        }
+    }
+
+    /// Whether items carry prev/next links.
+    pub(crate) fn linked(self) -> bool {
+        matches!(self, Policy::Lru | Policy::Fifo)
+    }
+}
+
+/// Settings of one shard's store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Bytes of item memory this shard may use (the arena's size, rounded down to pages).
+    pub memory_limit: usize,
+    /// Bytes of one slab page handed to a size class.
+    pub slab_page_size: usize,
+    /// Ratio between neighbouring size classes (memcached's -f). Sizes step by at least 8.
+    pub growth_factor: f64,
+    /// Largest item (header, key and value) accepted; larger stores are TooLarge.
+    pub max_item_size: usize,
+    pub hugepages: HugePages,
+    pub numa: Numa,
+    /// The shard's core, for `numa = "local"`.
+    pub cpu: Option<usize>,
+    pub eviction: Policy,
+    /// Shard id, carried in the low bits of every CAS value (must be < 1024).
+    pub shard_id: u16,
+    /// Unix time of the process start (seconds) that relative times count from; 0 means
+    /// "now minus 2 s" at `Store::new`, so that relative time 1 is already in the past.
+    pub process_started: u64,
+    /// Root of the sysfs/procfs tree read for NUMA and hugepage facts (tests use a fake).
+    pub sys_root: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            memory_limit: 32 << 20,
+            slab_page_size: 1 << 20,
+            growth_factor: 1.08,
+            max_item_size: 1 << 20,
+            hugepages: HugePages::Try,
+            numa: Numa::Off,
+            cpu: None,
+            eviction: Policy::default(),
+            shard_id: 0,
+            process_started: 0,
+            sys_root: "/".to_string(),
+        }
+    }
+}
+
+/// Shard ids take the low bits of a CAS value.
+pub const SHARD_BITS: u32 = 10;
+
+impl StoreConfig {
+    pub(crate) fn validate(&self) -> Result<(), StoreError> {
+        let bad = |field: &'static str, reason: String| Err(StoreError::Config { field, reason });
+        if !(64 << 10..=64 << 20).contains(&self.slab_page_size)
+            || !self.slab_page_size.is_power_of_two()
+        {
+            return bad(
+                "slab_page_size",
+                format!(
+                    "{} is not a power of two between 64 KiB and 64 MiB; use 1048576 (1 MiB)",
+                    self.slab_page_size
+                ),
+            );
+        }
+        if self.memory_limit < 2 * self.slab_page_size {
+            return bad(
+                "memory_limit",
+                format!(
+                    "{} bytes is less than two slab pages ({} bytes each); raise memory_limit or \
+                     lower slab_page_size",
+                    self.memory_limit, self.slab_page_size
+                ),
+            );
+        }
+        if (self.memory_limit / 8) as u64 + 2 > u32::MAX as u64 {
+            return bad(
+                "memory_limit",
+                format!(
+                    "{} bytes exceeds 32 GiB per shard; use more shards",
+                    self.memory_limit
+                ),
+            );
+        }
+        if !(1.01..=4.0).contains(&self.growth_factor) || self.growth_factor.is_nan() {
+            return bad(
+                "growth_factor",
+                format!(
+                    "{} is outside 1.01..=4.0; the default is 1.08",
+                    self.growth_factor
+                ),
+            );
+        }
+        let max_item = (MAX_VALUE_LEN + 64).min(self.slab_page_size);
+        if self.max_item_size < 64 || self.max_item_size > max_item {
+            return bad(
+                "max_item_size",
+                format!(
+                    "{} is outside 64..={} (an item must fit one slab page and a 20-bit value \
+                     length); raise slab_page_size or lower max_item_size",
+                    self.max_item_size, max_item
+                ),
+            );
+        }
+        if self.shard_id >= 1 << SHARD_BITS {
+            return bad("shard_id", format!("{} is not below 1024", self.shard_id));
+        }
+        if self.numa == Numa::Local && self.cpu.is_none() {
+            return bad(
+                "numa",
+                "\"local\" needs the shard's cpu to find its node".to_string(),
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! The item header: 20 bytes in front of every key and value in the arena.
+//!
+//! ```text
+//!  offset 0               8               12              16              20
+//!         +---------------+---------------+---------------+---------------+
+//!         | cas (u64)     | exptime (u32) | atime:24      | klen:8        |
+//!         |               | 0 = never     | policy:8      | vlen:20 bits:4|
+//!         +---------------+---------------+---------------+---------------+
+//!  then   [prev u32 | next u32]   only for the list policies (lru, fifo): +8
+//!         [client flags u32]      only when the flags are non-zero (as memcached)
+//!         key (klen bytes), value (vlen bytes)
+//! ```
+//!
+//! - `cas` is the full 64-bit wire CAS (shard id in the low bits), so `E` can set any value.
+//! - `exptime` and `atime` are seconds relative to the store's process start (memcached's
+//!   `rel_time_t`). `atime` keeps 24 bits (194 days): `l` on an item untouched for longer
+//!   wraps, which is the price of giving the policy a whole byte.
+//! - `klen = 0` marks a free chunk: keys are never empty.
+//! - The four bits: client flags present, fetched, stale, win token sent.
+//!
+//! Per-item byte budget for the memory benchmark (32-byte key, 100-byte value, flags 0,
+//! default policy, no links):
+//!
+//! ```text
+//!   header                       20
+//!   key + value                 132
+//!   item                        152  -> chunk of 152 (classes step by 8 up to 160): 0
+//!   index slot (u32, load .68-.85) 4.7-5.9
+//!   page tail (1 MiB / 152)      0.01
+//!   ------------------------------------
+//!   overhead per item         ~25-26 + the process's own baseline
+//! ```
+//!
+//! Every field is read and written unaligned: chunks are 8-byte aligned, but the header
+//! must not force padding on the key and value that follow it.
+
+use std::ptr;
+
+/// Bytes of the fixed header.
+pub const HEADER_LEN: usize = 20;
+/// Bytes of the prev/next links that list policies append to the header.
+pub const LINKS_LEN: usize = 8;
+/// Largest value length the 20-bit field holds.
+pub const MAX_VALUE_LEN: usize = (1 << 20) - 1;
+
+const OFF_CAS: usize = 0;
+const OFF_EXP: usize = 8;
+const OFF_ATIME: usize = 12;
+const OFF_LEN: usize = 16;
+pub(crate) const OFF_LINKS: usize = 20;
+
+pub(crate) const BIT_HAS_FLAGS: u32 = 1 << 28;
+pub(crate) const BIT_FETCHED: u32 = 1 << 29;
+pub(crate) const BIT_STALE: u32 = 1 << 30;
+pub(crate) const BIT_TOKEN_SENT: u32 = 1 << 31;
+
+/// A raw pointer to one item's header inside the arena. Copy, no lifetime: the store
+/// guarantees the chunk stays mapped for as long as the arena lives, and the accessors
+/// are only called by the owning shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ItemPtr(pub(crate) *mut u8);
+
+impl ItemPtr {
+    #[inline]
+    fn rd32(self, off: usize) -> u32 {
+        // SAFETY: `self.0` points at a chunk of at least HEADER_LEN (+ links) bytes inside
+        // the live arena mapping (Arena::ptr checks the handle's range); every offset used
+        // here is below HEADER_LEN + LINKS_LEN.
+        unsafe { ptr::read_unaligned(self.0.add(off) as *const u32) }
+    }
+    #[inline]
+    fn wr32(self, off: usize, v: u32) {
+        // SAFETY: as in `rd32`; the shard owns the arena exclusively (Store is !Send).
+        unsafe { ptr::write_unaligned(self.0.add(off) as *mut u32, v) }
+    }
+    #[inline]
+    pub(crate) fn cas(self) -> u64 {
+        // SAFETY: as in `rd32`, 8 bytes at offset 0 are inside the header.
+        unsafe { ptr::read_unaligned(self.0.add(OFF_CAS) as *const u64) }
+    }
+    #[inline]
+    pub(crate) fn set_cas(self, v: u64) {
+        // SAFETY: as in `rd32`.
+        unsafe { ptr::write_unaligned(self.0.add(OFF_CAS) as *mut u64, v) }
+    }
+    #[inline]
+    pub(crate) fn exptime(self) -> u32 {
+        self.rd32(OFF_EXP)
+    }
+    #[inline]
+    pub(crate) fn set_exptime(self, v: u32) {
+        self.wr32(OFF_EXP, v)
+    }
+    #[inline]
+    pub(crate) fn atime(self) -> u32 {
+        self.rd32(OFF_ATIME) & 0x00ff_ffff
+    }
+    #[inline]
+    pub(crate) fn set_atime(self, now: u32) {
+        let w = self.rd32(OFF_ATIME);
+        self.wr32(OFF_ATIME, (w & 0xff00_0000) | (now & 0x00ff_ffff));
+    }
+    /// Seconds since the last access, given the current relative time (24-bit wrap).
+    #[inline]
+    pub(crate) fn idle(self, now: u32) -> u32 {
+        now.wrapping_sub(self.atime()) & 0x00ff_ffff
+    }
+    #[inline]
+    pub(crate) fn policy(self) -> u8 {
+        (self.rd32(OFF_ATIME) >> 24) as u8
+    }
+    #[inline]
+    pub(crate) fn set_policy(self, p: u8) {
+        let w = self.rd32(OFF_ATIME);
+        self.wr32(OFF_ATIME, (w & 0x00ff_ffff) | ((p as u32) << 24));
+    }
+    #[inline]
+    fn len_word(self) -> u32 {
+        self.rd32(OFF_LEN)
+    }
+    #[inline]
+    pub(crate) fn klen(self) -> usize {
+        (self.len_word() & 0xff) as usize
+    }
+    #[inline]
+    pub(crate) fn vlen(self) -> usize {
+        ((self.len_word() >> 8) & 0xf_ffff) as usize
+    }
+    #[inline]
+    pub(crate) fn is_free(self) -> bool {
+        self.klen() == 0
+    }
+    #[inline]
+    pub(crate) fn has(self, bit: u32) -> bool {
+        self.len_word() & bit != 0
+    }
+    #[inline]
+    pub(crate) fn set_bit(self, bit: u32, on: bool) {
+        let w = self.len_word();
+        self.wr32(OFF_LEN, if on { w | bit } else { w & !bit });
+    }
+    #[inline]
+    pub(crate) fn set_vlen(self, vlen: usize) {
+        debug_assert!(vlen <= MAX_VALUE_LEN);
+        let w = self.len_word();
+        self.wr32(OFF_LEN, (w & !(0xf_ffff << 8)) | ((vlen as u32) << 8));
+    }
+    /// Writes the length word of a fresh item: key and value lengths, all bits clear
+    /// except "client flags present".
+    #[inline]
+    pub(crate) fn init_lens(self, klen: usize, vlen: usize, has_flags: bool) {
+        debug_assert!((1..=255).contains(&klen) && vlen <= MAX_VALUE_LEN);
+        let mut w = klen as u32 | ((vlen as u32) << 8);
+        if has_flags {
+            w |= BIT_HAS_FLAGS;
+        }
+        self.wr32(OFF_LEN, w);
+    }
+    /// Marks the chunk free (klen 0); the free list link lives in the cas field.
+    #[inline]
+    pub(crate) fn mark_free(self, next_free: u32) {
+        self.wr32(OFF_LEN, 0);
+        self.wr32(OFF_CAS, next_free);
+    }
+    #[inline]
+    pub(crate) fn free_next(self) -> u32 {
+        self.rd32(OFF_CAS)
+    }
+    #[inline]
+    pub(crate) fn prev(self) -> u32 {
+        self.rd32(OFF_LINKS)
+    }
+    #[inline]
+    pub(crate) fn next(self) -> u32 {
+        self.rd32(OFF_LINKS + 4)
+    }
+    #[inline]
+    pub(crate) fn set_prev(self, h: u32) {
+        self.wr32(OFF_LINKS, h)
+    }
+    #[inline]
+    pub(crate) fn set_next(self, h: u32) {
+        self.wr32(OFF_LINKS + 4, h)
+    }
+}
+
+/// Where the variable parts of an item start, fixed per store (the policy decides
+/// whether links are present).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Layout {
+    /// Header plus links.
+    pub(crate) hdr: usize,
+}
+
+impl Layout {
+    pub(crate) fn new(links: bool) -> Layout {
+        Layout {
+            hdr: HEADER_LEN + if links { LINKS_LEN } else { 0 },
+        }
+    }
+    /// Bytes an item of this shape occupies (before chunk rounding).
+    #[inline]
+    pub(crate) fn total(self, klen: usize, vlen: usize, flags: u32) -> usize {
+        self.hdr + if flags != 0 { 4 } else { 0 } + klen + vlen
+    }
+    #[inline]
+    pub(crate) fn key_off(self, it: ItemPtr) -> usize {
+        self.hdr + if it.has(BIT_HAS_FLAGS) { 4 } else { 0 }
+    }
+    #[inline]
+    pub(crate) fn flags(self, it: ItemPtr) -> u32 {
+        if it.has(BIT_HAS_FLAGS) {
+            // SAFETY: the flags word sits right after the header and links of a live item
+            // whose chunk holds `total()` bytes.
+            unsafe { ptr::read_unaligned(it.0.add(self.hdr) as *const u32) }
+        } else {
+            0
+        }
+    }
+    #[inline]
+    pub(crate) fn set_flags_word(self, it: ItemPtr, flags: u32) {
+        debug_assert!(it.has(BIT_HAS_FLAGS));
+        // SAFETY: as in `flags`; the caller allocated room for the word.
+        unsafe { ptr::write_unaligned(it.0.add(self.hdr) as *mut u32, flags) }
+    }
+    /// The key bytes of a live item.
+    ///
+    /// The returned slice's lifetime is chosen by the caller, who must not let it outlive
+    /// the item (the store only hands it out tied to a borrow of itself).
+    #[inline]
+    pub(crate) fn key<'a>(self, it: ItemPtr) -> &'a [u8] {
+        // SAFETY: a live item's chunk holds key_off + klen + vlen bytes (checked at
+        // allocation), and nothing writes the key while it is linked.
+        unsafe { std::slice::from_raw_parts(it.0.add(self.key_off(it)), it.klen()) }
+    }
+    #[inline]
+    pub(crate) fn value<'a>(self, it: ItemPtr) -> &'a [u8] {
+        // SAFETY: as in `key`.
+        unsafe { std::slice::from_raw_parts(it.0.add(self.key_off(it) + it.klen()), it.vlen()) }
+    }
+    /// Mutable value bytes, up to `cap` bytes (the chunk's room for the value).
+    #[inline]
+    pub(crate) fn value_mut<'a>(self, it: ItemPtr, len: usize) -> &'a mut [u8] {
+        // SAFETY: the caller checked that key_off + klen + len fits the chunk; the
+        // shard owns the arena exclusively.
+        unsafe { std::slice::from_raw_parts_mut(it.0.add(self.key_off(it) + it.klen()), len) }
+    }
+    /// Writes a fresh item's header fields and key; the value is written by the caller.
+    #[inline]
+    pub(crate) fn init(self, it: ItemPtr, key: &[u8], vlen: usize, flags: u32) {
+        it.set_cas(0);
+        it.set_exptime(0);
+        // atime word: zero policy byte and time.
+        it.wr32(OFF_ATIME, 0);
+        it.init_lens(key.len(), vlen, flags != 0);
+        if flags != 0 {
+            self.set_flags_word(it, flags);
+        }
+        // SAFETY: the chunk holds total(klen, vlen, flags) bytes; key_off + klen is within.
+        unsafe {
+            ptr::copy_nonoverlapping(key.as_ptr(), it.0.add(self.key_off(it)), key.len());
+        }
+    }
+}

@@ -1,0 +1,373 @@
+//! What the meta commands need beyond the classic ones (memcached 1.6 proto_text.c):
+//!
+//! - mg: no-bump reads (`u`), touch (`T`), vivify on miss (`N`), recache (`R`), and the
+//!   win / stale / already-won tokens (`W`, `X`, `Z`); `h`, `l`, `t` report the state
+//!   from before the request.
+//! - ms: modes, CAS compare (`C`), invalidate (`I`: a lower CAS stores the value as
+//!   stale), explicit new CAS (`E`), vivify on miss for append/prepend (`N`).
+//! - md: CAS compare, invalidate (`I`: mark stale, new CAS, drop the win token) with a
+//!   new TTL (`T`).
+//! - ma: incr/decr, delta (`D`), CAS compare (`C`), vivify (`N`) with an initial value
+//!   (`J`), TTL update (`T`), explicit CAS (`E`).
+//!
+//! Flag order on the wire can matter in memcached (`t` before or after `T`); the hit
+//! carries the TTL before and after so the engine can print either.
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::item::{BIT_FETCHED, BIT_STALE, BIT_TOKEN_SENT};
+use super::ops::{ArithOutcome, DeleteOutcome, StoreMode, StoreOutcome, StoreReq};
+use super::{ItemView, Store};
+
+/// mg flags that change what the store does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetaGetArgs {
+    /// `u`: do not bump, mark fetched or update the access time.
+    pub no_bump: bool,
+    /// `T`: new TTL (client form, see `Store::realtime`).
+    pub touch: Option<i64>,
+    /// `N`: on a miss, create an empty item with this TTL and win it.
+    pub vivify: Option<i64>,
+    /// `R`: win if the remaining TTL is below this.
+    pub recache: Option<i64>,
+}
+
+/// An mg hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetaHit<'a> {
+    /// The item after the request (new TTL and CAS). Its `last_access` and `fetched`
+    /// are from before the request (mg `l` and `h`).
+    pub item: ItemView<'a>,
+    /// TTL before a `T` applied (for a `t` that precedes `T` on the wire).
+    pub ttl_before: i64,
+    /// `W`: this client won the right to recache.
+    pub win: bool,
+    /// `X`: the item is stale.
+    pub stale: bool,
+    /// `Z`: a win token was already handed out for this item.
+    pub token_sent: bool,
+    /// The item was created by `N` on this request.
+    pub vivified: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaGet<'a> {
+    Hit(MetaHit<'a>),
+    Miss,
+}
+
+/// ms mode (`M` token).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MetaSetMode {
+    #[default]
+    Set,
+    /// `ME`
+    Add,
+    /// `MR`
+    Replace,
+    /// `MA`
+    Append,
+    /// `MP`
+    Prepend,
+}
+
+/// ms flags that change what the store does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetaSetArgs {
+    pub mode: MetaSetMode,
+    /// `F`
+    pub flags: u32,
+    /// `T` (client form; 0 never expires)
+    pub exptime: i64,
+    /// `C`
+    pub compare_cas: Option<u64>,
+    /// `I`
+    pub invalidate: bool,
+    /// `E`
+    pub new_cas: Option<u64>,
+    /// `N` (append/prepend modes only)
+    pub vivify: Option<i64>,
+}
+
+/// md flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetaDeleteArgs {
+    /// `C`
+    pub compare_cas: Option<u64>,
+    /// `I`
+    pub invalidate: bool,
+    /// `T`, only with `I`
+    pub exptime: Option<i64>,
+}
+
+/// ma flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetaArithArgs {
+    /// `MI`/`M+` (default) or `MD`/`M-`
+    pub incr: bool,
+    /// `D`, default 1
+    pub delta: u64,
+    /// `C`
+    pub compare_cas: Option<u64>,
+    /// `N`: create on a miss with this TTL
+    pub vivify: Option<i64>,
+    /// `J`: the created item's value, default 0
+    pub initial: u64,
+    /// `T`: new TTL on success
+    pub touch: Option<i64>,
+    /// `E`: CAS to give the item on success
+    pub new_cas: Option<u64>,
+}
+
+impl Default for MetaArithArgs {
+    fn default() -> Self {
+        MetaArithArgs {
+            incr: true,
+            delta: 1,
+            compare_cas: None,
+            vivify: None,
+            initial: 0,
+            touch: None,
+            new_cas: None,
+        }
+    }
+}
+
+/// ma result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaArith {
+    /// HD / VA: the value, the item's CAS and its TTL (-1 for never).
+    Value { value: u64, cas: u64, ttl: i64 },
+    /// NF
+    NotFound,
+    /// NS: vivify could not create the item.
+    NotStored,
+    /// EX
+    Exists,
+    /// CLIENT_ERROR cannot increment or decrement non-numeric value
+    NonNumeric,
+    /// SERVER_ERROR out of memory
+    OutOfMemory,
+}
+
+impl Store {
+    /// mg.
+    pub fn meta_get(&mut self, key: &[u8], args: &MetaGetArgs) -> MetaGet<'_> {
+        let hash = xxh3_64(key);
+        let mut found = self.lookup(key, hash, true).map(|f| f.handle);
+        let mut vivified = false;
+        if found.is_none()
+            && let Some(n) = args.vivify
+        {
+            let exptime = self.realtime(n);
+            let req = StoreReq {
+                mode: StoreMode::Add,
+                key,
+                value: b"",
+                flags: 0,
+                exptime,
+                cas: 0,
+                set_stale: false,
+                new_cas: None,
+                vivify: None,
+                unlink_on_fail: false,
+            };
+            if let StoreOutcome::Stored { .. } = self.do_store(req) {
+                found = self.find(key, hash).map(|f| f.handle);
+                vivified = found.is_some();
+            }
+        }
+        let Some(h) = found else {
+            if args.touch.is_some() {
+                self.stats.touch_misses += 1;
+            } else {
+                self.stats.get_misses += 1;
+            }
+            return MetaGet::Miss;
+        };
+        let it = self.item(h);
+        let (idle, fetched) = (it.idle(self.now), it.has(BIT_FETCHED));
+        let token_sent = it.has(BIT_TOKEN_SENT);
+        let stale = it.has(BIT_STALE);
+        let ttl_before = ttl_of(it.exptime(), self.now);
+        if let Some(t) = args.touch {
+            it.set_exptime(self.realtime(t));
+        }
+        let mut win = vivified;
+        if let Some(r) = args.recache {
+            let e = it.exptime();
+            if !token_sent && !vivified && e != 0 && e < self.realtime(r) {
+                win = true;
+            }
+        }
+        if stale && !token_sent {
+            win = true;
+        }
+        if win {
+            it.set_bit(BIT_TOKEN_SENT, true);
+        }
+        let cls = self.class_of(h);
+        if args.touch.is_some() {
+            self.stats.touch_hits += 1;
+            self.slabs.classes[cls].stats.touch_hits += 1;
+        } else {
+            self.stats.get_hits += 1;
+            self.slabs.classes[cls].stats.get_hits += 1;
+        }
+        if !args.no_bump {
+            self.do_bump(h, cls);
+        }
+        MetaGet::Hit(MetaHit {
+            item: self.view(h, cls, idle, fetched),
+            ttl_before,
+            win,
+            stale,
+            token_sent,
+            vivified,
+        })
+    }
+
+    /// ms. The value is the data block; `args.exptime` in client form.
+    pub fn meta_set(&mut self, key: &[u8], value: &[u8], args: &MetaSetArgs) -> StoreOutcome {
+        let mut mode = match args.mode {
+            MetaSetMode::Set => StoreMode::Set,
+            MetaSetMode::Add => StoreMode::Add,
+            MetaSetMode::Replace => StoreMode::Replace,
+            MetaSetMode::Append => StoreMode::Append,
+            MetaSetMode::Prepend => StoreMode::Prepend,
+        };
+        let cas = args.compare_cas.unwrap_or(0);
+        // A CAS upgrades set and replace to cas; add ignores it; append/prepend compare.
+        if cas != 0 && matches!(mode, StoreMode::Set | StoreMode::Replace) {
+            mode = StoreMode::Cas;
+        }
+        let exptime = self.realtime(args.exptime);
+        let vivify = match mode {
+            StoreMode::Append | StoreMode::Prepend => args.vivify.map(|n| self.realtime(n)),
+            _ => None,
+        };
+        self.do_store(StoreReq {
+            mode,
+            key,
+            value,
+            flags: args.flags,
+            exptime,
+            cas,
+            set_stale: args.invalidate && mode == StoreMode::Cas,
+            new_cas: args.new_cas,
+            vivify,
+            unlink_on_fail: true,
+        })
+    }
+
+    /// md.
+    pub fn meta_delete(&mut self, key: &[u8], args: &MetaDeleteArgs) -> DeleteOutcome {
+        let hash = xxh3_64(key);
+        let Some(found) = self.lookup(key, hash, false) else {
+            self.stats.delete_misses += 1;
+            return DeleteOutcome::NotFound;
+        };
+        let it = self.item(found.handle);
+        if let Some(c) = args.compare_cas
+            && c != it.cas()
+        {
+            self.stats.delete_misses += 1;
+            return DeleteOutcome::Exists;
+        }
+        if args.invalidate {
+            if let Some(t) = args.exptime {
+                it.set_exptime(self.realtime(t));
+            }
+            it.set_bit(BIT_STALE, true);
+            it.set_bit(BIT_TOKEN_SENT, false);
+            let cas = self.next_cas();
+            it.set_cas(cas);
+        } else {
+            self.stats.delete_hits += 1;
+            self.do_unlink(found);
+        }
+        DeleteOutcome::Deleted
+    }
+
+    /// ma.
+    pub fn meta_arith(&mut self, key: &[u8], args: &MetaArithArgs) -> MetaArith {
+        let out = self.do_add_delta(key, args.incr, args.delta, args.compare_cas.unwrap_or(0));
+        let value = match out {
+            ArithOutcome::Value { value, .. } => value,
+            ArithOutcome::Exists => return MetaArith::Exists,
+            ArithOutcome::NonNumeric => return MetaArith::NonNumeric,
+            ArithOutcome::OutOfMemory => return MetaArith::OutOfMemory,
+            ArithOutcome::NotFound => {
+                let Some(n) = args.vivify else {
+                    if args.incr {
+                        self.stats.incr_misses += 1;
+                    } else {
+                        self.stats.decr_misses += 1;
+                    }
+                    return MetaArith::NotFound;
+                };
+                let mut buf = itoa::Buffer::new();
+                let digits = buf.format(args.initial).as_bytes();
+                let exptime = self.realtime(n);
+                let req = StoreReq {
+                    mode: StoreMode::Add,
+                    key,
+                    value: digits,
+                    flags: 0,
+                    exptime,
+                    cas: 0,
+                    set_stale: false,
+                    new_cas: None,
+                    vivify: None,
+                    unlink_on_fail: false,
+                };
+                match self.do_store(req) {
+                    StoreOutcome::Stored { .. } => args.initial,
+                    StoreOutcome::OutOfMemory | StoreOutcome::TooLarge => {
+                        return MetaArith::OutOfMemory;
+                    }
+                    _ => return MetaArith::NotStored,
+                }
+            }
+        };
+        let hash = xxh3_64(key);
+        let Some(found) = self.find(key, hash) else {
+            // Evicted by its own store (memory too small): report what we computed.
+            return MetaArith::Value {
+                value,
+                cas: 0,
+                ttl: -1,
+            };
+        };
+        let it = self.item(found.handle);
+        if let Some(t) = args.touch {
+            it.set_exptime(self.realtime(t));
+        }
+        if let Some(c) = args.new_cas {
+            it.set_cas(c);
+        }
+        MetaArith::Value {
+            value,
+            cas: it.cas(),
+            ttl: ttl_of(it.exptime(), self.now),
+        }
+    }
+
+    /// me: the item without touching it.
+    pub fn peek(&mut self, key: &[u8]) -> Option<ItemView<'_>> {
+        let hash = xxh3_64(key);
+        let found = self.lookup(key, hash, false)?;
+        let it = self.item(found.handle);
+        let (idle, fetched) = (it.idle(self.now), it.has(BIT_FETCHED));
+        let cls = self.class_of(found.handle);
+        Some(self.view(found.handle, cls, idle, fetched))
+    }
+}
+
+fn ttl_of(exptime: u32, now: u32) -> i64 {
+    if exptime == 0 {
+        -1
+    } else {
+        exptime as i64 - now as i64
+    }
+}

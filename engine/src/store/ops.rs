@@ -1,0 +1,502 @@
+//! The classic commands: get/gets, gat/gats, touch, set/add/replace/append/prepend/cas,
+//! delete, incr/decr, flush_all. Semantics follow memcached 1.6 (`do_store_item`,
+//! `do_add_delta`, `item_is_flushed`).
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::index::Found;
+use super::item::{BIT_FETCHED, BIT_STALE, BIT_TOKEN_SENT};
+use super::slab::NONE;
+use super::{AllocError, ItemView, RelTime, Store};
+
+/// Which storage command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreMode {
+    Set,
+    Add,
+    Replace,
+    Append,
+    Prepend,
+    /// Store only if the item's CAS equals the given one.
+    Cas,
+}
+
+/// Result of a storage command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// Stored; the item's new CAS.
+    Stored { cas: u64 },
+    /// add on an existing key, replace/append/prepend on a missing one.
+    NotStored,
+    /// cas (or a meta CAS compare) on an item whose CAS differs.
+    Exists,
+    /// cas on a missing key.
+    NotFound,
+    /// Larger than max_item_size or any size class (`SERVER_ERROR object too large`).
+    TooLarge,
+    /// No memory could be found for it (`SERVER_ERROR out of memory storing object`).
+    OutOfMemory,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TouchOutcome {
+    Touched,
+    NotFound,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    Deleted,
+    NotFound,
+    /// md with a CAS that does not match.
+    Exists,
+}
+
+/// Result of incr/decr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOutcome {
+    /// The new value and the item's new CAS.
+    Value {
+        value: u64,
+        cas: u64,
+    },
+    NotFound,
+    /// The stored value is not a decimal u64 (`CLIENT_ERROR cannot increment or
+    /// decrement non-numeric value`).
+    NonNumeric,
+    /// A CAS compare failed (meta only).
+    Exists,
+    OutOfMemory,
+}
+
+/// Everything `do_store` needs; classic and meta storage commands both build one.
+pub(crate) struct StoreReq<'k, 'v> {
+    pub(crate) mode: StoreMode,
+    pub(crate) key: &'k [u8],
+    pub(crate) value: &'v [u8],
+    pub(crate) flags: u32,
+    pub(crate) exptime: RelTime,
+    /// CAS to compare, 0 for none.
+    pub(crate) cas: u64,
+    /// ms `I`: a CAS below the item's stores the value but marks it stale.
+    pub(crate) set_stale: bool,
+    /// ms `E`: the CAS to give the new item.
+    pub(crate) new_cas: Option<u64>,
+    /// ms `N` in append/prepend mode: create the item on a miss with this exptime.
+    pub(crate) vivify: Option<RelTime>,
+    /// Drop the existing item when the new one cannot be stored (memcached does this for
+    /// set, and for every ms mode, so stale data does not outlive a failed update).
+    pub(crate) unlink_on_fail: bool,
+}
+
+impl Store {
+    /// get/gets: the item, marked fetched and bumped for the policy.
+    pub fn get(&mut self, key: &[u8]) -> Option<ItemView<'_>> {
+        let hash = xxh3_64(key);
+        let Some(found) = self.lookup(key, hash, true) else {
+            self.stats.get_misses += 1;
+            return None;
+        };
+        let h = found.handle;
+        let it = self.item(h);
+        let (idle, fetched) = (it.idle(self.now), it.has(BIT_FETCHED));
+        self.stats.get_hits += 1;
+        let cls = self.class_of(h);
+        self.slabs.classes[cls].stats.get_hits += 1;
+        self.do_bump(h, cls);
+        Some(self.view(h, cls, idle, fetched))
+    }
+
+    /// gat/gats: get and set a new expiry. Counted as touches, as memcached does.
+    pub fn gat(&mut self, key: &[u8], exptime: i64) -> Option<ItemView<'_>> {
+        let hash = xxh3_64(key);
+        let exp = self.realtime(exptime);
+        let Some(found) = self.lookup(key, hash, true) else {
+            self.stats.touch_misses += 1;
+            return None;
+        };
+        let h = found.handle;
+        let it = self.item(h);
+        let (idle, fetched) = (it.idle(self.now), it.has(BIT_FETCHED));
+        self.stats.touch_hits += 1;
+        let cls = self.class_of(h);
+        self.slabs.classes[cls].stats.touch_hits += 1;
+        self.do_bump(h, cls);
+        it.set_exptime(exp);
+        Some(self.view(h, cls, idle, fetched))
+    }
+
+    /// touch: set a new expiry without fetching.
+    pub fn touch(&mut self, key: &[u8], exptime: i64) -> TouchOutcome {
+        let hash = xxh3_64(key);
+        let exp = self.realtime(exptime);
+        let Some(found) = self.lookup(key, hash, true) else {
+            self.stats.touch_misses += 1;
+            return TouchOutcome::NotFound;
+        };
+        self.stats.touch_hits += 1;
+        let cls = self.class_of(found.handle);
+        self.slabs.classes[cls].stats.touch_hits += 1;
+        self.do_bump(found.handle, cls);
+        self.item(found.handle).set_exptime(exp);
+        TouchOutcome::Touched
+    }
+
+    /// A storage command: `exptime` as sent by the client (see `realtime`), `cas` only
+    /// for `StoreMode::Cas`. append/prepend keep the item's flags and expiry.
+    pub fn store(
+        &mut self,
+        mode: StoreMode,
+        key: &[u8],
+        flags: u32,
+        exptime: i64,
+        value: &[u8],
+        cas: u64,
+    ) -> StoreOutcome {
+        let exptime = self.realtime(exptime);
+        self.do_store(StoreReq {
+            mode,
+            key,
+            value,
+            flags,
+            exptime,
+            cas: if mode == StoreMode::Cas { cas } else { 0 },
+            set_stale: false,
+            new_cas: None,
+            vivify: None,
+            unlink_on_fail: mode == StoreMode::Set,
+        })
+    }
+
+    /// `set` with the common arguments.
+    pub fn set(&mut self, key: &[u8], value: &[u8], flags: u32, exptime: i64) -> StoreOutcome {
+        self.store(StoreMode::Set, key, flags, exptime, value, 0)
+    }
+
+    pub(crate) fn do_store(&mut self, req: StoreReq<'_, '_>) -> StoreOutcome {
+        let hash = xxh3_64(req.key);
+        let old = self.lookup(req.key, hash, false);
+        let out = match old {
+            Some(found) => self.do_store_existing(&req, hash, found),
+            None => self.do_store_missing(&req, hash),
+        };
+        match out {
+            StoreOutcome::TooLarge | StoreOutcome::OutOfMemory => {
+                if out == StoreOutcome::TooLarge {
+                    self.stats.store_too_large += 1;
+                } else {
+                    self.stats.store_no_memory += 1;
+                }
+                if req.unlink_on_fail
+                    && let Some(found) = self.lookup(req.key, hash, false)
+                {
+                    self.do_unlink(found);
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    fn do_store_existing(
+        &mut self,
+        req: &StoreReq<'_, '_>,
+        hash: u64,
+        found: Found,
+    ) -> StoreOutcome {
+        let it = self.item(found.handle);
+        let old_cas = it.cas();
+        #[derive(PartialEq)]
+        enum Cas {
+            None,
+            Match,
+            Stale,
+            Bad,
+        }
+        let cas_res = if req.cas == 0 {
+            Cas::None
+        } else if req.cas == old_cas {
+            Cas::Match
+        } else if req.set_stale && req.cas < old_cas {
+            Cas::Stale
+        } else {
+            Cas::Bad
+        };
+        let cls = self.class_of(found.handle);
+        match req.mode {
+            StoreMode::Add => {
+                // add promotes the existing item, as memcached's do_item_update does.
+                it.set_atime(self.now);
+                StoreOutcome::NotStored
+            }
+            StoreMode::Cas => match cas_res {
+                Cas::Match => {
+                    self.stats.cas_hits += 1;
+                    let _ = cls;
+                    self.replace_with(req, hash, found, req.exptime, 0)
+                }
+                Cas::Stale => {
+                    // Keep the TTL, mark stale, carry the win token over.
+                    self.stats.cas_hits += 1;
+                    let mut bits = BIT_STALE;
+                    if it.has(BIT_TOKEN_SENT) {
+                        bits |= BIT_TOKEN_SENT;
+                    }
+                    self.replace_with(req, hash, found, it.exptime(), bits)
+                }
+                _ => {
+                    self.stats.cas_badval += 1;
+                    StoreOutcome::Exists
+                }
+            },
+            StoreMode::Append | StoreMode::Prepend => {
+                if cas_res != Cas::None && cas_res != Cas::Match {
+                    return StoreOutcome::Exists;
+                }
+                let old_val = self.layout.value(it);
+                let flags = self.layout.flags(it);
+                let vlen = old_val.len() + req.value.len();
+                let append = req.mode == StoreMode::Append;
+                let new = req.value;
+                let r = self.write_item(req.key, flags, vlen, found.handle, |dst| {
+                    let (a, b) = if append {
+                        (old_val, new)
+                    } else {
+                        (new, old_val)
+                    };
+                    dst[..a.len()].copy_from_slice(a);
+                    dst[a.len()..].copy_from_slice(b);
+                });
+                match r {
+                    Ok(h) => {
+                        self.item(h).set_exptime(it.exptime());
+                        self.do_link(h, hash, req.new_cas, Some(found));
+                        StoreOutcome::Stored {
+                            cas: self.item(h).cas(),
+                        }
+                    }
+                    Err(e) => alloc_outcome(e),
+                }
+            }
+            StoreMode::Set | StoreMode::Replace => {
+                self.replace_with(req, hash, found, req.exptime, 0)
+            }
+        }
+    }
+
+    fn do_store_missing(&mut self, req: &StoreReq<'_, '_>, hash: u64) -> StoreOutcome {
+        match req.mode {
+            StoreMode::Add | StoreMode::Set => self.insert_new(req, hash, req.exptime),
+            StoreMode::Cas => {
+                self.stats.cas_misses += 1;
+                StoreOutcome::NotFound
+            }
+            StoreMode::Append | StoreMode::Prepend => match req.vivify {
+                Some(exp) => self.insert_new(req, hash, exp),
+                None => StoreOutcome::NotStored,
+            },
+            StoreMode::Replace => StoreOutcome::NotStored,
+        }
+    }
+
+    fn insert_new(&mut self, req: &StoreReq<'_, '_>, hash: u64, exptime: RelTime) -> StoreOutcome {
+        let v = req.value;
+        match self.write_item(req.key, req.flags, v.len(), NONE, |d| d.copy_from_slice(v)) {
+            Ok(h) => {
+                self.item(h).set_exptime(exptime);
+                self.do_link(h, hash, req.new_cas, None);
+                StoreOutcome::Stored {
+                    cas: self.item(h).cas(),
+                }
+            }
+            Err(e) => alloc_outcome(e),
+        }
+    }
+
+    fn replace_with(
+        &mut self,
+        req: &StoreReq<'_, '_>,
+        hash: u64,
+        found: Found,
+        exptime: RelTime,
+        bits: u32,
+    ) -> StoreOutcome {
+        let v = req.value;
+        match self.write_item(req.key, req.flags, v.len(), found.handle, |d| {
+            d.copy_from_slice(v)
+        }) {
+            Ok(h) => {
+                let it = self.item(h);
+                it.set_exptime(exptime);
+                if bits != 0 {
+                    it.set_bit(bits, true);
+                }
+                self.do_link(h, hash, req.new_cas, Some(found));
+                StoreOutcome::Stored {
+                    cas: self.item(h).cas(),
+                }
+            }
+            Err(e) => alloc_outcome(e),
+        }
+    }
+
+    /// delete.
+    pub fn delete(&mut self, key: &[u8]) -> DeleteOutcome {
+        let hash = xxh3_64(key);
+        match self.lookup(key, hash, false) {
+            Some(found) => {
+                self.do_unlink(found);
+                self.stats.delete_hits += 1;
+                DeleteOutcome::Deleted
+            }
+            None => {
+                self.stats.delete_misses += 1;
+                DeleteOutcome::NotFound
+            }
+        }
+    }
+
+    /// incr/decr: 64-bit wrap on incr, floor at 0 on decr; the value's length may change.
+    pub fn incr_decr(&mut self, key: &[u8], incr: bool, delta: u64) -> ArithOutcome {
+        let out = self.do_add_delta(key, incr, delta, 0);
+        if out == ArithOutcome::NotFound {
+            if incr {
+                self.stats.incr_misses += 1;
+            } else {
+                self.stats.decr_misses += 1;
+            }
+        }
+        out
+    }
+
+    pub fn incr(&mut self, key: &[u8], delta: u64) -> ArithOutcome {
+        self.incr_decr(key, true, delta)
+    }
+
+    pub fn decr(&mut self, key: &[u8], delta: u64) -> ArithOutcome {
+        self.incr_decr(key, false, delta)
+    }
+
+    /// memcached's do_add_delta. `cas` 0 means no compare. Misses are not counted here.
+    pub(crate) fn do_add_delta(
+        &mut self,
+        key: &[u8],
+        incr: bool,
+        delta: u64,
+        cas: u64,
+    ) -> ArithOutcome {
+        let hash = xxh3_64(key);
+        let Some(found) = self.lookup(key, hash, false) else {
+            return ArithOutcome::NotFound;
+        };
+        let h = found.handle;
+        let it = self.item(h);
+        if cas != 0 && it.cas() != cas {
+            return ArithOutcome::Exists;
+        }
+        let Some(value) = parse_u64(self.layout.value(it)) else {
+            return ArithOutcome::NonNumeric;
+        };
+        let value = if incr {
+            value.wrapping_add(delta)
+        } else {
+            value.saturating_sub(delta)
+        };
+        if incr {
+            self.stats.incr_hits += 1;
+        } else {
+            self.stats.decr_hits += 1;
+        }
+        let mut buf = itoa::Buffer::new();
+        let digits = buf.format(value).as_bytes();
+        let cls = self.class_of(h);
+        let room = self.slabs.classes[cls].size as usize - self.layout.key_off(it) - it.klen();
+        if digits.len() <= room {
+            // In place: the chunk has room, only the length and the CAS change.
+            let old_len = it.vlen();
+            self.layout
+                .value_mut(it, digits.len())
+                .copy_from_slice(digits);
+            it.set_vlen(digits.len());
+            let grown = digits.len() as i64 - old_len as i64;
+            self.stats.bytes = (self.stats.bytes as i64 + grown) as u64;
+            let c = &mut self.slabs.classes[cls];
+            c.requested = (c.requested as i64 + grown) as u64;
+            let cas = self.next_cas();
+            it.set_cas(cas);
+            it.set_bit(BIT_FETCHED, true);
+            it.set_atime(self.now);
+            return ArithOutcome::Value { value, cas };
+        }
+        let flags = self.layout.flags(it);
+        match self.write_item(key, flags, digits.len(), h, |d| d.copy_from_slice(digits)) {
+            Ok(nh) => {
+                self.item(nh).set_exptime(it.exptime());
+                self.item(nh).set_bit(BIT_FETCHED, true);
+                self.do_link(nh, hash, None, Some(found));
+                ArithOutcome::Value {
+                    value,
+                    cas: self.item(nh).cas(),
+                }
+            }
+            Err(_) => ArithOutcome::OutOfMemory,
+        }
+    }
+
+    /// flush_all [delay]: items older than the flush instant become invisible (memcached's
+    /// oldest_live / oldest_cas rule).
+    pub fn flush_all(&mut self, delay: i64) {
+        let new_oldest = if delay > 0 {
+            self.realtime(delay)
+        } else {
+            self.now
+        };
+        self.oldest_live = new_oldest.saturating_sub(1).max(1);
+        self.oldest_cas = if self.oldest_live <= self.now {
+            (self.cas_counter << super::SHARD_BITS) | self.cfg.shard_id as u64
+        } else {
+            // Taken by set_time when the flush instant arrives.
+            0
+        };
+    }
+}
+
+fn alloc_outcome(e: AllocError) -> StoreOutcome {
+    match e {
+        AllocError::TooLarge => StoreOutcome::TooLarge,
+        AllocError::OutOfMemory => StoreOutcome::OutOfMemory,
+    }
+}
+
+/// memcached's safe_strtoull on an item value: optional leading whitespace, an optional
+/// sign, decimal digits, then whitespace or the end. Overflow and negative numbers are
+/// not numbers (strtoull's quirk of accepting "-0" is kept).
+pub(crate) fn parse_u64(v: &[u8]) -> Option<u64> {
+    let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+    let mut i = 0;
+    while i < v.len() && is_space(v[i]) {
+        i += 1;
+    }
+    let mut neg = false;
+    if i < v.len() && (v[i] == b'+' || v[i] == b'-') {
+        neg = v[i] == b'-';
+        i += 1;
+    }
+    let start = i;
+    let mut n: u64 = 0;
+    while i < v.len() && v[i].is_ascii_digit() {
+        n = n.checked_mul(10)?.checked_add((v[i] - b'0') as u64)?;
+        i += 1;
+    }
+    if i == start || (i < v.len() && !is_space(v[i])) {
+        return None;
+    }
+    if neg {
+        let r = n.wrapping_neg();
+        if (r as i64) < 0 {
+            return None;
+        }
+        return Some(r);
+    }
+    Some(n)
+}

@@ -1,0 +1,231 @@
+//! Eviction policies behind one small dispatcher. Every policy works per size class:
+//! an allocation that finds no free chunk and no page evicts from its own class.
+//!
+//! | policy | per-item metadata            | structure per class                 |
+//! |--------|------------------------------|-------------------------------------|
+//! | lru    | 8 B links + 3 bits           | hot/warm/cold lists                 |
+//! | fifo   | 8 B links                    | one list                            |
+//! | clock  | 1 bit                        | a hand over the class's chunks      |
+//! | lfu    | 8-bit counter                | a hand that halves counters         |
+//! | s3fifo | 3 bits + ring entry (small)  | small ring, main hand, shared ghost |
+//! | random | none                         | none                                |
+
+pub(crate) mod lists;
+pub(crate) mod sweep;
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::arena::Arena;
+use super::config::Policy;
+use super::item::{ItemPtr, Layout};
+use super::slab::{NONE, Slabs};
+use lists::ClassLists;
+use sweep::{Ghost, Hand, S3Pick, Small};
+
+pub(crate) struct Policies {
+    pub(crate) kind: Policy,
+    lists: Vec<ClassLists>,
+    hands: Vec<Hand>,
+    small: Vec<Small>,
+    ghost: Option<Ghost>,
+    pub(crate) rng: u64,
+}
+
+#[inline]
+fn ptr(arena: &Arena, h: u32) -> ItemPtr {
+    ItemPtr(arena.at(Slabs::offset(h)))
+}
+
+/// The ghost fingerprint of a key hash.
+#[inline]
+fn fingerprint(hash: u64) -> u32 {
+    (hash >> 32) as u32 ^ hash as u32
+}
+
+impl Policies {
+    pub(crate) fn new(kind: Policy, classes: usize, ghost_entries: usize, seed: u64) -> Policies {
+        Policies {
+            kind,
+            lists: if kind.linked() {
+                vec![ClassLists::default(); classes]
+            } else {
+                Vec::new()
+            },
+            hands: vec![Hand::default(); classes],
+            small: if kind == Policy::S3fifo {
+                (0..classes).map(|_| Small::default()).collect()
+            } else {
+                Vec::new()
+            },
+            ghost: (kind == Policy::S3fifo).then(|| Ghost::new(ghost_entries)),
+            rng: seed | 1,
+        }
+    }
+
+    /// Bytes held outside the arena (ghost table and small rings).
+    pub(crate) fn side_bytes(&self) -> usize {
+        self.ghost.as_ref().map_or(0, |g| g.bytes())
+            + self.small.iter().map(|s| s.bytes()).sum::<usize>()
+    }
+
+    /// A new item was linked (its policy byte is zero).
+    #[inline]
+    pub(crate) fn on_insert(
+        &mut self,
+        arena: &Arena,
+        slabs: &Slabs,
+        cls: usize,
+        h: u32,
+        hash: u64,
+    ) {
+        match self.kind {
+            Policy::Lru => self.lists[cls].insert(arena, h, false),
+            Policy::Fifo => self.lists[cls].insert(arena, h, true),
+            Policy::Lfu => ptr(arena, h).set_policy(sweep::LFU_INIT),
+            Policy::S3fifo => {
+                let ghost = self.ghost.as_mut().expect("s3fifo ghost");
+                if !ghost.take(fingerprint(hash)) {
+                    ptr(arena, h).set_policy(sweep::S3_SMALL);
+                    self.small[cls].push(h);
+                    if slabs.has_fresh() {
+                        let items = slabs.classes[cls].items;
+                        self.small[cls].drain_excess(arena, slabs, cls, items);
+                    }
+                }
+            }
+            Policy::Clock | Policy::Random => {}
+        }
+    }
+
+    /// A new version of an existing key was linked. S3-FIFO keeps the old version's
+    /// queue and frequency (an update is not a ghost candidate, and skipping the ghost
+    /// probe keeps overwrites cheap); the others treat it as a new item.
+    #[inline]
+    pub(crate) fn on_replace(
+        &mut self,
+        arena: &Arena,
+        slabs: &Slabs,
+        cls: usize,
+        h: u32,
+        hash: u64,
+        old: u8,
+    ) {
+        if self.kind != Policy::S3fifo {
+            return self.on_insert(arena, slabs, cls, h, hash);
+        }
+        let it = ptr(arena, h);
+        if old & sweep::S3_SMALL != 0 {
+            it.set_policy(sweep::S3_SMALL);
+            self.small[cls].push(h);
+        } else {
+            it.set_policy(old & sweep::S3_FREQ);
+        }
+    }
+
+    /// A read hit (not for `u`, no-bump reads).
+    #[inline]
+    pub(crate) fn on_hit(&mut self, arena: &Arena, cls: usize, h: u32, was_fetched: bool) {
+        let it = ptr(arena, h);
+        match self.kind {
+            Policy::Lru => self.lists[cls].hit(arena, h, was_fetched),
+            Policy::Fifo | Policy::Random => {}
+            Policy::Clock => {
+                if it.policy() & sweep::CLOCK_REF == 0 {
+                    it.set_policy(sweep::CLOCK_REF)
+                }
+            }
+            Policy::Lfu => sweep::lfu_hit(it, &mut self.rng),
+            Policy::S3fifo => {
+                let p = it.policy();
+                if p & sweep::S3_FREQ < sweep::S3_FREQ {
+                    it.set_policy(p + 1);
+                }
+            }
+        }
+    }
+
+    /// An item is about to be unlinked (delete, expiry, replacement or eviction).
+    #[inline]
+    pub(crate) fn on_remove(&mut self, arena: &Arena, cls: usize, h: u32) {
+        match self.kind {
+            Policy::Lru | Policy::Fifo => self.lists[cls].remove(arena, h),
+            Policy::S3fifo if ptr(arena, h).policy() & sweep::S3_SMALL != 0 => {
+                self.small[cls].count -= 1;
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the item counts as "active" when evicted (accessed since it entered the
+    /// eviction end), for `evicted_active`.
+    pub(crate) fn is_active(&self, it: ItemPtr) -> bool {
+        match self.kind {
+            Policy::Lru => it.policy() & 4 != 0,
+            Policy::Clock => it.policy() & sweep::CLOCK_REF != 0,
+            Policy::S3fifo => it.policy() & sweep::S3_FREQ != 0,
+            _ => false,
+        }
+    }
+
+    /// Chooses the item to evict from class `cls`, never `pinned`. NONE when the class
+    /// holds no evictable item.
+    pub(crate) fn victim(
+        &mut self,
+        arena: &Arena,
+        slabs: &Slabs,
+        layout: Layout,
+        cls: usize,
+        pinned: u32,
+    ) -> u32 {
+        let items = slabs.classes[cls].items;
+        match self.kind {
+            Policy::Lru => self.lists[cls].victim(arena, items, false, pinned),
+            Policy::Fifo => self.lists[cls].victim(arena, items, true, pinned),
+            Policy::Clock => sweep::clock_victim(&mut self.hands[cls], arena, slabs, cls, pinned),
+            Policy::Lfu => sweep::lfu_victim(&mut self.hands[cls], arena, slabs, cls, pinned),
+            Policy::Random => sweep::random_victim(
+                &mut self.hands[cls],
+                arena,
+                slabs,
+                cls,
+                pinned,
+                &mut self.rng,
+            ),
+            Policy::S3fifo => {
+                let pick = sweep::s3_victim(
+                    &mut self.small[cls],
+                    &mut self.hands[cls],
+                    arena,
+                    slabs,
+                    cls,
+                    items,
+                    pinned,
+                );
+                match pick {
+                    S3Pick::FromSmall(h) => {
+                        let hash = xxh3_64(layout.key(ptr(arena, h)));
+                        self.ghost
+                            .as_mut()
+                            .expect("ghost")
+                            .insert(fingerprint(hash));
+                        h
+                    }
+                    S3Pick::FromMain(h) => h,
+                    S3Pick::None => NONE,
+                }
+            }
+        }
+    }
+
+    /// The item the policy would look at next, without side effects (for `stats items`).
+    pub(crate) fn peek(&self, arena: &Arena, slabs: &Slabs, cls: usize) -> u32 {
+        match self.kind {
+            Policy::Lru | Policy::Fifo => self.lists[cls].peek(),
+            _ => {
+                let mut hand = self.hands[cls];
+                hand.next_item(arena, slabs, cls, sweep::sweep_limit(slabs, cls))
+                    .unwrap_or(NONE)
+            }
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Slab pages and size classes.
+//!
+//! ```text
+//!   arena  | page 0 | page 1 | page 2 | ...            | page N-1 |   N = limit / page size
+//!             │        │
+//!   class 7 ──┘        └── class 12: [chunk][chunk][chunk]...[chunk][tail < chunk]
+//!
+//!   handle = byte offset / 8 + 2   (0 = none, 1 = the index's tombstone)
+//! ```
+//!
+//! A class hands out chunks from its free list, then from a bump cursor in its newest
+//! page (so untouched chunks are never faulted in), then takes a fresh page. Pages never
+//! return to the Rust heap; they move between classes (rebalancing) through `Store`.
+//! Free chunks are marked by a zero key length and linked through their cas field.
+
+use super::arena::Arena;
+use super::item::ItemPtr;
+use super::stats::ClassStats;
+
+/// No handle (empty list, no page).
+pub(crate) const NONE: u32 = 0;
+
+pub(crate) struct Class {
+    /// Chunk size in bytes (multiple of 8).
+    pub(crate) size: u32,
+    pub(crate) per_page: u32,
+    /// Page ids owned by this class, in the order they were taken.
+    pub(crate) pages: Vec<u32>,
+    pub(crate) free_head: u32,
+    pub(crate) free_count: u32,
+    /// The page being carved by the bump cursor plus one, or NONE.
+    pub(crate) bump_page: u32,
+    pub(crate) bump_next: u32,
+    /// Live items.
+    pub(crate) items: u32,
+    /// Sum of item sizes before rounding (memcached's mem_requested).
+    pub(crate) requested: u64,
+    /// Evictions since the last rebalancing check.
+    pub(crate) evicted_since_check: u32,
+    pub(crate) stats: ClassStats,
+}
+
+impl Class {
+    /// Chunks of page `page` that have ever been handed out (the bump page is partial).
+    #[inline]
+    pub(crate) fn carved(&self, page: u32) -> u32 {
+        if page + 1 == self.bump_page {
+            self.bump_next
+        } else {
+            self.per_page
+        }
+    }
+}
+
+pub(crate) struct Slabs {
+    pub(crate) classes: Vec<Class>,
+    pub(crate) page_size: usize,
+    page_shift: u32,
+    pub(crate) n_pages: u32,
+    /// Pages below this id have been handed to a class at least once.
+    next_fresh: u32,
+    /// Pages given back (only by tests and future shrinking); reused first.
+    free_pages: Vec<u32>,
+    /// Class of each page, or u8::MAX when unassigned.
+    pub(crate) page_class: Vec<u8>,
+    /// Position of each page in its class's `pages`.
+    pub(crate) page_pos: Vec<u32>,
+    /// Last access (relative seconds) to any item of each page: the rebalancer's measure.
+    pub(crate) page_atime: Vec<u32>,
+    /// Class of item sizes up to 4 KiB, indexed by size / 8 rounded up (skips the
+    /// binary search on the common path).
+    small_class: Vec<u8>,
+}
+
+pub(crate) const UNASSIGNED: u8 = u8::MAX;
+
+/// Chunk sizes from `min` to `page`: each at least 8 bytes and `factor` times above the
+/// previous one, multiples of 8, the last one a whole page.
+pub(crate) fn class_sizes(min: usize, page: usize, factor: f64) -> Vec<u32> {
+    let mut sizes = Vec::new();
+    let mut s = min.next_multiple_of(8);
+    while s < page / 2 {
+        sizes.push(s as u32);
+        let grown = ((s as f64 * factor).ceil() as usize).next_multiple_of(8);
+        s = grown.max(s + 8);
+    }
+    sizes.push((page / 2) as u32 / 8 * 8);
+    sizes.push(page as u32);
+    sizes.dedup();
+    sizes
+}
+
+impl Slabs {
+    pub(crate) fn new(arena_len: usize, page_size: usize, sizes: &[u32]) -> Slabs {
+        let n_pages = (arena_len / page_size) as u32;
+        let classes = sizes
+            .iter()
+            .map(|&size| Class {
+                size,
+                per_page: (page_size / size as usize) as u32,
+                pages: Vec::new(),
+                free_head: NONE,
+                free_count: 0,
+                bump_page: NONE,
+                bump_next: 0,
+                items: 0,
+                requested: 0,
+                evicted_since_check: 0,
+                stats: ClassStats::default(),
+            })
+            .collect();
+        Slabs {
+            classes,
+            page_size,
+            page_shift: page_size.trailing_zeros(),
+            n_pages,
+            next_fresh: 0,
+            free_pages: Vec::new(),
+            page_class: vec![UNASSIGNED; n_pages as usize],
+            page_pos: vec![0; n_pages as usize],
+            page_atime: vec![0; n_pages as usize],
+            small_class: (0..=512usize)
+                .map(|u| sizes.partition_point(|&s| (s as usize) < u * 8) as u8)
+                .collect(),
+        }
+    }
+
+    /// The smallest class whose chunks hold `total` bytes.
+    #[inline]
+    pub(crate) fn class_for(&self, total: usize) -> Option<usize> {
+        if let Some(&c) = self.small_class.get(total.div_ceil(8)) {
+            return Some(c as usize);
+        }
+        let i = self.classes.partition_point(|c| (c.size as usize) < total);
+        (i < self.classes.len()).then_some(i)
+    }
+
+    #[inline]
+    pub(crate) fn handle(off: usize) -> u32 {
+        (off / 8) as u32 + 2
+    }
+    #[inline]
+    pub(crate) fn offset(h: u32) -> usize {
+        (h as usize - 2) * 8
+    }
+    #[inline]
+    pub(crate) fn page_of(&self, h: u32) -> u32 {
+        (Self::offset(h) >> self.page_shift) as u32
+    }
+    #[inline]
+    pub(crate) fn chunk_handle(&self, page: u32, idx: u32, size: u32) -> u32 {
+        Self::handle(((page as usize) << self.page_shift) + idx as usize * size as usize)
+    }
+
+    /// Whether `h` is the start of a chunk of class `cls` that has been carved (handles
+    /// held by lazy rings may outlive the page's membership in the class).
+    pub(crate) fn valid_in(&self, h: u32, cls: usize) -> bool {
+        if h < 2 {
+            return false;
+        }
+        let page = self.page_of(h);
+        if page >= self.n_pages || self.page_class[page as usize] as usize != cls {
+            return false;
+        }
+        let c = &self.classes[cls];
+        let in_page = Self::offset(h) & (self.page_size - 1);
+        in_page.is_multiple_of(c.size as usize)
+            && ((in_page / c.size as usize) as u32) < c.carved(page)
+    }
+
+    /// Pops a chunk from the free list or the bump cursor, without taking a new page.
+    #[inline]
+    pub(crate) fn take_chunk(&mut self, arena: &Arena, cls: usize) -> Option<u32> {
+        let page_shift = self.page_shift;
+        let c = &mut self.classes[cls];
+        if c.free_head != NONE {
+            let h = c.free_head;
+            c.free_head = ItemPtr(arena.at(Self::offset(h))).free_next();
+            c.free_count -= 1;
+            return Some(h);
+        }
+        if c.bump_page != NONE && c.bump_next < c.per_page {
+            let off =
+                (((c.bump_page - 1) as usize) << page_shift) + (c.bump_next * c.size) as usize;
+            c.bump_next += 1;
+            return Some(Self::handle(off));
+        }
+        None
+    }
+
+    /// Returns a chunk to its class's free list.
+    #[inline]
+    pub(crate) fn free_chunk(&mut self, arena: &Arena, cls: usize, h: u32) {
+        let c = &mut self.classes[cls];
+        ItemPtr(arena.at(Self::offset(h))).mark_free(c.free_head);
+        c.free_head = h;
+        c.free_count += 1;
+    }
+
+    /// Whether a page can still be had without evicting.
+    #[inline]
+    pub(crate) fn has_fresh(&self) -> bool {
+        self.next_fresh < self.n_pages || !self.free_pages.is_empty()
+    }
+
+    /// Takes a never-used or returned page, if any.
+    pub(crate) fn fresh_page(&mut self) -> Option<u32> {
+        if let Some(p) = self.free_pages.pop() {
+            return Some(p);
+        }
+        (self.next_fresh < self.n_pages).then(|| {
+            self.next_fresh += 1;
+            self.next_fresh - 1
+        })
+    }
+
+    /// Gives page `page` to class `cls` and makes it the bump page. The previous bump page
+    /// must be exhausted (callers take pages only when no chunk is left).
+    pub(crate) fn assign_page(&mut self, cls: usize, page: u32, now: u32) {
+        let c = &mut self.classes[cls];
+        debug_assert!(c.free_head == NONE && (c.bump_page == NONE || c.bump_next == c.per_page));
+        // page 0 is a valid page id but also NONE for bump_page; keep them apart by
+        // storing page + 1.
+        c.bump_page = page + 1;
+        c.bump_next = 0;
+        self.page_class[page as usize] = cls as u8;
+        self.page_pos[page as usize] = c.pages.len() as u32;
+        self.page_atime[page as usize] = now;
+        c.pages.push(page);
+        c.stats.pages_taken += 1;
+    }
+
+    /// Removes `page` (already emptied of live items) from its class: its free chunks leave
+    /// the free list, and the class's page list is compacted by swap-remove. Returns the
+    /// class it belonged to and the position that now holds a different page (if any).
+    pub(crate) fn detach_page(&mut self, arena: &Arena, page: u32) -> usize {
+        let cls = self.page_class[page as usize] as usize;
+        let page_shift = self.page_shift;
+        let c = &mut self.classes[cls];
+        // Rebuild the free list without this page's chunks.
+        let mut h = c.free_head;
+        let mut keep_head = NONE;
+        let mut keep_tail: Option<ItemPtr> = None;
+        let mut kept = 0;
+        while h != NONE {
+            let it = ItemPtr(arena.at(Self::offset(h)));
+            let next = it.free_next();
+            if (Self::offset(h) >> page_shift) as u32 != page {
+                match keep_tail {
+                    None => keep_head = h,
+                    Some(t) => t.mark_free(h),
+                }
+                it.mark_free(NONE);
+                keep_tail = Some(it);
+                kept += 1;
+            }
+            h = next;
+        }
+        c.free_head = keep_head;
+        c.free_count = kept;
+        if c.bump_page == page + 1 {
+            c.bump_page = NONE;
+            c.bump_next = 0;
+        }
+        let pos = self.page_pos[page as usize] as usize;
+        c.pages.swap_remove(pos);
+        if pos < c.pages.len() {
+            self.page_pos[c.pages[pos] as usize] = pos as u32;
+        }
+        self.page_class[page as usize] = UNASSIGNED;
+        cls
+    }
+
+    /// Total bytes of pages handed to classes (what the arena has committed to items).
+    pub(crate) fn used_bytes(&self) -> usize {
+        self.classes.iter().map(|c| c.pages.len()).sum::<usize>() * self.page_size
+    }
+
+    /// Reserves whole pages for metadata kept outside the arena (S3-FIFO's ghost table
+    /// and ring), so that every policy lives within the same memory limit.
+    pub(crate) fn reserve_pages(&mut self, n: u32) {
+        self.n_pages = self.n_pages.saturating_sub(n).max(1);
+        self.page_class.truncate(self.n_pages as usize);
+        self.page_pos.truncate(self.n_pages as usize);
+        self.page_atime.truncate(self.n_pages as usize);
+    }
+}

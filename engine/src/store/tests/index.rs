@@ -1,0 +1,75 @@
+//! The index under growth, deletes and incremental migration.
+
+use super::super::StoreOutcome;
+use super::*;
+
+fn k(i: u32) -> Vec<u8> {
+    format!("index-key-{i}").into_bytes()
+}
+
+#[test]
+fn grows_incrementally_and_finds_every_key() {
+    let mut s = store(64 << 20, Policy::Clock);
+    let mut saw_migration = false;
+    for i in 0..200_000u32 {
+        assert!(matches!(
+            s.set(&k(i), &i.to_le_bytes(), 0, 0),
+            StoreOutcome::Stored { .. }
+        ));
+        saw_migration |= s.stats().hash_is_expanding;
+        if i % 20_000 == 0 {
+            // Keys inserted before and during a migration stay visible.
+            for j in (0..=i).step_by(997) {
+                assert_eq!(
+                    s.get(&k(j)).unwrap().value,
+                    j.to_le_bytes(),
+                    "key {j} at {i}"
+                );
+            }
+        }
+    }
+    assert!(saw_migration);
+    for i in (0..200_000u32).step_by(2) {
+        assert_eq!(s.delete(&k(i)), super::super::DeleteOutcome::Deleted);
+    }
+    while s.crawl(4096).index_migrating {}
+    assert!(!s.stats().hash_is_expanding);
+    for i in 0..200_000u32 {
+        let got = s.get(&k(i)).map(|v| v.value.to_vec());
+        if i % 2 == 0 {
+            assert!(got.is_none(), "deleted key {i} still found");
+        } else {
+            assert_eq!(got.unwrap(), i.to_le_bytes());
+        }
+    }
+    assert_eq!(s.len(), 100_000);
+    // The table does not shrink (as memcached's); against the peak of 200k keys it holds
+    // between 1 / 0.85 and 1.25 / 0.85 slots per key.
+    let per_key = s.stats().hash_bytes as f64 / 4.0 / 200_000.0;
+    assert!((1.17..1.5).contains(&per_key), "{per_key}");
+}
+
+#[test]
+fn churn_of_deletes_and_inserts_keeps_lookups_working() {
+    // Tombstones from constant churn are purged by same-size rebuilds.
+    let mut s = store(16 << 20, Policy::Clock);
+    for round in 0..40u32 {
+        for i in 0..5_000u32 {
+            s.set(&k(round * 5_000 + i), b"v", 0, 0);
+        }
+        if round > 0 {
+            for i in 0..5_000u32 {
+                s.delete(&k((round - 1) * 5_000 + i));
+            }
+        }
+    }
+    assert_eq!(s.len(), 5_000);
+    for i in 0..5_000u32 {
+        assert!(s.get(&k(39 * 5_000 + i)).is_some());
+    }
+    assert!(
+        s.stats().hash_bytes < 5_000 * 4 * 8,
+        "{}",
+        s.stats().hash_bytes
+    );
+}

@@ -1,0 +1,37 @@
+//! Store unit tests, one file per feature. The clock is injected: nothing sleeps.
+
+mod basic;
+mod index;
+mod layout;
+mod memory;
+mod meta;
+mod policy;
+mod system;
+
+use super::{HugePages, Policy, Store, StoreConfig};
+
+/// A unix time for process start, so absolute expiry times are predictable.
+pub(crate) const STARTED: u64 = 1_700_000_000;
+
+pub(crate) fn config(limit: usize, policy: Policy) -> StoreConfig {
+    StoreConfig {
+        memory_limit: limit,
+        hugepages: HugePages::Off,
+        eviction: policy,
+        process_started: STARTED,
+        ..StoreConfig::default()
+    }
+}
+
+pub(crate) fn store(limit: usize, policy: Policy) -> Store {
+    Store::new(config(limit, policy)).expect("store")
+}
+
+/// A small default store for semantic tests.
+pub(crate) fn small() -> Store {
+    store(8 << 20, Policy::default())
+}
+
+pub(crate) fn value_of(s: &mut Store, key: &[u8]) -> Option<Vec<u8>> {
+    s.get(key).map(|v| v.value.to_vec())
+}
