@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::client::{self, RunConfig, RunError};
-use crate::metrics::summary::{PERCENTILES, grouped};
+use crate::metrics::summary::{PERCENTILES, grouped, human_ns};
 use crate::metrics::{OpHists, OpSummary, RunResult};
 
 #[derive(Clone, Debug)]
@@ -74,12 +74,12 @@ pub fn compare(
             let out = client::run(&cfg)?;
             let p99 = out.result.ops["all"].percentile("p99").unwrap_or(0);
             eprintln!(
-                "round {}/{} {}: {} req/s, p99 {:.1} µs, errors {}",
+                "round {}/{} {}: {} req/s, p99 {}, errors {}",
                 r + 1,
                 rounds,
                 cfg.name,
                 grouped(out.result.throughput as u64),
-                p99 as f64 / 1e3,
+                human_ns(p99),
                 out.result.counters.errors.total()
             );
             hists[t].add(&out.hists);

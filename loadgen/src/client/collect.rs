@@ -12,7 +12,7 @@ use super::plan::{Plan, TickKind};
 use super::report::{Interval, Report};
 use super::{RunConfig, RunError};
 use crate::metrics::hdrlog::HdrLog;
-use crate::metrics::summary::grouped;
+use crate::metrics::summary::{grouped, human_ns};
 use crate::metrics::{Counters, CpuUse, OpHists, OpSummary, RunResult};
 use crate::server_stats::{self, Sample, ServerDelta};
 
@@ -265,9 +265,9 @@ fn finish_tick(
         ),
     };
     bar.set_message(format!(
-        "{stage}  {} req/s  p99 {:.1} µs  errors {}",
+        "{stage}  {} req/s  p99 {}  errors {}",
         grouped((t.replies_any as f64 / secs) as u64),
-        p99 as f64 / 1e3,
+        human_ns(p99),
         t.errors
     ));
     bar.inc(1);

@@ -131,6 +131,18 @@ fn us(ns: u64) -> String {
     }
 }
 
+/// A latency for people: µs below 10 ms, ms below 10 s, else s.
+pub fn human_ns(ns: u64) -> String {
+    let ns = ns as f64;
+    if ns < 1e7 {
+        format!("{:.1} µs", ns / 1e3)
+    } else if ns < 1e10 {
+        format!("{:.1} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
 /// Groups thousands: 1234567 -> 1,234,567.
 pub fn grouped(n: u64) -> String {
     let s = n.to_string();
@@ -244,6 +256,13 @@ mod tests {
         assert!((9_890_000..=9_910_000).contains(&p99), "{p99}");
         // The curve never decreases.
         assert!(s.curve.windows(2).all(|w| w[0].1 <= w[1].1));
+    }
+
+    #[test]
+    fn latencies_pick_a_readable_unit() {
+        assert_eq!(human_ns(45_200), "45.2 µs");
+        assert_eq!(human_ns(100_401_200), "100.4 ms");
+        assert_eq!(human_ns(12_000_000_000), "12.00 s");
     }
 
     #[test]
