@@ -14,6 +14,7 @@ load average before and after, since the machine may be shared.
 import json
 import os
 import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -112,10 +113,20 @@ def loadgen(addr, *args, warmup=1.0):
 def memcaslap(addr, *args):
     cmd = ["taskset", "-c", CLIENT_CPU, "memcaslap", "-s", addr, "-T", "1", "-c", str(CONNS),
            "-t", f"{int(SECS)}s", "-X", "100", "-S", f"{int(SECS)}s", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     tps = float(re.search(r"TPS: (\d+)", r.stdout).group(1))
     avg = re.search(r"Total Statistics \(\d+ events\)\s+Min:\s+\d+\s+Max:\s+\d+\s+Avg:\s+(\d+)", r.stdout)
-    return {"tps": tps, "mean_us": float(avg.group(1)) if avg else float("nan")}
+    ops = float(re.search(r"Ops: (\d+)", r.stdout).group(1))
+    return {"tps": tps, "mean_us": float(avg.group(1)) if avg else float("nan"),
+            "cpu_us_per_req": 1e6 * cpu / max(ops, 1)}
+
+
+def lg_cpu_per_req(r):
+    """The loadgen's CPU (user + system, client threads) per request, µs."""
+    return 1e6 * r["cpu"]["thread_cpu_s"] / max(r["whole_run"]["requests"], 1)
 
 
 def med(xs):
@@ -205,11 +216,14 @@ def ceiling(rows):
                 d16.append(loadgen(srv.addr, "--depth", "16"))
         srv.stop()
     m, a, b = med([x["tps"] for x in ms]), med([x["throughput"] for x in d1]), med([x["throughput"] for x in d16])
-    rows.append(("null server, memcaslap 32 conns: req/s", f"{m:,.0f}"))
-    rows.append(("null server, loadgen 32 conns depth 1: req/s (x memcaslap) | loadgen busy",
-                 f"{a:,.0f} ({a / m:.2f}x) | {100 * med([x['cpu']['busy'] for x in d1]):.0f}%"))
-    rows.append(("null server, loadgen 32 conns depth 16: req/s | loadgen busy",
-                 f"{b:,.0f} | {100 * med([x['cpu']['busy'] for x in d16]):.0f}%"))
+    rows.append(("null server, memcaslap 32 conns: req/s | client CPU µs/request",
+                 f"{m:,.0f} | {med([x['cpu_us_per_req'] for x in ms]):.2f}"))
+    rows.append(("null server, loadgen 32 conns depth 1: req/s (x memcaslap) | loadgen busy | CPU µs/request",
+                 f"{a:,.0f} ({a / m:.2f}x) | {100 * med([x['cpu']['busy'] for x in d1]):.0f}% | "
+                 f"{med([lg_cpu_per_req(x) for x in d1]):.2f}"))
+    rows.append(("null server, loadgen 32 conns depth 16: req/s | loadgen busy | CPU µs/request",
+                 f"{b:,.0f} | {100 * med([x['cpu']['busy'] for x in d16]):.0f}% | "
+                 f"{med([lg_cpu_per_req(x) for x in d16]):.2f}"))
 
 
 def main():
