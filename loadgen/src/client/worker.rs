@@ -130,6 +130,10 @@ impl<T: Transport> Worker<T> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if self.discard {
+            self.dirty.clear();
+            return Ok(());
+        }
         for k in 0..self.dirty.len() {
             let i = self.dirty[k] as usize;
             self.is_dirty[i] = false;
@@ -205,6 +209,10 @@ impl<T: Transport> Worker<T> {
                         self.arm_recv(i)?;
                     }
                 }
+            }
+            // Shutting down: a send completion is final, never continued.
+            SEND if self.discard => {
+                let _ = self.conns[i].on_send(-libc::ECANCELED, &mut self.ring, i as u32);
             }
             SEND => match self.conns[i].on_send(c.result, &mut self.ring, i as u32) {
                 Ok(true) => self.mark_dirty(i),
@@ -413,7 +421,8 @@ impl<T: Transport> Worker<T> {
 
     /// Cancels every operation and waits (bounded) until the kernel holds
     /// no send buffer and no receive, so the connections can be dropped.
-    pub fn quiesce(&mut self) {
+    /// Runs on drop, on every exit path (a failed prefill included).
+    fn quiesce(&mut self) {
         self.discard = true;
         for i in 0..self.conns.len() {
             let _ = self
@@ -421,13 +430,25 @@ impl<T: Transport> Worker<T> {
                 .queue_cancel_fd(self.conns[i].fd(), Token::op(CANCEL));
         }
         let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline
-            && (self.armed.iter().any(|&a| a) || self.conns.iter().any(Transport::sending))
-        {
+        let busy = |w: &Self| w.armed.iter().any(|&a| a) || w.conns.iter().any(Transport::sending);
+        while Instant::now() < deadline && busy(self) {
             if self.turn(Duration::from_millis(10)).is_err() {
                 break;
             }
         }
+        if busy(self) {
+            // The kernel may still read a send buffer: leak the connections
+            // (their buffers and fds) rather than free memory it can touch.
+            std::mem::forget(std::mem::take(&mut self.conns));
+        }
+    }
+}
+
+impl<T: Transport> Drop for Worker<T> {
+    fn drop(&mut self) {
+        // Send buffers live in the connections: the kernel must be done
+        // with them before the fields below are dropped.
+        self.quiesce();
     }
 }
 
@@ -455,12 +476,9 @@ pub fn thread_main<T: Transport>(
         })
         .map_err(|_| WorkerError::Collector)?;
         let Ok(epoch) = start.recv() else {
-            w.quiesce();
             return Ok(None);
         };
-        let backlog = w.run(epoch, &tx);
-        w.quiesce();
-        backlog.map(Some)
+        w.run(epoch, &tx).map(Some)
     })();
     let _ = match result {
         Ok(Some(backlog)) => tx.send(Report::Finished { backlog }),
