@@ -177,15 +177,19 @@ def accuracy(rows):
 
 def versus_memcaslap(rows):
     """Same concurrency against memcached; then open loop at memcaslap's rate."""
-    ms, lg, lg_open = [], [], []
+    ms, lg, lg_spin, lg_open = [], [], [], []
     for r in range(ROUNDS):
         srv = Server("memcached")
-        order = ["memcaslap", "loadgen"] if r % 2 == 0 else ["loadgen", "memcaslap"]
+        order = ["memcaslap", "loadgen", "spin"]
+        if r % 2 == 1:
+            order.reverse()
         for who in order:
             if who == "memcaslap":
                 ms.append(memcaslap(srv.addr))
-            else:
+            elif who == "loadgen":
                 lg.append(loadgen(srv.addr, "--depth", "1", "--prefill", "--key-size", "64"))
+            else:
+                lg_spin.append(loadgen(srv.addr, "--depth", "1", "--key-size", "64", "--spin"))
         rate = ms[-1]["tps"]
         lg_open.append(loadgen(srv.addr, "--rate", f"{rate:.0f}", "--depth", "4", "--key-size", "64"))
         srv.stop()
@@ -193,6 +197,9 @@ def versus_memcaslap(rows):
                  f"{med([m['tps'] for m in ms]):,.0f} | {med([m['mean_us'] for m in ms]):.0f}"))
     rows.append(("vs memcaslap, memcached, 32 conns closed: loadgen req/s | mean µs",
                  f"{med([x['throughput'] for x in lg]):,.0f} | {med([x['ops']['all']['mean_ns'] / 1e3 for x in lg]):.0f}"))
+    rows.append(("vs memcaslap, memcached, 32 conns closed: loadgen --spin req/s | mean µs",
+                 f"{med([x['throughput'] for x in lg_spin]):,.0f} | "
+                 f"{med([x['ops']['all']['mean_ns'] / 1e3 for x in lg_spin]):.0f}"))
     rows.append(("loadgen open loop at memcaslap's rate: req/s | mean µs | p99 µs",
                  f"{med([x['throughput'] for x in lg_open]):,.0f} | "
                  f"{med([x['ops']['all']['mean_ns'] / 1e3 for x in lg_open]):.0f} | "
@@ -201,10 +208,10 @@ def versus_memcaslap(rows):
 
 def ceiling(rows):
     """One client core against the null server."""
-    ms, d1, d16 = [], [], []
+    ms, d1, d16, s1, s16 = [], [], [], [], []
     for r in range(ROUNDS):
         srv = Server("null")
-        subjects = ["memcaslap", "d1", "d16"]
+        subjects = ["memcaslap", "d1", "d16", "s1", "s16"]
         if r % 2 == 1:
             subjects.reverse()
         for who in subjects:
@@ -212,8 +219,12 @@ def ceiling(rows):
                 ms.append(memcaslap(srv.addr))
             elif who == "d1":
                 d1.append(loadgen(srv.addr, "--depth", "1"))
-            else:
+            elif who == "d16":
                 d16.append(loadgen(srv.addr, "--depth", "16"))
+            elif who == "s1":
+                s1.append(loadgen(srv.addr, "--depth", "1", "--spin"))
+            else:
+                s16.append(loadgen(srv.addr, "--depth", "16", "--spin"))
         srv.stop()
     m, a, b = med([x["tps"] for x in ms]), med([x["throughput"] for x in d1]), med([x["throughput"] for x in d16])
     rows.append(("null server, memcaslap 32 conns: req/s | client CPU µs/request",
@@ -224,6 +235,10 @@ def ceiling(rows):
     rows.append(("null server, loadgen 32 conns depth 16: req/s | loadgen busy | CPU µs/request",
                  f"{b:,.0f} | {100 * med([x['cpu']['busy'] for x in d16]):.0f}% | "
                  f"{med([lg_cpu_per_req(x) for x in d16]):.2f}"))
+    for label, runs in (("depth 1 --spin", s1), ("depth 16 --spin", s16)):
+        t = med([x["throughput"] for x in runs])
+        rows.append((f"null server, loadgen 32 conns {label}: req/s (x memcaslap) | loadgen busy",
+                     f"{t:,.0f} ({t / m:.2f}x) | {100 * med([x['cpu']['busy'] for x in runs]):.0f}%"))
 
 
 def main():

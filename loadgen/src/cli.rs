@@ -134,6 +134,10 @@ pub struct LoadArgs {
     /// No progress line.
     #[arg(long)]
     pub no_progress: bool,
+    /// Client threads poll for completions instead of sleeping: each keeps
+    /// its core busy, and replies are seen without a wake-up's latency.
+    #[arg(long)]
+    pub spin: bool,
     /// Read the server's own `stats` (cmd_get, cmd_set) at the start and end
     /// of the measured window and show them beside the loadgen's count
     /// (TCP; with --protocol udp, give the TCP address with --stats-addr).
@@ -173,6 +177,7 @@ impl LoadArgs {
             drain: self.drain,
             udp_timeout: self.udp_timeout,
             progress: !self.no_progress,
+            spin: self.spin,
             server_stats: self.server_stats || self.stats_addr.is_some(),
             stats_addr: self.stats_addr,
         }

@@ -44,6 +44,8 @@ pub struct RunConfig {
     pub interval: Duration,
     pub drain: Duration,
     pub udp_timeout: Duration,
+    /// Client threads poll their rings instead of sleeping.
+    pub spin: bool,
     pub progress: bool,
     /// Read the server's `stats` at the start and end of the window.
     pub server_stats: bool,
@@ -117,6 +119,7 @@ impl RunConfig {
             interval_ns: ns(self.interval),
             drain_ns: ns(self.drain),
             udp_timeout_ns: ns(self.udp_timeout),
+            spin: self.spin,
         })
     }
 }

@@ -28,6 +28,8 @@ pub struct Plan {
     /// How long to wait for replies to requests sent in the window.
     pub drain_ns: u64,
     pub udp_timeout_ns: u64,
+    /// Poll the ring instead of sleeping in it (see `--spin`).
+    pub spin: bool,
 }
 
 /// Kind of a reporting tick.
@@ -114,6 +116,7 @@ mod tests {
             interval_ns: interval,
             drain_ns: 0,
             udp_timeout_ns: 0,
+            spin: false,
         }
     }
 
