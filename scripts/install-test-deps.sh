@@ -7,6 +7,8 @@ set -u
 need=()
 command -v memcached >/dev/null 2>&1 || need+=(memcached)
 command -v memcaslap >/dev/null 2>&1 || need+=(libmemcached-tools)
+# `corecache-loadgen plot` draws its text with a TrueType font.
+[[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need+=(fonts-dejavu-core)
 if ((${#need[@]} == 0)); then
   exit 0
 fi

@@ -1,0 +1,168 @@
+//! Running a workload against a target: spawn one pinned client thread per
+//! core, start them together, merge their interval reports, show progress,
+//! and produce the [`RunResult`].
+
+mod collect;
+mod ctx;
+mod fold;
+mod plan;
+mod report;
+mod tcp;
+mod transport;
+mod udp;
+mod worker;
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub use collect::RunOutput;
+pub use plan::{Plan, TickKind, split};
+
+use crate::wire::Protocol;
+use crate::wire::udp::MAX_REQUEST_PAYLOAD;
+use crate::workload::{Workload, WorkloadError};
+
+/// A run, as configured on the command line.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub name: String,
+    pub target: SocketAddr,
+    pub protocol: Protocol,
+    pub workload: Workload,
+    pub cores: Vec<usize>,
+    /// Pin each client thread to its core.
+    pub pin: bool,
+    /// Total connections, spread over the threads.
+    pub conns: usize,
+    pub depth: usize,
+    /// Total requests per second (open loop); None = closed loop.
+    pub rate: Option<f64>,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub prefill: bool,
+    pub interval: Duration,
+    pub drain: Duration,
+    pub udp_timeout: Duration,
+    /// Client threads poll their rings instead of sleeping.
+    pub spin: bool,
+    pub progress: bool,
+    /// Read the server's `stats` at the start and end of the window.
+    pub server_stats: bool,
+    pub stats_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Workload(#[from] WorkloadError),
+    #[error("--conns ({conns}) must be at least the number of cores ({cores})")]
+    TooFewConns { conns: usize, cores: usize },
+    #[error("--depth must be at least 1")]
+    Depth,
+    #[error("--rate must be positive")]
+    Rate,
+    #[error("--cores is empty")]
+    NoCores,
+    #[error(
+        "UDP requests must fit one datagram: a set of {0} bytes does not (use --value-size <= {max})",
+        max = MAX_REQUEST_PAYLOAD - 100
+    )]
+    UdpTooLarge(usize),
+    #[error("client thread {thread}: {error}")]
+    Thread { thread: usize, error: String },
+    #[error("spawning a client thread: {0}")]
+    Spawn(std::io::Error),
+}
+
+impl RunConfig {
+    pub fn plan(&self) -> Result<Plan, RunError> {
+        self.workload.validate()?;
+        let threads = self.cores.len();
+        if threads == 0 {
+            return Err(RunError::NoCores);
+        }
+        if self.conns < threads {
+            return Err(RunError::TooFewConns {
+                conns: self.conns,
+                cores: threads,
+            });
+        }
+        if self.depth == 0 {
+            return Err(RunError::Depth);
+        }
+        if let Some(r) = self.rate
+            && !(r > 0.0 && r.is_finite())
+        {
+            return Err(RunError::Rate);
+        }
+        if self.protocol == Protocol::Udp && self.workload.set_weight > 0 {
+            let biggest = self.workload.value_sizes.max() + self.workload.key_size + 40;
+            if biggest > MAX_REQUEST_PAYLOAD {
+                return Err(RunError::UdpTooLarge(self.workload.value_sizes.max()));
+            }
+        }
+        let ns = plan::ns;
+        Ok(Plan {
+            target: self.target,
+            protocol: self.protocol,
+            workload: self.workload.clone(),
+            threads,
+            cores: self.cores.clone(),
+            pin: self.pin,
+            conns: split(self.conns, threads),
+            depth: self.depth,
+            rate_per_thread: self.rate.map(|r| r / threads as f64),
+            prefill: self.prefill,
+            warmup_ns: ns(self.warmup),
+            measure_ns: ns(self.duration),
+            interval_ns: ns(self.interval),
+            drain_ns: ns(self.drain),
+            udp_timeout_ns: ns(self.udp_timeout),
+            spin: self.spin,
+        })
+    }
+}
+
+/// Runs the workload and returns its result (and merged histograms).
+pub fn run(cfg: &RunConfig) -> Result<RunOutput, RunError> {
+    let plan = cfg.plan()?;
+    let (tx, rx) = mpsc::channel();
+    let mut starts = Vec::new();
+    let mut handles = Vec::new();
+    for tid in 0..plan.threads {
+        let (start_tx, start_rx) = mpsc::channel();
+        starts.push(start_tx);
+        let plan = plan.clone();
+        let tx = tx.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("loadgen-{tid}"))
+            .spawn(move || {
+                let target = plan.target;
+                match plan.protocol {
+                    Protocol::Udp => worker::thread_main(
+                        tid,
+                        plan,
+                        || udp::connect(target).map(udp::UdpConn::new),
+                        tx,
+                        start_rx,
+                    ),
+                    Protocol::Text | Protocol::Meta => worker::thread_main(
+                        tid,
+                        plan,
+                        || engine::runtime::socket::tcp_connect(target).map(tcp::TcpConn::new),
+                        tx,
+                        start_rx,
+                    ),
+                }
+            })
+            .map_err(RunError::Spawn)?;
+        handles.push(handle);
+    }
+    drop(tx);
+    let out = collect::collect(cfg, &plan, rx, starts);
+    for h in handles {
+        let _ = h.join();
+    }
+    out
+}
