@@ -75,26 +75,70 @@ pub(super) fn queue_of<'a>(
 
 impl Core {
     /// Bytes arrived on connection `slot`.
+    ///
+    /// They are parsed where the kernel put them. Only a request split across
+    /// two receives is assembled in the connection's read buffer, and only
+    /// with the bytes it still needs (the rest of its line, or of its data
+    /// block): copying every following byte there too would double the
+    /// memory traffic of pipelined clients.
     pub(super) fn on_data(&mut self, slot: u32, data: &[u8]) {
-        let Some(conn) = self.conns.slot_mut(slot) else {
+        let Some(mut conn) = self.conns.slot_mut(slot) else {
             return;
         };
         if conn.closing {
             return;
         }
-        if conn.rbuf.is_empty() && conn.pause == Pause::No && conn.swallow == 0 {
-            let consumed = self.process(slot, data);
-            if let Some(conn) = self.conns.slot_mut(slot)
-                && consumed < data.len()
-                && !conn.closing
-            {
-                conn.rbuf.extend_from_slice(&data[consumed..]);
-            }
-        } else {
+        if conn.pause != Pause::No {
+            // Not parsing now: keep what already arrived (the receive is
+            // being cancelled, so this is bounded).
             conn.rbuf.extend_from_slice(data);
-            if conn.pause == Pause::No && conn.rbuf.len() >= conn.need {
-                self.resume_input(slot);
+            return;
+        }
+        // Invariant here: `rbuf` is empty or holds one unfinished request, a
+        // data block short of `need` bytes or a line without its newline.
+        let mut rest = data;
+        while !conn.rbuf.is_empty() {
+            let (take, line_end) = if conn.need > conn.rbuf.len() {
+                ((conn.need - conn.rbuf.len()).min(rest.len()), false)
+            } else {
+                match memchr::memchr(b'\n', rest) {
+                    Some(i) => (i + 1, true),
+                    None => (rest.len(), false),
+                }
+            };
+            conn.rbuf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if conn.rbuf.len() < conn.need {
+                return; // all of `rest` went into the data block
             }
+            self.resume_input(slot);
+            let Some(c) = self.conns.slot_mut(slot) else {
+                return;
+            };
+            if c.closing || rest.is_empty() {
+                return;
+            }
+            let stuck = line_end && !c.rbuf.is_empty() && c.need <= c.rbuf.len();
+            if c.pause != Pause::No || stuck {
+                // Paused again, or a line ended and still did not parse:
+                // buffer the rest and let the general path sort it out.
+                c.rbuf.extend_from_slice(rest);
+                if stuck {
+                    self.resume_input(slot);
+                }
+                return;
+            }
+            conn = c;
+        }
+        if rest.is_empty() {
+            return;
+        }
+        let consumed = self.process(slot, rest);
+        if let Some(conn) = self.conns.slot_mut(slot)
+            && consumed < rest.len()
+            && !conn.closing
+        {
+            conn.rbuf.extend_from_slice(&rest[consumed..]);
         }
     }
 
@@ -182,7 +226,9 @@ impl Core {
                     }
                 }
                 Parse::Incomplete { more } => {
-                    conn.need = rest.len() + more.unwrap_or(1);
+                    // Known: the rest of a data block. Unknown (0): the line
+                    // itself is unfinished; parse again when a newline comes.
+                    conn.need = more.map_or(0, |m| rest.len() + m);
                     return pos;
                 }
                 Parse::Invalid(invalid) => {

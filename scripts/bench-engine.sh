@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The engine measurements of docs/benchmarks.md ("engine" section): corecache,
+# memcached 1.6 (-t 1) and the loadgen's null server (the same io_uring loop
+# with no storage: the ceiling of this network path) pinned to one CPU, the
+# load generator pinned to the other, 90/10 get/set, 100-byte values, 100k
+# keys prefilled, at 32 and 256 connections and pipeline depths 1 and 16.
+# `compare` alternates the servers every round and prints medians and ratios.
+#
+#   bash scripts/bench-engine.sh                      # 3 rounds of 8 s each
+#   ROUNDS=5 DURATION=10s bash scripts/bench-engine.sh
+#   SERVER_CPU=0 CLIENT_CPU=1 OUT=target/bench-engine SHAPES="32:1 256:16" bash scripts/bench-engine.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-8s}
+OUT=${OUT:-target/bench-engine}
+SHAPES=${SHAPES:-"32:1 256:1 32:16 256:16"}
+EXTRA=${EXTRA:-}
+
+bash scripts/install-test-deps.sh
+cargo build --release --locked -p engine -p loadgen
+mkdir -p "$OUT"
+LG=target/release/corecache-loadgen
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+  for _ in $(seq 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "bench-engine: nothing listens on port $1" >&2
+  exit 1
+}
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+CC=$(free_port)
+taskset -c "$SERVER_CPU" target/release/corecache -p "$CC" -t 1 --cores "$SERVER_CPU" -m 1024 \
+  2>"$OUT/corecache.log" &
+pids+=($!)
+MC=$(free_port)
+user=(); [[ $(id -u) -eq 0 ]] && user=(-u root)
+taskset -c "$SERVER_CPU" memcached "${user[@]}" -l 127.0.0.1 -p "$MC" -U 0 -t 1 -m 1024 &
+pids+=($!)
+NULL=$(free_port)
+taskset -c "$SERVER_CPU" "$LG" null-server --listen "127.0.0.1:$NULL" --cores "$SERVER_CPU" >"$OUT/null.log" 2>&1 &
+pids+=($!)
+wait_port "$CC"; wait_port "$MC"; wait_port "$NULL"
+
+echo "# $(date -u +%FT%TZ) $(uname -r) load $(cut -d' ' -f1-3 /proc/loadavg); server cpu$SERVER_CPU, load cpu$CLIENT_CPU"
+for shape in $SHAPES; do
+  conns=${shape%:*}
+  depth=${shape#*:}
+  echo "## $conns connections, depth $depth"
+  # shellcheck disable=SC2086
+  "$LG" compare --no-progress \
+    --target "corecache=127.0.0.1:$CC" --target "memcached=127.0.0.1:$MC" --target "null=127.0.0.1:$NULL" \
+    --cores "$CLIENT_CPU" --conns "$conns" --depth "$depth" --rounds "$ROUNDS" \
+    --duration "$DURATION" --warmup 2s --prefill --keys 100000 --value-size 100 --ratio 9:1 \
+    --json "$OUT/c$conns-d$depth.json" $EXTRA
+  "$LG" plot "$OUT/c$conns-d$depth.json" -o "$OUT/c$conns-d$depth.svg" --png "$OUT/c$conns-d$depth.png" \
+    --title "get+set latency, $conns conns, depth $depth (server cpu$SERVER_CPU, load cpu$CLIENT_CPU)" >/dev/null
+done
