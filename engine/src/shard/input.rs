@@ -16,7 +16,7 @@ use super::conn::Pause;
 use super::exec::{Exec, Outcome};
 use super::mesh::{Kind, Origin};
 use super::order::ReplyQueue;
-use super::route::shard_of;
+use super::route::{self, shard_of};
 use super::{Core, udp};
 
 /// Who a request came from: a TCP connection or a UDP request.
@@ -25,6 +25,9 @@ pub(super) enum Client {
     Conn { slot: u32, generation: u32 },
     Udp { slot: u32, generation: u32 },
 }
+
+/// Keys prefetched ahead of one batch of pipelined requests.
+const PREFETCH_MAX: usize = 64;
 
 pub(super) const ORIGIN_CONN: u8 = 0;
 pub(super) const ORIGIN_UDP: u8 = 1;
@@ -178,8 +181,57 @@ impl Core {
         }
     }
 
+    /// Pipelined requests: before handling any of them, brings the index
+    /// slots and then the items of every local key in `input` into the cache,
+    /// so that their memory latency overlaps instead of adding up (measured:
+    /// the item's cache miss was most of the store's time at depth 16).
+    fn prefetch(&self, input: &[u8]) {
+        // One request (the usual case at depth 1) has nothing to overlap with.
+        match memchr::memchr(b'\n', input) {
+            Some(i) if i + 1 < input.len() => {}
+            _ => return,
+        }
+        let shards = self.mesh.shards();
+        let mut hashes = [0u64; PREFETCH_MAX];
+        let mut n = 0;
+        let mut pos = 0;
+        let mut note = |key: &[u8], n: &mut usize| {
+            let h = route::key_hash(key);
+            if *n < PREFETCH_MAX && (shards == 1 || route::shard_of_hash(h, shards) == self.id) {
+                self.store.prefetch_index(h);
+                hashes[*n] = h;
+                *n += 1;
+            }
+        };
+        while n < PREFETCH_MAX && pos < input.len() {
+            let Parse::Complete { request, consumed } = proto::parse(&input[pos..], &self.limits)
+            else {
+                break;
+            };
+            match &request {
+                Request::Get(g) => g.keys.clone().for_each(|k| note(k, &mut n)),
+                Request::Store(s) => note(s.key, &mut n),
+                Request::Delete(d) => note(d.key, &mut n),
+                Request::Arith(a) => note(a.key, &mut n),
+                Request::Touch(t) => note(t.key, &mut n),
+                Request::MetaGet(m) if !m.key.is_base64() => note(m.key.raw(), &mut n),
+                Request::MetaSet(m) if !m.key.is_base64() => note(m.key.raw(), &mut n),
+                Request::MetaDelete(m) if !m.key.is_base64() => note(m.key.raw(), &mut n),
+                Request::MetaArith(m) if !m.key.is_base64() => note(m.key.raw(), &mut n),
+                _ => {}
+            }
+            pos += consumed;
+        }
+        if n > 1 {
+            for &h in &hashes[..n] {
+                self.store.prefetch_item(h);
+            }
+        }
+    }
+
     /// Parses and handles requests from `input`; returns the bytes consumed.
     fn process(&mut self, slot: u32, input: &[u8]) -> usize {
+        self.prefetch(input);
         let max_output = self.shared.config.network.max_pending_output.0 as usize;
         let mut pos = 0;
         loop {
@@ -292,7 +344,12 @@ impl Core {
             Request::MetaDebug(m) => m.key.decode(&mut keybuf),
             _ => return self.handle_keyless(client, request),
         };
-        let owner = shard_of(key, self.mesh.shards());
+        let shards = self.mesh.shards();
+        let owner = if shards == 1 {
+            self.id
+        } else {
+            shard_of(key, shards)
+        };
         if owner != self.id {
             if !self.mesh.can_send(owner) {
                 return Handled::Stall;

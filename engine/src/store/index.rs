@@ -26,6 +26,20 @@ const GROW_DEN: usize = 4;
 const MIGRATE_PER_INSERT: usize = 8;
 const MIN_CAPACITY: usize = 1024;
 
+/// A hint to the CPU to bring the cache line at `p` in; never faults, so any
+/// address is allowed.
+#[inline(always)]
+pub(crate) fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 is a hint: it reads nothing architecturally and
+    // cannot fault, whatever the address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 const EMPTY: u32 = 0;
 const TOMB: u32 = 1;
 
@@ -145,6 +159,43 @@ impl Index {
 
     pub(crate) fn migrating(&self) -> bool {
         self.old.is_some()
+    }
+
+    /// Hints that `hash`'s home slot will be read soon (both tables while migrating).
+    #[inline]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        prefetch(
+            self.cur
+                .slots
+                .as_ptr()
+                .wrapping_add(self.cur.home(hash))
+                .cast(),
+        );
+        if let Some(old) = &self.old {
+            prefetch(old.slots.as_ptr().wrapping_add(old.home(hash)).cast());
+        }
+    }
+
+    /// Calls `f` with every handle whose tag matches `hash` along its probe
+    /// run in the current table (at most `limit`), without comparing keys:
+    /// the candidates to prefetch.
+    #[inline]
+    pub(crate) fn candidates(&self, hash: u64, limit: usize, mut f: impl FnMut(u32)) {
+        let want = self.tag(hash);
+        let t = &self.cur;
+        let mut pos = t.home(hash);
+        let mut seen = 0;
+        for _ in 0..t.slots.len() {
+            let s = t.slots[pos];
+            if s == EMPTY || seen == limit {
+                return;
+            }
+            if s != TOMB && s & !self.hmask == want {
+                f(s & self.hmask);
+                seen += 1;
+            }
+            pos = t.next(pos);
+        }
     }
 
     /// Finds the slot of the item whose key matches (`eq` compares the key at a handle).

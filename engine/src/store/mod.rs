@@ -313,6 +313,28 @@ impl Store {
         ItemPtr(self.arena.at(Slabs::offset(h)))
     }
 
+    /// Hints that a request for a key with `hash` is coming: its index slot
+    /// will be read. Call it a few requests ahead of the request itself.
+    #[inline]
+    pub fn prefetch_index(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Hints that the item a key with `hash` maps to will be read: reads the
+    /// index (best after `prefetch_index` had time to bring it in) and
+    /// prefetches the header of every candidate item.
+    #[inline]
+    pub fn prefetch_item(&self, hash: u64) {
+        self.index.candidates(hash, 2, |h| {
+            // Header, key and a small value: up to three cache lines. Larger
+            // values are copied sequentially, which the hardware prefetches.
+            let at = self.arena.at(Slabs::offset(h));
+            for line in 0..3 {
+                index::prefetch(at.wrapping_add(line * 64));
+            }
+        });
+    }
+
     #[inline]
     fn class_of(&self, h: u32) -> usize {
         self.slabs.page_class[self.slabs.page_of(h) as usize] as usize
