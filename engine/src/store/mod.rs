@@ -496,20 +496,21 @@ impl Store {
             if self.cfg.evictions && self.maybe_move_page(cls) {
                 continue;
             }
+            // Under -M nothing is evicted here. Asking the policy for a victim
+            // and then not evicting it would corrupt queues that move their
+            // pick (S3-FIFO's small queue, CLOCK's hand); expired items are
+            // reclaimed by the crawler instead.
+            if !self.cfg.evictions {
+                break;
+            }
             let v = self
                 .policies
                 .victim(&self.arena, &self.slabs, self.layout, cls, self.pinned);
             if v == NONE {
-                if self.cfg.evictions && self.move_page(cls, true) {
+                if self.move_page(cls, true) {
                     continue;
                 }
                 break;
-            }
-            if !self.cfg.evictions {
-                let it = self.item(v);
-                if !(self.is_expired(it) || self.is_flushed(it)) {
-                    break;
-                }
             }
             self.evict(v);
         }

@@ -37,6 +37,55 @@ fn every_policy_respects_the_limit() {
     }
 }
 
+/// memcached's -M: when memory is full a store fails with OutOfMemory and
+/// nothing live is evicted, under every policy (a policy asked for a victim
+/// that is then kept would corrupt its queues); expired items are reclaimed
+/// by the crawler and make room again.
+#[test]
+fn without_evictions_full_memory_fails_stores_and_keeps_every_item() {
+    for p in Policy::ALL {
+        let mut s = Store::new(StoreConfig {
+            memory_limit: 2 << 20,
+            eviction: p,
+            evictions: false,
+            hugepages: HugePages::Off,
+            ..StoreConfig::default()
+        })
+        .unwrap();
+        s.set_time(10);
+        let mut stored = Vec::new();
+        let mut refused = 0;
+        for i in 0..40_000u32 {
+            let key = format!("m{i}");
+            match s.set(key.as_bytes(), &[3; 100], 0, 30) {
+                StoreOutcome::Stored { .. } => stored.push(key),
+                StoreOutcome::OutOfMemory => refused += 1,
+                other => panic!("{p:?} {i}: {other:?}"),
+            }
+        }
+        assert!(refused > 0, "{p:?}: 2 MiB cannot hold 40,000 items");
+        assert_eq!(s.stats().evictions, 0, "{p:?}");
+        for key in &stored {
+            assert!(
+                s.get(key.as_bytes()).is_some(),
+                "{p:?}: {key} was stored and must stay"
+            );
+        }
+        // Everything expires; the crawler gives the memory back.
+        s.set_time(100);
+        for _ in 0..64 {
+            s.crawl(4096);
+        }
+        assert!(
+            matches!(
+                s.set(b"after", &[4; 100], 0, 0),
+                StoreOutcome::Stored { .. }
+            ),
+            "{p:?}: expired items were not reclaimed"
+        );
+    }
+}
+
 /// Fill with 100-byte values, then switch to 10 KB values only: pages move to the
 /// 10 KB class and a working set that fits reaches a hit ratio above 90%.
 #[test]
