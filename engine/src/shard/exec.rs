@@ -13,7 +13,7 @@ use proto::reply::{Status, encode_number};
 use proto::{ClientError, ErrorReply, Request, ServerError};
 
 use super::stats::ShardStats;
-use crate::config::Config;
+use crate::server::Shared;
 use crate::store::{
     ArithOutcome, DeleteOutcome, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet, MetaGetArgs,
     MetaSetArgs, MetaSetMode, Store, StoreConfig, StoreMode, StoreOutcome, TouchOutcome,
@@ -34,7 +34,11 @@ pub(super) struct Exec<'a> {
 }
 
 /// The store's settings for shard `shard` on `core`, from the server config.
-pub(super) fn store_config(config: &Config, shard: usize, core: usize) -> StoreConfig {
+/// The store's clock counts from [`CLOCK_START`] at the server's start.
+///
+/// [`CLOCK_START`]: super::CLOCK_START
+pub(super) fn store_config(shared: &Shared, shard: usize, core: usize) -> StoreConfig {
+    let config = &shared.config;
     let m = &config.memory;
     let shards = config.shard_cores().map(|c| c.len()).unwrap_or(1).max(1) as u64;
     StoreConfig {
@@ -48,6 +52,10 @@ pub(super) fn store_config(config: &Config, shard: usize, core: usize) -> StoreC
         eviction: m.eviction,
         evictions: !config.server.disable_evictions,
         shard_id: shard as u16,
+        process_started: shared
+            .started_unix
+            .saturating_sub(u64::from(super::CLOCK_START))
+            .max(1),
         ..StoreConfig::default()
     }
 }

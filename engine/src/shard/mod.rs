@@ -122,7 +122,7 @@ pub fn run(params: ShardParams) {
     }
     drop(wake_tx);
     let Ok(mesh) = mesh_rx.recv() else { return };
-    let store = match Store::new(exec::store_config(&shared.config, id, core)) {
+    let store = match Store::new(exec::store_config(&shared, id, core)) {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
     };
@@ -195,6 +195,12 @@ pub(crate) struct Core {
 /// Items the crawler checks once a second, and every turn while it is busy.
 const CRAWL_BUDGET_TICK: usize = 4096;
 const CRAWL_BUDGET_BUSY: usize = 256;
+
+/// The store's clock at start-up, in seconds. As memcached's `current_time`,
+/// it starts past 0: time 1 means "already expired", and an immediate
+/// `flush_all` marks everything up to the second before now, so a clock at 0
+/// would make both lie in the future during the first second of uptime.
+pub(super) const CLOCK_START: u32 = 2;
 
 /// How long a stopping server waits for clients to take their replies.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -315,7 +321,7 @@ impl Core {
             dirty: Vec::new(),
             stalled: Vec::new(),
             scratch: Vec::new(),
-            now: 0,
+            now: CLOCK_START,
             last_tick: Instant::now(),
             crawl_busy: false,
             stopping: false,
@@ -326,7 +332,7 @@ impl Core {
     }
 
     fn update_clock(&mut self) {
-        let now = self.shared.started.elapsed().as_secs() as u32;
+        let now = CLOCK_START + self.shared.started.elapsed().as_secs() as u32;
         if now != self.now {
             self.now = now;
         }
