@@ -585,8 +585,8 @@ fn count_lines(b: &[u8], line: &[u8]) -> usize {
 /// Bytes for a failure message: printable, CRLF kept visible, long runs cut.
 pub fn show(b: &[u8]) -> String {
     let s = String::from_utf8_lossy(b);
-    if s.len() > 2000 {
-        format!("{}…({} bytes)", &s[..2000], b.len())
+    if s.len() > 300 {
+        format!("{}…({} bytes)", s.chars().take(300).collect::<String>(), b.len())
     } else {
         s.into_owned()
     }
