@@ -39,7 +39,11 @@ fn a_refused_store_sends_exactly_one_reply_for_keys_of_every_shard() {
                 b"SERVER_ERROR object too large for cache\r\n"
             };
             let got = c.round_trip(&req);
-            assert_eq!(show(&got), show(want), "{key} old={old} noreply={noreply} meta={meta}");
+            assert_eq!(
+                show(&got),
+                show(want),
+                "{key} old={old} noreply={noreply} meta={meta}"
+            );
             assert_eq!(c.get(&key), None, "{key}: the old item must be unlinked");
         }
     }

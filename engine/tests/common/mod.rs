@@ -586,7 +586,11 @@ fn count_lines(b: &[u8], line: &[u8]) -> usize {
 pub fn show(b: &[u8]) -> String {
     let s = String::from_utf8_lossy(b);
     if s.len() > 300 {
-        format!("{}…({} bytes)", s.chars().take(300).collect::<String>(), b.len())
+        format!(
+            "{}…({} bytes)",
+            s.chars().take(300).collect::<String>(),
+            b.len()
+        )
     } else {
         s.into_owned()
     }
