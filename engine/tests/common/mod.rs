@@ -406,12 +406,12 @@ impl Conn {
     /// Sends `bytes` followed by `mn` and returns everything before the
     /// `MN` that answers it: the complete reply to `bytes`, nothing more and
     /// nothing less, even when `bytes` expects no reply at all. `mn` lines
-    /// inside `bytes` are counted.
+    /// inside `bytes` are counted (so a data block must not hold one).
     pub fn round_trip(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut out = bytes.to_vec();
         out.extend_from_slice(b"mn\r\n");
         self.send(&out);
-        let marks = count_lines(&out, b"mn\r\n") + count_lines(&out, b"mn\n");
+        let marks = count_mn(&out);
         self.read_mn(marks)
     }
 
@@ -570,16 +570,14 @@ fn find_line(b: &[u8], suffix: &[u8]) -> Option<usize> {
     None
 }
 
-fn count_lines(b: &[u8], line: &[u8]) -> usize {
-    let mut n = 0;
-    let mut start = true;
-    for (i, &c) in b.iter().enumerate() {
-        if start && b[i..].starts_with(line) {
-            n += 1;
-        }
-        start = c == b'\n';
-    }
-    n
+/// Lines that are `mn` requests (`mn`, `mn <anything>`).
+fn count_mn(b: &[u8]) -> usize {
+    b.split(|&c| c == b'\n')
+        .filter(|l| {
+            let l = l.strip_suffix(b"\r").unwrap_or(l);
+            l == b"mn" || l.starts_with(b"mn ")
+        })
+        .count()
 }
 
 /// Bytes for a failure message: printable, CRLF kept visible, long runs cut.
