@@ -747,3 +747,19 @@ pub fn matches(want: &[u8], got: &[u8], cas: &mut String) -> Result<(), String> 
     }
     Ok(())
 }
+
+/// Asserts byte equality, printing both sides readably (cut when long).
+#[track_caller]
+pub fn assert_bytes(got: impl AsRef<[u8]>, want: impl AsRef<[u8]>, context: &str) {
+    let (got, want) = (got.as_ref(), want.as_ref());
+    if got != want {
+        let at = got.iter().zip(want).take_while(|(a, b)| a == b).count();
+        panic!(
+            "{context}: replies differ at byte {at} (got {} bytes, want {})\n  got  …{:?}\n  want …{:?}",
+            got.len(),
+            want.len(),
+            show(&got[at.saturating_sub(40)..]),
+            show(&want[at.saturating_sub(40)..]),
+        );
+    }
+}
