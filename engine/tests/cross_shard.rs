@@ -1,0 +1,382 @@
+//! Cross-shard routing with two shards: a key lives on the shard that
+//! `shard_of` names, connections land wherever the kernel puts them, and every
+//! connection sees every key byte-exact, with replies in request order.
+
+mod common;
+use std::collections::HashMap;
+
+use common::{Conn, Server, assert_bytes, parse_values, stat};
+use engine::shard::route::shard_of;
+
+/// Deterministic pseudo-random numbers (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// `n` keys owned by shard `shard` of 2.
+fn keys_of(shard: usize, n: usize, prefix: &str) -> Vec<String> {
+    (0..)
+        .map(|i| format!("{prefix}:{i}"))
+        .filter(|k| shard_of(k.as_bytes(), 2) == shard)
+        .take(n)
+        .collect()
+}
+
+/// Which shard a connection is on: a get of a key shard 0 owns is forwarded
+/// (and counted) only from shard 1.
+fn shard_of_conn(c: &mut Conn, probe: &str) -> usize {
+    let before = stat(&c.stats(""), "cross_shard_requests");
+    c.get(probe);
+    let after = stat(&c.stats(""), "cross_shard_requests");
+    usize::from(after > before)
+}
+
+fn value_for(rng: &mut Rng, i: usize) -> Vec<u8> {
+    let len = match i % 5 {
+        0 => 0,
+        1 => rng.below(16) as usize,
+        2 => rng.below(4096) as usize,
+        3 => 4090 + rng.below(20) as usize, // around a receive buffer
+        _ => 20_000 + rng.below(80_000) as usize,
+    };
+    (0..len).map(|_| rng.next() as u8).collect()
+}
+
+fn get_reply(pairs: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in pairs {
+        out.extend_from_slice(format!("VALUE {k} 0 {}\r\n", v.len()).as_bytes());
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"END\r\n");
+    out
+}
+
+#[test]
+fn keys_written_on_one_connection_read_back_byte_exact_on_every_other() {
+    let server = Server::start(&["-t", "2"]);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut keys = keys_of(0, 60, "x");
+    keys.extend(keys_of(1, 60, "x"));
+    let values: Vec<Vec<u8>> = (0..keys.len()).map(|i| value_for(&mut rng, i)).collect();
+
+    let mut writer = server.connect();
+    let mut batch = Vec::new();
+    for (k, v) in keys.iter().zip(&values) {
+        batch.extend_from_slice(format!("set {k} 0 0 {}\r\n", v.len()).as_bytes());
+        batch.extend_from_slice(v);
+        batch.extend_from_slice(b"\r\n");
+    }
+    writer.send(&batch);
+    assert_bytes(
+        writer.read_n(keys.len() * 8),
+        b"STORED\r\n".repeat(keys.len()),
+        "pipelined sets",
+    );
+
+    let mut one_by_one = Vec::new();
+    let mut want = Vec::new();
+    for (k, v) in keys.iter().zip(&values) {
+        one_by_one.extend_from_slice(format!("get {k}\r\n").as_bytes());
+        want.extend_from_slice(&get_reply(&[(k, v)]));
+    }
+    let pairs: Vec<(&str, &[u8])> = keys
+        .iter()
+        .map(String::as_str)
+        .zip(values.iter().map(Vec::as_slice))
+        .collect();
+    let multi = format!("get {}\r\n", keys.join(" "));
+    let want_multi = get_reply(&pairs);
+
+    // Which shard each reader landed on, found one at a time (the counter
+    // the probe reads is server-wide).
+    let probe = &keys_of(0, 1, "probe")[0];
+    let mut readers: Vec<Conn> = (0..16).map(|_| server.connect()).collect();
+    let mut seen = [0usize; 2];
+    for c in &mut readers {
+        seen[shard_of_conn(c, probe)] += 1;
+    }
+    // Readers on threads, so that both shards serve at the same time.
+    std::thread::scope(|s| {
+        for mut c in readers {
+            let (one_by_one, want, multi, want_multi) = (&one_by_one, &want, &multi, &want_multi);
+            s.spawn(move || {
+                c.send(one_by_one);
+                assert_bytes(c.read_n(want.len()), want, "gets one by one");
+                c.send(multi.as_bytes());
+                assert_bytes(c.read_n(want_multi.len()), want_multi, "one multi-get");
+            });
+        }
+    });
+    // 16 connections all on one shard: a 1 in 32768 chance with a fair kernel.
+    assert!(
+        seen[0] > 0 && seen[1] > 0,
+        "connections per shard: {seen:?}"
+    );
+}
+
+#[test]
+fn multi_get_spanning_both_shards_keeps_request_order() {
+    let server = Server::start(&["-t", "2"]);
+    let mut c = server.connect();
+    let a = keys_of(0, 8, "m");
+    let b = keys_of(1, 8, "m");
+    for k in a.iter().chain(&b) {
+        c.set(k, format!("<{k}>").as_bytes());
+    }
+    let miss = keys_of(0, 1, "miss")[0].clone();
+    let miss1 = keys_of(1, 1, "miss")[0].clone();
+    // Runs of one shard's keys of every length, misses and repeats between.
+    let order: Vec<&String> = vec![
+        &a[0], &b[0], &a[1], &a[2], &b[1], &b[2], &b[3], &miss, &a[3], &a[0], &miss1, &b[4], &a[4],
+        &a[5], &a[6], &a[7], &b[5], &b[6], &b[7], &b[0], &miss, &miss1,
+    ];
+    let line: Vec<&str> = order.iter().map(|k| k.as_str()).collect();
+    let hits: Vec<(&str, String)> = order
+        .iter()
+        .filter(|k| **k != &miss && **k != &miss1)
+        .map(|k| (k.as_str(), format!("<{k}>")))
+        .collect();
+    let pairs: Vec<(&str, &[u8])> = hits.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    let want = get_reply(&pairs);
+    for cmd in ["get", "gat 0"] {
+        c.send(format!("{cmd} {}\r\n", line.join(" ")).as_bytes());
+        assert_bytes(c.read_through(b"END\r\n"), &want, cmd);
+    }
+    // gets: same order, with CAS values.
+    c.send(format!("gets {}\r\n", line.join(" ")).as_bytes());
+    let reply = c.read_through(b"END\r\n");
+    let got: Vec<(Vec<u8>, Vec<u8>)> = parse_values(&reply);
+    let want: Vec<(Vec<u8>, Vec<u8>)> = hits
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+    assert_eq!(got, want);
+    // Several multi-gets in one write, each answered whole and in turn.
+    let mut req = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..8 {
+        req.extend_from_slice(format!("get {} {} {}\r\n", b[i], a[i], b[(i + 1) % 8]).as_bytes());
+        let (x, y, z) = (
+            format!("<{}>", b[i]),
+            format!("<{}>", a[i]),
+            format!("<{}>", b[(i + 1) % 8]),
+        );
+        want.extend_from_slice(&get_reply(&[
+            (&b[i], x.as_bytes()),
+            (&a[i], y.as_bytes()),
+            (&b[(i + 1) % 8], z.as_bytes()),
+        ]));
+    }
+    c.send(&req);
+    assert_bytes(c.read_n(want.len()), want, "pipelined multi-gets");
+    assert!(stat(&c.stats(""), "cross_shard_requests") > 0);
+}
+
+/// What the server should hold: a model to compute expected replies.
+#[derive(Default)]
+struct Model(HashMap<String, u64>);
+
+impl Model {
+    /// Appends one random request to `req` and its reply to `want`.
+    fn step(&mut self, rng: &mut Rng, keys: &[String], req: &mut Vec<u8>, want: &mut Vec<u8>) {
+        let k = &keys[rng.below(keys.len() as u64) as usize];
+        let cur = self.0.get(k).copied();
+        let mut w = |s: String| want.extend_from_slice(s.as_bytes());
+        match rng.below(12) {
+            0 | 1 => {
+                let v = rng.below(1000);
+                req.extend_from_slice(
+                    format!("set {k} 0 0 {}\r\n{v}\r\n", v.to_string().len()).as_bytes(),
+                );
+                self.0.insert(k.clone(), v);
+                w("STORED\r\n".into());
+            }
+            2 | 3 => {
+                req.extend_from_slice(format!("get {k}\r\n").as_bytes());
+                if let Some(v) = cur {
+                    w(format!("VALUE {k} 0 {}\r\n{v}\r\n", v.to_string().len()));
+                }
+                w("END\r\n".into());
+            }
+            4 => {
+                let d = rng.below(50);
+                req.extend_from_slice(format!("incr {k} {d}\r\n").as_bytes());
+                match cur {
+                    Some(v) => {
+                        self.0.insert(k.clone(), v + d);
+                        w(format!("{}\r\n", v + d));
+                    }
+                    None => w("NOT_FOUND\r\n".into()),
+                }
+            }
+            5 => {
+                let d = rng.below(50);
+                req.extend_from_slice(format!("decr {k} {d}\r\n").as_bytes());
+                match cur {
+                    Some(v) => {
+                        self.0.insert(k.clone(), v.saturating_sub(d));
+                        w(format!("{}\r\n", v.saturating_sub(d)));
+                    }
+                    None => w("NOT_FOUND\r\n".into()),
+                }
+            }
+            6 => {
+                req.extend_from_slice(format!("delete {k}\r\n").as_bytes());
+                w(if self.0.remove(k).is_some() {
+                    "DELETED\r\n"
+                } else {
+                    "NOT_FOUND\r\n"
+                }
+                .into());
+            }
+            7 => {
+                req.extend_from_slice(format!("mg {k} v k\r\n").as_bytes());
+                match cur {
+                    Some(v) => w(format!("VA {} k{k}\r\n{v}\r\n", v.to_string().len())),
+                    None => w(format!("EN k{k}\r\n")),
+                }
+            }
+            8 => {
+                let v = rng.below(1000);
+                req.extend_from_slice(
+                    format!("ms {k} {} q\r\n{v}\r\n", v.to_string().len()).as_bytes(),
+                );
+                self.0.insert(k.clone(), v);
+            }
+            9 => {
+                req.extend_from_slice(format!("ma {k} N0 J7 v\r\n").as_bytes());
+                let v = cur.map_or(7, |v| v + 1);
+                self.0.insert(k.clone(), v);
+                w(format!("VA {}\r\n{v}\r\n", v.to_string().len()));
+            }
+            10 => {
+                req.extend_from_slice(format!("md {k} q\r\n").as_bytes());
+                if self.0.remove(k).is_none() {
+                    w("NF\r\n".into());
+                }
+            }
+            _ => {
+                let k2 = &keys[rng.below(keys.len() as u64) as usize];
+                req.extend_from_slice(format!("get {k} {k2}\r\nmn\r\n").as_bytes());
+                for key in [k, k2] {
+                    if let Some(v) = self.0.get(key) {
+                        w(format!("VALUE {key} 0 {}\r\n{v}\r\n", v.to_string().len()));
+                    }
+                }
+                w("END\r\nMN\r\n".into());
+            }
+        }
+    }
+}
+
+#[test]
+fn pipelined_local_and_remote_requests_keep_reply_order() {
+    let server = Server::start(&["-t", "2"]);
+    let mut keys = keys_of(0, 6, "p");
+    keys.extend(keys_of(1, 6, "p"));
+    let mut rng = Rng(42);
+    let mut model = Model::default();
+    for round in 0..5 {
+        let mut c = server.connect();
+        let (mut req, mut want) = (Vec::new(), Vec::new());
+        for _ in 0..2000 {
+            model.step(&mut rng, &keys, &mut req, &mut want);
+        }
+        // A closing mn proves nothing else was sent.
+        req.extend_from_slice(b"mn\r\n");
+        want.extend_from_slice(b"MN\r\n");
+        c.send(&req);
+        assert_bytes(c.read_n(want.len()), &want, &format!("round {round}"));
+        c.assert_silent(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn stats_flush_and_reset_cover_every_shard() {
+    let server = Server::start(&["-t", "2"]);
+    let mut c = server.connect();
+    let mut keys = keys_of(0, 40, "s");
+    keys.extend(keys_of(1, 60, "s"));
+    for k in &keys {
+        c.set(k, b"0123456789");
+    }
+    for k in &keys {
+        assert!(c.get(k).is_some());
+    }
+    for i in 0..50 {
+        assert!(c.get(&format!("absent:{i}")).is_none());
+    }
+    // A few more connections, each seen by the server before stats is asked.
+    let mut others: Vec<Conn> = (0..5).map(|_| server.connect()).collect();
+    for o in &mut others {
+        assert_eq!(o.round_trip(b"version\r\n").len() > 8, true);
+    }
+    let s = c.stats("");
+    assert_eq!(stat(&s, "curr_items"), 100);
+    assert_eq!(stat(&s, "total_items"), 100);
+    assert_eq!(stat(&s, "cmd_set"), 100);
+    assert_eq!(stat(&s, "get_hits"), 100);
+    assert_eq!(stat(&s, "get_misses"), 50);
+    assert_eq!(stat(&s, "cmd_get"), 150);
+    assert_eq!(stat(&s, "curr_connections"), 6);
+    assert!(stat(&s, "total_connections") >= 6);
+    assert_eq!(stat(&s, "threads"), 2);
+    assert_eq!(stat(&s, "pid"), u64::from(server.pid()));
+    assert!(stat(&s, "bytes") >= 100 * 10);
+    let limit = stat(&s, "limit_maxbytes");
+    assert!(
+        (60 << 20..=64 << 20).contains(&limit),
+        "limit_maxbytes {limit}"
+    );
+    // stats items and slabs add up to the same items.
+    let items = c.stats("items");
+    let number: u64 = items
+        .iter()
+        .filter(|(k, _)| k.ends_with(":number"))
+        .map(|(_, v)| v.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(number, 100, "{items:?}");
+    let slabs = c.stats("slabs");
+    let used: u64 = slabs
+        .iter()
+        .filter(|(k, _)| k.ends_with(":used_chunks"))
+        .map(|(_, v)| v.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(used, 100, "{slabs:?}");
+    // Every shard resets its counters; gauges stay.
+    assert_eq!(c.round_trip(b"stats reset\r\n"), b"RESET\r\n");
+    let s = c.stats("");
+    assert_eq!(stat(&s, "get_hits"), 0);
+    assert_eq!(stat(&s, "cmd_get"), 0);
+    assert_eq!(stat(&s, "curr_items"), 100);
+    // Every shard flushes.
+    assert_eq!(c.round_trip(b"flush_all\r\n"), b"OK\r\n");
+    for o in &mut others {
+        for k in &keys {
+            assert_eq!(o.get(k), None, "{k} after flush_all");
+        }
+    }
+    drop(others);
+    // Closed connections leave the count (asynchronously: poll, bounded).
+    let deadline = std::time::Instant::now() + common::READ_DEADLINE;
+    while stat(&c.stats(""), "curr_connections") != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "curr_connections stuck"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
