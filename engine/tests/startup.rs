@@ -20,7 +20,11 @@ fn refused(args: &[&str], names: &[&str]) -> String {
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{args:?}: want one line, got {stderr:?}");
     for n in names {
-        assert!(lines[0].contains(n), "{args:?}: {:?} does not name {n:?}", lines[0]);
+        assert!(
+            lines[0].contains(n),
+            "{args:?}: {:?} does not name {n:?}",
+            lines[0]
+        );
     }
     lines[0].to_string()
 }
@@ -46,7 +50,10 @@ fn bad_values_name_the_setting() {
         (&["-l", "nowhere"], &["-l", "nowhere"]),
         (&["-S"], &["-S"]),
         (&["-Z"], &["-Z"]),
-        (&["-P", "/nonexistent-dir/corecache.pid", "-p", "0"], &["server.pidfile"]),
+        (
+            &["-P", "/nonexistent-dir/corecache.pid", "-p", "0"],
+            &["server.pidfile"],
+        ),
     ];
     for (args, names) in rows {
         refused(args, names);
@@ -72,16 +79,25 @@ fn unparsable_flags_name_the_flag_in_one_line() {
 #[test]
 fn bad_config_files_name_the_key_and_line() {
     let unknown = temp_file("unknown.toml", "[server]\nport = 1\nprot = 2\n");
-    refused(&["--config", unknown.to_str().unwrap()], &["line 3", "prot"]);
+    refused(
+        &["--config", unknown.to_str().unwrap()],
+        &["line 3", "prot"],
+    );
     let section = temp_file("section.toml", "[sever]\nport = 1\n");
     refused(&["--config", section.to_str().unwrap()], &["sever"]);
     let typed = temp_file("typed.toml", "[memory]\nlimit_mb = \"lots\"\n");
     refused(&["--config", typed.to_str().unwrap()], &["line 2", "lots"]);
     let value = temp_file("value.toml", "[memory]\ngrowth_factor = 0.5\n");
-    refused(&["--config", value.to_str().unwrap()], &["memory.growth_factor"]);
+    refused(
+        &["--config", value.to_str().unwrap()],
+        &["memory.growth_factor"],
+    );
     let name = temp_file("name.toml", "[memory]\neviction = \"lifo\"\n");
     refused(&["--config", name.to_str().unwrap()], &["lifo"]);
-    refused(&["--config", "/nonexistent/corecache.toml"], &["/nonexistent/corecache.toml"]);
+    refused(
+        &["--config", "/nonexistent/corecache.toml"],
+        &["/nonexistent/corecache.toml"],
+    );
 }
 
 /// memcached takes -I up to 1g; the config accepts up to 1024m and prints it,
@@ -119,7 +135,10 @@ fn a_port_held_by_another_corecache_is_in_use() {
     let tcp = first.addr.port().to_string();
     refused(&["-p", &tcp, "-t", "1"], &["server.port", "in use"]);
     let udp = first.udp.unwrap().port().to_string();
-    refused(&["-p", "0", "-U", &udp, "-t", "1"], &["server.udp_port", "in use"]);
+    refused(
+        &["-p", "0", "-U", &udp, "-t", "1"],
+        &["server.udp_port", "in use"],
+    );
 }
 
 #[test]
@@ -140,12 +159,18 @@ fn print_config_reads_back_and_runs() {
         "512k",
     ]);
     assert_eq!(code, Some(0));
-    assert!(first.contains("[server]") && first.contains("max_connections = 77"), "{first}");
+    assert!(
+        first.contains("[server]") && first.contains("max_connections = 77"),
+        "{first}"
+    );
     let file = temp_file("printed.toml", &first);
     let path = file.to_str().unwrap();
     let (code, second, _) = run_to_exit(&["--config", path, "--print-config"]);
     assert_eq!(code, Some(0));
-    assert_eq!(first, second, "printed config does not read back identically");
+    assert_eq!(
+        first, second,
+        "printed config does not read back identically"
+    );
     // The file drives a real server; flags still override it.
     let server = Server::start(&["--config", path, "-c", "78"]);
     let s = server.connect().stats("settings");
@@ -158,9 +183,22 @@ fn print_config_reads_back_and_runs() {
 
 #[test]
 fn memcached_flags_are_accepted_with_warnings() {
-    let server = Server::start(&["-t", "1", "-d", "-o", "modern,hashpower=20", "-R", "20", "-C", "-v"]);
+    let server = Server::start(&[
+        "-t",
+        "1",
+        "-d",
+        "-o",
+        "modern,hashpower=20",
+        "-R",
+        "20",
+        "-C",
+        "-v",
+    ]);
     let mut c = server.connect();
-    assert_eq!(c.round_trip(b"version\r\n").starts_with(b"VERSION 1.6."), true);
+    assert_eq!(
+        c.round_trip(b"version\r\n").starts_with(b"VERSION 1.6."),
+        true
+    );
     let log = server.log().join("\n");
     for w in ["-d:", "-o modern", "hashpower=20", "-R:", "-C:"] {
         assert!(log.contains(w), "no warning for {w} in {log}");

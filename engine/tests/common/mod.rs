@@ -261,6 +261,11 @@ impl Memcached {
 
     /// Starts memcached, or returns None (and says so) when it is not installed.
     pub fn start(test: &str) -> Option<Memcached> {
+        Memcached::start_with(test, &[])
+    }
+
+    /// Starts memcached with extra flags (e.g. `-A`).
+    pub fn start_with(test: &str, extra: &[&str]) -> Option<Memcached> {
         let path = std::env::var("MEMCACHED").unwrap_or_else(|_| Memcached::PATH.to_string());
         if !std::path::Path::new(&path).exists() {
             println!(
@@ -285,6 +290,7 @@ impl Memcached {
                 "-t",
                 "1",
             ]);
+            cmd.args(extra);
             // SAFETY: geteuid has no preconditions.
             if unsafe { libc::geteuid() } == 0 {
                 cmd.args(["-u", "root"]);
@@ -315,6 +321,11 @@ impl Memcached {
 
     pub fn connect(&self) -> Conn {
         Conn::connect(self.addr)
+    }
+
+    /// Waits (bounded) for memcached to exit on its own.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        wait_deadline(&mut self.child, within)
     }
 }
 
