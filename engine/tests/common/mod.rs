@@ -449,6 +449,33 @@ impl Conn {
         reply
     }
 
+    /// One line, or what came before the server closed without ending one.
+    pub fn read_line_or_eof(&mut self) -> Vec<u8> {
+        let deadline = Instant::now() + READ_DEADLINE;
+        let mut chunk = vec![0u8; 4096];
+        loop {
+            if let Some(p) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                return self.buf.drain(..p + 2).collect();
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "neither a line nor EOF within {READ_DEADLINE:?}"
+            );
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return std::mem::take(&mut self.buf),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                    return std::mem::take(&mut self.buf);
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => panic!("read error: {e}"),
+            }
+        }
+    }
+
     /// Reads until the server closes the connection; returns what came first.
     pub fn read_to_eof(&mut self) -> Vec<u8> {
         let deadline = Instant::now() + READ_DEADLINE;
