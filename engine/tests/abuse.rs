@@ -102,7 +102,10 @@ impl Target {
             std::thread::sleep(Duration::from_millis(20));
         }
         max = max.max(self.server.rss_kib());
-        println!("{what}: RSS peak {max} KiB (baseline {} KiB)", self.baseline_kib);
+        println!(
+            "{what}: RSS peak {max} KiB (baseline {} KiB)",
+            self.baseline_kib
+        );
         assert!(
             max <= self.baseline_kib + RSS_SLACK_KIB,
             "{what}: RSS peaked at {max} KiB, baseline {} KiB",

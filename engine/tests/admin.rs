@@ -1,11 +1,8 @@
 //! Administrative commands and the settings that govern them: `shutdown`
-//! with and without -A, `flush_all` with -F, `verbosity`, and the `stats`
-//! sections (`settings`, `conns`, `slabs`, `items`) against the flags given.
+//! with and without -A, `flush_all` with -F.
 
 mod common;
-use common::{
-    Memcached, READ_DEADLINE, Server, Target, closing, parse_stats, row, run_table, stat,
-};
+use common::{Memcached, READ_DEADLINE, Server, Target, closing, row, run_table};
 
 #[test]
 fn shutdown_is_refused_without_dash_a() {
@@ -74,75 +71,4 @@ fn flush_all_is_refused_with_dash_f() {
     run_table(server.addr, Target::Corecache, &rows);
     let s = server.connect().stats("settings");
     assert!(s.contains(&("flush_enabled".into(), "no".into())), "{s:?}");
-}
-
-#[test]
-fn stats_settings_reflect_the_flags() {
-    let server = Server::start(&[
-        "-t", "2", "-m", "32", "-c", "99", "-I", "512k", "-M", "-A", "-b", "64",
-    ]);
-    let mut c = server.connect();
-    let s = c.stats("settings");
-    assert_eq!(stat(&s, "maxbytes"), 32 << 20);
-    assert_eq!(stat(&s, "maxconns"), 99);
-    assert_eq!(stat(&s, "tcpport"), u64::from(server.addr.port()));
-    assert_eq!(stat(&s, "udpport"), 0);
-    assert_eq!(stat(&s, "item_size_max"), 512 << 10);
-    assert_eq!(stat(&s, "num_threads"), 2);
-    assert_eq!(stat(&s, "tcp_backlog"), 64);
-    let text = |name: &str| s.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    assert_eq!(text("evictions"), Some("off"));
-    assert_eq!(text("shutdown_command"), Some("yes"));
-    assert_eq!(text("cas_enabled"), Some("yes"));
-    assert_eq!(text("flush_enabled"), Some("yes"));
-    // verbosity changes what stats settings reports.
-    assert_eq!(c.round_trip(b"verbosity 2\r\n"), b"OK\r\n");
-    assert_eq!(stat(&c.stats("settings"), "verbosity"), 2);
-    let g = c.stats("");
-    assert_eq!(stat(&g, "max_connections"), 99);
-    assert_eq!(stat(&g, "limit_maxbytes"), 32 << 20);
-}
-
-#[test]
-fn stats_conns_lists_every_connection() {
-    let server = Server::start(&["-t", "2"]);
-    let mut conns: Vec<_> = (0..4).map(|_| server.connect()).collect();
-    for c in &mut conns {
-        assert!(c.round_trip(b"version\r\n").starts_with(b"VERSION"));
-    }
-    conns[0].send(b"stats conns\r\n");
-    let reply = conns[0].read_through(b"END\r\n");
-    let s = parse_stats(&reply);
-    for c in &conns {
-        let me = format!("tcp:{}", c.stream.local_addr().unwrap());
-        assert!(
-            s.iter().any(|(k, v)| k.ends_with(":addr") && *v == me),
-            "{me} not in {s:?}"
-        );
-    }
-    let listen = format!("tcp:{}", server.addr);
-    assert!(
-        s.iter()
-            .any(|(k, v)| k.ends_with(":listen_addr") && *v == listen)
-    );
-}
-
-#[test]
-fn stats_slabs_and_items_follow_the_stored_items() {
-    let server = Server::start(&["-t", "2"]);
-    let mut c = server.connect();
-    for i in 0..30 {
-        c.set(&format!("small:{i}"), b"x");
-        c.set(&format!("large:{i}"), &vec![b'y'; 50_000]);
-    }
-    let items = c.stats("items");
-    let classes: std::collections::BTreeSet<&str> = items
-        .iter()
-        .filter(|(k, _)| k.ends_with(":number"))
-        .map(|(k, _)| k.split(':').nth(1).unwrap())
-        .collect();
-    assert!(classes.len() >= 2, "two sizes, two classes: {items:?}");
-    let slabs = c.stats("slabs");
-    assert!(stat(&slabs, "active_slabs") >= 2, "{slabs:?}");
-    assert!(stat(&slabs, "total_malloced") >= 30 * 50_000);
 }
