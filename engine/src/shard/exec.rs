@@ -187,9 +187,11 @@ impl Exec<'_> {
     ) {
         let cas = kind.with_cas();
         for key in keys {
-            self.stats.cmd_get += 1;
+            // memcached counts gat/gats as touches only.
             if kind.touches() {
                 self.stats.cmd_touch += 1;
+            } else {
+                self.stats.cmd_get += 1;
             }
             let item = if kind.touches() {
                 self.store.gat(key, exptime.into())
@@ -212,10 +214,6 @@ impl Exec<'_> {
             vivify: f.vivify().map(i64::from),
             recache: f.recache().map(i64::from),
         };
-        self.stats.cmd_get += 1;
-        if args.touch.is_some() {
-            self.stats.cmd_touch += 1;
-        }
         let outcome = match self.store.meta_get(key, &args) {
             MetaGet::Hit(hit) => MgOutcome::Hit(MgItem {
                 key: hit.item.key,
@@ -232,6 +230,13 @@ impl Exec<'_> {
             }),
             MetaGet::Miss => MgOutcome::Miss,
         };
+        // As memcached: a hit with T is a touch; a miss (T or not) and a
+        // vivified item are gets.
+        if args.touch.is_some() && matches!(outcome, MgOutcome::Hit(_)) {
+            self.stats.cmd_touch += 1;
+        } else {
+            self.stats.cmd_get += 1;
+        }
         encode_mg(out, m, &outcome);
     }
 
