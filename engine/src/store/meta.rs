@@ -184,11 +184,8 @@ impl Store {
             }
         }
         let Some(h) = found else {
-            if args.touch.is_some() {
-                self.stats.touch_misses += 1;
-            } else {
-                self.stats.get_misses += 1;
-            }
+            // memcached counts a miss as a get miss, T or not.
+            self.stats.get_misses += 1;
             return MetaGet::Miss;
         };
         let it = self.item(h);
