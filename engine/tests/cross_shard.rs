@@ -322,7 +322,7 @@ fn stats_flush_and_reset_cover_every_shard() {
     // A few more connections, each seen by the server before stats is asked.
     let mut others: Vec<Conn> = (0..5).map(|_| server.connect()).collect();
     for o in &mut others {
-        assert_eq!(o.round_trip(b"version\r\n").len() > 8, true);
+        assert!(o.round_trip(b"version\r\n").len() > 8);
     }
     let s = c.stats("");
     assert_eq!(stat(&s, "curr_items"), 100);
