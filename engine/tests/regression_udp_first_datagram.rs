@@ -21,7 +21,9 @@ fn the_first_datagrams_after_start_are_answered_at_once() {
     for id in 0..8u16 {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.connect(addr).unwrap();
-        socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let header = UdpHeader {
             request_id: id,
             sequence: 0,
@@ -29,11 +31,16 @@ fn the_first_datagrams_after_start_are_answered_at_once() {
             reserved: 0,
         };
         let started = Instant::now();
-        socket.send(&[&header.encode()[..], b"version\r\n"].concat()).unwrap();
+        socket
+            .send(&[&header.encode()[..], b"version\r\n"].concat())
+            .unwrap();
         let mut buf = [0u8; 1500];
         let n = socket.recv(&mut buf).expect("a reply");
         let took = started.elapsed();
         assert!(buf[8..n].starts_with(b"VERSION"));
-        assert!(took < Duration::from_millis(500), "datagram {id} answered after {took:?}");
+        assert!(
+            took < Duration::from_millis(500),
+            "datagram {id} answered after {took:?}"
+        );
     }
 }

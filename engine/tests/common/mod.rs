@@ -178,6 +178,14 @@ impl Drop for Server {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // A shard thread that panics does not stop the process (debug
+        // builds unwind the thread only): every test checks the log.
+        if !std::thread::panicking() {
+            let log = self.log.lock().unwrap();
+            if let Some(i) = log.iter().position(|l| l.contains("panicked at")) {
+                panic!("the server panicked:\n{}", log[i..].join("\n"));
+            }
+        }
     }
 }
 
