@@ -29,6 +29,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub udp: Option<SocketAddr>,
     log: Arc<Mutex<Vec<String>>>,
+    /// The thread draining stderr; it ends when the process does.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Why a server did not start: its exit status and what it printed.
@@ -79,7 +81,7 @@ impl Server {
         let stderr = child.stderr.take().expect("piped stderr");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel::<String>();
-        {
+        let reader = {
             let log = log.clone();
             // Keeps draining the log for the server's whole life, so that a
             // chatty server never blocks on a full pipe.
@@ -89,8 +91,8 @@ impl Server {
                     log.lock().unwrap().push(line.clone());
                     let _ = tx.send(line);
                 }
-            });
-        }
+            })
+        };
         let deadline = Instant::now() + START_DEADLINE;
         let (mut tcp, mut udp) = (None, None);
         loop {
@@ -108,6 +110,7 @@ impl Server {
                             addr,
                             udp,
                             log,
+                            reader: Some(reader),
                         });
                     }
                 }
@@ -177,6 +180,9 @@ impl Drop for Server {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
         }
         // A shard thread that panics does not stop the process (debug
         // builds unwind the thread only): every test checks the log.
