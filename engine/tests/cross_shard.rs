@@ -380,3 +380,81 @@ fn stats_flush_and_reset_cover_every_shard() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// `quit`, or the client's EOF, right behind requests other shards answer:
+/// every reply owed is sent before the connection closes.
+#[test]
+fn quit_and_eof_wait_for_replies_from_the_other_shard() {
+    let server = Server::start(&["-t", "2"]);
+    let mut keys = keys_of(0, 20, "q");
+    keys.extend(keys_of(1, 20, "q"));
+    let mut c = server.connect();
+    for k in &keys {
+        c.set(k, k.as_bytes());
+    }
+    let (mut req, mut want) = (Vec::new(), Vec::new());
+    for k in &keys {
+        req.extend_from_slice(format!("get {k}\r\nmg {k} v\r\n").as_bytes());
+        want.extend_from_slice(&get_reply(&[(k, k.as_bytes())]));
+        want.extend_from_slice(format!("VA {}\r\n{k}\r\n", k.len()).as_bytes());
+    }
+    req.extend_from_slice(format!("get {}\r\n", keys.join(" ")).as_bytes());
+    let pairs: Vec<(&str, &[u8])> = keys.iter().map(|k| (k.as_str(), k.as_bytes())).collect();
+    want.extend_from_slice(&get_reply(&pairs));
+    for ending in ["quit", "eof"] {
+        for _ in 0..10 {
+            let mut c = server.connect();
+            if ending == "quit" {
+                c.send(&[&req[..], b"quit\r\nget never\r\n"].concat());
+            } else {
+                c.send(&req);
+                c.shutdown_write();
+            }
+            assert_bytes(c.read_to_eof(), &want, ending);
+        }
+    }
+}
+
+/// Keyless commands that gather from every shard (stats) or reach every
+/// shard (flush_all, stats reset) keep their place among remote requests.
+#[test]
+fn keyless_commands_keep_their_place_among_remote_requests() {
+    let server = Server::start(&["-t", "2"]);
+    let a = &keys_of(0, 1, "k")[0];
+    let b = &keys_of(1, 1, "k")[0];
+    let mut c = server.connect();
+    c.set(a, b"A");
+    c.set(b, b"B");
+    for _ in 0..20 {
+        c.send(format!("get {a} {b}\r\nstats\r\nget {b}\r\nversion\r\nmg {a} v\r\n").as_bytes());
+        assert_bytes(
+            c.read_through(b"END\r\n"),
+            get_reply(&[(a, b"A"), (b, b"B")]),
+            "get",
+        );
+        let stats = c.read_through(b"END\r\n");
+        assert!(
+            stats.starts_with(b"STAT pid "),
+            "{}",
+            String::from_utf8_lossy(&stats)
+        );
+        assert_bytes(
+            c.read_through(b"END\r\n"),
+            get_reply(&[(b, b"B")]),
+            "get after stats",
+        );
+        assert!(c.read_line().starts_with(b"VERSION "));
+        assert_bytes(c.read_n(9), b"VA 1\r\nA\r\n", "mg");
+    }
+    c.send(format!("set {a} 0 0 1\r\nX\r\nset {b} 0 0 1\r\nY\r\nflush_all\r\nget {a} {b}\r\nset {b} 0 0 1\r\nZ\r\nget {a} {b}\r\n").as_bytes());
+    let want = [
+        &b"STORED\r\nSTORED\r\nOK\r\nEND\r\nSTORED\r\n"[..],
+        &get_reply(&[(b, b"Z")]),
+    ]
+    .concat();
+    assert_bytes(
+        c.read_n(want.len()),
+        want,
+        "flush_all among remote requests",
+    );
+}

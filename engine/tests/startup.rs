@@ -268,3 +268,21 @@ fn no_new_connections_after_sigterm() {
     let refused = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2));
     assert!(refused.is_err(), "the port still accepts after exit");
 }
+
+/// A client that never takes its replies does not hold the stop up for
+/// longer than the drain deadline (5 s): it is cut off, and the exit is clean.
+#[test]
+fn sigterm_does_not_wait_forever_for_a_client_that_never_reads() {
+    let server = Server::start(&["-t", "2"]);
+    let mut c = server.connect();
+    c.set("big", &vec![b'b'; 512 << 10]);
+    // 64 MiB of replies owed, never read.
+    c.send(&b"get big\r\n".repeat(128));
+    assert!(c.read_line().starts_with(b"VALUE big"));
+    let started = std::time::Instant::now();
+    signal(server.pid(), libc::SIGTERM);
+    let status = server.wait_exit(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(0));
+    println!("stopped {:?} after SIGTERM", started.elapsed());
+    drop(c);
+}
