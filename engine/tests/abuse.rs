@@ -389,10 +389,13 @@ fn two_thousand_connections_opened_and_dropped() {
                     c.round_trip(b"get conns\r\n"),
                     b"VALUE conns 0 1\r\nv\r\nEND\r\n"
                 ),
-                // Dropped with a request in flight (and its reply unread).
-                1 => c.send(b"get conns\r\nset x 0 0 1\r\n"),
+                // Dropped with requests in flight, some of them answered by
+                // the other shard, and their replies unread.
+                1 => c.send(b"get conns a b c d e f g h\r\nmg a v\r\nmg b v\r\nset x 0 0 1\r\n"),
                 // Dropped halfway through a data block.
                 2 => c.send(b"set y 0 0 100\r\nabc"),
+                // Dropped while every shard is asked for its stats.
+                3 => c.send(b"stats\r\nstats items\r\n"),
                 _ => {}
             }
         }

@@ -121,3 +121,41 @@ fn items_disappear_when_their_time_comes() {
         assert!(c.get(&format!("{k}:long")).is_some());
     }
 }
+
+/// flush_all with a delay: nothing changes before its time, everything
+/// stored before it is gone after, on both shards; items stored later
+/// survive.
+#[test]
+fn a_delayed_flush_takes_effect_at_its_time() {
+    let server = Server::start(&["-t", "2"]);
+    let mut c = server.connect();
+    let keys: Vec<String> = (0..8).map(|i| format!("delayed:{i}")).collect();
+    for k in &keys {
+        c.set(k, b"before");
+    }
+    assert_eq!(c.round_trip(b"flush_all 2\r\n"), b"OK\r\n");
+    for k in &keys {
+        assert!(c.get(k).is_some(), "{k} flushed before the delay");
+    }
+    let deadline = Instant::now() + READ_DEADLINE;
+    for k in &keys {
+        while c.get(k).is_some() {
+            assert!(Instant::now() < deadline, "{k} survived the delayed flush");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // As in memcached, an item stored within the flush's own second is
+    // flushed too (time granularity); one a second later is not.
+    std::thread::sleep(Duration::from_millis(1100));
+    for k in &keys {
+        c.set(k, b"after");
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    for k in &keys {
+        assert_eq!(
+            c.get(k).as_deref(),
+            Some(&b"after"[..]),
+            "{k} stored after the flush"
+        );
+    }
+}
