@@ -177,8 +177,10 @@ fn counters_match_memcached_for_the_same_requests() {
         "touch_hits",
         "touch_misses",
         "curr_items",
-        "total_items",
     ];
+    // (Not total_items: memcached's incr replaces the item instead of
+    // updating it in place when a background thread holds a reference, so
+    // its count varies from run to run.)
     let server = Server::start(&["-t", "2"]);
     let run = |addr| {
         let mut c = common::Conn::connect(addr);
