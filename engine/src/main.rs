@@ -4,12 +4,16 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
 use engine::config::cli::{Cli, VERSION};
 use engine::server::{self, StartError};
 
 fn main() -> ExitCode {
     abort_on_panic();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return flag_error(e),
+    };
     if cli.version {
         println!("corecache {VERSION}");
         return ExitCode::SUCCESS;
@@ -52,6 +56,20 @@ fn abort_on_panic() {
         default(info);
         std::process::abort();
     }));
+}
+
+/// A flag the parser refuses: one line naming it, like every other start-up
+/// error (clap's own report adds a usage screen); --help prints as usual.
+fn flag_error(e: clap::Error) -> ExitCode {
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("corecache: {first} (see corecache --help)");
+    ExitCode::from(2)
 }
 
 /// Start-up and shutdown are logged at info; -vv adds debug, -vvv trace.

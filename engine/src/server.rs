@@ -70,6 +70,19 @@ fn bind_error(what: &str, addr: SocketAddr, e: std::io::Error) -> ConfigError {
     ConfigError(format!("cannot listen ({what}): {fix}"))
 }
 
+/// Whether `addr` is free, tested with a plain socket (no SO_REUSEPORT) that
+/// is released at once. SO_REUSEPORT lets any socket of the same user join a
+/// group on the port, so without this a second corecache (or any program
+/// using SO_REUSEPORT) on the port of a running one would start and silently
+/// take part of its traffic.
+fn port_is_free(addr: SocketAddr, udp: bool) -> std::io::Result<()> {
+    if udp {
+        std::net::UdpSocket::bind(addr).map(drop)
+    } else {
+        std::net::TcpListener::bind(addr).map(drop)
+    }
+}
+
 /// Binds one TCP listener per shard per address (SO_REUSEPORT) and, when UDP is
 /// on, one UDP socket per shard per address. Port 0 binds the first socket to a
 /// free port and the rest to the same one.
@@ -82,6 +95,10 @@ fn bind(config: &Config, shards: usize) -> Result<Listeners, ConfigError> {
     let mut tcp_port = s.port;
     let mut udp_port = s.udp_port;
     for ip in &s.listen {
+        if tcp_port != 0 {
+            let addr = SocketAddr::new(*ip, tcp_port);
+            port_is_free(addr, false).map_err(|e| bind_error("server.port", addr, e))?;
+        }
         for per_shard in tcp.iter_mut() {
             let addr = SocketAddr::new(*ip, tcp_port);
             let fd = socket::tcp_listener(addr, s.backlog)
@@ -98,6 +115,8 @@ fn bind(config: &Config, shards: usize) -> Result<Listeners, ConfigError> {
         // One UDP address: memcached's UDP replies go out of the socket the
         // request came in on, and one socket per shard is enough for it.
         let ip = s.listen[0];
+        let addr = SocketAddr::new(ip, udp_port);
+        port_is_free(addr, true).map_err(|e| bind_error("server.udp_port", addr, e))?;
         for slot in udp.iter_mut() {
             let addr = SocketAddr::new(ip, udp_port);
             let fd =

@@ -374,8 +374,8 @@ mod tests {
     #[test]
     fn memcached_flags_mean_the_same() {
         let (c, warnings) = config(&[
-            "-p", "11311", "-U", "11312", "-m", "128", "-c", "4096", "-t", "2", "-I", "2m", "-vv",
-            "-A",
+            "-p", "11311", "-U", "11312", "-m", "128", "-c", "4096", "-t", "2", "-I", "512k",
+            "-vv", "-A",
         ])
         .unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
@@ -384,7 +384,7 @@ mod tests {
         assert_eq!(c.memory.limit_mb, 128);
         assert_eq!(c.server.max_connections, 4096);
         assert_eq!(c.shards.count, 2);
-        assert_eq!(c.limits.max_item_size.0, 2 << 20);
+        assert_eq!(c.limits.max_item_size.0, 512 << 10);
         assert_eq!(c.server.verbosity, 2);
         assert!(c.server.enable_shutdown);
     }

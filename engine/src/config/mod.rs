@@ -264,10 +264,14 @@ impl Config {
         }
         let l = &self.limits;
         let item = l.max_item_size.0;
-        if !(1 << 10..=1 << 30).contains(&item) {
+        // memcached takes up to 1024m with chunked items; corecache stores an
+        // item in one slab chunk with a 20-bit value length, so 1m is the most.
+        if !(1 << 10..=1 << 20).contains(&item) {
             return Err(ConfigError::setting(
                 "limits.max_item_size",
-                format!("{item} is outside 1k..1024m (use -I 1m)"),
+                format!(
+                    "{item} is outside 1k..1m, the item sizes corecache stores (use -I 1m or less)"
+                ),
             ));
         }
         if item > m.limit_mb << 20 {

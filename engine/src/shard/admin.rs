@@ -189,13 +189,12 @@ impl Core {
                 });
             }
             Some(b"detail") => {
-                let dump = s.args().nth(1) == Some(b"dump");
-                return self.reply(client, |out| {
-                    if dump {
-                        Status::End.encode(out)
-                    } else {
-                        Status::Ok.encode(out)
-                    }
+                // Per-prefix stats are never collected: `dump` is always empty.
+                let arg = s.args().nth(1);
+                return self.reply(client, |out| match arg {
+                    Some(b"dump") => Status::End.encode(out),
+                    Some(b"on" | b"off") => Status::Ok.encode(out),
+                    _ => ErrorReply::from(ClientError::StatsDetailUsage).encode(out),
                 });
             }
             Some(b"cachedump") => {

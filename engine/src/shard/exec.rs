@@ -13,7 +13,7 @@ use proto::reply::{Status, encode_number};
 use proto::{ClientError, ErrorReply, Request, ServerError};
 
 use super::stats::ShardStats;
-use crate::config::Config;
+use crate::server::Shared;
 use crate::store::{
     ArithOutcome, DeleteOutcome, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet, MetaGetArgs,
     MetaSetArgs, MetaSetMode, Store, StoreConfig, StoreMode, StoreOutcome, TouchOutcome,
@@ -33,14 +33,12 @@ pub(super) struct Exec<'a> {
     pub stats: &'a mut ShardStats,
 }
 
-/// The store's settings for shard `shard` on `core`, from the server config;
-/// `process_started` is the unix time relative times count from.
-pub(super) fn store_config(
-    config: &Config,
-    shard: usize,
-    core: usize,
-    process_started: u64,
-) -> StoreConfig {
+/// The store's settings for shard `shard` on `core`, from the server config.
+/// The store's clock counts from [`CLOCK_START`] at the server's start.
+///
+/// [`CLOCK_START`]: super::CLOCK_START
+pub(super) fn store_config(shared: &Shared, shard: usize, core: usize) -> StoreConfig {
+    let config = &shared.config;
     let m = &config.memory;
     let shards = config.shard_cores().map(|c| c.len()).unwrap_or(1).max(1) as u64;
     StoreConfig {
@@ -54,9 +52,10 @@ pub(super) fn store_config(
         eviction: m.eviction,
         evictions: !config.server.disable_evictions,
         shard_id: shard as u16,
-        // Every shard counts relative time from the same instant, so absolute
-        // expiry times convert identically on all of them (see Core::update_clock).
-        process_started,
+        process_started: shared
+            .started_unix
+            .saturating_sub(u64::from(super::CLOCK_START))
+            .max(1),
         ..StoreConfig::default()
     }
 }
@@ -98,7 +97,10 @@ impl Exec<'_> {
             Request::Delete(d) => {
                 let s = match self.store.delete(d.key) {
                     DeleteOutcome::Deleted => Status::Deleted,
-                    DeleteOutcome::NotFound | DeleteOutcome::Exists => Status::NotFound,
+                    DeleteOutcome::NotFound
+                    | DeleteOutcome::Exists
+                    | DeleteOutcome::NotStored
+                    | DeleteOutcome::OutOfMemory => Status::NotFound,
                 };
                 status(out, d.noreply, s);
             }
@@ -142,11 +144,19 @@ impl Exec<'_> {
                     compare_cas: m.flags.compare_cas(),
                     invalidate: m.flags.invalidate(),
                     exptime: m.flags.ttl().map(i64::from),
+                    remove_value: m.flags.remove_value(),
+                    client_flags: m.flags.client_flags().unwrap_or(0),
+                    new_cas: m.flags.new_cas(),
                 };
                 let outcome = match self.store.meta_delete(key, &args) {
                     DeleteOutcome::Deleted => MdOutcome::Deleted,
                     DeleteOutcome::NotFound => MdOutcome::NotFound,
                     DeleteOutcome::Exists => MdOutcome::Exists,
+                    DeleteOutcome::NotStored => MdOutcome::NotStored,
+                    DeleteOutcome::OutOfMemory => {
+                        ErrorReply::from(ServerError::OutOfMemory).encode(out);
+                        return Outcome::Done;
+                    }
                 };
                 encode_md(out, m, outcome);
             }
@@ -188,9 +198,11 @@ impl Exec<'_> {
     ) {
         let cas = kind.with_cas();
         for key in keys {
-            self.stats.cmd_get += 1;
+            // memcached counts gat/gats as touches only.
             if kind.touches() {
                 self.stats.cmd_touch += 1;
+            } else {
+                self.stats.cmd_get += 1;
             }
             let item = if kind.touches() {
                 self.store.gat(key, exptime.into())
@@ -214,10 +226,6 @@ impl Exec<'_> {
             recache: f.recache().map(i64::from),
             touch_before_recache: flag_precedes(f.raw(), b'T', b'R'),
         };
-        self.stats.cmd_get += 1;
-        if args.touch.is_some() {
-            self.stats.cmd_touch += 1;
-        }
         let outcome = match self.store.meta_get(key, &args) {
             MetaGet::Hit(hit) => MgOutcome::Hit(MgItem {
                 key: hit.item.key,
@@ -234,6 +242,13 @@ impl Exec<'_> {
             }),
             MetaGet::Miss => MgOutcome::Miss,
         };
+        // As memcached: a hit with T is a touch; a miss (T or not) and a
+        // vivified item are gets.
+        if args.touch.is_some() && matches!(outcome, MgOutcome::Hit(_)) {
+            self.stats.cmd_touch += 1;
+        } else {
+            self.stats.cmd_get += 1;
+        }
         encode_mg(out, m, &outcome);
     }
 

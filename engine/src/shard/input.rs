@@ -32,6 +32,8 @@ const PREFETCH_MAX: usize = 64;
 pub(super) const ORIGIN_CONN: u8 = 0;
 pub(super) const ORIGIN_UDP: u8 = 1;
 pub(super) const ORIGIN_GATHER: u8 = 2;
+/// Nobody awaits the reply: it is dropped on arrival.
+pub(super) const ORIGIN_NONE: u8 = 3;
 
 impl Client {
     pub(super) fn origin(self, part: u32) -> Origin {
@@ -294,7 +296,7 @@ impl Core {
                         conn.closing = true;
                     }
                     if let Some(key) = invalid.unlink {
-                        self.unlink_refused(client, key);
+                        self.unlink_refused(key);
                     }
                     pos += invalid.consumed;
                 }
@@ -304,7 +306,7 @@ impl Core {
 
     /// A refused store drops the old item, as memcached does, so that stale
     /// data does not outlive a write the client believes failed.
-    fn unlink_refused(&mut self, client: Client, key: proto::Key<'_>) {
+    fn unlink_refused(&mut self, key: proto::Key<'_>) {
         let mut buf: KeyBuf = [0; _];
         let decoded = key.decode(&mut buf);
         let owner = shard_of(decoded, self.mesh.shards());
@@ -312,7 +314,9 @@ impl Core {
             self.store.delete(decoded);
             return;
         }
-        // `md <key as sent> [b] q`: quiet, so the reply is empty on success.
+        // `md <key as sent> [b] q`, run for its effect only: the client has
+        // had its one reply (`q` does not hide `NF`), so no place is kept
+        // for this one and it is dropped when it comes back.
         let mut line = Vec::with_capacity(key.raw().len() + 8);
         line.extend_from_slice(b"md ");
         line.extend_from_slice(key.raw());
@@ -320,7 +324,14 @@ impl Core {
             line.extend_from_slice(b" b");
         }
         line.extend_from_slice(b" q\r\n");
-        self.forward(client, owner, Kind::Exec, &line);
+        let origin = Origin {
+            kind: ORIGIN_NONE,
+            slot: 0,
+            generation: 0,
+            part: 0,
+        };
+        self.mesh.push(owner, Kind::Exec, origin, &[&line]);
+        self.stats.forwarded += 1;
     }
 
     /// Runs or forwards one complete request; `raw` is its bytes on the wire.

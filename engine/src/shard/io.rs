@@ -25,6 +25,11 @@ impl Core {
                 self.accept_armed[i] = true;
             }
         }
+        // The UDP receive too: otherwise it is first armed at the end of the
+        // first loop turn, and datagrams wait for the 1 s tick to end it.
+        if let Some(u) = self.udp.as_mut() {
+            u.arm(&mut self.ring);
+        }
         Ok(())
     }
 

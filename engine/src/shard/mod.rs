@@ -131,12 +131,7 @@ pub fn run(params: ShardParams) {
     }
     drop(wake_tx);
     let Ok(mesh) = mesh_rx.recv() else { return };
-    let store = match Store::new(exec::store_config(
-        &shared.config,
-        id,
-        core,
-        process_started(&shared),
-    )) {
+    let store = match Store::new(exec::store_config(&shared, id, core)) {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
     };
@@ -165,12 +160,6 @@ pub fn run(params: ShardParams) {
     let _ = ready_tx.send((id, Ok(ready)));
     drop(ready_tx);
     shard.run_loop();
-}
-
-/// The unix time relative times count from, as memcached: two seconds
-/// before start, so that relative time 1 is already in the past.
-fn process_started(shared: &Shared) -> u64 {
-    shared.started_unix.saturating_sub(2)
 }
 
 /// The receive buffers, kept apart from the rest so that a received buffer
@@ -215,6 +204,12 @@ pub(crate) struct Core {
 /// Items the crawler checks once a second, and every turn while it is busy.
 const CRAWL_BUDGET_TICK: usize = 4096;
 const CRAWL_BUDGET_BUSY: usize = 256;
+
+/// The store's clock at start-up, in seconds. As memcached's `current_time`,
+/// it starts past 0: time 1 means "already expired", and an immediate
+/// `flush_all` marks everything up to the second before now, so a clock at 0
+/// would make both lie in the future during the first second of uptime.
+pub(super) const CLOCK_START: u32 = 2;
 
 /// How long a stopping server waits for clients to take their replies.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -335,7 +330,7 @@ impl Core {
             dirty: Vec::new(),
             stalled: Vec::new(),
             scratch: Vec::new(),
-            now: 0,
+            now: CLOCK_START,
             last_tick: Instant::now(),
             crawl_busy: false,
             stopping: false,
@@ -349,9 +344,11 @@ impl Core {
     /// clock since start (a wall-clock step does not expire items early), the
     /// same on every shard.
     fn update_clock(&mut self) {
-        let elapsed = self.shared.started.elapsed().as_secs();
-        self.now = elapsed as u32;
-        self.store.set_unix_time(self.shared.started_unix + elapsed);
+        let now = CLOCK_START + self.shared.started.elapsed().as_secs() as u32;
+        if now != self.now {
+            self.now = now;
+        }
+        self.store.set_time(self.now);
     }
 
     fn dispatch(&mut self, c: &Completion) {

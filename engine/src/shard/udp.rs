@@ -83,7 +83,7 @@ impl Udp {
         self.bufs.recycle(bid);
     }
 
-    fn arm(&mut self, ring: &mut Ring) {
+    pub(super) fn arm(&mut self, ring: &mut Ring) {
         if self.armed || self.stopping {
             return;
         }

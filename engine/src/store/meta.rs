@@ -100,8 +100,14 @@ pub struct MetaDeleteArgs {
     pub compare_cas: Option<u64>,
     /// `I`
     pub invalidate: bool,
-    /// `T`, only with `I`
+    /// `T`: the TTL of the stale item (`I`) or of the emptied one (`x`)
     pub exptime: Option<i64>,
+    /// `x`: keep the item with an empty value instead of deleting it
+    pub remove_value: bool,
+    /// `F`: client flags of the emptied item (`x`)
+    pub client_flags: u32,
+    /// `E`: the CAS to give the item (`x` or `I`)
+    pub new_cas: Option<u64>,
 }
 
 /// ma flags.
@@ -188,11 +194,8 @@ impl Store {
             }
         }
         let Some(h) = found else {
-            if args.touch.is_some() {
-                self.stats.touch_misses += 1;
-            } else {
-                self.stats.get_misses += 1;
-            }
+            // memcached counts a miss as a get miss, T or not.
+            self.stats.get_misses += 1;
             return MetaGet::Miss;
         };
         let it = self.item(h);
@@ -297,17 +300,49 @@ impl Store {
             self.stats.delete_misses += 1;
             return DeleteOutcome::Exists;
         }
+        let mut found = found;
+        if args.remove_value {
+            // memcached replaces the item with an empty one: flags from F, TTL
+            // from T, and the old CAS unless E gives one.
+            let old_cas = it.cas();
+            let req = StoreReq {
+                mode: StoreMode::Set,
+                key,
+                value: b"",
+                flags: args.client_flags,
+                exptime: self.realtime(args.exptime.unwrap_or(0)),
+                cas: 0,
+                set_stale: false,
+                new_cas: Some(args.new_cas.unwrap_or(old_cas)),
+                vivify: None,
+                unlink_on_fail: false,
+            };
+            match self.do_store(req) {
+                StoreOutcome::Stored { .. } => {}
+                StoreOutcome::OutOfMemory | StoreOutcome::TooLarge => {
+                    return DeleteOutcome::OutOfMemory;
+                }
+                _ => return DeleteOutcome::NotStored,
+            }
+            let Some(f) = self.find(key, hash) else {
+                return DeleteOutcome::NotStored;
+            };
+            found = f;
+        }
+        let it = self.item(found.handle);
         if args.invalidate {
             if let Some(t) = args.exptime {
                 it.set_exptime(self.realtime(t));
             }
             it.set_bit(BIT_STALE, true);
             it.set_bit(BIT_TOKEN_SENT, false);
-            let cas = self.next_cas();
+            let cas = args.new_cas.unwrap_or_else(|| self.next_cas());
             it.set_cas(cas);
         } else {
             self.stats.delete_hits += 1;
-            self.do_unlink(found);
+            if !args.remove_value {
+                self.do_unlink(found);
+            }
         }
         DeleteOutcome::Deleted
     }

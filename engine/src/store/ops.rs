@@ -50,6 +50,10 @@ pub enum DeleteOutcome {
     NotFound,
     /// md with a CAS that does not match.
     Exists,
+    /// md `x`: the emptied item could not be stored.
+    NotStored,
+    /// md `x`: no memory for the emptied item.
+    OutOfMemory,
 }
 
 /// Result of incr/decr.

@@ -45,6 +45,8 @@ pub enum MdOutcome {
     NotFound,
     /// `EX`: the `C` value did not match.
     Exists,
+    /// `NS`: `x` could not store the emptied item.
+    NotStored,
 }
 
 /// Append the reply to an `md`: code plus `O`/`k` echo. Under `q` only `HD` is
@@ -55,6 +57,7 @@ pub fn encode_md(out: &mut Vec<u8>, req: &MetaDelete<'_>, outcome: MdOutcome) {
         MdOutcome::Deleted => b"HD",
         MdOutcome::NotFound => b"NF",
         MdOutcome::Exists => b"EX",
+        MdOutcome::NotStored => b"NS",
     };
     out.extend_from_slice(code);
     put_echo(out, &req.flags, &req.key);

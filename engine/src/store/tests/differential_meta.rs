@@ -241,6 +241,8 @@ fn random_meta_commands_reply_as_memcached_does() {
                     DeleteOutcome::Deleted => "HD",
                     DeleteOutcome::NotFound => "NF",
                     DeleteOutcome::Exists => "EX",
+                    DeleteOutcome::NotStored => "NS",
+                    DeleteOutcome::OutOfMemory => "SERVER_ERROR out of memory",
                 };
                 // An invalidation changes the CAS: forget ours and theirs alike.
                 cas.remove(&key);

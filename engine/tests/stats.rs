@@ -1,0 +1,208 @@
+//! `stats` and its sections: the settings reflect the flags, `conns` lists
+//! every connection, `slabs` and `items` follow what is stored, and the
+//! general counters carry memcached's names, in memcached's order, with the
+//! values memcached gives for the same requests.
+
+mod common;
+use common::{Memcached, Server, parse_stats, stat};
+
+#[test]
+fn stats_settings_reflect_the_flags() {
+    let server = Server::start(&[
+        "-t", "2", "-m", "32", "-c", "99", "-I", "512k", "-M", "-A", "-b", "64",
+    ]);
+    let mut c = server.connect();
+    let s = c.stats("settings");
+    assert_eq!(stat(&s, "maxbytes"), 32 << 20);
+    assert_eq!(stat(&s, "maxconns"), 99);
+    assert_eq!(stat(&s, "tcpport"), u64::from(server.addr.port()));
+    assert_eq!(stat(&s, "udpport"), 0);
+    assert_eq!(stat(&s, "item_size_max"), 512 << 10);
+    assert_eq!(stat(&s, "num_threads"), 2);
+    assert_eq!(stat(&s, "tcp_backlog"), 64);
+    let text = |name: &str| s.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    assert_eq!(text("evictions"), Some("off"));
+    assert_eq!(text("shutdown_command"), Some("yes"));
+    assert_eq!(text("cas_enabled"), Some("yes"));
+    assert_eq!(text("flush_enabled"), Some("yes"));
+    // verbosity changes what stats settings reports.
+    assert_eq!(c.round_trip(b"verbosity 2\r\n"), b"OK\r\n");
+    assert_eq!(stat(&c.stats("settings"), "verbosity"), 2);
+    let g = c.stats("");
+    assert_eq!(stat(&g, "max_connections"), 99);
+    assert_eq!(stat(&g, "limit_maxbytes"), 32 << 20);
+}
+
+#[test]
+fn stats_conns_lists_every_connection() {
+    let server = Server::start(&["-t", "2"]);
+    let mut conns: Vec<_> = (0..4).map(|_| server.connect()).collect();
+    for c in &mut conns {
+        assert!(c.round_trip(b"version\r\n").starts_with(b"VERSION"));
+    }
+    conns[0].send(b"stats conns\r\n");
+    let reply = conns[0].read_through(b"END\r\n");
+    let s = parse_stats(&reply);
+    for c in &conns {
+        let me = format!("tcp:{}", c.stream.local_addr().unwrap());
+        assert!(
+            s.iter().any(|(k, v)| k.ends_with(":addr") && *v == me),
+            "{me} not in {s:?}"
+        );
+    }
+    let listen = format!("tcp:{}", server.addr);
+    assert!(
+        s.iter()
+            .any(|(k, v)| k.ends_with(":listen_addr") && *v == listen)
+    );
+}
+
+#[test]
+fn stats_slabs_and_items_follow_the_stored_items() {
+    let server = Server::start(&["-t", "2"]);
+    let mut c = server.connect();
+    for i in 0..30 {
+        c.set(&format!("small:{i}"), b"x");
+        c.set(&format!("large:{i}"), &vec![b'y'; 50_000]);
+    }
+    let items = c.stats("items");
+    let classes: std::collections::BTreeSet<&str> = items
+        .iter()
+        .filter(|(k, _)| k.ends_with(":number"))
+        .map(|(k, _)| k.split(':').nth(1).unwrap())
+        .collect();
+    assert!(classes.len() >= 2, "two sizes, two classes: {items:?}");
+    let slabs = c.stats("slabs");
+    assert!(stat(&slabs, "active_slabs") >= 2, "{slabs:?}");
+    assert!(stat(&slabs, "total_malloced") >= 30 * 50_000);
+}
+
+/// The counters the issue names, and every name corecache shares with
+/// memcached in memcached's order (tools read them by position too).
+#[test]
+fn general_stats_carry_memcached_names_in_its_order() {
+    let server = Server::start(&["-t", "2"]);
+    let ours: Vec<String> = server
+        .connect()
+        .stats("")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    for name in [
+        "pid",
+        "uptime",
+        "time",
+        "version",
+        "curr_connections",
+        "total_connections",
+        "cmd_get",
+        "cmd_set",
+        "get_hits",
+        "get_misses",
+        "evictions",
+        "curr_items",
+        "bytes",
+        "limit_maxbytes",
+        "threads",
+    ] {
+        assert!(ours.iter().any(|k| k == name), "no STAT {name}");
+    }
+    let Some(mc) = Memcached::start("general_stats_carry_memcached_names_in_its_order") else {
+        return;
+    };
+    let theirs: Vec<String> = mc.connect().stats("").into_iter().map(|(k, _)| k).collect();
+    let shared_theirs: Vec<&String> = theirs.iter().filter(|k| ours.contains(k)).collect();
+    let shared_ours: Vec<&String> = ours.iter().filter(|k| theirs.contains(k)).collect();
+    assert_eq!(
+        shared_ours, shared_theirs,
+        "order of the names both servers report"
+    );
+    let missing: Vec<&String> = theirs.iter().filter(|k| !ours.contains(k)).collect();
+    println!("memcached stats corecache does not report: {missing:?}");
+}
+
+/// The same requests, sent to memcached and to a 2-shard corecache, leave
+/// the same counters (summed over corecache's shards).
+#[test]
+fn counters_match_memcached_for_the_same_requests() {
+    let requests: &[&[u8]] = &[
+        b"set a 0 0 1\r\n1\r\n",
+        b"set b 0 0 1\r\n2\r\n",
+        b"add a 0 0 1\r\nx\r\n",
+        b"replace nope 0 0 1\r\nx\r\n",
+        b"append a 0 0 1\r\n0\r\n",
+        b"get a\r\n",
+        b"get a b nope\r\n",
+        b"gets nope\r\n",
+        b"delete b\r\n",
+        b"delete b\r\n",
+        b"incr a 5\r\n",
+        b"incr nope 1\r\n",
+        b"decr a 1\r\n",
+        b"decr nope 1\r\n",
+        b"cas a 0 0 1 1\r\nx\r\n",
+        b"cas nope 0 0 1 1\r\nx\r\n",
+        b"touch a 100\r\n",
+        b"touch nope 100\r\n",
+        // gat and a touching mg count as touches, not gets.
+        b"gat 100 a nope\r\n",
+        b"gats 100 a\r\n",
+        b"mg a T30 v\r\n",
+        b"mg nope T30\r\n",
+        b"set gone 0 -1 1\r\nx\r\n",
+        b"get gone\r\n",
+        b"mg a v\r\n",
+        b"mg nope v\r\n",
+        b"ms m 1\r\nx\r\n",
+        b"md m\r\n",
+        b"ma a\r\n",
+        b"ma nope\r\n",
+    ];
+    const COUNTERS: &[&str] = &[
+        "cmd_get",
+        "cmd_set",
+        "cmd_touch",
+        "get_hits",
+        "get_misses",
+        "get_expired",
+        "delete_hits",
+        "delete_misses",
+        "incr_hits",
+        "incr_misses",
+        "decr_hits",
+        "decr_misses",
+        "cas_hits",
+        "cas_misses",
+        "cas_badval",
+        "touch_hits",
+        "touch_misses",
+        "curr_items",
+    ];
+    // (Not total_items: memcached's incr replaces the item instead of
+    // updating it in place when a background thread holds a reference, so
+    // its count varies from run to run.)
+    let server = Server::start(&["-t", "2"]);
+    let run = |addr| {
+        let mut c = common::Conn::connect(addr);
+        for r in requests {
+            c.round_trip(r);
+        }
+        let s = c.stats("");
+        COUNTERS
+            .iter()
+            .map(|n| (*n, stat(&s, n)))
+            .collect::<Vec<_>>()
+    };
+    let ours = run(server.addr);
+    let Some(mc) = Memcached::start("counters_match_memcached_for_the_same_requests") else {
+        return;
+    };
+    let theirs = run(mc.addr);
+    let differ: Vec<String> = ours
+        .iter()
+        .zip(&theirs)
+        .filter(|(a, b)| a.1 != b.1)
+        .map(|(a, b)| format!("{}: corecache {} memcached {}", a.0, a.1, b.1))
+        .collect();
+    assert!(differ.is_empty(), "counters differ:\n{}", differ.join("\n"));
+}
