@@ -29,6 +29,7 @@
 //! | [`reply`] | server-side reply encoders gathered in one place |
 //! | [`client`] | client-side reply parser |
 //! | [`udp`] | the 8-byte UDP frame header and reply splitting |
+//! | `peek` | [`peek_keys`]: the keys of a batch of requests, without parsing them (prefetch hints) |
 //!
 //! The reference is memcached 1.6's protocol.txt and its `proto_text.c`; where
 //! they disagree with the installed memcached 1.6.18 on a byte, the tests say
@@ -43,6 +44,7 @@ mod limits;
 mod line;
 pub mod meta;
 mod num;
+mod peek;
 pub mod reply;
 pub mod request;
 pub mod udp;
@@ -50,6 +52,7 @@ pub mod udp;
 pub use error::{ClientError, ErrorMessage, ErrorReply, Invalid, ServerError};
 pub use limits::{Limits, MAX_KEY_LEN};
 pub use meta::{Key, MetaFlag, MetaFlags};
+pub use peek::peek_keys;
 pub use request::{Parse, Request, parse};
 
 /// A key as memcached accepts it: not longer than the limit (and, when asked,

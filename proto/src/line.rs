@@ -42,7 +42,10 @@ fn is_get_line(buf: &[u8]) -> bool {
 
 #[inline]
 pub(crate) fn frame<'a>(buf: &'a [u8], limits: &Limits) -> Frame<'a> {
-    let window = limits.max_line_len.max(limits.max_get_line_len) + 2;
+    let window = limits
+        .max_line_len
+        .max(limits.max_get_line_len)
+        .saturating_add(2);
     let scan = &buf[..buf.len().min(window)];
     match memchr(b'\n', scan) {
         Some(nl) => {

@@ -116,7 +116,106 @@ fn meta_flags(cmd: &'static str, max: usize) -> impl Strategy<Value = Vec<MetaFl
         .prop_shuffle()
 }
 
+/// One request of a random pipeline: (kind, keys, data).
+type PipelineItem = (u8, Vec<Vec<u8>>, Vec<u8>);
+
+fn pipeline_request() -> impl Strategy<Value = PipelineItem> {
+    (0u8..8, proptest::collection::vec(key(), 1..6), data())
+}
+
+fn encode_pipeline(items: &[PipelineItem]) -> Vec<u8> {
+    let mut wire = Vec::new();
+    for (kind, keys, d) in items {
+        let k = keys[0].as_slice();
+        match kind {
+            0 => proto::cmd::get::encode_request(
+                &mut wire,
+                GetKind::Get,
+                0,
+                keys.iter().map(Vec::as_slice),
+            ),
+            1 => proto::cmd::get::encode_request(
+                &mut wire,
+                GetKind::Gat,
+                30,
+                keys.iter().take(2).map(Vec::as_slice),
+            ),
+            2 => Request::Store(Store {
+                cmd: StoreCmd::Set,
+                key: k,
+                flags: 3,
+                exptime: 0,
+                data: d,
+                cas: 0,
+                noreply: false,
+            })
+            .encode(&mut wire),
+            3 => Request::Store(Store {
+                cmd: StoreCmd::Cas,
+                key: k,
+                flags: 0,
+                exptime: 9,
+                data: d,
+                cas: 7,
+                noreply: true,
+            })
+            .encode(&mut wire),
+            4 => client::ms(&mut wire, k, d, &[MetaFlag::ReturnCas]),
+            5 => client::mg(&mut wire, k, &[MetaFlag::ReturnValue]),
+            6 => Request::Delete(Delete {
+                key: k,
+                noreply: false,
+            })
+            .encode(&mut wire),
+            _ => Request::Arith(Arith {
+                cmd: ArithCmd::Incr,
+                key: k,
+                delta: 1,
+                noreply: false,
+            })
+            .encode(&mut wire),
+        }
+    }
+    wire
+}
+
 proptest! {
+    /// `peek_keys`, the prefetch hint, reports exactly the keys `parse` finds
+    /// in a pipeline of well-formed requests, in order, and covers the same bytes.
+    #[test]
+    fn peek_keys_agrees_with_parse(items in proptest::collection::vec(pipeline_request(), 1..12)) {
+        let wire = encode_pipeline(&items);
+        let limits = Limits { max_get_line_len: usize::MAX, max_line_len: usize::MAX, ..Limits::default() };
+        let mut parsed: Vec<Vec<u8>> = Vec::new();
+        let mut pos = 0;
+        while pos < wire.len() {
+            let Parse::Complete { request, consumed } = parse(&wire[pos..], &limits) else {
+                return Err(TestCaseError::fail(format!("pipeline did not parse at {pos}")));
+            };
+            match request {
+                Request::Get(g) => parsed.extend(g.keys.map(<[u8]>::to_vec)),
+                Request::Store(s) => parsed.push(s.key.to_vec()),
+                Request::Delete(d) => parsed.push(d.key.to_vec()),
+                Request::Arith(a) => parsed.push(a.key.to_vec()),
+                Request::MetaSet(m) => parsed.push(m.key.raw().to_vec()),
+                Request::MetaGet(m) => parsed.push(m.key.raw().to_vec()),
+                other => return Err(TestCaseError::fail(format!("unexpected {other:?}"))),
+            }
+            pos += consumed;
+        }
+        let mut peeked: Vec<Vec<u8>> = Vec::new();
+        let covered = proto::peek_keys(&wire, usize::MAX, |k| peeked.push(k.to_vec()));
+        prop_assert_eq!(covered, wire.len());
+        prop_assert_eq!(&peeked, &parsed);
+        // Cut anywhere: never reads past the cut, reports a prefix of the keys.
+        for cut in [wire.len() / 3, wire.len() / 2, wire.len() - 1] {
+            let mut some: Vec<Vec<u8>> = Vec::new();
+            let n = proto::peek_keys(&wire[..cut], usize::MAX, |k| some.push(k.to_vec()));
+            prop_assert!(n <= cut);
+            prop_assert!(some.len() <= parsed.len());
+        }
+    }
+
     #[test]
     fn store_round_trip(cmd in store_cmd(), k in key(), flags: u32, exptime: i32, d in data(), cas: u64, noreply: bool) {
         let cas = if cmd == StoreCmd::Cas { cas } else { 0 };

@@ -26,8 +26,44 @@ pub(super) enum Client {
     Udp { slot: u32, generation: u32 },
 }
 
-/// Keys prefetched ahead of one batch of pipelined requests.
+/// The key hashes of the requests in one receive, in request order (0 for a
+/// key another shard owns). The first touch of the index slot and of the
+/// item was most of the store's time, at depth 1 and at depth 16; these
+/// hashes let both be prefetched ahead of use so that the latencies overlap
+/// instead of adding up: index slots one receive ahead (`Shard::run_loop`),
+/// items a few requests ahead (`Core::process`). Items are not all
+/// prefetched at once: a receive's worth of item lines at once is more
+/// misses than the core can have in flight, and the prefetches stall.
+pub(super) struct Prefetch {
+    hashes: [u64; PREFETCH_MAX],
+    len: usize,
+}
+
+/// Items prefetched ahead of the request running.
+const ITEMS_AHEAD: usize = 4;
+
+/// Keys prefetched per receive; a receive holds at most a few dozen requests.
 const PREFETCH_MAX: usize = 64;
+
+impl Prefetch {
+    pub(super) fn new() -> Prefetch {
+        Prefetch {
+            hashes: [0; PREFETCH_MAX],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, h: u64) {
+        if self.len < PREFETCH_MAX {
+            self.hashes[self.len] = h;
+            self.len += 1;
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.len = 0;
+    }
+}
 
 pub(super) const ORIGIN_CONN: u8 = 0;
 pub(super) const ORIGIN_UDP: u8 = 1;
@@ -62,6 +98,23 @@ pub(super) enum Handled {
     Stall,
     /// The connection is to close once its replies are out (`quit`).
     Close,
+}
+
+/// How many keys a request names (what `peek_keys` reports for it).
+fn key_count(request: &Request<'_>) -> usize {
+    match request {
+        Request::Get(g) => g.keys.len(),
+        Request::Store(_)
+        | Request::Delete(_)
+        | Request::Arith(_)
+        | Request::Touch(_)
+        | Request::MetaGet(_)
+        | Request::MetaSet(_)
+        | Request::MetaDelete(_)
+        | Request::MetaArith(_)
+        | Request::MetaDebug(_) => 1,
+        _ => 0,
+    }
 }
 
 /// The reply queue of a client, borrowed from whichever table holds it.
@@ -183,57 +236,52 @@ impl Core {
         }
     }
 
-    /// Pipelined requests: before handling any of them, brings the index
-    /// slots and then the items of every local key in `input` into the cache,
-    /// so that their memory latency overlaps instead of adding up (measured:
-    /// the item's cache miss was most of the store's time at depth 16).
-    fn prefetch(&self, input: &[u8]) {
-        // One request (the usual case at depth 1) has nothing to overlap with.
-        match memchr::memchr(b'\n', input) {
-            Some(i) if i + 1 < input.len() => {}
-            _ => return,
-        }
+    /// First half of a receive's prefetch: for every local key of the requests
+    /// in `input`, brings its index slot towards the cache and records its
+    /// hash. `proto::peek_keys` finds the keys without parsing the requests
+    /// (they are parsed once, when they run); a receive that starts inside a
+    /// split request yields no keys until its first complete line, and a
+    /// wrong guess only wastes a prefetch.
+    pub(super) fn prefetch_index(&self, input: &[u8], hashes: &mut Prefetch) {
         let shards = self.mesh.shards();
-        let mut hashes = [0u64; PREFETCH_MAX];
-        let mut n = 0;
-        let mut pos = 0;
-        let mut note = |key: &[u8], n: &mut usize| {
+        let room = PREFETCH_MAX - hashes.len;
+        proto::peek_keys(input, room, |key| {
             let h = route::key_hash(key);
-            if *n < PREFETCH_MAX && (shards == 1 || route::shard_of_hash(h, shards) == self.id) {
+            if shards == 1 || route::shard_of_hash(h, shards) == self.id {
                 self.store.prefetch_index(h);
-                hashes[*n] = h;
-                *n += 1;
+                hashes.push(h);
+            } else {
+                hashes.push(0);
             }
-        };
-        while n < PREFETCH_MAX && pos < input.len() {
-            let Parse::Complete { request, consumed } = proto::parse(&input[pos..], &self.limits)
-            else {
-                break;
-            };
-            match &request {
-                Request::Get(g) => g.keys.clone().for_each(|k| note(k, &mut n)),
-                Request::Store(s) => note(s.key, &mut n),
-                Request::Delete(d) => note(d.key, &mut n),
-                Request::Arith(a) => note(a.key, &mut n),
-                Request::Touch(t) => note(t.key, &mut n),
-                Request::MetaGet(m) if !m.key.is_base64() => note(m.key.raw(), &mut n),
-                Request::MetaSet(m) if !m.key.is_base64() => note(m.key.raw(), &mut n),
-                Request::MetaDelete(m) if !m.key.is_base64() => note(m.key.raw(), &mut n),
-                Request::MetaArith(m) if !m.key.is_base64() => note(m.key.raw(), &mut n),
-                _ => {}
-            }
-            pos += consumed;
-        }
-        if n > 1 {
-            for &h in &hashes[..n] {
+        });
+    }
+
+    /// A receive is about to be handled: `keys` are its requests' keys, whose
+    /// index slots were prefetched one receive ago. Takes them over (leaving
+    /// the caller an empty list) and prefetches the first items.
+    pub(super) fn begin_receive(&mut self, keys: &mut Prefetch) {
+        std::mem::swap(&mut self.prefetch, keys);
+        keys.clear();
+        self.prefetched = 0;
+        self.prefetch_items_until(ITEMS_AHEAD);
+    }
+
+    /// Keeps item prefetches `ITEMS_AHEAD` keys ahead of `ran`, the keys of
+    /// the requests handled so far in this receive.
+    fn prefetch_items_until(&mut self, until: usize) {
+        let until = until.min(self.prefetch.len);
+        while self.prefetched < until {
+            let h = self.prefetch.hashes[self.prefetched];
+            if h != 0 {
                 self.store.prefetch_item(h);
             }
+            self.prefetched += 1;
         }
     }
 
     /// Parses and handles requests from `input`; returns the bytes consumed.
     fn process(&mut self, slot: u32, input: &[u8]) -> usize {
-        self.prefetch(input);
+        let mut ran_keys = 0;
         let max_output = self.shared.config.network.max_pending_output.0 as usize;
         let mut pos = 0;
         loop {
@@ -264,6 +312,8 @@ impl Core {
             match proto::parse(rest, &self.limits) {
                 Parse::Complete { request, consumed } => {
                     conn.need = 0;
+                    ran_keys += key_count(&request);
+                    self.prefetch_items_until(ran_keys + ITEMS_AHEAD);
                     match self.handle(client, request, &rest[..consumed]) {
                         Handled::Done => pos += consumed,
                         Handled::Stall => {

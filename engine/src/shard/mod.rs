@@ -191,6 +191,10 @@ pub(crate) struct Core {
     stalled: Vec<u32>,
     /// Reused scratch space for replies to other shards' requests.
     scratch: Vec<u8>,
+    /// Keys of the receive being handled, for item prefetches, and how many
+    /// of them have been prefetched.
+    prefetch: input::Prefetch,
+    prefetched: usize,
     /// Seconds since the server started, as the store sees it.
     now: u32,
     last_tick: Instant,
@@ -217,6 +221,7 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 impl Shard {
     fn run_loop(&mut self) {
         let mut completions: Vec<Completion> = Vec::with_capacity(1024);
+        let mut prefetch = [input::Prefetch::new(), input::Prefetch::new()];
         let mut stop_started: Option<Instant> = None;
         loop {
             let timeout = if self.core.stopping || self.core.store_has_background_work() {
@@ -231,8 +236,18 @@ impl Shard {
             self.core.update_clock();
             completions.clear();
             self.core.ring.drain(&mut completions);
-            for c in &completions {
-                self.dispatch(c);
+            // Index slots of a receive's keys are prefetched while the
+            // completion before it runs; its items, a few requests ahead of
+            // each request (see input::Prefetch).
+            let n = completions.len();
+            for j in 0..=n {
+                if j < n {
+                    self.prefetch_index(&completions[j], &mut prefetch[j % 2]);
+                }
+                if j >= 1 {
+                    self.core.begin_receive(&mut prefetch[(j - 1) % 2]);
+                    self.dispatch(&completions[j - 1]);
+                }
             }
             self.core.drain_mesh();
             self.core.retry_stalled();
@@ -251,6 +266,18 @@ impl Shard {
             }
         }
         tracing::debug!(shard = self.core.id, "shard stopped");
+    }
+
+    /// The first prefetch stage for one completion: a receive's keys.
+    fn prefetch_index(&self, c: &Completion, prefetch: &mut input::Prefetch) {
+        prefetch.clear();
+        if c.token().op == OP_RECV
+            && c.result > 0
+            && let Some(bid) = c.buffer_id()
+        {
+            self.core
+                .prefetch_index(self.bufs.get(bid, c.result as usize), prefetch);
+        }
     }
 
     fn dispatch(&mut self, c: &Completion) {
@@ -330,6 +357,8 @@ impl Core {
             dirty: Vec::new(),
             stalled: Vec::new(),
             scratch: Vec::new(),
+            prefetch: input::Prefetch::new(),
+            prefetched: 0,
             now: CLOCK_START,
             last_tick: Instant::now(),
             crawl_busy: false,

@@ -368,9 +368,9 @@ impl<T: Transport> Worker<T> {
         self.touched = (0..n as u32).collect();
         let mut now = self.now();
         loop {
-            if now < end {
-                match &mut schedule {
-                    None => {
+            match &mut schedule {
+                None => {
+                    if now < end {
                         for k in 0..self.touched.len() {
                             let i = self.touched[k] as usize;
                             while self.alive[i] && self.conns[i].outstanding() < depth {
@@ -378,23 +378,26 @@ impl<T: Transport> Worker<T> {
                             }
                         }
                     }
-                    Some(s) => {
-                        'due: while s.next_due() <= now && s.next_due() < end {
-                            // Round-robin over connections with room; when all
-                            // are at depth the request waits, and its latency
-                            // keeps counting from its intended time.
-                            let mut tries = 0;
-                            while !(self.alive[rr] && self.conns[rr].outstanding() < depth) {
-                                rr = (rr + 1) % n;
-                                tries += 1;
-                                if tries == n {
-                                    break 'due;
-                                }
-                            }
-                            let due = s.take(now).expect("checked due");
-                            self.issue(rr, due, phase_at(due), now);
+                }
+                // Open loop: everything due before the window's end is sent,
+                // late if this thread was not running when it fell due (its
+                // latency counts from the intended time either way).
+                Some(s) => {
+                    'due: while s.next_due() <= now && s.next_due() < end {
+                        // Round-robin over connections with room; when all
+                        // are at depth the request waits, and its latency
+                        // keeps counting from its intended time.
+                        let mut tries = 0;
+                        while !(self.alive[rr] && self.conns[rr].outstanding() < depth) {
                             rr = (rr + 1) % n;
+                            tries += 1;
+                            if tries == n {
+                                break 'due;
+                            }
                         }
+                        let due = s.take(now).expect("checked due");
+                        self.issue(rr, due, phase_at(due), now);
+                        rr = (rr + 1) % n;
                     }
                 }
             }
@@ -403,14 +406,22 @@ impl<T: Transport> Worker<T> {
                 self.report(tx, tick)?;
                 tick += 1;
             }
-            if now >= end {
+            // Past the window's end, an open loop still owes what fell due
+            // in it (and waits for replies to make room), within the drain time.
+            let owed = schedule.as_ref().is_some_and(|s| s.next_due() < end);
+            if now >= end && (!owed || now >= end + self.plan.drain_ns) {
                 break;
             }
             self.check_alive()?;
-            let mut wake = ticks[tick].0;
-            if let Some(s) = &schedule {
-                wake = wake.min(s.next_due().max(now));
-            }
+            let wake = if now >= end {
+                // Owed requests wait for replies to free a connection.
+                now + 1_000_000
+            } else {
+                let tick_at = ticks.get(tick).map_or(end, |t| t.0);
+                schedule
+                    .as_ref()
+                    .map_or(tick_at, |s| tick_at.min(s.next_due().max(now)))
+            };
             now = self.turn(Duration::from_nanos(wake.saturating_sub(now)))?;
         }
         let backlog = schedule.map_or(0, |s| s.backlog(end.saturating_sub(1)));
