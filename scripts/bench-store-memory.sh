@@ -2,9 +2,10 @@
 # Memory per item: corecache's store vs memcached 1.6, same items.
 #
 # Loads ITEMS items (32-byte keys, 100-byte values; `--mixed` draws values of 50..300
-# bytes) into (1) one corecache store inside the `store_mem` benchmark process and
-# (2) memcached -t 1 -m 1024 through `mc_load` over TCP, then reports resident bytes per
-# item and the overhead over key + value. Installs memcached when missing.
+# bytes) into (1) one corecache store inside the `store_mem` benchmark process,
+# (2) the corecache server, -t 1 -m 1024, and (3) memcached -t 1 -m 1024, the servers
+# through `mc_load` over TCP, then reports resident bytes per item and the overhead over
+# key + value. Installs memcached when missing.
 #
 # Usage: scripts/bench-store-memory.sh [ITEMS] [--mixed]
 set -euo pipefail
@@ -22,27 +23,77 @@ if ! command -v memcached >/dev/null 2>&1; then
   fi
 fi
 cargo build --release -q -p benches --bin store_mem --bin mc_load
+cargo build --release -q -p engine --bin corecache
 echo "== load: $(cat /proc/loadavg)"
 echo "== corecache store (in-process, default config, memory_limit 1024 MiB)"
 taskset -c 1 target/release/store_mem --items "$ITEMS" --limit-mib 1024 $MIXED
 
-# A free port on loopback.
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-memcached -t 1 -m 1024 -p "$PORT" -U 0 -l 127.0.0.1 -u "$(id -un)" &
-MC=$!
-trap 'kill $MC 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
-  sleep 0.05
-done
-BASE=$(awk '/VmRSS/ {print $2 * 1024}' /proc/$MC/status)
-echo "== memcached $(memcached -V | awk '{print $2}') -t 1 -m 1024 (pid $MC, rss before load $BASE bytes)"
-target/release/mc_load "127.0.0.1:$PORT" --items "$ITEMS" $MIXED
-RSS=$(awk '/VmRSS/ {print $2 * 1024}' /proc/$MC/status)
 if [[ -n "$MIXED" ]]; then RAW=207; else RAW=132; fi
-awk -v rss="$RSS" -v n="$ITEMS" -v raw="$RAW" -v base="$BASE" 'BEGIN {
-  printf "memcached rss            %d bytes\n", rss
-  printf "memcached rss bytes/item %.1f\n", rss / n
-  printf "memcached overhead/item  %.1f  (rss/item - key+value, key+value = %d)\n", rss / n - raw, raw
-  printf "  without its baseline   %.1f\n", (rss - base) / n - raw
-}'
+
+# A free port on loopback.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+wait_port() {
+  for _ in $(seq 200); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "server on port $1 did not start" >&2
+  exit 1
+}
+report() { # name rss base
+  awk -v name="$1" -v rss="$2" -v base="$3" -v n="$ITEMS" -v raw="$RAW" 'BEGIN {
+    printf "%s rss            %d bytes\n", name, rss
+    printf "%s rss bytes/item %.1f\n", name, rss / n
+    printf "%s overhead/item  %.1f  (rss/item - key+value, key+value = %d)\n", name, rss / n - raw, raw
+    printf "  without its baseline   %.1f\n", (rss - base) / n - raw
+  }'
+}
+# Waits (up to 30 s) until the server reports hash_is_expanding 0: both servers grow
+# their hash table incrementally, and during a move the old table is still resident.
+settle() {
+  python3 - "$1" <<'PY'
+import socket, sys, time
+deadline = time.time() + 30
+while time.time() < deadline:
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"stats\r\n")
+    buf = b""
+    while not buf.endswith(b"END\r\n"):
+        buf += s.recv(65536)
+    s.close()
+    if b"STAT hash_is_expanding 0\r\n" in buf:
+        sys.exit(0)
+    time.sleep(0.2)
+print("hash table still expanding after 30 s", file=sys.stderr)
+PY
+}
+# Rss from smaps_rollup (exact); VmRSS in /proc/PID/status lags unmaps by a second or more.
+rss_of() { awk '/^Rss:/ {print $2 * 1024}' "/proc/$1/smaps_rollup"; }
+
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT
+
+PORT=$(free_port)
+taskset -c 0 target/release/corecache -t 1 -m 1024 -p "$PORT" -l 127.0.0.1 2>/dev/null &
+CC=$!
+PIDS+=("$CC")
+wait_port "$PORT"
+BASE=$(rss_of $CC)
+echo "== corecache server -t 1 -m 1024 (pid $CC, rss before load $BASE bytes)"
+taskset -c 1 target/release/mc_load "127.0.0.1:$PORT" --items "$ITEMS" $MIXED
+settle "$PORT"
+report corecache "$(rss_of $CC)" "$BASE"
+kill $CC
+
+PORT=$(free_port)
+taskset -c 0 memcached -t 1 -m 1024 -p "$PORT" -U 0 -l 127.0.0.1 -u "$(id -un)" &
+MC=$!
+PIDS+=("$MC")
+wait_port "$PORT"
+BASE=$(rss_of $MC)
+echo "== memcached $(memcached -V | awk '{print $2}') -t 1 -m 1024 (pid $MC, rss before load $BASE bytes)"
+taskset -c 1 target/release/mc_load "127.0.0.1:$PORT" --items "$ITEMS" $MIXED
+settle "$PORT"
+report memcached "$(rss_of $MC)" "$BASE"

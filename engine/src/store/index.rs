@@ -40,11 +40,49 @@ pub(crate) fn prefetch(p: *const u8) {
     let _ = p;
 }
 
+/// Zero, so that a fresh anonymous mapping is an empty table.
 const EMPTY: u32 = 0;
+const _: () = assert!(EMPTY == 0);
 const TOMB: u32 = 1;
 
+/// A table's slots in their own anonymous mapping rather than on the heap: the
+/// pages are faulted in as slots are first written, and dropping the old table at
+/// the end of a migration unmaps it, so its memory returns to the system whatever
+/// the allocator's thresholds are at the time.
+struct Slots {
+    map: memmap2::MmapMut,
+    len: usize,
+}
+
+impl Slots {
+    fn zeroed(len: usize) -> Slots {
+        let bytes = (len * std::mem::size_of::<u32>()).max(1);
+        let map = memmap2::MmapMut::map_anon(bytes)
+            .unwrap_or_else(|e| panic!("index: mmap of {bytes} bytes failed: {e}"));
+        Slots { map, len }
+    }
+}
+
+impl std::ops::Deref for Slots {
+    type Target = [u32];
+    #[inline]
+    fn deref(&self) -> &[u32] {
+        // SAFETY: the mapping is page-aligned (so aligned for u32), at least
+        // `len * 4` bytes long, zero-filled by the kernel, and lives as long as self.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast(), self.len) }
+    }
+}
+
+impl std::ops::DerefMut for Slots {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [u32] {
+        // SAFETY: as in `deref`; `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().cast(), self.len) }
+    }
+}
+
 struct Table {
-    slots: Vec<u32>,
+    slots: Slots,
     live: usize,
     tombs: usize,
 }
@@ -52,7 +90,7 @@ struct Table {
 impl Table {
     fn new(cap: usize) -> Table {
         Table {
-            slots: vec![EMPTY; cap],
+            slots: Slots::zeroed(cap),
             live: 0,
             tombs: 0,
         }
