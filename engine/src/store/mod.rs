@@ -461,6 +461,11 @@ impl Store {
     }
 
     /// Marks a read: fetched bit, access time, the policy's hit.
+    ///
+    /// Every write is skipped when it would not change anything: a key read
+    /// again within the same second, whose policy state is saturated (S3-FIFO's
+    /// frequency at its cap, CLOCK's reference bit set), leaves its cache line
+    /// and its page's access time clean, so hot keys cost no write-backs.
     #[inline]
     fn do_bump(&mut self, h: u32, cls: usize) {
         let it = self.item(h);
@@ -469,13 +474,18 @@ impl Store {
             it.set_bit(BIT_FETCHED, true);
         }
         let page = self.slabs.page_of(h) as usize;
-        self.slabs.page_atime[page] = self.now;
+        if self.slabs.page_atime[page] != self.now {
+            self.slabs.page_atime[page] = self.now;
+        }
         if self.policies.kind == Policy::Lru {
             it.set_atime(self.now);
             self.policies.on_hit(&self.arena, cls, h, was_fetched);
         } else {
-            let p = self.policies.hit_byte(it.policy());
-            it.set_atime_policy(self.now, p);
+            let old = it.policy();
+            let p = self.policies.hit_byte(old);
+            if p != old || it.atime() != self.now & 0x00ff_ffff {
+                it.set_atime_policy(self.now, p);
+            }
         }
     }
 
