@@ -19,36 +19,14 @@ OUT=${OUT:-target/bench-engine}
 SHAPES=${SHAPES:-"32:1 256:1 32:16 256:16"}
 EXTRA=${EXTRA:-}
 
-bash scripts/install-test-deps.sh
+# shellcheck source=scripts/lib/servers.sh
+source scripts/lib/servers.sh
+require_memcached
 cargo build --release --locked -p engine -p loadgen
 mkdir -p "$OUT"
 LG=target/release/corecache-loadgen
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "bench-engine: nothing listens on port $1" >&2
-  exit 1
-}
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-CC=$(free_port)
-taskset -c "$SERVER_CPU" target/release/corecache -p "$CC" -t 1 --cores "$SERVER_CPU" -m 1024 \
-  2>"$OUT/corecache.log" &
-pids+=($!)
-MC=$(free_port)
-user=(); [[ $(id -u) -eq 0 ]] && user=(-u root)
-taskset -c "$SERVER_CPU" memcached "${user[@]}" -l 127.0.0.1 -p "$MC" -U 0 -t 1 -m 1024 &
-pids+=($!)
-NULL=$(free_port)
-taskset -c "$SERVER_CPU" "$LG" null-server --listen "127.0.0.1:$NULL" --cores "$SERVER_CPU" >"$OUT/null.log" 2>&1 &
-pids+=($!)
-wait_port "$CC"; wait_port "$MC"; wait_port "$NULL"
+trap stop_servers EXIT
+start_servers "$SERVER_CPU" "$OUT/corecache.log" "$OUT/null.log"
 
 echo "# $(date -u +%FT%TZ) $(uname -r) load $(cut -d' ' -f1-3 /proc/loadavg); server cpu$SERVER_CPU, load cpu$CLIENT_CPU"
 for shape in $SHAPES; do
@@ -57,7 +35,8 @@ for shape in $SHAPES; do
   echo "## $conns connections, depth $depth"
   # shellcheck disable=SC2086
   "$LG" compare --no-progress \
-    --target "corecache=127.0.0.1:$CC" --target "memcached=127.0.0.1:$MC" --target "null=127.0.0.1:$NULL" \
+    --target "corecache=127.0.0.1:$CC_PORT" --target "memcached=127.0.0.1:$MC_PORT" \
+    --target "null=127.0.0.1:$NULL_PORT" \
     --cores "$CLIENT_CPU" --conns "$conns" --depth "$depth" --rounds "$ROUNDS" \
     --duration "$DURATION" --warmup 2s --prefill --keys 100000 --value-size 100 --ratio 9:1 \
     --json "$OUT/c$conns-d$depth.json" $EXTRA

@@ -5,23 +5,16 @@
 # bytes) into (1) one corecache store inside the `store_mem` benchmark process,
 # (2) the corecache server, -t 1 -m 1024, and (3) memcached -t 1 -m 1024, the servers
 # through `mc_load` over TCP, then reports resident bytes per item and the overhead over
-# key + value. Installs memcached when missing.
+# key + value. Installs memcached when missing (scripts/install-test-deps.sh).
 #
 # Usage: scripts/bench-store-memory.sh [ITEMS] [--mixed]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ITEMS=${1:-1000000}
 MIXED=${2:-}
-if ! command -v memcached >/dev/null 2>&1; then
-  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached >/dev/null \
-      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq memcached >/dev/null; }
-    command -v systemctl >/dev/null 2>&1 && systemctl disable --now memcached >/dev/null 2>&1 || true
-  else
-    echo "memcached is not installed and cannot be installed here (need root and apt-get)" >&2
-    exit 1
-  fi
-fi
+# shellcheck source=scripts/lib/servers.sh
+source scripts/lib/servers.sh
+require_memcached
 cargo build --release -q -p benches --bin store_mem --bin mc_load
 cargo build --release -q -p engine --bin corecache
 echo "== load: $(cat /proc/loadavg)"
@@ -30,18 +23,6 @@ taskset -c 1 target/release/store_mem --items "$ITEMS" --limit-mib 1024 $MIXED
 
 if [[ -n "$MIXED" ]]; then RAW=207; else RAW=132; fi
 
-# A free port on loopback.
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-wait_port() {
-  for _ in $(seq 200); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "server on port $1 did not start" >&2
-  exit 1
-}
 report() { # name rss base
   awk -v name="$1" -v rss="$2" -v base="$3" -v n="$ITEMS" -v raw="$RAW" 'BEGIN {
     printf "%s rss            %d bytes\n", name, rss
@@ -72,28 +53,26 @@ PY
 # Rss from smaps_rollup (exact); VmRSS in /proc/PID/status lags unmaps by a second or more.
 rss_of() { awk '/^Rss:/ {print $2 * 1024}' "/proc/$1/smaps_rollup"; }
 
-PIDS=()
-trap 'kill "${PIDS[@]}" 2>/dev/null || true' EXIT
+# Loads the items into the server on PORT (process PID, named NAME), waits for its hash
+# table to settle and reports its resident bytes per item.
+measure() { # name port pid
+  wait_port "$2"
+  local base
+  base=$(rss_of "$3")
+  echo "== $1 (pid $3, rss before load $base bytes)"
+  taskset -c 1 target/release/mc_load "127.0.0.1:$2" --items "$ITEMS" $MIXED
+  settle "$2"
+  report "${1%% *}" "$(rss_of "$3")" "$base"
+  kill "$3"
+}
+trap stop_servers EXIT
 
 PORT=$(free_port)
 taskset -c 0 target/release/corecache -t 1 -m 1024 -p "$PORT" -l 127.0.0.1 2>/dev/null &
-CC=$!
-PIDS+=("$CC")
-wait_port "$PORT"
-BASE=$(rss_of $CC)
-echo "== corecache server -t 1 -m 1024 (pid $CC, rss before load $BASE bytes)"
-taskset -c 1 target/release/mc_load "127.0.0.1:$PORT" --items "$ITEMS" $MIXED
-settle "$PORT"
-report corecache "$(rss_of $CC)" "$BASE"
-kill $CC
+pids+=($!)
+measure "corecache server -t 1 -m 1024" "$PORT" $!
 
 PORT=$(free_port)
 taskset -c 0 memcached -t 1 -m 1024 -p "$PORT" -U 0 -l 127.0.0.1 -u "$(id -un)" &
-MC=$!
-PIDS+=("$MC")
-wait_port "$PORT"
-BASE=$(rss_of $MC)
-echo "== memcached $(memcached -V | awk '{print $2}') -t 1 -m 1024 (pid $MC, rss before load $BASE bytes)"
-taskset -c 1 target/release/mc_load "127.0.0.1:$PORT" --items "$ITEMS" $MIXED
-settle "$PORT"
-report memcached "$(rss_of $MC)" "$BASE"
+pids+=($!)
+measure "memcached $(memcached -V | awk '{print $2}') -t 1 -m 1024" "$PORT" $!

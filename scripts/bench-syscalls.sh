@@ -16,20 +16,13 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 DEPTHS=${DEPTHS:-"1 16"}
 WINDOW=3
 command -v perf >/dev/null || { echo "bench-syscalls: needs perf (linux-perf)" >&2; exit 1; }
-bash scripts/install-test-deps.sh
+# shellcheck source=scripts/lib/servers.sh
+source scripts/lib/servers.sh
+require_memcached
 cargo build --release --locked -q -p engine -p loadgen
 LG=target/release/corecache-loadgen
 OUT=$(mktemp -d)
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-  for _ in $(seq 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "bench-syscalls: nothing listens on port $1" >&2
-  exit 1
-}
 requests() { # port -> cmd_get + cmd_set, or nothing when the server has no stats
   python3 - "$1" <<'PY' 2>/dev/null || true
 import socket, sys
@@ -45,26 +38,14 @@ d = dict(l.split()[1:3] for l in b.decode().splitlines() if l.startswith("STAT")
 print(int(d["cmd_get"]) + int(d["cmd_set"]))
 PY
 }
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$OUT"; }
+cleanup() { stop_servers; rm -rf "$OUT"; }
 trap cleanup EXIT
-
-CC=$(free_port)
-taskset -c "$SERVER_CPU" target/release/corecache -p "$CC" -t 1 --cores "$SERVER_CPU" -m 1024 2>/dev/null &
-pids+=($!); CC_PID=$!
-MC=$(free_port)
-user=(); [[ $(id -u) -eq 0 ]] && user=(-u root)
-taskset -c "$SERVER_CPU" memcached "${user[@]}" -l 127.0.0.1 -p "$MC" -U 0 -t 1 -m 1024 &
-pids+=($!); MC_PID=$!
-NULL=$(free_port)
-taskset -c "$SERVER_CPU" "$LG" null-server --listen "127.0.0.1:$NULL" --cores "$SERVER_CPU" >/dev/null 2>&1 &
-pids+=($!); NULL_PID=$!
-wait_port "$CC"; wait_port "$MC"; wait_port "$NULL"
+start_servers "$SERVER_CPU" /dev/null /dev/null
 
 echo "# $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg); server cpu$SERVER_CPU, load cpu$CLIENT_CPU"
 printf '| server | depth | syscalls | requests | syscalls/request |\n|---|---|---|---|---|\n'
 for depth in $DEPTHS; do
-  for s in "corecache $CC $CC_PID" "memcached $MC $MC_PID" "null $NULL $NULL_PID"; do
+  for s in "corecache $CC_PORT $CC_PID" "memcached $MC_PORT $MC_PID" "null $NULL_PORT $NULL_PID"; do
     read -r name port pid <<<"$s"
     # The loadgen prefills (well under 1 s for 100k keys), warms up for 1 s, then
     # measures for 7 s; the perf window (4 s in, 3 s long) lies inside that.
