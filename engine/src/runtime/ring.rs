@@ -214,6 +214,46 @@ impl Ring {
         unsafe { self.push(&entry) }
     }
 
+    /// Queues a multishot receive on `fd` into the provided buffers of `group`;
+    /// every completion carries `token`.
+    ///
+    /// # Safety
+    /// The buffer ring registered as `group` must stay registered (and its
+    /// memory mapped) until the receive has ended.
+    pub unsafe fn queue_recv_multi(
+        &mut self,
+        fd: RawFd,
+        group: u16,
+        token: Token,
+    ) -> io::Result<()> {
+        let entry = opcode::RecvMulti::new(types::Fd(fd), group)
+            .build()
+            .user_data(token.to_user_data());
+        // SAFETY: the receive writes only into the provided buffers, which the
+        // caller keeps alive.
+        unsafe { self.push(&entry) }
+    }
+
+    /// Queues a send of `buf` on `fd` with `flags` (e.g. MSG_NOSIGNAL).
+    ///
+    /// # Safety
+    /// `buf` must stay valid and unmoved, and must not be written, until the
+    /// send's completion has been seen.
+    pub unsafe fn queue_send(
+        &mut self,
+        fd: RawFd,
+        buf: &[u8],
+        flags: i32,
+        token: Token,
+    ) -> io::Result<()> {
+        let entry = opcode::Send::new(types::Fd(fd), buf.as_ptr(), buf.len() as u32)
+            .flags(flags)
+            .build()
+            .user_data(token.to_user_data());
+        // SAFETY: the caller keeps `buf` alive and unchanged until completion.
+        unsafe { self.push(&entry) }
+    }
+
     /// Queues a cancellation of every operation on `fd`; completes with
     /// `token` (or not at all when `SKIP_SUCCESS` applies and it worked).
     pub fn queue_cancel_fd(&mut self, fd: RawFd, token: Token) -> io::Result<()> {

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use super::conn::{Conn, Pause};
 use super::{Core, OP_CANCEL, OP_RECV, OP_SEND, TCP_GROUP, accept_entry};
-use crate::runtime::{Token, opcode, types};
+use crate::runtime::Token;
 
 /// What a client over the connection limit is told before it is closed (memcached's words).
 const TOO_MANY_CONNECTIONS: &[u8] = b"SERVER_ERROR too many open connections\r\n";
@@ -102,14 +102,12 @@ impl Core {
         let Some(conn) = self.conns.slot_mut(slot) else {
             return;
         };
-        let entry = opcode::RecvMulti::new(types::Fd(conn.raw_fd()), TCP_GROUP)
-            .build()
-            .user_data(Token::new(OP_RECV, slot, conn.generation).to_user_data());
+        let (fd, token) = (conn.raw_fd(), Token::new(OP_RECV, slot, conn.generation));
         conn.recv_armed = true;
-        // SAFETY: the receive writes only into provided buffers, and the
+        // SAFETY: the shard's buffer ring outlives its connections, and the
         // connection's descriptor stays open until the receive has ended
         // (`quiescent`).
-        if unsafe { self.ring.push(&entry) }.is_err()
+        if unsafe { self.ring.queue_recv_multi(fd, TCP_GROUP, token) }.is_err()
             && let Some(conn) = self.conns.slot_mut(slot)
         {
             conn.recv_armed = false;
@@ -193,15 +191,16 @@ impl Core {
         let Some(conn) = self.conns.slot_mut(slot) else {
             return;
         };
-        let rest = &conn.inflight[conn.inflight_done..];
-        let entry = opcode::Send::new(types::Fd(conn.raw_fd()), rest.as_ptr(), rest.len() as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(Token::new(OP_SEND, slot, conn.generation).to_user_data());
+        let token = Token::new(OP_SEND, slot, conn.generation);
         conn.sending = true;
+        let rest = &conn.inflight[conn.inflight_done..];
         // SAFETY: `inflight` is neither written nor dropped while `sending`
         // is set, and the slot is not freed while `sending` (see `quiescent`).
-        if unsafe { self.ring.push(&entry) }.is_err()
+        if unsafe {
+            self.ring
+                .queue_send(conn.raw_fd(), rest, libc::MSG_NOSIGNAL, token)
+        }
+        .is_err()
             && let Some(conn) = self.conns.slot_mut(slot)
         {
             conn.sending = false;

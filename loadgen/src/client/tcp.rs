@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use engine::runtime::{Ring, Token, opcode, types};
+use engine::runtime::{Ring, Token};
 
 use super::ctx::{Ctx, Loss, Pending};
 use super::fold::{self, Partial, Step};
@@ -42,19 +42,12 @@ impl TcpConn {
     }
 
     fn push_send(&mut self, ring: &mut Ring, slot: u32) -> io::Result<()> {
-        let rest = &self.inflight[self.sent..];
-        let entry = opcode::Send::new(
-            types::Fd(self.fd.as_raw_fd()),
-            rest.as_ptr(),
-            rest.len() as u32,
-        )
-        .build()
-        .user_data(Token::new(SEND, slot, 0).to_user_data());
         self.sending = true;
+        let rest = &self.inflight[self.sent..];
         // SAFETY: `inflight` is neither grown, shrunk nor dropped while
         // `sending` is true; `on_send` clears it only after the completion,
         // and the loop waits for every send before dropping connections.
-        unsafe { ring.push(&entry) }
+        unsafe { ring.queue_send(self.fd.as_raw_fd(), rest, 0, Token::new(SEND, slot, 0)) }
     }
 
     /// Parses and accounts every complete reply in `buf`; returns the bytes used.

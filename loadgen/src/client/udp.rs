@@ -14,7 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use engine::runtime::{Ring, Token, opcode, types};
+use engine::runtime::{Ring, Token};
 
 use super::ctx::{Ctx, Loss, Pending, Phase};
 use super::fold::{self, Partial, Step};
@@ -185,16 +185,11 @@ impl Transport for UdpConn {
         self.wbuf.clear();
         self.frames.clear();
         for &(start, len) in &self.out_frames {
-            let entry = opcode::Send::new(
-                types::Fd(self.fd.as_raw_fd()),
-                self.out[start..].as_ptr(),
-                len as u32,
-            )
-            .build()
-            .user_data(Token::new(SEND, slot, 0).to_user_data());
+            let datagram = &self.out[start..start + len];
+            let token = Token::new(SEND, slot, 0);
             // SAFETY: `out` is not touched until `sends` drops back to zero,
             // i.e. until every datagram's send has completed.
-            unsafe { ring.push(&entry)? };
+            unsafe { ring.queue_send(self.fd.as_raw_fd(), datagram, 0, token)? };
             self.sends += 1;
         }
         Ok(())

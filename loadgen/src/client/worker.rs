@@ -10,7 +10,7 @@ use std::io;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
-use engine::runtime::{BufRing, Completion, Ring, RingConfig, Token, opcode, types};
+use engine::runtime::{BufRing, Completion, Ring, RingConfig, Token};
 
 use super::ctx::{Ctx, Loss, Pending, Phase};
 use super::plan::Plan;
@@ -113,13 +113,14 @@ impl<T: Transport> Worker<T> {
     }
 
     fn arm_recv(&mut self, i: usize) -> io::Result<()> {
-        let entry = opcode::RecvMulti::new(types::Fd(self.conns[i].fd()), BUF_GROUP)
-            .build()
-            .user_data(Token::new(RECV, i as u32, 0).to_user_data());
         self.armed[i] = true;
+        let token = Token::new(RECV, i as u32, 0);
         // SAFETY: a multishot receive writes only into the provided buffers,
         // which the BufRing owns and which outlive the ring's operations.
-        unsafe { self.ring.push(&entry) }
+        unsafe {
+            self.ring
+                .queue_recv_multi(self.conns[i].fd(), BUF_GROUP, token)
+        }
     }
 
     fn mark_dirty(&mut self, i: usize) {

@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use engine::runtime::{Ring, Token, opcode, types};
+use engine::runtime::{Ring, Token};
 
 use super::answer::{After, answer};
 use super::stats::{Stats, ThreadStats};
@@ -124,18 +124,11 @@ impl ServerConn {
     }
 
     fn push_send(&mut self, ring: &mut Ring, token: Token) -> io::Result<()> {
-        let rest = &self.inflight[self.sent..];
-        let entry = opcode::Send::new(
-            types::Fd(self.fd.as_raw_fd()),
-            rest.as_ptr(),
-            rest.len() as u32,
-        )
-        .build()
-        .user_data(token.to_user_data());
         self.sending = true;
+        let rest = &self.inflight[self.sent..];
         // SAFETY: `inflight` is not touched while `sending` is true, and the
         // connection is dropped only when no send is in flight.
-        unsafe { ring.push(&entry) }
+        unsafe { ring.queue_send(self.fd.as_raw_fd(), rest, 0, token) }
     }
 
     /// A send completed; true when more replies wait to be flushed.

@@ -162,11 +162,10 @@ impl Server {
             .expect("live slot")
             .fd
             .as_raw_fd();
-        let entry = opcode::RecvMulti::new(types::Fd(fd), BUF_GROUP)
-            .build()
-            .user_data(Token::new(RECV, slot, self.generations[slot as usize]).to_user_data());
-        // SAFETY: a multishot receive writes only into the provided buffers.
-        unsafe { self.ring.push(&entry) }
+        let token = Token::new(RECV, slot, self.generations[slot as usize]);
+        // SAFETY: a multishot receive writes only into the provided buffers,
+        // which the server's BufRing keeps registered while the ring runs.
+        unsafe { self.ring.queue_recv_multi(fd, BUF_GROUP, token) }
     }
 
     fn run(&mut self) -> io::Result<()> {
