@@ -175,19 +175,7 @@ impl Store {
         if found.is_none()
             && let Some(n) = args.vivify
         {
-            let exptime = self.realtime(n);
-            let req = StoreReq {
-                mode: StoreMode::Add,
-                key,
-                value: b"",
-                flags: 0,
-                exptime,
-                cas: 0,
-                set_stale: false,
-                new_cas: None,
-                vivify: None,
-                unlink_on_fail: false,
-            };
+            let req = StoreReq::plain(StoreMode::Add, key, b"", 0, self.realtime(n));
             if let StoreOutcome::Stored { .. } = self.do_store(req) {
                 found = self.find(key, hash).map(|f| f.handle);
                 vivified = found.is_some();
@@ -305,17 +293,10 @@ impl Store {
             // memcached replaces the item with an empty one: flags from F, TTL
             // from T, and the old CAS unless E gives one.
             let old_cas = it.cas();
+            let exptime = self.realtime(args.exptime.unwrap_or(0));
             let req = StoreReq {
-                mode: StoreMode::Set,
-                key,
-                value: b"",
-                flags: args.client_flags,
-                exptime: self.realtime(args.exptime.unwrap_or(0)),
-                cas: 0,
-                set_stale: false,
                 new_cas: Some(args.new_cas.unwrap_or(old_cas)),
-                vivify: None,
-                unlink_on_fail: false,
+                ..StoreReq::plain(StoreMode::Set, key, b"", args.client_flags, exptime)
             };
             match self.do_store(req) {
                 StoreOutcome::Stored { .. } => {}
@@ -366,19 +347,7 @@ impl Store {
                 };
                 let mut buf = itoa::Buffer::new();
                 let digits = buf.format(args.initial).as_bytes();
-                let exptime = self.realtime(n);
-                let req = StoreReq {
-                    mode: StoreMode::Add,
-                    key,
-                    value: digits,
-                    flags: 0,
-                    exptime,
-                    cas: 0,
-                    set_stale: false,
-                    new_cas: None,
-                    vivify: None,
-                    unlink_on_fail: false,
-                };
+                let req = StoreReq::plain(StoreMode::Add, key, digits, 0, self.realtime(n));
                 match self.do_store(req) {
                     StoreOutcome::Stored { .. } => (args.initial, true),
                     StoreOutcome::OutOfMemory | StoreOutcome::TooLarge => {

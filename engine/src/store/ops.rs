@@ -93,6 +93,31 @@ pub(crate) struct StoreReq<'k, 'v> {
     pub(crate) unlink_on_fail: bool,
 }
 
+impl<'k, 'v> StoreReq<'k, 'v> {
+    /// A store with none of the meta options: no CAS to compare, no stale
+    /// marking, a fresh CAS, no vivify, the old item kept when it fails.
+    pub(crate) fn plain(
+        mode: StoreMode,
+        key: &'k [u8],
+        value: &'v [u8],
+        flags: u32,
+        exptime: RelTime,
+    ) -> StoreReq<'k, 'v> {
+        StoreReq {
+            mode,
+            key,
+            value,
+            flags,
+            exptime,
+            cas: 0,
+            set_stale: false,
+            new_cas: None,
+            vivify: None,
+            unlink_on_fail: false,
+        }
+    }
+}
+
 impl Store {
     /// get/gets: the item, marked fetched and bumped for the policy.
     pub fn get(&mut self, key: &[u8]) -> Option<ItemView<'_>> {
@@ -159,16 +184,9 @@ impl Store {
     ) -> StoreOutcome {
         let exptime = self.realtime(exptime);
         self.do_store(StoreReq {
-            mode,
-            key,
-            value,
-            flags,
-            exptime,
             cas: if mode == StoreMode::Cas { cas } else { 0 },
-            set_stale: false,
-            new_cas: None,
-            vivify: None,
             unlink_on_fail: mode == StoreMode::Set,
+            ..StoreReq::plain(mode, key, value, flags, exptime)
         })
     }
 

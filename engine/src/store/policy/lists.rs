@@ -100,32 +100,24 @@ impl ClassLists {
 
     /// Moves items off the tails of HOT and WARM while they exceed their caps.
     fn juggle(&mut self, arena: &Arena, items: u32) {
+        self.juggle_segment(arena, HOT, items * HOT_PERCENT / 100);
+        self.juggle_segment(arena, WARM, items * WARM_PERCENT / 100);
+    }
+
+    /// Up to four times, while `seg` holds more than `cap` items: its tail item
+    /// goes to WARM if it was active since (losing the mark), else to COLD.
+    fn juggle_segment(&mut self, arena: &Arena, seg: u8, cap: u32) {
         for _ in 0..4 {
-            if self.len[HOT as usize] > items * HOT_PERCENT / 100 {
-                let h = self.tail[HOT as usize];
-                let it = ptr(arena, h);
-                if it.policy() & ACTIVE != 0 {
-                    it.set_policy(it.policy() & !ACTIVE);
-                    self.move_to(arena, h, WARM);
-                } else {
-                    self.move_to(arena, h, COLD);
-                }
-            } else {
+            if self.len[seg as usize] <= cap {
                 break;
             }
-        }
-        for _ in 0..4 {
-            if self.len[WARM as usize] > items * WARM_PERCENT / 100 {
-                let h = self.tail[WARM as usize];
-                let it = ptr(arena, h);
-                if it.policy() & ACTIVE != 0 {
-                    it.set_policy(it.policy() & !ACTIVE);
-                    self.move_to(arena, h, WARM);
-                } else {
-                    self.move_to(arena, h, COLD);
-                }
+            let h = self.tail[seg as usize];
+            let it = ptr(arena, h);
+            if it.policy() & ACTIVE != 0 {
+                it.set_policy(it.policy() & !ACTIVE);
+                self.move_to(arena, h, WARM);
             } else {
-                break;
+                self.move_to(arena, h, COLD);
             }
         }
     }
