@@ -390,7 +390,7 @@ impl Core {
         let key: &[u8] = match &request {
             Request::Get(get) => {
                 if get.keys.len() != 1 {
-                    return self.route_multi_get(client, get, raw);
+                    return self.route_multi_get(client, get);
                 }
                 get.keys.clone().next().unwrap_or_default()
             }
@@ -449,17 +449,11 @@ impl Core {
 
     /// `get k1 k2 ...` over keys of several shards: each run of keys with the
     /// same owner is answered by that owner, in order; END closes it here.
-    fn route_multi_get(
-        &mut self,
-        client: Client,
-        get: &proto::cmd::get::Get<'_>,
-        raw: &[u8],
-    ) -> Handled {
+    fn route_multi_get(&mut self, client: Client, get: &proto::cmd::get::Get<'_>) -> Handled {
         let shards = self.mesh.shards();
         if shards == 1 || get.keys.clone().all(|k| shard_of(k, shards) == self.id) {
             return self.execute_local(client, &Request::Get(get.clone()));
         }
-        let _ = raw;
         // Check room towards every owner first: a request is either routed
         // whole or not at all.
         for k in get.keys.clone() {
