@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use benches::{Rng, key32};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use engine::store::{Store, StoreConfig};
+use store::{Store, StoreConfig};
 
 const ITEMS: u64 = 100_000;
 

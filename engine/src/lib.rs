@@ -2,7 +2,5 @@
 //! shard loop that joins them to the memcached protocol.
 
 pub mod config;
-pub mod runtime;
 pub mod server;
 pub mod shard;
-pub mod store;

@@ -22,8 +22,8 @@ use std::sync::{Arc, mpsc};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::config::{Config, ConfigError};
-use crate::runtime::{Ring, RingConfig, Token, WakeTarget, socket};
 use crate::shard::{self, ShardParams, ShardReady};
+use runtime::{Ring, RingConfig, Token, WakeTarget, socket};
 
 /// Read-mostly state every shard sees. The only shared mutable values are
 /// these atomics: the connection count that enforces `-c` across shards, the

@@ -3,7 +3,7 @@
 //! ```text
 //!   main thread: CLI, collector          client threads (one per --cores entry, pinned)
 //!   ┌──────────────────────────┐         ┌───────────────────────────────────────────┐
-//!   │ progress line, summary,  │◄─mpsc───│ io_uring loop (engine::runtime):          │
+//!   │ progress line, summary,  │◄─mpsc───│ io_uring loop (runtime):          │
 //!   │ --json, --hdr-log,       │ interval│   N connections, multishot recv into a    │
 //!   │ compare, plot            │ reports │   provided buffer ring, sends batched and  │
 //!   └──────────────────────────┘         │   submitted once per turn; closed loop or │

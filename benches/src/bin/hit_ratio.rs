@@ -5,7 +5,7 @@
 //! Usage: hit_ratio [--keys N] [--requests N] [--cache F] [--skews 0.9,1.1]
 
 use benches::{Rng, Zipf, key32};
-use engine::store::{HugePages, Policy, Store, StoreConfig};
+use store::{HugePages, Policy, Store, StoreConfig};
 
 fn main() {
     let mut keys: usize = 1_000_000;

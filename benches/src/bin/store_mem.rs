@@ -6,7 +6,7 @@
 //! Usage: store_mem [--items N] [--limit-mib M] [--policy P] [--growth F] [--mixed]
 
 use benches::{Rng, key32, rss_bytes};
-use engine::store::{Policy, Store, StoreConfig};
+use store::{Policy, Store, StoreConfig};
 
 fn main() {
     let mut items: u64 = 1_000_000;

@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use benches::{Rng, key32};
-use engine::store::{Store, StoreConfig};
+use store::{Store, StoreConfig};
 
 const ITEMS: u64 = 100_000;
 

@@ -16,7 +16,7 @@ pub use cores::{CoreList, allowed_cores};
 pub use size::ByteSize;
 
 /// The store's own setting types, embedded in `[memory]`.
-pub use crate::store::{HugePages, Numa, Policy as Eviction};
+pub use store::{HugePages, Numa, Policy as Eviction};
 
 /// A configuration error: one line naming the setting and the fix.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use super::order::ReplyQueue;
-use crate::runtime::next_generation;
+use runtime::next_generation;
 
 /// Why a connection stopped being read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub struct Conn {
 
 impl Conn {
     pub fn new(fd: OwnedFd, generation: u32, since: u32, listener: u32) -> Conn {
-        let peer = crate::runtime::socket::peer_addr(&fd).ok();
+        let peer = runtime::socket::peer_addr(&fd).ok();
         Conn {
             fd,
             generation,

@@ -14,7 +14,7 @@ use proto::{ClientError, ErrorReply, Request, ServerError};
 
 use super::stats::ShardStats;
 use crate::server::Shared;
-use crate::store::{
+use store::{
     ArithOutcome, DeleteOutcome, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet, MetaGetArgs,
     MetaSetArgs, MetaSetMode, Store, StoreConfig, StoreMode, StoreOutcome, TouchOutcome,
 };

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use super::conn::{Conn, Pause};
 use super::{Core, OP_CANCEL, OP_RECV, OP_SEND, TCP_GROUP, accept_entry};
-use crate::runtime::Token;
+use runtime::Token;
 
 /// What a client over the connection limit is told before it is closed (memcached's words).
 const TOO_MANY_CONNECTIONS: &[u8] = b"SERVER_ERROR too many open connections\r\n";
@@ -88,7 +88,7 @@ impl Core {
             }
             return;
         }
-        let _ = crate::runtime::socket::set_nodelay(&fd);
+        let _ = runtime::socket::set_nodelay(&fd);
         let now = self.now;
         let slot = self
             .conns

@@ -18,7 +18,7 @@
 //! executed in the order they were sent (a `set ... noreply` followed by a
 //! `get` reads its own write).
 
-use crate::runtime::{Ring, Token, WakeTarget};
+use runtime::{Ring, Token, WakeTarget};
 
 /// What a record asks for or carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -317,7 +317,7 @@ impl Mesh {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::RingConfig;
+    use runtime::RingConfig;
 
     fn origin(slot: u32, part: u32) -> Origin {
         Origin {

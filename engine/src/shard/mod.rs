@@ -34,9 +34,9 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::runtime::{BufRing, Completion, Ring, RingConfig, Token, WakeTarget, opcode, types};
 use crate::server::Shared;
-use crate::store::Store;
+use runtime::{BufRing, Completion, Ring, RingConfig, Token, WakeTarget, opcode, types};
+use store::Store;
 
 use conn::Conns;
 use mesh::Mesh;
@@ -110,7 +110,7 @@ pub fn run(params: ShardParams) {
     ) {
         Ok(b) => b,
         Err(e) if e.raw_os_error() == Some(libc::ENOMEM) => {
-            let limit_kib = crate::runtime::memlock_limit().0 / 1024;
+            let limit_kib = runtime::memlock_limit().0 / 1024;
             return fail(format!(
                 "cannot register network.recv_buffers = {}: the locked-memory limit \
                  (ulimit -l = {limit_kib} KiB) is too low; raise it (ulimit -l, or \
@@ -482,7 +482,7 @@ impl Core {
 }
 
 /// Builds the multishot accept for listener `i`.
-fn accept_entry(fd: &OwnedFd, i: usize) -> crate::runtime::squeue::Entry {
+fn accept_entry(fd: &OwnedFd, i: usize) -> runtime::squeue::Entry {
     opcode::AcceptMulti::new(types::Fd(fd.as_raw_fd()))
         .flags(libc::SOCK_CLOEXEC)
         .build()

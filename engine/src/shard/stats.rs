@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::store::{SlabClassStats, Store, StoreStats};
+use store::{SlabClassStats, Store, StoreStats};
 
 /// The engine's own counters on one shard (the store counts the rest).
 #[derive(Clone, Debug, Default)]

@@ -13,7 +13,7 @@ use proto::{Parse, udp as frame};
 use super::input::{Client, Handled};
 use super::order::ReplyQueue;
 use super::{Core, OP_UDP_RECV, OP_UDP_SEND};
-use crate::runtime::{BufRing, Ring, Token, next_generation, opcode, types};
+use runtime::{BufRing, Ring, Token, next_generation, opcode, types};
 
 /// Receive buffers for datagrams: memcached requests over UDP are small (a get,
 /// a short set); a larger datagram is dropped, as memcached drops what it

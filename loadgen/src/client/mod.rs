@@ -150,7 +150,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutput, RunError> {
                     Protocol::Text | Protocol::Meta => worker::thread_main(
                         tid,
                         plan,
-                        || engine::runtime::socket::tcp_connect(target).map(tcp::TcpConn::new),
+                        || runtime::socket::tcp_connect(target).map(tcp::TcpConn::new),
                         tx,
                         start_rx,
                     ),

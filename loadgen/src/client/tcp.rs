@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use engine::runtime::{Ring, Token};
+use runtime::{Ring, Token};
 
 use super::ctx::{Ctx, Loss, Pending};
 use super::fold::{self, Partial, Step};

@@ -5,7 +5,7 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use engine::runtime::Ring;
+use runtime::Ring;
 
 use super::ctx::{Ctx, Loss, Pending};
 

@@ -14,7 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use engine::runtime::{Ring, Token};
+use runtime::{Ring, Token};
 
 use super::ctx::{Ctx, Loss, Pending, Phase};
 use super::fold::{self, Partial, Step};

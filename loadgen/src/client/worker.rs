@@ -10,7 +10,7 @@ use std::io;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
-use engine::runtime::{BufRing, Completion, Ring, RingConfig, Token};
+use runtime::{BufRing, Completion, Ring, RingConfig, Token};
 
 use super::ctx::{Ctx, Loss, Pending, Phase};
 use super::plan::Plan;
@@ -30,7 +30,7 @@ const MAX_WAIT: Duration = Duration::from_millis(50);
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     #[error("io_uring: {0}")]
-    Ring(#[from] engine::runtime::RingError),
+    Ring(#[from] runtime::RingError),
     #[error("connecting to {0}: {1}")]
     Connect(std::net::SocketAddr, io::Error),
     #[error("io: {0}")]

@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use engine::runtime::{Ring, Token};
+use runtime::{Ring, Token};
 
 use super::answer::{After, answer};
 use super::stats::{Stats, ThreadStats};

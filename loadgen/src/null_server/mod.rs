@@ -19,7 +19,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::runtime::{
+use runtime::{
     BufRing, Completion, Ring, RingConfig, Token, next_generation, opcode, socket, types,
 };
 
@@ -47,7 +47,7 @@ pub enum NullError {
     #[error("binding {0}: {1}")]
     Bind(SocketAddr, io::Error),
     #[error("io_uring: {0}")]
-    Ring(#[from] engine::runtime::RingError),
+    Ring(#[from] runtime::RingError),
     #[error("io: {0}")]
     Io(#[from] io::Error),
 }
