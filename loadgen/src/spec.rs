@@ -45,30 +45,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, SpecError> {
 /// A list of CPU ids: `3`, `2-5`, `0,2,4-7`. Order is kept, duplicates refused.
 pub fn parse_cores(s: &str) -> Result<Vec<usize>, SpecError> {
     let err = || SpecError::Cores(s.to_string());
-    let mut out = Vec::new();
-    for part in s.split(',') {
-        let part = part.trim();
-        let (lo, hi) = match part.split_once('-') {
-            Some((a, b)) => (
-                a.parse::<usize>().map_err(|_| err())?,
-                b.parse::<usize>().map_err(|_| err())?,
-            ),
-            None => {
-                let n = part.parse::<usize>().map_err(|_| err())?;
-                (n, n)
-            }
-        };
-        if lo > hi || hi > 4096 {
-            return Err(err());
-        }
-        for c in lo..=hi {
-            if out.contains(&c) {
-                return Err(err());
-            }
-            out.push(c);
-        }
+    let cores = cpus::parse_list(s).map_err(|_| err())?;
+    if cores.is_empty() || cpus::has_duplicates(&cores) {
+        return Err(err());
     }
-    Ok(out)
+    Ok(cores)
 }
 
 /// How set values are sized.

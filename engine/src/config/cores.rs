@@ -23,28 +23,8 @@ impl FromStr for CoreList {
         }
         let bad =
             || format!("{s:?} is not a core list (write e.g. \"all\", \"0-3\" or \"0,2,4-6\")");
-        let mut cores = Vec::new();
-        for part in s.split(',') {
-            let part = part.trim();
-            let (lo, hi) = match part.split_once('-') {
-                Some((a, b)) => (
-                    a.trim().parse().map_err(|_| bad())?,
-                    b.trim().parse().map_err(|_| bad())?,
-                ),
-                None => {
-                    let n: usize = part.parse().map_err(|_| bad())?;
-                    (n, n)
-                }
-            };
-            if lo > hi || hi >= 4096 {
-                return Err(bad());
-            }
-            for c in lo..=hi {
-                if !cores.contains(&c) {
-                    cores.push(c);
-                }
-            }
-        }
+        // Naming a core twice means the same as naming it once.
+        let cores = cpus::dedup(&cpus::parse_list(s).map_err(|_| bad())?);
         if cores.is_empty() {
             return Err(bad());
         }
@@ -80,11 +60,7 @@ impl<'de> Deserialize<'de> for CoreList {
 
 /// The cores in this process's affinity mask, in order.
 pub fn allowed_cores() -> Vec<usize> {
-    core_affinity::get_core_ids()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| c.id)
-        .collect()
+    cpus::allowed()
 }
 
 #[cfg(test)]

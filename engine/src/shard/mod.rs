@@ -92,8 +92,7 @@ pub fn run(params: ShardParams) {
     let fail = |e: String| {
         let _ = ready_tx.send((id, Err(e)));
     };
-    let pinned = shared.config.shards.pin
-        && core_affinity::set_for_current(core_affinity::CoreId { id: core });
+    let pinned = shared.config.shards.pin && cpus::pin_current(core);
     let net = &shared.config.network;
     let ring = match Ring::new(RingConfig {
         sq_entries: net.ring_entries,

@@ -54,23 +54,7 @@ impl Topology {
 
 /// Parses the kernel's cpulist format: "0-3,8,10-11". Empty means no CPUs.
 pub fn parse_cpulist(s: &str) -> Option<Vec<usize>> {
-    let mut out = Vec::new();
-    if s.is_empty() {
-        return Some(out);
-    }
-    for part in s.split(',') {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b) = (a.parse::<usize>().ok()?, b.parse::<usize>().ok()?);
-                if a > b {
-                    return None;
-                }
-                out.extend(a..=b);
-            }
-            None => out.push(part.parse().ok()?),
-        }
-    }
-    Some(out)
+    cpus::parse_list(s).ok()
 }
 
 /// What NUMA placement the arena got.

@@ -482,7 +482,7 @@ pub fn thread_main<T: Transport>(
     if plan.pin
         && let Some(&core) = plan.cores.get(tid)
     {
-        core_affinity::set_for_current(core_affinity::CoreId { id: core });
+        cpus::pin_current(core);
     }
     let result = (|| {
         let mut w = Worker::new(tid, plan.clone(), connect)?;

@@ -75,7 +75,7 @@ pub fn start(cfg: &NullConfig) -> Result<SocketAddr, NullError> {
                 if cfg.pin
                     && let Some(&core) = cfg.cores.get(tid)
                 {
-                    core_affinity::set_for_current(core_affinity::CoreId { id: core });
+                    cpus::pin_current(core);
                 }
                 let served = Server::new(tid, listener, &cfg, stats);
                 match served {
