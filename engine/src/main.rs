@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use engine::config::cli::{Cli, VERSION};
+use engine::config::VERSION;
+use engine::config::cli::Cli;
 use engine::server::{self, StartError};
 
 fn main() -> ExitCode {
@@ -36,13 +37,13 @@ fn main() -> ExitCode {
     }
     match server::run(config) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(StartError::Config(e)) => {
+        Err(e @ StartError::Runtime(_)) => {
+            eprintln!("corecache: {e}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
             eprintln!("corecache: {e}");
             ExitCode::from(2)
-        }
-        Err(StartError::Runtime(e)) => {
-            eprintln!("corecache: {e:#}");
-            ExitCode::from(1)
         }
     }
 }

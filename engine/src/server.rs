@@ -21,27 +21,11 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::{Config, ConfigError};
-use crate::shard::{self, ShardParams, ShardReady};
 use runtime::{Ring, RingConfig, Token, WakeTarget, socket};
 
-/// Read-mostly state every shard sees. The only shared mutable values are
-/// these atomics: the connection count that enforces `-c` across shards, the
-/// stop flag, and the verbosity the `verbosity` command sets.
-pub struct Shared {
-    pub config: Config,
-    pub shards: usize,
-    pub started: Instant,
-    pub started_unix: u64,
-    pub connections: AtomicUsize,
-    pub stopping: AtomicBool,
-    /// Shards that have closed all their connections while stopping; a shard
-    /// keeps answering its peers until every shard has drained.
-    pub drained: AtomicUsize,
-    pub verbosity: AtomicU8,
-    pub tcp_addrs: Vec<SocketAddr>,
-    pub udp_addrs: Vec<SocketAddr>,
-}
+use crate::config::{Config, ConfigError};
+use crate::shard::{self, ShardError, ShardParams, ShardReady};
+use crate::shared::Shared;
 
 /// The token of a wake-up completion on a shard ring.
 pub const WAKE_TOKEN: Token = Token::op(shard::OP_WAKE);
@@ -139,11 +123,19 @@ fn bind(config: &Config, shards: usize) -> Result<Listeners, ConfigError> {
 }
 
 /// Why the server stopped with an error: the exit code and the line to print.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A setting is wrong or cannot be honoured here (exit code 2).
+    #[error("{0}")]
     Config(ConfigError),
+    /// A shard could not start with these settings on this host (exit code 2).
+    #[error("shard {id}: {source}")]
+    Shard { id: usize, source: ShardError },
+    /// A shard thread ended before it reported (exit code 2).
+    #[error("{0}")]
+    Aborted(&'static str),
     /// Something failed after start-up (exit code 1).
+    #[error("{0:#}")]
     Runtime(anyhow::Error),
 }
 
@@ -184,7 +176,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     }
 
     let (wake_tx, wake_rx) = mpsc::channel::<(usize, WakeTarget)>();
-    let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<ShardReady, String>)>();
+    let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<ShardReady, ShardError>)>();
     let mut mesh_txs = Vec::new();
     let mut threads = Vec::new();
     let Listeners { tcp, udp, .. } = listeners;
@@ -225,7 +217,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     if let Some(e) = failed {
         drop(mesh_txs);
         stop_and_join(&shared, &[], threads);
-        return Err(StartError::Config(ConfigError(e)));
+        return Err(e);
     }
     let wakes: Vec<WakeTarget> = wakes
         .into_iter()
@@ -257,18 +249,20 @@ pub fn run(config: Config) -> Result<(), StartError> {
                 ring = ready.ring_mode,
                 "shard ready"
             ),
-            Ok((id, Err(e))) => {
-                error.get_or_insert(format!("shard {id}: {e}"));
+            Ok((id, Err(source))) => {
+                error.get_or_insert(StartError::Shard { id, source });
             }
             Err(_) => {
-                error.get_or_insert("a shard thread exited during start-up".to_string());
+                error.get_or_insert(StartError::Aborted(
+                    "a shard thread exited during start-up",
+                ));
                 break;
             }
         }
     }
     if let Some(e) = error {
         stop_and_join(&shared, &wakes, threads);
-        return Err(StartError::Config(ConfigError(e)));
+        return Err(e);
     }
     for addr in &shared.tcp_addrs {
         tracing::info!("listening on tcp {addr}");
@@ -278,7 +272,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     }
     tracing::info!(
         shards,
-        version = crate::config::cli::VERSION,
+        version = crate::config::VERSION,
         "corecache ready"
     );
 
@@ -298,15 +292,15 @@ pub fn run(config: Config) -> Result<(), StartError> {
 /// A shard that failed before reporting its wake address reports why on the
 /// ready channel; pick that up without blocking.
 fn collect_early_failure(
-    ready_rx: &mpsc::Receiver<(usize, Result<ShardReady, String>)>,
+    ready_rx: &mpsc::Receiver<(usize, Result<ShardReady, ShardError>)>,
     wakes: &[Option<WakeTarget>],
-) -> Option<String> {
+) -> Option<StartError> {
     if wakes.iter().all(Option::is_some) {
         return None;
     }
     match ready_rx.recv() {
-        Ok((id, Err(e))) => Some(format!("shard {id}: {e}")),
-        _ => Some("a shard failed to start its io_uring".to_string()),
+        Ok((id, Err(source))) => Some(StartError::Shard { id, source }),
+        _ => Some(StartError::Aborted("a shard failed to start its io_uring")),
     }
 }
 
@@ -362,14 +356,5 @@ fn wait_for_stop_signal() -> &'static str {
                 "SIGTERM"
             };
         }
-    }
-}
-
-/// Asks the process to stop as if it had received SIGTERM (the `shutdown`
-/// command).
-pub fn request_stop() {
-    // SAFETY: kill with our own pid and a standard signal.
-    unsafe {
-        libc::kill(libc::getpid(), libc::SIGTERM);
     }
 }

@@ -7,11 +7,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser};
 
-use super::{ByteSize, Config, ConfigError, CoreList, Eviction, HugePages, Numa};
+use super::{ByteSize, Config, ConfigError, CoreList, Eviction, HugePages, Numa, VERSION};
 
-/// What the server reports as its version: the memcached protocol level it
-/// implements first (clients pick protocol rules from it), then its own.
-pub const VERSION: &str = concat!("1.6.18-corecache-", env!("CARGO_PKG_VERSION"));
 
 #[derive(Debug, Default, Parser)]
 #[command(

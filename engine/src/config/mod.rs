@@ -5,6 +5,7 @@
 
 pub mod cli;
 mod cores;
+mod derived;
 mod size;
 
 use std::net::IpAddr;
@@ -13,6 +14,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use cores::{CoreList, allowed_cores};
+pub use derived::{CLOCK_START, VERSION};
 pub use size::ByteSize;
 
 /// The store's own setting types, embedded in `[memory]`.

@@ -11,10 +11,19 @@ use proto::reply::{Status, encode_version};
 use proto::{ClientError, ErrorMessage, ErrorReply, Request};
 
 use super::Core;
-use super::input::{Client, Handled, ORIGIN_GATHER, queue_of};
+use super::client::{Client, Handled, ORIGIN_GATHER};
 use super::mesh::{Kind, Origin};
-use super::stats::{self, Gather, Merged, ProcessInfo, Section};
-use crate::config::cli::VERSION;
+use super::stats::{self, Merged, ProcessInfo, Section};
+use crate::config::VERSION;
+
+/// A `stats` request waiting for the other shards' snapshots.
+pub(super) struct Gather {
+    client: Client,
+    part: u32,
+    section: Section,
+    waiting: usize,
+    merged: Merged,
+}
 
 impl Core {
     pub(super) fn handle_keyless(&mut self, client: Client, request: Request<'_>) -> Handled {
@@ -65,7 +74,7 @@ impl Core {
                     });
                 }
                 tracing::info!(shard = self.id, "shutdown requested by a client");
-                crate::server::request_stop();
+                crate::shared::request_stop();
                 return Handled::Close;
             }
             Request::CacheMemlimit(c) => {
@@ -139,7 +148,7 @@ impl Core {
     }
 
     fn reply(&mut self, client: Client, write: impl FnOnce(&mut Vec<u8>)) -> Handled {
-        if let Some(q) = queue_of(&mut self.conns, &mut self.udp, client) {
+        if let Some(q) = self.net.queue(client) {
             write(q.sink());
         }
         Handled::Done
@@ -217,11 +226,11 @@ impl Core {
             self.format_section(section, &merged, &mut text);
             return self.reply(client, |out| out.extend_from_slice(&text));
         }
-        let Some(queue) = queue_of(&mut self.conns, &mut self.udp, client) else {
+        let Some(queue) = self.net.queue(client) else {
             return Handled::Done;
         };
         let part = queue.await_remote();
-        let id = self.gathers.insert(Gather {
+        let (id, generation) = self.gathers.insert(|_| Gather {
             client,
             part,
             section,
@@ -231,7 +240,7 @@ impl Core {
         let origin = Origin {
             kind: ORIGIN_GATHER,
             slot: id,
-            generation: 0,
+            generation,
             part: 0,
         };
         for peer in (0..self.mesh.shards()).filter(|&p| p != self.id) {
@@ -246,7 +255,7 @@ impl Core {
         if section != Section::Conns {
             return stats::snapshot(section, &self.stats, &self.store, out);
         }
-        for c in self.conns.iter() {
+        for c in self.net.conns.iter() {
             let fd = c.raw_fd();
             let peer = c
                 .peer
@@ -269,14 +278,14 @@ impl Core {
             let _ = write!(
                 out,
                 "STAT {fd}:secs_since_last_cmd {}\r\n",
-                self.now.saturating_sub(c.since)
+                self.life.now.saturating_sub(c.since)
             );
         }
     }
 
-    /// Another shard's snapshot arrived for gather `id`.
-    pub(super) fn gather_arrived(&mut self, id: u32, snapshot: &[u8]) {
-        let Some(g) = self.gathers.get_mut(id) else {
+    /// Another shard's snapshot arrived for gather `id` of `generation`.
+    pub(super) fn gather_arrived(&mut self, id: u32, generation: u32, snapshot: &[u8]) {
+        let Some(g) = self.gathers.get_mut(id, generation) else {
             return;
         };
         g.merged.add(g.section, snapshot);
@@ -284,7 +293,7 @@ impl Core {
         if g.waiting > 0 {
             return;
         }
-        let g = self.gathers.take(id).expect("present");
+        let g = self.gathers.remove(id).expect("present");
         let mut text = Vec::new();
         self.format_section(g.section, &g.merged, &mut text);
         self.deliver_to(g.client, g.part, &text);
@@ -386,7 +395,7 @@ impl Core {
         stat("corecache_numa", &c.memory.numa.name());
         stat("corecache_numa_binding", &self.store.numa_binding());
         stat("corecache_eviction", &c.memory.eviction.name());
-        stat("corecache_ring", &self.ring.mode().as_str());
+        stat("corecache_ring", &self.net.ring.mode().as_str());
         out.extend_from_slice(b"END\r\n");
     }
 }

@@ -12,11 +12,11 @@ use proto::meta::set::{MsOutcome, SetMode, encode_ms};
 use proto::reply::{Status, encode_number};
 use proto::{ClientError, ErrorReply, Request, ServerError};
 
+use super::route::key_hash;
 use super::stats::ShardStats;
-use crate::server::Shared;
 use store::{
     ArithOutcome, DeleteOutcome, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet, MetaGetArgs,
-    MetaSetArgs, MetaSetMode, Store, StoreConfig, StoreMode, StoreOutcome, TouchOutcome,
+    MetaSetArgs, MetaSetMode, Store, StoreMode, StoreOutcome, TouchOutcome,
 };
 
 /// What the connection does after a request.
@@ -33,33 +33,6 @@ pub(super) struct Exec<'a> {
     pub stats: &'a mut ShardStats,
 }
 
-/// The store's settings for shard `shard` on `core`, from the server config.
-/// The store's clock counts from [`CLOCK_START`] at the server's start.
-///
-/// [`CLOCK_START`]: super::CLOCK_START
-pub(super) fn store_config(shared: &Shared, shard: usize, core: usize) -> StoreConfig {
-    let config = &shared.config;
-    let m = &config.memory;
-    let shards = config.shard_cores().map(|c| c.len()).unwrap_or(1).max(1) as u64;
-    StoreConfig {
-        memory_limit: (m.limit_mb << 20) as usize / shards as usize,
-        slab_page_size: m.slab_page_size.0 as usize,
-        growth_factor: m.growth_factor,
-        max_item_size: config.limits.max_item_size.0 as usize,
-        hugepages: m.hugepages,
-        numa: m.numa,
-        cpu: Some(core),
-        eviction: m.eviction,
-        evictions: !config.server.disable_evictions,
-        shard_id: shard as u16,
-        process_started: shared
-            .started_unix
-            .saturating_sub(u64::from(super::CLOCK_START))
-            .max(1),
-        ..StoreConfig::default()
-    }
-}
-
 fn status(out: &mut Vec<u8>, noreply: bool, s: Status) {
     if !noreply {
         s.encode(out);
@@ -73,10 +46,16 @@ fn error(out: &mut Vec<u8>, noreply: bool, e: impl Into<ErrorReply>) {
 }
 
 impl Exec<'_> {
-    pub(super) fn run(&mut self, request: &Request<'_>, out: &mut Vec<u8>) -> Outcome {
+    /// Runs a keyed request whose (first) key hashes to `hash`.
+    pub(super) fn run(&mut self, request: &Request<'_>, hash: u64, out: &mut Vec<u8>) -> Outcome {
         match request {
             Request::Get(get) => {
-                self.values(get.kind, get.exptime, get.keys.clone(), out);
+                let single = get.keys.len() == 1;
+                let keys = get.keys.clone().map(|k| {
+                    let h = if single { hash } else { key_hash(k) };
+                    (k, h)
+                });
+                self.values(get.kind, get.exptime, keys, out);
                 encode_end(out);
             }
             Request::Store(s) => {
@@ -188,16 +167,17 @@ impl Exec<'_> {
         Outcome::Done
     }
 
-    /// The VALUE blocks of a get-family request for `keys` (no END).
+    /// The VALUE blocks of a get-family request for `keys`, each with its
+    /// hash (no END).
     pub(super) fn values<'k>(
         &mut self,
         kind: GetKind,
         exptime: i32,
-        keys: impl Iterator<Item = &'k [u8]>,
+        keys: impl Iterator<Item = (&'k [u8], u64)>,
         out: &mut Vec<u8>,
     ) {
         let cas = kind.with_cas();
-        for key in keys {
+        for (key, _hash) in keys {
             // memcached counts gat/gats as touches only.
             if kind.touches() {
                 self.stats.cmd_touch += 1;

@@ -24,9 +24,12 @@ use runtime::{Ring, Token, WakeTarget};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Kind {
-    /// Parse and execute the payload (one complete request); reply with its bytes.
+    /// Parse and execute the payload (one complete request, after the 8-byte
+    /// little-endian hash of its key, computed once by the sender); reply
+    /// with its bytes.
     Exec = 1,
-    /// The payload is a get-family request line for keys this peer owns; reply
+    /// The payload is a get-family request line for keys this peer owns,
+    /// after a u32 key count and the 8-byte hash of each of its keys; reply
     /// with the VALUE blocks only (no END).
     Values = 2,
     /// Reply with this shard's counters.
@@ -53,6 +56,29 @@ impl Kind {
             17 => Kind::StatsReply,
             _ => return None,
         })
+    }
+}
+
+/// The key hashes that lead an `Exec` or `Values` payload (see [`Kind`]), and
+/// the request after them.
+pub fn split_hashes(kind: Kind, payload: &[u8]) -> (&[u8], &[u8]) {
+    let (skip, len) = match kind {
+        Kind::Exec => (0, 8),
+        Kind::Values => match payload.get(..4) {
+            Some(n) => (4, u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize * 8),
+            None => (0, 0),
+        },
+        _ => (0, 0),
+    };
+    let end = (skip + len).min(payload.len());
+    (&payload[skip.min(end)..end], &payload[end..])
+}
+
+/// The lead of a `Values` payload for `hashes`.
+pub fn values_lead(hashes: impl ExactSizeIterator<Item = u64>, out: &mut Vec<u8>) {
+    out.extend_from_slice(&(hashes.len() as u32).to_le_bytes());
+    for h in hashes {
+        out.extend_from_slice(&h.to_le_bytes());
     }
 }
 

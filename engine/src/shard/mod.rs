@@ -17,29 +17,33 @@
 //! Everything here is `!Send` and owned by the thread: no locks.
 
 mod admin;
-pub mod conn;
+pub mod client;
 mod exec;
-mod input;
-mod io;
 pub mod mesh;
+mod net;
 pub mod order;
+mod prefetch;
 mod remote;
+mod request;
 pub mod route;
+pub mod slots;
 mod stats;
-mod udp;
 
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::server::Shared;
-use runtime::{BufRing, Completion, Ring, RingConfig, Token, WakeTarget, opcode, types};
+use runtime::{BufRing, Completion, Ring, WakeTarget};
 use store::Store;
 
-use conn::Conns;
+use crate::config::CLOCK_START;
+use crate::shared::Shared;
+use admin::Gather;
 use mesh::Mesh;
+use net::{Net, Received};
+use prefetch::Prefetch;
+use slots::Slots;
 
 pub const OP_ACCEPT: u8 = 1;
 pub const OP_RECV: u8 = 2;
@@ -58,12 +62,12 @@ const UDP_GROUP: u16 = 1;
 pub struct ShardParams {
     pub id: usize,
     pub core: usize,
-    pub tcp: Vec<OwnedFd>,
-    pub udp: Option<OwnedFd>,
+    pub tcp: Vec<std::os::fd::OwnedFd>,
+    pub udp: Option<std::os::fd::OwnedFd>,
     pub shared: Arc<Shared>,
     pub wake_tx: mpsc::Sender<(usize, WakeTarget)>,
     pub mesh_rx: mpsc::Receiver<Mesh>,
-    pub ready_tx: mpsc::Sender<(usize, Result<ShardReady, String>)>,
+    pub ready_tx: mpsc::Sender<(usize, Result<ShardReady, ShardError>)>,
 }
 
 /// What a shard reports once it serves, for the start-up log.
@@ -75,6 +79,27 @@ pub struct ShardReady {
     pub backing: &'static str,
     pub numa: String,
     pub ring_mode: &'static str,
+}
+
+/// Why a shard could not start: one line naming the cause and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    #[error("cannot create the io_uring: {0}")]
+    Ring(#[from] runtime::RingError),
+    #[error(
+        "cannot register network.recv_buffers = {count}: the locked-memory limit \
+         (ulimit -l = {limit_kib} KiB) is too low; raise it (ulimit -l, or \
+         LimitMEMLOCK= in a systemd unit) or lower network.recv_buffers"
+    )]
+    MemlockTooLow { count: u16, limit_kib: u64 },
+    #[error("cannot register network.recv_buffers = {count}: {source}")]
+    RecvBuffers { count: u16, source: std::io::Error },
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
+    #[error("cannot set up UDP: {0}")]
+    Udp(std::io::Error),
+    #[error("cannot arm the listeners: {0}")]
+    Listeners(std::io::Error),
 }
 
 /// The shard thread's body.
@@ -89,40 +114,23 @@ pub fn run(params: ShardParams) {
         mesh_rx,
         ready_tx,
     } = params;
-    let fail = |e: String| {
+    let fail = |e: ShardError| {
         let _ = ready_tx.send((id, Err(e)));
     };
     let pinned = shared.config.shards.pin && cpus::pin_current(core);
     let net = &shared.config.network;
-    let ring = match Ring::new(RingConfig {
-        sq_entries: net.ring_entries,
-        cq_entries: net.ring_entries * 8,
-    }) {
+    let ring = match Ring::new(shared.config.ring_config()) {
         Ok(r) => r,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(e.into()),
     };
-    let bufs = match BufRing::new(
-        &ring,
-        TCP_GROUP,
-        net.recv_buffers,
-        net.recv_buffer_size.0 as u32,
-    ) {
+    let count = net.recv_buffers;
+    let bufs = match BufRing::new(&ring, TCP_GROUP, count, net.recv_buffer_size.0 as u32) {
         Ok(b) => b,
         Err(e) if e.raw_os_error() == Some(libc::ENOMEM) => {
             let limit_kib = runtime::memlock_limit().0 / 1024;
-            return fail(format!(
-                "cannot register network.recv_buffers = {}: the locked-memory limit \
-                 (ulimit -l = {limit_kib} KiB) is too low; raise it (ulimit -l, or \
-                 LimitMEMLOCK= in a systemd unit) or lower network.recv_buffers",
-                net.recv_buffers
-            ));
+            return fail(ShardError::MemlockTooLow { count, limit_kib });
         }
-        Err(e) => {
-            return fail(format!(
-                "cannot register network.recv_buffers = {}: {e}",
-                net.recv_buffers
-            ));
-        }
+        Err(source) => return fail(ShardError::RecvBuffers { count, source }),
     };
     let wake = WakeTarget::new(ring.fd());
     if wake_tx.send((id, wake.clone())).is_err() {
@@ -130,14 +138,17 @@ pub fn run(params: ShardParams) {
     }
     drop(wake_tx);
     let Ok(mesh) = mesh_rx.recv() else { return };
-    let store = match Store::new(exec::store_config(&shared, id, core)) {
+    let store_config = shared
+        .config
+        .store_config(id, shared.shards, core, shared.started_unix);
+    let store = match Store::new(store_config) {
         Ok(s) => s,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(e.into()),
     };
     let udp = match udp {
-        Some(fd) => match udp::Udp::new(&ring, UDP_GROUP, fd) {
+        Some(fd) => match net::udp::Udp::new(&ring, UDP_GROUP, fd) {
             Ok(u) => Some(u),
-            Err(e) => return fail(format!("cannot set up UDP: {e}")),
+            Err(e) => return fail(ShardError::Udp(e)),
         },
         None => None,
     };
@@ -151,10 +162,10 @@ pub fn run(params: ShardParams) {
     };
     let mut shard = Shard {
         bufs,
-        core: Core::new(id, ring, shared, tcp, udp, store, mesh, wake),
+        core: Core::new(id, shared, Net::new(ring, tcp, udp), store, mesh, wake),
     };
-    if let Err(e) = shard.core.arm_listeners() {
-        return fail(format!("cannot arm the listeners: {e}"));
+    if let Err(e) = shard.core.net.arm_listeners() {
+        return fail(ShardError::Listeners(e));
     }
     let _ = ready_tx.send((id, Ok(ready)));
     drop(ready_tx);
@@ -168,32 +179,30 @@ struct Shard {
     core: Core,
 }
 
+/// A shard's state, one field per concern: each type owns its fields, so a
+/// method's receiver says what it may touch.
 pub(crate) struct Core {
     id: usize,
-    ring: Ring,
     shared: Arc<Shared>,
-    listeners: Vec<OwnedFd>,
-    accept_armed: Vec<bool>,
-    /// When accepting failed for lack of file descriptors: retry at the next tick.
-    accept_backoff: bool,
-    udp: Option<udp::Udp>,
-    conns: Conns,
+    limits: proto::Limits,
+    /// Ring, listeners, connections, UDP socket.
+    net: Net,
     store: Store,
+    stats: stats::ShardStats,
+    /// The channels to the other shards.
     mesh: Mesh,
     wake: WakeTarget,
-    stats: stats::ShardStats,
-    gathers: stats::Gathers,
-    limits: proto::Limits,
-    /// Connections with replies to send at the end of this turn.
-    dirty: Vec<u32>,
-    /// Connections paused because a channel to another shard was full.
-    stalled: Vec<u32>,
+    /// `stats` requests waiting for other shards' snapshots.
+    gathers: Slots<Gather>,
+    /// The keys of the receive being handled (hashes, prefetches).
+    prefetch: Prefetch,
     /// Reused scratch space for replies to other shards' requests.
     scratch: Vec<u8>,
-    /// Keys of the receive being handled, for item prefetches, and how many
-    /// of them have been prefetched.
-    prefetch: input::Prefetch,
-    prefetched: usize,
+    life: Life,
+}
+
+/// The clock, the background work and the stop of a shard.
+struct Life {
     /// Seconds since the server started, as the store sees it.
     now: u32,
     last_tick: Instant,
@@ -208,11 +217,6 @@ pub(crate) struct Core {
 const CRAWL_BUDGET_TICK: usize = 4096;
 const CRAWL_BUDGET_BUSY: usize = 256;
 
-/// The store's clock at start-up, in seconds. As memcached's `current_time`,
-/// it starts past 0: time 1 means "already expired", and an immediate
-/// `flush_all` marks everything up to the second before now, so a clock at 0
-/// would make both lie in the future during the first second of uptime.
-pub(super) const CLOCK_START: u32 = 2;
 
 /// How long a stopping server waits for clients to take their replies.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -220,28 +224,28 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 impl Shard {
     fn run_loop(&mut self) {
         let mut completions: Vec<Completion> = Vec::with_capacity(1024);
-        let mut prefetch = [input::Prefetch::new(), input::Prefetch::new()];
+        let mut prefetch = [Prefetch::new(), Prefetch::new()];
         let mut stop_started: Option<Instant> = None;
         loop {
-            let timeout = if self.core.stopping || self.core.store_has_background_work() {
+            let timeout = if self.core.life.stopping || self.core.life.crawl_busy {
                 Duration::from_millis(10)
             } else {
                 Duration::from_secs(1)
             };
-            if let Err(e) = self.core.ring.submit_and_wait(1, Some(timeout)) {
+            if let Err(e) = self.core.net.ring.submit_and_wait(1, Some(timeout)) {
                 tracing::error!(shard = self.core.id, "io_uring_enter failed: {e}");
                 std::thread::sleep(Duration::from_millis(10));
             }
             self.core.update_clock();
             completions.clear();
-            self.core.ring.drain(&mut completions);
+            self.core.net.ring.drain(&mut completions);
             // Index slots of a receive's keys are prefetched while the
             // completion before it runs; its items, a few requests ahead of
-            // each request (see input::Prefetch).
+            // each request (see prefetch.rs).
             let n = completions.len();
             for j in 0..=n {
                 if j < n {
-                    self.prefetch_index(&completions[j], &mut prefetch[j % 2]);
+                    self.scan_keys(&completions[j], &mut prefetch[j % 2]);
                 }
                 if j >= 1 {
                     self.core.begin_receive(&mut prefetch[(j - 1) % 2]);
@@ -254,7 +258,7 @@ impl Shard {
             self.bufs.publish();
             self.core.tick();
 
-            if self.core.shared.stopping.load(Ordering::Relaxed) && !self.core.stopping {
+            if self.core.shared.stopping.load(Ordering::Relaxed) && !self.core.life.stopping {
                 self.core.begin_stop();
                 stop_started = Some(Instant::now());
             }
@@ -268,14 +272,15 @@ impl Shard {
     }
 
     /// The first prefetch stage for one completion: a receive's keys.
-    fn prefetch_index(&self, c: &Completion, prefetch: &mut input::Prefetch) {
+    fn scan_keys(&self, c: &Completion, prefetch: &mut Prefetch) {
         prefetch.clear();
         if c.token().op == OP_RECV
             && c.result > 0
             && let Some(bid) = c.buffer_id()
         {
-            self.core
-                .prefetch_index(self.bufs.get(bid, c.result as usize), prefetch);
+            let core = &self.core;
+            let input = self.bufs.get(bid, c.result as usize);
+            prefetch.scan(input, &core.store, core.id, core.mesh.shards());
         }
     }
 
@@ -283,86 +288,55 @@ impl Shard {
         let t = c.token();
         match t.op {
             OP_RECV => {
-                let data = c
-                    .buffer_id()
-                    .map(|bid| (bid, self.bufs.get(bid, c.result.max(0) as usize)));
-                match data {
-                    Some((bid, bytes)) => {
-                        self.core.on_recv(t, c.result, c.more(), bytes);
-                        self.bufs.recycle(bid);
+                let core = &mut self.core;
+                match core.net.on_recv(t, c.result, c.more(), &mut core.stats) {
+                    Received::Data(slot) => {
+                        let bid = c.buffer_id().expect("data comes in a provided buffer");
+                        core.on_data(slot, self.bufs.get(bid, c.result as usize));
+                        core.net.mark_dirty(slot);
                     }
-                    None => self.core.on_recv(t, c.result, c.more(), &[]),
+                    Received::Nothing(slot) => core.net.mark_dirty(slot),
+                    Received::Stale => {}
                 }
-            }
-            OP_UDP_RECV => {
                 if let Some(bid) = c.buffer_id() {
-                    let group_bufs = self
-                        .core
-                        .udp
-                        .as_ref()
-                        .map(|u| u.buffer(bid, c.result.max(0) as usize));
-                    if let Some(datagram) = group_bufs {
-                        // Copy out: the datagram is small and the UDP pool must be recycled.
-                        let datagram = datagram.to_vec();
-                        self.core.on_udp_datagram(&datagram);
-                    }
-                    if let Some(u) = self.core.udp.as_mut() {
-                        u.recycle(bid);
-                    }
+                    self.bufs.recycle(bid);
                 }
-                self.core.on_udp_recv_done(c.result, c.more());
             }
+            OP_UDP_RECV => self.core.on_udp_recv(c),
             _ => self.core.dispatch(c),
         }
     }
 }
 
 impl Core {
-    #[allow(clippy::too_many_arguments)]
     fn new(
         id: usize,
-        ring: Ring,
         shared: Arc<Shared>,
-        listeners: Vec<OwnedFd>,
-        udp: Option<udp::Udp>,
+        net: Net,
         store: Store,
         mesh: Mesh,
         wake: WakeTarget,
     ) -> Core {
-        let l = &shared.config.limits;
-        let limits = proto::Limits {
-            max_key_len: l.max_key_length,
-            max_item_size: l.max_item_size.0 as usize,
-            max_line_len: l.max_line_length,
-            max_get_line_len: l.max_get_line_length.0 as usize,
-            ..proto::Limits::default()
-        };
-        let accept_armed = vec![false; listeners.len()];
+        let limits = shared.config.proto_limits();
         let mut core = Core {
             id,
-            ring,
             shared,
-            listeners,
-            accept_armed,
-            accept_backoff: false,
-            udp,
-            conns: Conns::default(),
+            limits,
+            net,
             store,
+            stats: stats::ShardStats::default(),
             mesh,
             wake,
-            stats: stats::ShardStats::default(),
-            gathers: stats::Gathers::default(),
-            limits,
-            dirty: Vec::new(),
-            stalled: Vec::new(),
+            gathers: Slots::default(),
+            prefetch: Prefetch::new(),
             scratch: Vec::new(),
-            prefetch: input::Prefetch::new(),
-            prefetched: 0,
-            now: CLOCK_START,
-            last_tick: Instant::now(),
-            crawl_busy: false,
-            stopping: false,
-            drained: false,
+            life: Life {
+                now: CLOCK_START,
+                last_tick: Instant::now(),
+                crawl_busy: false,
+                stopping: false,
+                drained: false,
+            },
         };
         core.update_clock();
         core
@@ -372,21 +346,27 @@ impl Core {
     /// clock since start (a wall-clock step does not expire items early), the
     /// same on every shard.
     fn update_clock(&mut self) {
-        let now = CLOCK_START + self.shared.started.elapsed().as_secs() as u32;
-        if now != self.now {
-            self.now = now;
-        }
-        self.store.set_time(self.now);
+        self.life.now = CLOCK_START + self.shared.started.elapsed().as_secs() as u32;
+        self.store.set_time(self.life.now);
     }
 
     fn dispatch(&mut self, c: &Completion) {
         let t = c.token();
         match t.op {
-            OP_ACCEPT => self.on_accept(t.slot, c.result, c.more()),
-            OP_SEND => self.on_send(t, c.result),
+            OP_ACCEPT => {
+                let now = self.life.now;
+                let (shared, stats) = (&*self.shared, &mut self.stats);
+                self.net
+                    .on_accept(t.slot, c.result, c.more(), shared, stats, now);
+            }
+            OP_SEND => self.net.on_send(t, c.result, &mut self.stats),
             OP_WAKE => self.wake.clear(),
             OP_WAKE_FAILED => self.mesh.wake_failed(t.slot as usize, c.result),
-            OP_UDP_SEND => self.on_udp_send(t, c.result),
+            OP_UDP_SEND => {
+                if let Some(udp) = self.net.udp.as_mut() {
+                    udp.on_send(t.slot, t.generation);
+                }
+            }
             OP_CANCEL => {
                 // A cancel that found nothing to cancel: the operation had
                 // already completed. Nothing to do.
@@ -395,53 +375,61 @@ impl Core {
         }
     }
 
+    /// A receive is about to be handled: `keys` are its requests' keys, whose
+    /// index slots were prefetched one receive ago. Takes them over (leaving
+    /// the caller an empty list) and prefetches the first items.
+    fn begin_receive(&mut self, keys: &mut Prefetch) {
+        std::mem::swap(&mut self.prefetch, keys);
+        keys.clear();
+        self.prefetch.items_until(&self.store, prefetch::ITEMS_AHEAD);
+    }
+
+    /// A datagram (or the end of the multishot receive) on the UDP socket.
+    fn on_udp_recv(&mut self, c: &Completion) {
+        let Some(udp) = self.net.udp.as_mut() else {
+            return;
+        };
+        if let Some(bid) = c.buffer_id() {
+            // Copy out: the datagram is small and the UDP pool must be recycled.
+            let buffer = udp.buffer(bid, c.result.max(0) as usize).to_vec();
+            udp.recycle(bid);
+            if let Some(d) = udp.accept_datagram(&buffer) {
+                self.on_datagram(d.slot, d.generation, &buffer[d.body]);
+            }
+        }
+        if let Some(udp) = self.net.udp.as_mut() {
+            udp.on_recv_done(c.result, c.more());
+        }
+    }
+
     /// Once a second (or sooner when stopping): background work that needs no
     /// client to trigger it.
     fn tick(&mut self) {
-        if self.last_tick.elapsed() < Duration::from_secs(1) {
-            if self.crawl_busy {
+        if self.life.last_tick.elapsed() < Duration::from_secs(1) {
+            if self.life.crawl_busy {
                 self.crawl(CRAWL_BUDGET_BUSY);
             }
             return;
         }
-        self.last_tick = Instant::now();
+        self.life.last_tick = Instant::now();
         self.crawl(CRAWL_BUDGET_TICK);
-        if self.accept_backoff && !self.stopping {
-            self.accept_backoff = false;
-            let _ = self.arm_listeners();
-        }
+        self.net.tick();
     }
 
     /// One step of the expired-item crawler (and of the index's incremental
     /// growth, which the crawler also advances).
     fn crawl(&mut self, budget: usize) {
         let report = self.store.crawl(budget);
-        self.crawl_busy = report.index_migrating || (report.reclaimed > 0 && !report.wrapped);
-    }
-
-    fn store_has_background_work(&self) -> bool {
-        self.crawl_busy
+        self.life.crawl_busy = report.index_migrating || (report.reclaimed > 0 && !report.wrapped);
     }
 
     /// Stop accepting; connections close once they have nothing owed.
     fn begin_stop(&mut self) {
-        self.stopping = true;
-        for (i, l) in self.listeners.iter().enumerate() {
-            if self.accept_armed[i] {
-                let _ = self
-                    .ring
-                    .queue_cancel_fd(l.as_raw_fd(), Token::op(OP_CANCEL));
-            }
-        }
-        let slots: Vec<u32> = self.conns.slots().collect();
+        self.life.stopping = true;
+        self.net.begin_stop();
+        let slots: Vec<u32> = self.net.conns.slots().collect();
         for slot in slots {
-            if let Some(c) = self.conns.slot_mut(slot) {
-                c.closing = true;
-            }
-            self.maybe_close(slot);
-        }
-        if let Some(u) = self.udp.as_mut() {
-            u.stop(&mut self.ring);
+            self.net.maybe_close(slot, &self.shared, &mut self.stats);
         }
     }
 
@@ -449,41 +437,34 @@ impl Core {
     fn stop_progress(&mut self, deadline_passed: bool) -> bool {
         if deadline_passed {
             // Clients that would not take their replies: close them now.
-            let slots: Vec<u32> = self.conns.slots().collect();
+            let slots: Vec<u32> = self.net.conns.slots().collect();
             for slot in slots {
-                self.force_close(slot);
+                self.net.force_close(slot, &self.shared, &mut self.stats);
             }
         }
-        if !self.drained && (self.conns.is_empty() || deadline_passed) {
-            self.drained = true;
+        if !self.life.drained && (self.net.conns.is_empty() || deadline_passed) {
+            self.life.drained = true;
             self.shared.drained.fetch_add(1, Ordering::SeqCst);
         }
         // Keep answering peers until every shard has drained: their clients
         // may still wait on our keys.
         let all_drained = self.shared.drained.load(Ordering::SeqCst) >= self.shared.shards;
-        all_drained && self.conns.is_empty() && !self.mesh.has_outgoing()
+        all_drained && self.net.conns.is_empty() && !self.mesh.has_outgoing()
     }
 
     /// End of a loop turn: hand every connection's ready replies to the kernel
     /// and move batches to the other shards.
     fn end_of_turn(&mut self) {
-        let dirty = std::mem::take(&mut self.dirty);
+        let max_output = self.shared.config.network.max_pending_output.0 as usize;
+        let dirty = self.net.take_dirty();
         for &slot in &dirty {
-            self.flush_conn(slot);
+            if self.net.flush_conn(slot, max_output) {
+                self.resume_input(slot);
+            }
+            self.net.after_flush(slot, &self.shared, &mut self.stats);
         }
-        self.dirty = dirty;
-        self.dirty.clear();
-        if let Some(u) = self.udp.as_mut() {
-            u.flush(&mut self.ring);
-        }
-        self.mesh.flush(&mut self.ring);
+        self.net.restore_dirty(dirty);
+        self.net.flush_udp();
+        self.mesh.flush(&mut self.net.ring);
     }
-}
-
-/// Builds the multishot accept for listener `i`.
-fn accept_entry(fd: &OwnedFd, i: usize) -> runtime::squeue::Entry {
-    opcode::AcceptMulti::new(types::Fd(fd.as_raw_fd()))
-        .flags(libc::SOCK_CLOEXEC)
-        .build()
-        .user_data(Token::new(OP_ACCEPT, i as u32, 0).to_user_data())
 }

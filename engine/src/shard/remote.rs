@@ -5,9 +5,9 @@
 use proto::{Parse, Request};
 
 use super::Core;
+use super::client::{Client, ORIGIN_GATHER};
 use super::exec::Exec;
-use super::input::{Client, ORIGIN_CONN, ORIGIN_GATHER, ORIGIN_UDP};
-use super::mesh::{self, Kind, Origin, Record};
+use super::mesh::{self, Kind, Record};
 use super::stats::Section;
 
 impl Core {
@@ -52,29 +52,41 @@ impl Core {
                 self.stats.reset();
                 self.store.reset_stats();
             }
-            Kind::Reply => self.deliver(r.origin, r.payload),
+            Kind::Reply => {
+                if let Some(client) = Client::of_origin(r.origin) {
+                    self.deliver_to(client, r.origin.part, r.payload);
+                }
+            }
             Kind::StatsReply => {
                 if r.origin.kind == ORIGIN_GATHER {
-                    self.gather_arrived(r.origin.slot, r.payload);
+                    self.gather_arrived(r.origin.slot, r.origin.generation, r.payload);
                 }
             }
         }
     }
 
-    /// Runs a request another shard forwarded; it was validated there with
-    /// the same limits, so it parses whole here.
+    /// Runs a request another shard forwarded, with the hashes of its keys
+    /// the sender computed (see [`Kind`]); it was validated there with the
+    /// same limits, so it parses whole here.
     fn execute_for_peer(&mut self, kind: Kind, payload: &[u8], out: &mut Vec<u8>) {
         let mut exec = Exec {
             store: &mut self.store,
             stats: &mut self.stats,
         };
-        match proto::parse(payload, &self.limits) {
+        let (hashes, request_bytes) = mesh::split_hashes(kind, payload);
+        let hash_at = |i: usize| {
+            hashes
+                .get(i * 8..i * 8 + 8)
+                .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        };
+        match proto::parse(request_bytes, &self.limits) {
             Parse::Complete { request, .. } => match (kind, &request) {
                 (Kind::Values, Request::Get(get)) => {
-                    exec.values(get.kind, get.exptime, get.keys.clone(), out)
+                    let keys = get.keys.clone().enumerate().map(|(i, k)| (k, hash_at(i)));
+                    exec.values(get.kind, get.exptime, keys, out);
                 }
                 _ => {
-                    exec.run(&request, out);
+                    exec.run(&request, hash_at(0), out);
                 }
             },
             Parse::Invalid(invalid) => {
@@ -85,37 +97,5 @@ impl Core {
             Parse::Incomplete { .. } => debug_assert!(false, "forwarded request is incomplete"),
         }
     }
-
-    /// A reply for `origin` arrived from another shard.
-    fn deliver(&mut self, origin: Origin, bytes: &[u8]) {
-        let client = match origin.kind {
-            ORIGIN_CONN => Client::Conn {
-                slot: origin.slot,
-                generation: origin.generation,
-            },
-            ORIGIN_UDP => Client::Udp {
-                slot: origin.slot,
-                generation: origin.generation,
-            },
-            _ => return,
-        };
-        self.deliver_to(client, origin.part, bytes);
-    }
-
-    /// Places reply `part` in `client`'s queue.
-    pub(super) fn deliver_to(&mut self, client: Client, part: u32, bytes: &[u8]) {
-        match client {
-            Client::Conn { slot, generation } => {
-                if let Some(conn) = self.conns.get_mut(slot, generation) {
-                    conn.replies.resolve(part, bytes);
-                    self.mark_dirty(slot);
-                }
-            }
-            Client::Udp { slot, generation } => {
-                if let Some(udp) = self.udp.as_mut() {
-                    udp.resolve(slot, generation, part, bytes);
-                }
-            }
-        }
-    }
 }
+

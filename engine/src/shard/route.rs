@@ -1,4 +1,5 @@
-//! Which shard owns a key: a pure function of xxh3(key) and the shard count.
+//! Where a key's requests run: a pure function of xxh3(key), this shard and
+//! the shard count. [`Target`] grows a `Node` variant with the cluster.
 //!
 //! The hash is reduced with a multiply-shift (Lemire's fastrange) on the full
 //! 64 bits, so the owner depends mostly on the high bits while the store's
@@ -16,6 +17,28 @@ pub fn key_hash(key: &[u8]) -> u64 {
 #[inline]
 pub fn shard_of_hash(hash: u64, shards: usize) -> usize {
     ((hash as u128 * shards as u128) >> 64) as usize
+}
+
+/// Where a request for a key runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// On this shard's store, inline.
+    Local,
+    /// On another shard of this process, through the mesh.
+    Shard(usize),
+}
+
+/// Where a request for a key with hash `hash` runs, seen from shard `me` of
+/// `shards` (> 0).
+#[inline]
+pub fn target(hash: u64, me: usize, shards: usize) -> Target {
+    if shards == 1 {
+        return Target::Local;
+    }
+    match shard_of_hash(hash, shards) {
+        owner if owner == me => Target::Local,
+        owner => Target::Shard(owner),
+    }
 }
 
 /// The shard that owns `key`, out of `shards` (> 0).
@@ -45,6 +68,26 @@ mod tests {
                 let owner = shard_of(key.as_bytes(), shards);
                 assert!(owner < shards);
                 assert_eq!(owner, shard_of(key.as_bytes(), shards), "pure function");
+            }
+        }
+    }
+
+    #[test]
+    fn the_target_is_local_exactly_for_own_keys() {
+        assert_eq!(target(key_hash(b"anything"), 0, 1), Target::Local);
+        for shards in 2..=8 {
+            for me in 0..shards {
+                for i in 0..200 {
+                    let key = format!("k{i}");
+                    let h = key_hash(key.as_bytes());
+                    let owner = shard_of(key.as_bytes(), shards);
+                    let want = if owner == me {
+                        Target::Local
+                    } else {
+                        Target::Shard(owner)
+                    };
+                    assert_eq!(target(h, me, shards), want);
+                }
             }
         }
     }

@@ -432,41 +432,6 @@ pub(super) fn format_items(out: &mut Vec<u8>, merged: &Merged) {
     out.extend_from_slice(b"END\r\n");
 }
 
-/// One pending `stats` that waits for other shards' snapshots.
-#[derive(Debug)]
-pub(super) struct Gather {
-    pub client: super::input::Client,
-    pub part: u32,
-    pub section: Section,
-    pub waiting: usize,
-    pub merged: Merged,
-}
-
-/// Pending gathers of a shard, by id.
-#[derive(Debug, Default)]
-pub(super) struct Gathers {
-    slots: Vec<Option<Gather>>,
-}
-
-impl Gathers {
-    pub(super) fn insert(&mut self, g: Gather) -> u32 {
-        if let Some(i) = self.slots.iter().position(Option::is_none) {
-            self.slots[i] = Some(g);
-            return i as u32;
-        }
-        self.slots.push(Some(g));
-        (self.slots.len() - 1) as u32
-    }
-
-    pub(super) fn get_mut(&mut self, id: u32) -> Option<&mut Gather> {
-        self.slots.get_mut(id as usize)?.as_mut()
-    }
-
-    pub(super) fn take(&mut self, id: u32) -> Option<Gather> {
-        self.slots.get_mut(id as usize)?.take()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

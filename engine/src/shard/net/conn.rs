@@ -1,4 +1,4 @@
-//! One client connection's state on its shard, and the table of them.
+//! One client connection's state on its shard.
 //!
 //! A connection has at most one receive (multishot) and one send in flight.
 //! Its slot is freed only when neither is, so the kernel never writes into or
@@ -6,8 +6,8 @@
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use super::order::ReplyQueue;
-use runtime::next_generation;
+use crate::shard::order::ReplyQueue;
+use crate::shard::slots::Slots;
 
 /// Why a connection stopped being read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,76 +99,8 @@ impl Conn {
     }
 }
 
-/// The connections of one shard: a slab of slots with generations, so that a
-/// completion for a connection that has since closed is recognised and
-/// dropped.
-#[derive(Default)]
-pub struct Conns {
-    slots: Vec<Option<Conn>>,
-    generations: Vec<u32>,
-    free: Vec<u32>,
-    live: usize,
-}
-
-impl Conns {
-    /// Stores a connection built by `make` with its slot's next generation.
-    pub fn insert(&mut self, make: impl FnOnce(u32) -> Conn) -> u32 {
-        let slot = match self.free.pop() {
-            Some(s) => s,
-            None => {
-                self.slots.push(None);
-                self.generations.push(0);
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let generation = next_generation(self.generations[slot as usize]);
-        self.generations[slot as usize] = generation;
-        self.slots[slot as usize] = Some(make(generation));
-        self.live += 1;
-        slot
-    }
-
-    /// The connection in `slot` if it still has `generation`.
-    pub fn get_mut(&mut self, slot: u32, generation: u32) -> Option<&mut Conn> {
-        self.slots
-            .get_mut(slot as usize)?
-            .as_mut()
-            .filter(|c| c.generation == generation)
-    }
-
-    /// The connection in `slot`, whatever its generation.
-    pub fn slot_mut(&mut self, slot: u32) -> Option<&mut Conn> {
-        self.slots.get_mut(slot as usize)?.as_mut()
-    }
-
-    pub fn remove(&mut self, slot: u32) -> Option<Conn> {
-        let conn = self.slots.get_mut(slot as usize)?.take()?;
-        self.free.push(slot);
-        self.live -= 1;
-        Some(conn)
-    }
-
-    pub fn len(&self) -> usize {
-        self.live
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.live == 0
-    }
-
-    /// Slots of every live connection.
-    pub fn slots(&self) -> impl Iterator<Item = u32> + '_ {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.is_some())
-            .map(|(i, _)| i as u32)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Conn> {
-        self.slots.iter().flatten()
-    }
-}
+/// The connections of one shard, by slot and generation.
+pub type Conns = Slots<Conn>;
 
 #[cfg(test)]
 mod tests {
@@ -176,24 +108,6 @@ mod tests {
 
     fn fd() -> OwnedFd {
         std::fs::File::open("/dev/null").unwrap().into()
-    }
-
-    #[test]
-    fn reused_slots_get_new_generations() {
-        let mut conns = Conns::default();
-        let a = conns.insert(|g| Conn::new(fd(), g, 0, 0));
-        let gen_a = conns.slot_mut(a).unwrap().generation;
-        conns.remove(a).unwrap();
-        let b = conns.insert(|g| Conn::new(fd(), g, 0, 0));
-        assert_eq!(a, b, "slot reused");
-        assert!(
-            conns.get_mut(a, gen_a).is_none(),
-            "stale generation must not match"
-        );
-        let gen_b = conns.slot_mut(b).unwrap().generation;
-        assert_ne!(gen_a, gen_b);
-        assert!(conns.get_mut(b, gen_b).is_some());
-        assert_eq!(conns.len(), 1);
     }
 
     #[test]

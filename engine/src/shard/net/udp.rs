@@ -3,17 +3,20 @@
 //! handled like a connection's, and the reply cut into numbered datagrams
 //! (8-byte frame header each) sent back to the sender.
 //!
+//! The requests themselves go through the same request path as a
+//! connection's (`shard::request`); this file is the socket's side.
+//!
 //! A UDP request lives in a boxed slot so that the peer address and the
 //! datagrams the kernel is sending from never move.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use proto::{Parse, udp as frame};
+use proto::udp as frame;
+use runtime::{BufRing, Ring, Token, opcode, types};
 
-use super::input::{Client, Handled};
-use super::order::ReplyQueue;
-use super::{Core, OP_UDP_RECV, OP_UDP_SEND};
-use runtime::{BufRing, Ring, Token, next_generation, opcode, types};
+use crate::shard::order::ReplyQueue;
+use crate::shard::slots::Slots;
+use crate::shard::{OP_CANCEL, OP_UDP_RECV, OP_UDP_SEND};
 
 /// Receive buffers for datagrams: memcached requests over UDP are small (a get,
 /// a short set); a larger datagram is dropped, as memcached drops what it
@@ -38,23 +41,20 @@ struct UdpReq {
     parsed: bool,
 }
 
-pub(super) struct Udp {
+pub struct Udp {
     fd: OwnedFd,
     bufs: BufRing,
     msghdr: Box<libc::msghdr>,
     armed: bool,
     stopping: bool,
-    reqs: Vec<Option<Box<UdpReq>>>,
-    generations: Vec<u32>,
-    free: Vec<u32>,
-    live: usize,
+    reqs: Slots<Box<UdpReq>>,
     /// Requests whose reply is complete, to send at the end of the turn.
     ready: Vec<u32>,
     pub dropped: u64,
 }
 
 impl Udp {
-    pub(super) fn new(ring: &Ring, group: u16, fd: OwnedFd) -> std::io::Result<Udp> {
+    pub fn new(ring: &Ring, group: u16, fd: OwnedFd) -> std::io::Result<Udp> {
         let bufs = BufRing::new(ring, group, UDP_BUFFERS, UDP_BUFFER_SIZE)?;
         // SAFETY: an all-zero msghdr is valid; only the name length matters
         // to multishot recvmsg, which uses it as a template.
@@ -66,24 +66,21 @@ impl Udp {
             msghdr,
             armed: false,
             stopping: false,
-            reqs: Vec::new(),
-            generations: Vec::new(),
-            free: Vec::new(),
-            live: 0,
+            reqs: Slots::default(),
             ready: Vec::new(),
             dropped: 0,
         })
     }
 
-    pub(super) fn buffer(&self, bid: u16, len: usize) -> &[u8] {
+    pub fn buffer(&self, bid: u16, len: usize) -> &[u8] {
         self.bufs.get(bid, len)
     }
 
-    pub(super) fn recycle(&mut self, bid: u16) {
+    pub fn recycle(&mut self, bid: u16) {
         self.bufs.recycle(bid);
     }
 
-    pub(super) fn arm(&mut self, ring: &mut Ring) {
+    pub fn arm(&mut self, ring: &mut Ring) {
         if self.armed || self.stopping {
             return;
         }
@@ -101,39 +98,28 @@ impl Udp {
         }
     }
 
-    pub(super) fn stop(&mut self, ring: &mut Ring) {
+    pub fn stop(&mut self, ring: &mut Ring) {
         self.stopping = true;
         if self.armed {
-            let _ = ring.queue_cancel(Token::op(OP_UDP_RECV), Token::op(super::OP_CANCEL));
+            let _ = ring.queue_cancel(Token::op(OP_UDP_RECV), Token::op(OP_CANCEL));
         }
     }
 
-    pub(super) fn queue(&mut self, slot: u32, generation: u32) -> Option<&mut ReplyQueue> {
+    pub fn queue(&mut self, slot: u32, generation: u32) -> Option<&mut ReplyQueue> {
         self.req_mut(slot, generation).map(|r| &mut r.replies)
     }
 
     fn req_mut(&mut self, slot: u32, generation: u32) -> Option<&mut UdpReq> {
-        self.reqs
-            .get_mut(slot as usize)?
-            .as_deref_mut()
-            .filter(|r| r.generation == generation)
+        self.reqs.get_mut(slot, generation).map(|r| &mut **r)
     }
 
-    fn insert(&mut self, peer: &[u8], request_id: u16) -> Option<(u32, u32)> {
-        if self.live >= MAX_PENDING || peer.len() > size_of::<libc::sockaddr_storage>() {
+    /// A slot for a datagram's request from `peer`; `None` (and counted as
+    /// dropped) when too many are pending or the address does not fit.
+    pub fn insert(&mut self, peer: &[u8], request_id: u16) -> Option<(u32, u32)> {
+        if self.reqs.len() >= MAX_PENDING || peer.len() > size_of::<libc::sockaddr_storage>() {
             self.dropped += 1;
             return None;
         }
-        let slot = match self.free.pop() {
-            Some(s) => s,
-            None => {
-                self.reqs.push(None);
-                self.generations.push(0);
-                (self.reqs.len() - 1) as u32
-            }
-        };
-        let generation = next_generation(self.generations[slot as usize]);
-        self.generations[slot as usize] = generation;
         // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
         let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         // SAFETY: `peer.len()` <= size_of::<sockaddr_storage>() (checked above)
@@ -145,29 +131,27 @@ impl Udp {
                 peer.len(),
             );
         }
-        self.reqs[slot as usize] = Some(Box::new(UdpReq {
-            generation,
-            peer: storage,
-            peer_len: peer.len() as libc::socklen_t,
-            request_id,
-            replies: ReplyQueue::default(),
-            frames: Vec::new(),
-            sends: 0,
-            parsed: false,
-        }));
-        self.live += 1;
-        Some((slot, generation))
+        let peer_len = peer.len() as libc::socklen_t;
+        Some(self.reqs.insert(|generation| {
+            Box::new(UdpReq {
+                generation,
+                peer: storage,
+                peer_len,
+                request_id,
+                replies: ReplyQueue::default(),
+                frames: Vec::new(),
+                sends: 0,
+                parsed: false,
+            })
+        }))
     }
 
     fn release(&mut self, slot: u32) {
-        if self.reqs[slot as usize].take().is_some() {
-            self.free.push(slot);
-            self.live -= 1;
-        }
+        self.reqs.remove(slot);
     }
 
     /// Marks the request's reply as complete if nothing is awaited any more.
-    fn check_ready(&mut self, slot: u32, generation: u32) {
+    pub fn check_ready(&mut self, slot: u32, generation: u32) {
         if let Some(r) = self.req_mut(slot, generation)
             && r.parsed
             && r.replies.awaiting() == 0
@@ -177,7 +161,7 @@ impl Udp {
     }
 
     /// A reply part from another shard.
-    pub(super) fn resolve(&mut self, slot: u32, generation: u32, part: u32, bytes: &[u8]) {
+    pub fn resolve(&mut self, slot: u32, generation: u32, part: u32, bytes: &[u8]) {
         if let Some(r) = self.req_mut(slot, generation) {
             r.replies.resolve(part, bytes);
             self.check_ready(slot, generation);
@@ -185,15 +169,11 @@ impl Udp {
     }
 
     /// End of turn: send every complete reply, re-arm the receive.
-    pub(super) fn flush(&mut self, ring: &mut Ring) {
+    pub fn flush(&mut self, ring: &mut Ring) {
         let ready = std::mem::take(&mut self.ready);
         for &slot in &ready {
             let fd = self.fd.as_raw_fd();
-            let Some(r) = self
-                .reqs
-                .get_mut(slot as usize)
-                .and_then(|r| r.as_deref_mut())
-            else {
+            let Some(r) = self.reqs.slot_mut(slot) else {
                 continue;
             };
             let reply = r.replies.ready();
@@ -232,7 +212,7 @@ impl Udp {
         self.arm(ring);
     }
 
-    pub(super) fn on_send(&mut self, slot: u32, generation: u32) {
+    pub fn on_send(&mut self, slot: u32, generation: u32) {
         if let Some(r) = self.req_mut(slot, generation) {
             r.sends -= 1;
             if r.sends == 0 {
@@ -240,80 +220,59 @@ impl Udp {
             }
         }
     }
-}
 
-impl Core {
-    /// One datagram from the multishot recvmsg (with its recvmsg header).
-    pub(super) fn on_udp_datagram(&mut self, buffer: &[u8]) {
-        let Some(udp) = self.udp.as_mut() else { return };
-        let Ok(msg) = types::RecvMsgOut::parse(buffer, &udp.msghdr) else {
-            return;
+    /// A received datagram (with its recvmsg header), parsed:
+    /// its request id, its requests, and a slot for its reply. `None` for a
+    /// truncated or malformed datagram (counted as dropped) or when too many
+    /// requests are pending.
+    pub fn accept_datagram(&mut self, buffer: &[u8]) -> Option<Datagram> {
+        let Ok(msg) = types::RecvMsgOut::parse(buffer, &self.msghdr) else {
+            return None;
         };
         if msg.is_payload_truncated() || msg.is_name_data_truncated() {
-            udp.dropped += 1;
-            return;
+            self.dropped += 1;
+            return None;
         }
         let Ok((request_id, body)) = frame::request_payload(msg.payload_data()) else {
-            udp.dropped += 1;
-            return;
+            self.dropped += 1;
+            return None;
         };
-        let Some((slot, generation)) = udp.insert(msg.name_data(), request_id) else {
-            return;
-        };
-        self.stats.udp_requests += 1;
-        let client = Client::Udp { slot, generation };
-        let mut pos = 0;
-        while pos < body.len() {
-            match proto::parse(&body[pos..], &self.limits) {
-                Parse::Complete { request, consumed } => {
-                    let raw = &body[pos..pos + consumed];
-                    match self.handle(client, request, raw) {
-                        Handled::Done => pos += consumed,
-                        // A full channel: drop the rest, as a busy memcached drops datagrams.
-                        Handled::Stall | Handled::Close => break,
-                    }
-                }
-                // A request cut short: nothing more can come for it.
-                Parse::Incomplete { .. } => break,
-                Parse::Invalid(invalid) => {
-                    if invalid.reply
-                        && let Some(q) = self.udp.as_mut().and_then(|u| u.queue(slot, generation))
-                    {
-                        invalid.error.encode(q.sink());
-                    }
-                    if invalid.close || invalid.swallow > 0 {
-                        break;
-                    }
-                    pos += invalid.consumed;
-                }
-            }
-        }
-        if let Some(udp) = self.udp.as_mut() {
-            if let Some(r) = udp.req_mut(slot, generation) {
-                r.parsed = true;
-            }
-            udp.check_ready(slot, generation);
-        }
+        let body_at = body.as_ptr() as usize - buffer.as_ptr() as usize;
+        let body_len = body.len();
+        let (slot, generation) = self.insert(msg.name_data(), request_id)?;
+        Some(Datagram {
+            slot,
+            generation,
+            body: body_at..body_at + body_len,
+        })
     }
 
-    pub(super) fn on_udp_recv_done(&mut self, result: i32, more: bool) {
-        if let Some(udp) = self.udp.as_mut()
-            && !more
-        {
-            udp.armed = false;
+    /// Every request of the datagram in `slot` has been handled.
+    pub fn parsed(&mut self, slot: u32, generation: u32) {
+        if let Some(r) = self.req_mut(slot, generation) {
+            r.parsed = true;
+        }
+        self.check_ready(slot, generation);
+    }
+
+    /// The multishot receive completed with `result`.
+    pub fn on_recv_done(&mut self, result: i32, more: bool) {
+        if !more {
+            self.armed = false;
             if result < 0 && -result != libc::ENOBUFS && -result != libc::ECANCELED {
                 tracing::debug!(
-                    shard = self.id,
                     "udp receive ended: {}",
                     std::io::Error::from_raw_os_error(-result)
                 );
             }
         }
     }
+}
 
-    pub(super) fn on_udp_send(&mut self, t: Token, _result: i32) {
-        if let Some(udp) = self.udp.as_mut() {
-            udp.on_send(t.slot, t.generation);
-        }
-    }
+/// A datagram accepted for handling: its reply slot and where its requests
+/// are in the receive buffer.
+pub struct Datagram {
+    pub slot: u32,
+    pub generation: u32,
+    pub body: std::ops::Range<usize>,
 }

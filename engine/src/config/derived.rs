@@ -1,0 +1,70 @@
+//! Settings derived from the configuration for the layers below it: the
+//! protocol limits, each shard's store settings and its ring sizes. One home,
+//! so a shard never assembles them itself.
+
+use runtime::RingConfig;
+use store::StoreConfig;
+
+use super::Config;
+
+/// The version `version` answers and `-V` prints: the memcached protocol level
+/// implemented first (clients pick protocol rules from it), then our own.
+pub const VERSION: &str = concat!("1.6.18-corecache-", env!("CARGO_PKG_VERSION"));
+
+/// The store's clock at start-up, in seconds. As memcached's `current_time`,
+/// it starts past 0: time 1 means "already expired", and an immediate
+/// `flush_all` marks everything up to the second before now, so a clock at 0
+/// would make both lie in the future during the first second of uptime.
+pub const CLOCK_START: u32 = 2;
+
+impl Config {
+    /// The parser's bounds.
+    pub fn proto_limits(&self) -> proto::Limits {
+        let l = &self.limits;
+        proto::Limits {
+            max_key_len: l.max_key_length,
+            max_item_size: l.max_item_size.0 as usize,
+            max_line_len: l.max_line_length,
+            max_get_line_len: l.max_get_line_length.0 as usize,
+            ..proto::Limits::default()
+        }
+    }
+
+    /// Store settings for shard `shard` of `shards`, pinned to `core`, in a
+    /// process that started at unix time `started_unix` (the store's clock
+    /// counts from [`CLOCK_START`] then).
+    pub fn store_config(
+        &self,
+        shard: usize,
+        shards: usize,
+        core: usize,
+        started_unix: u64,
+    ) -> StoreConfig {
+        let m = &self.memory;
+        StoreConfig {
+            memory_limit: (m.limit_mb << 20) as usize / shards.max(1),
+            slab_page_size: m.slab_page_size.0 as usize,
+            growth_factor: m.growth_factor,
+            max_item_size: self.limits.max_item_size.0 as usize,
+            hugepages: m.hugepages,
+            numa: m.numa,
+            cpu: Some(core),
+            eviction: m.eviction,
+            evictions: !self.server.disable_evictions,
+            shard_id: shard as u16,
+            process_started: started_unix
+                .saturating_sub(u64::from(CLOCK_START))
+                .max(1),
+            ..StoreConfig::default()
+        }
+    }
+
+    /// A shard ring's queue sizes.
+    pub fn ring_config(&self) -> RingConfig {
+        let n = &self.network;
+        RingConfig {
+            sq_entries: n.ring_entries,
+            cq_entries: n.ring_entries * 8,
+        }
+    }
+}

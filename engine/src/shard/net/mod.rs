@@ -1,0 +1,174 @@
+//! A shard's network state: its ring, its listeners, its connections and its
+//! UDP socket, and the connections this turn must flush or retry. Nothing
+//! here parses or executes a request; the request path (`shard::request`)
+//! is handed received bytes and gives back replies in a connection's queue.
+//!
+//! | file | what |
+//! |---|---|
+//! | `recv.rs` | accepting (with the server-wide `-c` limit), multishot receives, pausing |
+//! | `send.rs` | the end-of-turn send of ready replies, closing once the kernel holds nothing |
+//! | `conn.rs` | one connection's state |
+//! | `udp.rs` | the UDP socket: datagram receive, frame header, replies cut into datagrams |
+
+pub mod conn;
+mod recv;
+mod send;
+pub mod udp;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use runtime::{Ring, Token, opcode, types};
+
+use super::client::Client;
+use super::order::ReplyQueue;
+use super::{OP_ACCEPT, OP_CANCEL};
+use conn::{Conns, Pause};
+use udp::Udp;
+
+pub use recv::Received;
+
+/// The network half of a shard.
+pub struct Net {
+    pub ring: Ring,
+    listeners: Vec<OwnedFd>,
+    accept_armed: Vec<bool>,
+    /// When accepting failed for lack of file descriptors: retry at the next tick.
+    accept_backoff: bool,
+    pub conns: Conns,
+    pub udp: Option<Udp>,
+    /// Connections with replies to send at the end of this turn.
+    dirty: Vec<u32>,
+    /// Connections paused because a channel to another shard was full.
+    stalled: Vec<u32>,
+    /// Listeners no longer accept: the shard is stopping.
+    stopping: bool,
+}
+
+impl Net {
+    pub fn new(ring: Ring, listeners: Vec<OwnedFd>, udp: Option<Udp>) -> Net {
+        let accept_armed = vec![false; listeners.len()];
+        Net {
+            ring,
+            listeners,
+            accept_armed,
+            accept_backoff: false,
+            conns: Conns::default(),
+            udp,
+            dirty: Vec::new(),
+            stalled: Vec::new(),
+            stopping: false,
+        }
+    }
+
+    /// The reply queue of a client, from whichever table holds it.
+    pub fn queue(&mut self, client: Client) -> Option<&mut ReplyQueue> {
+        match client {
+            Client::Conn { slot, generation } => {
+                self.conns.get_mut(slot, generation).map(|c| &mut c.replies)
+            }
+            Client::Udp { slot, generation } => self.udp.as_mut()?.queue(slot, generation),
+        }
+    }
+
+    /// Arms a multishot accept on every listener that has none, and the UDP
+    /// receive (otherwise it is first armed at the end of the first loop turn,
+    /// and datagrams wait for the 1 s tick to end it).
+    pub fn arm_listeners(&mut self) -> std::io::Result<()> {
+        for i in 0..self.listeners.len() {
+            if !self.accept_armed[i] {
+                let entry = accept_entry(&self.listeners[i], i);
+                // SAFETY: a multishot accept references only the listener fd,
+                // which lives as long as the shard.
+                unsafe { self.ring.push(&entry)? };
+                self.accept_armed[i] = true;
+            }
+        }
+        if let Some(u) = self.udp.as_mut() {
+            u.arm(&mut self.ring);
+        }
+        Ok(())
+    }
+
+    /// Once a second: accepting again after running out of descriptors.
+    pub fn tick(&mut self) {
+        if self.accept_backoff && !self.stopping {
+            self.accept_backoff = false;
+            let _ = self.arm_listeners();
+        }
+    }
+
+    /// Queues `slot` for the end-of-turn flush.
+    pub fn mark_dirty(&mut self, slot: u32) {
+        if let Some(conn) = self.conns.slot_mut(slot)
+            && !conn.dirty
+        {
+            conn.dirty = true;
+            self.dirty.push(slot);
+        }
+    }
+
+    /// The connections to flush this turn (the list is handed back with
+    /// [`Net::restore_dirty`] so that its allocation is reused).
+    pub fn take_dirty(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.dirty)
+    }
+
+    pub fn restore_dirty(&mut self, mut dirty: Vec<u32>) {
+        dirty.clear();
+        dirty.append(&mut self.dirty);
+        self.dirty = dirty;
+    }
+
+    /// Connections paused on a full channel whose input is to be tried again:
+    /// each is unpaused here.
+    pub fn take_stalled(&mut self) -> Vec<u32> {
+        let stalled = std::mem::take(&mut self.stalled);
+        stalled
+            .into_iter()
+            .filter(|&slot| match self.conns.slot_mut(slot) {
+                Some(conn) if conn.pause == Pause::Mesh => {
+                    conn.pause = Pause::No;
+                    true
+                }
+                _ => false,
+            })
+            .collect()
+    }
+
+    /// Stop accepting and receiving datagrams; every connection closes once
+    /// it has nothing owed (see `send.rs`).
+    pub fn begin_stop(&mut self) {
+        self.stopping = true;
+        for (i, l) in self.listeners.iter().enumerate() {
+            if self.accept_armed[i] {
+                let _ = self
+                    .ring
+                    .queue_cancel_fd(l.as_raw_fd(), Token::op(OP_CANCEL));
+            }
+        }
+        let slots: Vec<u32> = self.conns.slots().collect();
+        for slot in slots {
+            if let Some(c) = self.conns.slot_mut(slot) {
+                c.closing = true;
+            }
+        }
+        if let Some(u) = self.udp.as_mut() {
+            u.stop(&mut self.ring);
+        }
+    }
+
+    /// End of turn for UDP: send complete replies, re-arm the receive.
+    pub fn flush_udp(&mut self) {
+        if let Some(u) = self.udp.as_mut() {
+            u.flush(&mut self.ring);
+        }
+    }
+}
+
+/// Builds the multishot accept for listener `i`.
+fn accept_entry(fd: &OwnedFd, i: usize) -> runtime::squeue::Entry {
+    opcode::AcceptMulti::new(types::Fd(fd.as_raw_fd()))
+        .flags(libc::SOCK_CLOEXEC)
+        .build()
+        .user_data(Token::new(OP_ACCEPT, i as u32, 0).to_user_data())
+}

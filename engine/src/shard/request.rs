@@ -1,0 +1,424 @@
+//! The request path, top-down: bytes → parse → route → execute or forward →
+//! reply queue.
+//!
+//! Requests are parsed as far as the buffered bytes allow, straight from the
+//! kernel's receive buffer when nothing is left over from before ([`on_data`]).
+//! Each complete request is routed by its key's owner ([`handle`]): a key this
+//! shard owns runs on the store inline ([`exec`]); one for another shard's key
+//! is forwarded as its raw bytes (the owner parses it again) and its reply
+//! takes its place in the connection's [`ReplyQueue`]. A multi-key get is
+//! split into runs of keys by owner and put back together in order. A UDP
+//! datagram's requests take the same path ([`on_datagram`]).
+//!
+//! [`on_data`]: Core::on_data
+//! [`handle`]: Core::handle
+//! [`on_datagram`]: Core::on_datagram
+//! [`exec`]: super::exec
+//! [`ReplyQueue`]: super::order::ReplyQueue
+
+use proto::meta::KeyBuf;
+use proto::{Parse, Request};
+
+use super::Core;
+use super::client::{Client, Handled, ORIGIN_NONE};
+use super::exec::{Exec, Outcome};
+use super::mesh::{self, Kind, Origin};
+use super::net::conn::Pause;
+use super::prefetch::ITEMS_AHEAD;
+use super::route::{self, Target};
+
+impl Core {
+    /// Bytes arrived on connection `slot`.
+    ///
+    /// They are parsed where the kernel put them. Only a request split across
+    /// two receives is assembled in the connection's read buffer, and only
+    /// with the bytes it still needs (the rest of its line, or of its data
+    /// block): copying every following byte there too would double the
+    /// memory traffic of pipelined clients.
+    pub(super) fn on_data(&mut self, slot: u32, data: &[u8]) {
+        let Some(mut conn) = self.net.conns.slot_mut(slot) else {
+            return;
+        };
+        if conn.closing {
+            return;
+        }
+        if conn.pause != Pause::No {
+            // Not parsing now: keep what already arrived (the receive is
+            // being cancelled, so this is bounded).
+            conn.rbuf.extend_from_slice(data);
+            return;
+        }
+        // Invariant here: `rbuf` is empty or holds one unfinished request, a
+        // data block short of `need` bytes or a line without its newline.
+        let mut rest = data;
+        while !conn.rbuf.is_empty() {
+            let (take, line_end) = if conn.need > conn.rbuf.len() {
+                ((conn.need - conn.rbuf.len()).min(rest.len()), false)
+            } else {
+                match memchr::memchr(b'\n', rest) {
+                    Some(i) => (i + 1, true),
+                    None => (rest.len(), false),
+                }
+            };
+            conn.rbuf.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if conn.rbuf.len() < conn.need {
+                return; // all of `rest` went into the data block
+            }
+            self.resume_input(slot);
+            let Some(c) = self.net.conns.slot_mut(slot) else {
+                return;
+            };
+            if c.closing || rest.is_empty() {
+                return;
+            }
+            let stuck = line_end && !c.rbuf.is_empty() && c.need <= c.rbuf.len();
+            if c.pause != Pause::No || stuck {
+                // Paused again, or a line ended and still did not parse:
+                // buffer the rest and let the general path sort it out.
+                c.rbuf.extend_from_slice(rest);
+                if stuck {
+                    self.resume_input(slot);
+                }
+                return;
+            }
+            conn = c;
+        }
+        if rest.is_empty() {
+            return;
+        }
+        let consumed = self.process(slot, rest);
+        if let Some(conn) = self.net.conns.slot_mut(slot)
+            && consumed < rest.len()
+            && !conn.closing
+        {
+            conn.rbuf.extend_from_slice(&rest[consumed..]);
+        }
+    }
+
+    /// Parses what is buffered on connection `slot` (after a pause, or when
+    /// more of a request arrived).
+    pub(super) fn resume_input(&mut self, slot: u32) {
+        let Some(conn) = self.net.conns.slot_mut(slot) else {
+            return;
+        };
+        let mut buf = std::mem::take(&mut conn.rbuf);
+        let consumed = self.process(slot, &buf);
+        buf.drain(..consumed);
+        if let Some(conn) = self.net.conns.slot_mut(slot)
+            && !conn.closing
+        {
+            if buf.capacity() > 4 << 20 && buf.len() < 1 << 16 {
+                buf.shrink_to(1 << 16);
+            }
+            conn.rbuf = buf;
+        }
+    }
+
+    /// Connections paused on a full channel: try them again.
+    pub(super) fn retry_stalled(&mut self) {
+        for slot in self.net.take_stalled() {
+            self.resume_input(slot);
+            self.net.mark_dirty(slot);
+        }
+    }
+
+    /// Parses and handles requests from `input`; returns the bytes consumed.
+    fn process(&mut self, slot: u32, input: &[u8]) -> usize {
+        let mut ran_keys = 0;
+        let max_output = self.shared.config.network.max_pending_output.0 as usize;
+        let mut pos = 0;
+        loop {
+            let Some(conn) = self.net.conns.slot_mut(slot) else {
+                return pos;
+            };
+            if conn.swallow > 0 {
+                let n = conn.swallow.min(input.len() - pos);
+                conn.swallow -= n;
+                pos += n;
+                if conn.swallow > 0 {
+                    return pos;
+                }
+            }
+            let rest = &input[pos..];
+            if rest.is_empty() || conn.closing || conn.pause != Pause::No || rest.len() < conn.need
+            {
+                return pos;
+            }
+            if conn.pending_output() > max_output {
+                self.net.pause(slot, Pause::Output);
+                return pos;
+            }
+            let client = Client::Conn {
+                slot,
+                generation: conn.generation,
+            };
+            match proto::parse(rest, &self.limits) {
+                Parse::Complete { request, consumed } => {
+                    conn.need = 0;
+                    let first_key = ran_keys;
+                    ran_keys += request.key_count();
+                    self.prefetch
+                        .items_until(&self.store, ran_keys + ITEMS_AHEAD);
+                    match self.handle(client, request, &rest[..consumed], first_key) {
+                        Handled::Done => pos += consumed,
+                        Handled::Stall => {
+                            self.net.pause(slot, Pause::Mesh);
+                            return pos;
+                        }
+                        Handled::Close => {
+                            pos += consumed;
+                            if let Some(conn) = self.net.conns.slot_mut(slot) {
+                                conn.closing = true;
+                            }
+                            return pos;
+                        }
+                    }
+                }
+                Parse::Incomplete { more } => {
+                    // Known: the rest of a data block. Unknown (0): the line
+                    // itself is unfinished; parse again when a newline comes.
+                    conn.need = more.map_or(0, |m| rest.len() + m);
+                    return pos;
+                }
+                Parse::Invalid(invalid) => {
+                    self.stats.protocol_errors += 1;
+                    if invalid.reply {
+                        invalid.error.encode(conn.replies.sink());
+                    }
+                    conn.swallow = invalid.swallow;
+                    conn.need = 0;
+                    if invalid.close {
+                        conn.closing = true;
+                    }
+                    if let Some(key) = invalid.unlink {
+                        self.unlink_refused(key);
+                    }
+                    pos += invalid.consumed;
+                }
+            }
+        }
+    }
+
+    /// The requests of one UDP datagram (`body`), answered in one reply.
+    pub(super) fn on_datagram(&mut self, slot: u32, generation: u32, body: &[u8]) {
+        self.stats.udp_requests += 1;
+        let client = Client::Udp { slot, generation };
+        let mut pos = 0;
+        while pos < body.len() {
+            match proto::parse(&body[pos..], &self.limits) {
+                Parse::Complete { request, consumed } => {
+                    let raw = &body[pos..pos + consumed];
+                    match self.handle(client, request, raw, usize::MAX) {
+                        Handled::Done => pos += consumed,
+                        // A full channel: drop the rest, as a busy memcached drops datagrams.
+                        Handled::Stall | Handled::Close => break,
+                    }
+                }
+                // A request cut short: nothing more can come for it.
+                Parse::Incomplete { .. } => break,
+                Parse::Invalid(invalid) => {
+                    if invalid.reply
+                        && let Some(q) = self.net.queue(client)
+                    {
+                        invalid.error.encode(q.sink());
+                    }
+                    if invalid.close || invalid.swallow > 0 {
+                        break;
+                    }
+                    pos += invalid.consumed;
+                }
+            }
+        }
+        if let Some(udp) = self.net.udp.as_mut() {
+            udp.parsed(slot, generation);
+        }
+    }
+
+    /// Routes one complete request and runs or forwards it; `raw` is its bytes
+    /// on the wire, `first_key` the index of its first key among the keys of
+    /// the receive being handled (for the hash the prefetch scan computed).
+    pub(super) fn handle(
+        &mut self,
+        client: Client,
+        request: Request<'_>,
+        raw: &[u8],
+        first_key: usize,
+    ) -> Handled {
+        if let Request::Get(get) = &request
+            && get.keys.len() != 1
+        {
+            return self.route_multi_get(client, get, first_key);
+        }
+        let Some(key) = request.key() else {
+            return self.handle_keyless(client, request);
+        };
+        let mut keybuf: KeyBuf = [0; _];
+        let hash = if key.is_base64() {
+            route::key_hash(key.decode(&mut keybuf))
+        } else {
+            self.prefetch.hash_of(first_key, key.raw())
+        };
+        match route::target(hash, self.id, self.mesh.shards()) {
+            Target::Local => self.execute_local(client, &request, hash),
+            Target::Shard(owner) => {
+                if !self.mesh.can_send(owner) {
+                    return Handled::Stall;
+                }
+                self.forward(client, owner, Kind::Exec, &hash.to_le_bytes(), raw);
+                Handled::Done
+            }
+        }
+    }
+
+    /// Runs `request` on this shard's store, replying into the client's queue.
+    fn execute_local(&mut self, client: Client, request: &Request<'_>, hash: u64) -> Handled {
+        let Some(queue) = self.net.queue(client) else {
+            return Handled::Done;
+        };
+        let mut exec = Exec {
+            store: &mut self.store,
+            stats: &mut self.stats,
+        };
+        match exec.run(request, hash, queue.sink()) {
+            Outcome::Done => Handled::Done,
+            Outcome::Close => Handled::Close,
+        }
+    }
+
+    /// Sends `payload` (after its keys' `hashes`, see [`Kind`]) to `owner` as
+    /// a record whose reply takes a place in the client's queue.
+    fn forward(&mut self, client: Client, owner: usize, kind: Kind, hashes: &[u8], payload: &[u8]) {
+        let Some(queue) = self.net.queue(client) else {
+            return;
+        };
+        let part = queue.await_remote();
+        self.mesh
+            .push(owner, kind, client.origin(part), &[hashes, payload]);
+        self.stats.forwarded += 1;
+    }
+
+    /// `get k1 k2 ...` over keys of several shards: each run of keys with the
+    /// same owner is answered by that owner, in order; END closes it here.
+    fn route_multi_get(
+        &mut self,
+        client: Client,
+        get: &proto::cmd::get::Get<'_>,
+        first_key: usize,
+    ) -> Handled {
+        let shards = self.mesh.shards();
+        if shards == 1 {
+            let Some(queue) = self.net.queue(client) else {
+                return Handled::Done;
+            };
+            let mut exec = Exec {
+                store: &mut self.store,
+                stats: &mut self.stats,
+            };
+            let prefetch = &self.prefetch;
+            let keys = get.keys.clone().enumerate().map(|(i, k)| {
+                (k, prefetch.hash_of(first_key.saturating_add(i), k))
+            });
+            exec.values(get.kind, get.exptime, keys, queue.sink());
+            proto::cmd::get::encode_end(queue.sink());
+            return Handled::Done;
+        }
+        let owners: Vec<(&[u8], u64, Target)> = get
+            .keys
+            .clone()
+            .enumerate()
+            .map(|(i, k)| {
+                let hash = self.prefetch.hash_of(first_key.saturating_add(i), k);
+                (k, hash, route::target(hash, self.id, shards))
+            })
+            .collect();
+        // Check room towards every owner first: a request is either routed
+        // whole or not at all.
+        for (_, _, target) in &owners {
+            if let Target::Shard(owner) = *target
+                && !self.mesh.can_send(owner)
+            {
+                return Handled::Stall;
+            }
+        }
+        let (mut line, mut hashes) = (Vec::new(), Vec::new());
+        for run in owners.chunk_by(|a, b| a.2 == b.2) {
+            match run[0].2 {
+                Target::Local => {
+                    let Some(queue) = self.net.queue(client) else {
+                        return Handled::Done;
+                    };
+                    let mut exec = Exec {
+                        store: &mut self.store,
+                        stats: &mut self.stats,
+                    };
+                    let keys = run.iter().map(|&(k, h, _)| (k, h));
+                    exec.values(get.kind, get.exptime, keys, queue.sink());
+                }
+                Target::Shard(owner) => {
+                    line.clear();
+                    hashes.clear();
+                    mesh::values_lead(run.iter().map(|&(_, h, _)| h), &mut hashes);
+                    let keys = run.iter().map(|&(k, _, _)| k);
+                    proto::cmd::get::encode_request(&mut line, get.kind, get.exptime, keys);
+                    self.forward(client, owner, Kind::Values, &hashes, &line);
+                }
+            }
+        }
+        if let Some(queue) = self.net.queue(client) {
+            proto::cmd::get::encode_end(queue.sink());
+        }
+        Handled::Done
+    }
+
+    /// A refused store drops the old item, as memcached does, so that stale
+    /// data does not outlive a write the client believes failed.
+    fn unlink_refused(&mut self, key: proto::Key<'_>) {
+        let mut buf: KeyBuf = [0; _];
+        let decoded = key.decode(&mut buf);
+        let hash = route::key_hash(decoded);
+        let owner = match route::target(hash, self.id, self.mesh.shards()) {
+            Target::Local => {
+                self.store.delete(decoded);
+                return;
+            }
+            Target::Shard(owner) => owner,
+        };
+        // `md <key as sent> [b] q`, run for its effect only: the client has
+        // had its one reply (`q` does not hide `NF`), so no place is kept
+        // for this one and it is dropped when it comes back.
+        let mut line = Vec::with_capacity(key.raw().len() + 8);
+        line.extend_from_slice(b"md ");
+        line.extend_from_slice(key.raw());
+        if key.is_base64() {
+            line.extend_from_slice(b" b");
+        }
+        line.extend_from_slice(b" q\r\n");
+        let origin = Origin {
+            kind: ORIGIN_NONE,
+            slot: 0,
+            generation: 0,
+            part: 0,
+        };
+        self.mesh
+            .push(owner, Kind::Exec, origin, &[&hash.to_le_bytes(), &line]);
+        self.stats.forwarded += 1;
+    }
+
+    /// Places reply `part` in `client`'s queue.
+    pub(super) fn deliver_to(&mut self, client: Client, part: u32, bytes: &[u8]) {
+        match client {
+            Client::Conn { slot, generation } => {
+                if let Some(conn) = self.net.conns.get_mut(slot, generation) {
+                    conn.replies.resolve(part, bytes);
+                    self.net.mark_dirty(slot);
+                }
+            }
+            Client::Udp { slot, generation } => {
+                if let Some(udp) = self.net.udp.as_mut() {
+                    udp.resolve(slot, generation, part, bytes);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! What every shard thread sees of the process: the configuration, the
+//! addresses bound, and the few atomics that are the only shared mutable state
+//! (the connection count that enforces `-c` across shards, the stop flag and
+//! its drain count, the verbosity the `verbosity` command sets).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
+use std::time::Instant;
+
+use crate::config::Config;
+
+/// Read-mostly state every shard sees.
+pub struct Shared {
+    pub config: Config,
+    pub shards: usize,
+    pub started: Instant,
+    pub started_unix: u64,
+    pub connections: AtomicUsize,
+    pub stopping: AtomicBool,
+    /// Shards that have closed all their connections while stopping; a shard
+    /// keeps answering its peers until every shard has drained.
+    pub drained: AtomicUsize,
+    pub verbosity: AtomicU8,
+    pub tcp_addrs: Vec<SocketAddr>,
+    pub udp_addrs: Vec<SocketAddr>,
+}
+
+/// Asks the process to stop as if it had received SIGTERM (the `shutdown`
+/// command): the main thread's signal wait sees it and drains every shard.
+pub fn request_stop() {
+    // SAFETY: kill with our own pid and a standard signal.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGTERM);
+    }
+}
