@@ -11,7 +11,7 @@ the server that holds it: the placement the real client chose, not one we comput
 It installs nothing: run scripts/install-fixture-deps.sh first (memcached,
 libmemcached-dev, pylibmc). Run from the project root:
 
-    python3 scripts/ketama-fixtures.py [OUT_DIR]
+    python3 scripts/ketama-fixtures.py [OUT_DIR [CONFIG...]]
 
 Fixture format (text, one item per line):
     client pylibmc <version> libmemcached <version>
@@ -19,7 +19,7 @@ Fixture format (text, one item per line):
     behaviors <the pylibmc behaviours, as a Python dict literal>
     member <host>:<port> <weight>        (one per server, in client order)
     keys key:{i} <count>
-    owners <one digit per key: the server index that holds key:{i}>
+    owners <one character per key: the index (0-9, then a-z) of the server that holds key:{i}>
 """
 
 import os
@@ -32,6 +32,7 @@ import time
 import pylibmc
 
 KEYS = 100_000
+DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 BATCH = 1_000
 
 # (file stem, ring kind, pylibmc behaviours, weights). `ketama_weighted` is
@@ -45,6 +46,9 @@ CONFIGS = [
     ("libketama-3-unequal", "libketama", {"ketama_weighted": True}, [1, 2, 5]),
     ("libketama-5-equal", "libketama", {"ketama_weighted": True}, [1, 1, 1, 1, 1]),
     ("libketama-5-unequal", "libketama", {"ketama_weighted": True}, [3, 1, 4, 1, 5]),
+    # With 25 equal weights libmemcached's float arithmetic gives every server 156
+    # points, not 160.
+    ("libketama-25-equal", "libketama", {"ketama_weighted": True}, [1] * 25),
     ("libmemcached-ketama-3-equal", "libmemcached-ketama", {"ketama": True}, [1, 1, 1]),
     ("libmemcached-ketama-3-unequal", "libmemcached-ketama", {"ketama": True}, [1, 2, 5]),
     ("libmemcached-ketama-3-double", "libmemcached-ketama", {"ketama": True}, [2, 2, 2]),
@@ -114,12 +118,15 @@ def owners_for(ports, weights, behaviors):
 
 
 def main():
+    only = set(sys.argv[2:])
     out_dir = sys.argv[1] if len(sys.argv) > 1 else "engine/cluster/tests/fixtures"
     if shutil.which("memcached") is None:
         sys.exit("ketama-fixtures: needs memcached (run scripts/install-fixture-deps.sh)")
     os.makedirs(out_dir, exist_ok=True)
     client_line = f"client pylibmc {pylibmc.__version__} libmemcached {pylibmc.libmemcached_version}"
     for stem, kind, behaviors, weights in CONFIGS:
+        if only and stem not in only:
+            continue
         procs = start_memcached(len(weights))
         try:
             servers, owners = owners_for([p for p, _ in procs], weights, behaviors)
@@ -133,7 +140,7 @@ def main():
             host, port, weight = spec.rsplit(":", 2)
             lines.append(f"member {host}:{port} {weight}")
         lines.append(f"keys key:{{i}} {KEYS}")
-        lines.append("owners " + "".join(str(o) for o in owners))
+        lines.append("owners " + "".join(DIGITS[o] for o in owners))
         path = os.path.join(out_dir, f"{stem}.txt")
         with open(path, "w") as f:
             f.write("\n".join(lines) + "\n")
