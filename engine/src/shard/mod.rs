@@ -25,7 +25,7 @@ pub mod mesh;
 pub mod order;
 mod remote;
 pub mod route;
-mod stats;
+pub mod stats;
 mod udp;
 
 use std::os::fd::{AsRawFd, OwnedFd};
