@@ -21,13 +21,14 @@ pub mod client;
 mod exec;
 pub mod mesh;
 mod net;
+mod ops;
 pub mod order;
 mod prefetch;
 mod remote;
 mod request;
 pub mod route;
 pub mod slots;
-mod stats;
+pub mod stats;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -45,18 +46,8 @@ use net::{Net, Received};
 use prefetch::Prefetch;
 use slots::Slots;
 
-pub const OP_ACCEPT: u8 = 1;
-pub const OP_RECV: u8 = 2;
-pub const OP_SEND: u8 = 3;
-pub const OP_WAKE: u8 = 4;
-pub const OP_WAKE_FAILED: u8 = 5;
-pub const OP_CANCEL: u8 = 6;
-pub const OP_UDP_RECV: u8 = 7;
-pub const OP_UDP_SEND: u8 = 8;
-
-/// Buffer groups of a shard's ring.
-const TCP_GROUP: u16 = 0;
-const UDP_GROUP: u16 = 1;
+pub use ops::{OP_WAKE, OP_WAKE_FAILED};
+use ops::*;
 
 /// What the main thread hands a shard thread.
 pub struct ShardParams {

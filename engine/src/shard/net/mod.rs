@@ -21,7 +21,7 @@ use runtime::{Ring, Token, opcode, types};
 
 use super::client::Client;
 use super::order::ReplyQueue;
-use super::{OP_ACCEPT, OP_CANCEL};
+use super::ops::{OP_ACCEPT, OP_CANCEL};
 use conn::{Conns, Pause};
 use udp::Udp;
 

@@ -10,7 +10,7 @@ use runtime::Token;
 use super::Net;
 use super::conn::{Conn, Pause};
 use crate::shard::stats::ShardStats;
-use crate::shard::{OP_CANCEL, OP_RECV, TCP_GROUP};
+use crate::shard::ops::{OP_CANCEL, OP_RECV, TCP_GROUP};
 use crate::shared::Shared;
 
 /// What a client over the connection limit is told before it is closed

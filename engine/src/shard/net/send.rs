@@ -9,7 +9,7 @@ use runtime::Token;
 use super::Net;
 use super::conn::Pause;
 use crate::shard::stats::ShardStats;
-use crate::shard::{OP_CANCEL, OP_SEND};
+use crate::shard::ops::{OP_CANCEL, OP_SEND};
 use crate::shared::Shared;
 
 impl Net {

@@ -1,0 +1,244 @@
+//! The one table of every stat a shard counts: name, type, merge rule across
+//! shards, help text and getter, in memcached's `stats` order. The snapshot
+//! rows a shard sends, their merge and the memcached text reply are all
+//! generated from these tables, and the Prometheus encoder reads the same
+//! entries (`GENERAL.iter()` for name, kind and help; `Entry::read` for one
+//! shard's value; `Merged::general` / `entries` for merged values).
+//!
+//! A table's position is part of the snapshot format: shards send values
+//! without names, in table order, so every shard's rows line up.
+
+use store::{SlabClassStats, StoreStats};
+
+use super::ShardStats;
+
+/// What a value means over time, as Prometheus types it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Only grows, until `stats reset`.
+    Counter,
+    /// A level that goes up and down.
+    Gauge,
+}
+
+/// How one value of several shards becomes the server's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Merge {
+    Sum,
+    Max,
+    /// Every shard has the same value (e.g. a class's chunk size).
+    First,
+}
+
+impl Merge {
+    pub fn apply(self, acc: u64, v: u64) -> u64 {
+        match self {
+            Merge::Sum => acc + v,
+            Merge::Max => acc.max(v),
+            Merge::First => acc,
+        }
+    }
+}
+
+/// One stat. `G` is the getter's type: over a shard's general counters
+/// ([`GeneralGet`]) or over one slab class ([`ClassGet`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<G> {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub merge: Merge,
+    pub help: &'static str,
+    pub get: G,
+}
+
+pub type GeneralGet = fn(&ShardStats, &StoreStats) -> u64;
+pub type ClassGet = fn(&SlabClassStats) -> u64;
+
+impl Entry<GeneralGet> {
+    /// This entry's value on one shard.
+    pub fn read(&self, shard: &ShardStats, store: &StoreStats) -> u64 {
+        (self.get)(shard, store)
+    }
+}
+
+impl Entry<ClassGet> {
+    /// This entry's value for one class on one shard.
+    pub fn read(&self, class: &SlabClassStats) -> u64 {
+        (self.get)(class)
+    }
+}
+
+const fn stat(
+    name: &'static str,
+    kind: Kind,
+    merge: Merge,
+    get: GeneralGet,
+    help: &'static str,
+) -> Entry<GeneralGet> {
+    Entry {
+        name,
+        kind,
+        merge,
+        help,
+        get,
+    }
+}
+
+const fn class(
+    name: &'static str,
+    kind: Kind,
+    merge: Merge,
+    get: ClassGet,
+    help: &'static str,
+) -> Entry<ClassGet> {
+    Entry {
+        name,
+        kind,
+        merge,
+        help,
+        get,
+    }
+}
+
+/// Pairs a row of values with the entries of its table; a short row reads as
+/// zeros, so a missing row prints as memcached prints an idle server.
+pub fn entries<'a, G>(
+    table: &'static [Entry<G>],
+    values: &'a [u64],
+) -> impl Iterator<Item = (&'static Entry<G>, u64)> + 'a {
+    table
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e, values.get(i).copied().unwrap_or(0)))
+}
+
+use Kind::{Counter, Gauge};
+use Merge::{First, Max, Sum};
+
+/// The general counters, in memcached's `stats` order. The process lines and
+/// memcached's constant or derived lines around them live in `format_general`.
+#[rustfmt::skip]
+pub static GENERAL: &[Entry<GeneralGet>] = &[
+    stat("curr_connections", Gauge, Sum, |s, _| s.curr_connections, "Open client connections."),
+    stat("total_connections", Counter, Sum, |s, _| s.total_connections, "Client connections accepted."),
+    stat("rejected_connections", Counter, Sum, |s, _| s.rejected_connections, "Connections closed at once because max_connections was reached."),
+    stat("cmd_get", Counter, Sum, |s, _| s.cmd_get, "Keys requested by retrieval commands."),
+    stat("cmd_set", Counter, Sum, |s, _| s.cmd_set, "Storage commands received."),
+    stat("cmd_flush", Counter, Sum, |s, _| s.cmd_flush, "flush_all commands received."),
+    stat("cmd_touch", Counter, Sum, |s, _| s.cmd_touch, "Touch requests received."),
+    stat("cmd_meta", Counter, Sum, |s, _| s.cmd_meta, "Meta protocol commands received."),
+    stat("get_hits", Counter, Sum, |_, st| st.get_hits, "Keys requested and found."),
+    stat("get_misses", Counter, Sum, |_, st| st.get_misses, "Keys requested and not found."),
+    stat("get_expired", Counter, Sum, |_, st| st.get_expired, "Keys requested and found expired."),
+    stat("get_flushed", Counter, Sum, |_, st| st.get_flushed, "Keys requested and found invalidated by flush_all."),
+    stat("delete_misses", Counter, Sum, |_, st| st.delete_misses, "Deletes of keys not found."),
+    stat("delete_hits", Counter, Sum, |_, st| st.delete_hits, "Deletes of keys found."),
+    stat("incr_misses", Counter, Sum, |_, st| st.incr_misses, "incr of keys not found."),
+    stat("incr_hits", Counter, Sum, |_, st| st.incr_hits, "incr of keys found."),
+    stat("decr_misses", Counter, Sum, |_, st| st.decr_misses, "decr of keys not found."),
+    stat("decr_hits", Counter, Sum, |_, st| st.decr_hits, "decr of keys found."),
+    stat("cas_misses", Counter, Sum, |_, st| st.cas_misses, "cas of keys not found."),
+    stat("cas_hits", Counter, Sum, |_, st| st.cas_hits, "cas that stored."),
+    stat("cas_badval", Counter, Sum, |_, st| st.cas_badval, "cas refused because the cas value did not match."),
+    stat("touch_hits", Counter, Sum, |_, st| st.touch_hits, "Touches of keys found."),
+    stat("touch_misses", Counter, Sum, |_, st| st.touch_misses, "Touches of keys not found."),
+    stat("store_too_large", Counter, Sum, |_, st| st.store_too_large, "Stores refused because the item was larger than the largest class."),
+    stat("store_no_memory", Counter, Sum, |_, st| st.store_no_memory, "Stores refused because no memory could be freed."),
+    stat("bytes_read", Counter, Sum, |s, _| s.bytes_read, "Bytes read from clients."),
+    stat("bytes_written", Counter, Sum, |s, _| s.bytes_written, "Bytes sent to clients."),
+    stat("limit_maxbytes", Gauge, Sum, |_, st| st.limit_maxbytes, "Bytes of item memory the server may use."),
+    stat("hash_bytes", Gauge, Sum, |_, st| st.hash_bytes, "Bytes of index slots."),
+    stat("hash_is_expanding", Gauge, Max, |_, st| st.hash_is_expanding.into(), "1 while some shard's index is growing."),
+    stat("slabs_moved", Counter, Sum, |_, st| st.slabs_moved, "Slab pages moved between size classes."),
+    stat("bytes", Gauge, Sum, |_, st| st.bytes, "Bytes of live items."),
+    stat("curr_items", Gauge, Sum, |_, st| st.curr_items, "Items stored."),
+    stat("total_items", Counter, Sum, |_, st| st.total_items, "Items stored since start."),
+    stat("expired_unfetched", Counter, Sum, |_, st| st.expired_unfetched, "Items reclaimed after expiry that were never fetched."),
+    stat("evicted_unfetched", Counter, Sum, |_, st| st.evicted_unfetched, "Items evicted that were never fetched."),
+    stat("evicted_active", Counter, Sum, |_, st| st.evicted_active, "Items evicted that had been accessed since they last reached the eviction end."),
+    stat("evictions", Counter, Sum, |_, st| st.evictions, "Valid items removed to free memory."),
+    stat("reclaimed", Counter, Sum, |_, st| st.reclaimed, "Stores that reused the memory of an expired item."),
+    stat("crawler_reclaimed", Counter, Sum, |_, st| st.crawler_reclaimed, "Expired items freed by the background crawler."),
+    stat("crawler_items_checked", Counter, Sum, |_, st| st.crawler_items_checked, "Items the background crawler examined."),
+    stat("protocol_errors", Counter, Sum, |s, _| s.protocol_errors, "Requests answered with ERROR or CLIENT_ERROR."),
+    stat("cross_shard_requests", Counter, Sum, |s, _| s.forwarded, "Requests sent to the shard owning their key."),
+    stat("udp_requests", Counter, Sum, |s, _| s.udp_requests, "Requests received over UDP."),
+    stat("slab_bytes", Gauge, Sum, |_, st| st.slab_bytes, "Bytes of slab pages handed to size classes."),
+];
+
+/// `stats slabs` per class, in memcached's order.
+#[rustfmt::skip]
+pub static SLABS: &[Entry<ClassGet>] = &[
+    class("chunk_size", Gauge, First, |c| c.chunk_size.into(), "Bytes of one chunk of this class."),
+    class("chunks_per_page", Gauge, First, |c| c.chunks_per_page.into(), "Chunks in one slab page of this class."),
+    class("total_pages", Gauge, Sum, |c| c.total_pages.into(), "Slab pages held by this class."),
+    class("total_chunks", Gauge, Sum, |c| c.total_chunks, "Chunks in this class's pages."),
+    class("used_chunks", Gauge, Sum, |c| c.used_chunks, "Chunks holding an item."),
+    class("free_chunks", Gauge, Sum, |c| c.free_chunks, "Chunks free for an item, carved or not."),
+    // Pages are carved lazily and counted in free_chunks; memcached's field stays for its clients.
+    class("free_chunks_end", Gauge, Sum, |_| 0, "Always 0: uncarved chunks are counted in free_chunks."),
+    class("get_hits", Counter, Sum, |c| c.counters.get_hits, "Gets that found an item of this class."),
+    class("touch_hits", Counter, Sum, |c| c.counters.touch_hits, "Touches that found an item of this class."),
+    class("mem_requested", Gauge, Sum, |c| c.mem_requested, "Bytes of the items in this class, before chunk rounding."),
+];
+
+/// `stats items` per class, in memcached's order.
+#[rustfmt::skip]
+pub static ITEMS: &[Entry<ClassGet>] = &[
+    class("number", Gauge, Sum, |c| c.number, "Items stored in this class."),
+    class("age", Gauge, Max, |c| c.age.into(), "Seconds since the last access of the item next in line for eviction."),
+    class("evicted", Counter, Sum, |c| c.counters.evicted, "Items evicted from this class."),
+    class("evicted_nonzero", Counter, Sum, |c| c.counters.evicted_nonzero, "Items evicted that had an explicit expiry time."),
+    class("evicted_time", Gauge, Max, |c| c.counters.evicted_time.into(), "Seconds since the last access of the most recently evicted item."),
+    class("outofmemory", Counter, Sum, |c| c.counters.outofmemory, "Stores into this class refused for want of memory."),
+    class("reclaimed", Counter, Sum, |c| c.counters.reclaimed, "Stores that reused the memory of an expired item."),
+    class("expired_unfetched", Counter, Sum, |c| c.counters.expired_unfetched, "Items reclaimed after expiry that were never fetched."),
+    class("evicted_unfetched", Counter, Sum, |c| c.counters.evicted_unfetched, "Items evicted that were never fetched."),
+    class("evicted_active", Counter, Sum, |c| c.counters.evicted_active, "Items evicted that had been accessed since they last reached the eviction end."),
+    class("crawler_reclaimed", Counter, Sum, |c| c.counters.crawler_reclaimed, "Expired items freed by the background crawler."),
+];
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    fn check<G>(table: &[Entry<G>]) {
+        let mut seen = HashSet::new();
+        for e in table {
+            assert!(seen.insert(e.name), "{} twice", e.name);
+            assert!(!e.help.trim().is_empty(), "{} has no help", e.name);
+            assert!(
+                e.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{} is not a memcached/Prometheus name",
+                e.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_entry_has_a_unique_name_and_help() {
+        check(GENERAL);
+        check(SLABS);
+        check(ITEMS);
+    }
+
+    #[test]
+    fn merge_rules() {
+        assert_eq!(Merge::Sum.apply(2, 3), 5);
+        assert_eq!(Merge::Max.apply(2, 3), 3);
+        assert_eq!(Merge::Max.apply(3, 2), 3);
+        assert_eq!(Merge::First.apply(2, 3), 2);
+    }
+
+    #[test]
+    fn a_short_row_reads_as_zeros() {
+        let got: Vec<_> = entries(ITEMS, &[7]).map(|(e, v)| (e.name, v)).collect();
+        assert_eq!(got[0], ("number", 7));
+        assert_eq!(got[1], ("age", 0));
+        assert_eq!(got.len(), ITEMS.len());
+    }
+}
