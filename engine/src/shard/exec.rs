@@ -15,8 +15,9 @@ use proto::{ClientError, ErrorReply, Request, ServerError};
 use super::stats::ShardStats;
 use crate::server::Shared;
 use store::{
-    ArithOutcome, DeleteOutcome, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet, MetaGetArgs,
-    MetaSetArgs, MetaSetMode, Store, StoreConfig, StoreMode, StoreOutcome, TouchOutcome,
+    ArithOutcome, DeleteOutcome, HashedKey, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet,
+    MetaGetArgs, MetaSetArgs, MetaSetMode, Store, StoreConfig, StoreMode, StoreOutcome,
+    TouchOutcome,
 };
 
 /// What the connection does after a request.
@@ -89,13 +90,18 @@ impl Exec<'_> {
                     StoreCmd::Prepend => StoreMode::Prepend,
                     StoreCmd::Cas => StoreMode::Cas,
                 };
-                let outcome =
-                    self.store
-                        .store(mode, s.key, s.flags, s.exptime.into(), s.data, s.cas);
+                let outcome = self.store.store(
+                    mode,
+                    HashedKey::new(s.key),
+                    s.flags,
+                    s.exptime.into(),
+                    s.data,
+                    s.cas,
+                );
                 store_reply(out, s.noreply, outcome);
             }
             Request::Delete(d) => {
-                let s = match self.store.delete(d.key) {
+                let s = match self.store.delete(HashedKey::new(d.key)) {
                     DeleteOutcome::Deleted => Status::Deleted,
                     DeleteOutcome::NotFound
                     | DeleteOutcome::Exists
@@ -104,24 +110,26 @@ impl Exec<'_> {
                 };
                 status(out, d.noreply, s);
             }
-            Request::Arith(a) => match self
-                .store
-                .incr_decr(a.key, a.cmd == ArithCmd::Incr, a.delta)
-            {
-                ArithOutcome::Value { value, .. } => {
-                    if !a.noreply {
-                        encode_number(out, value);
+            Request::Arith(a) => {
+                match self
+                    .store
+                    .incr_decr(HashedKey::new(a.key), a.cmd == ArithCmd::Incr, a.delta)
+                {
+                    ArithOutcome::Value { value, .. } => {
+                        if !a.noreply {
+                            encode_number(out, value);
+                        }
                     }
+                    ArithOutcome::NotFound | ArithOutcome::Exists => {
+                        status(out, a.noreply, Status::NotFound)
+                    }
+                    ArithOutcome::NonNumeric => error(out, a.noreply, ClientError::NonNumericValue),
+                    ArithOutcome::OutOfMemory => error(out, a.noreply, ServerError::OutOfMemory),
                 }
-                ArithOutcome::NotFound | ArithOutcome::Exists => {
-                    status(out, a.noreply, Status::NotFound)
-                }
-                ArithOutcome::NonNumeric => error(out, a.noreply, ClientError::NonNumericValue),
-                ArithOutcome::OutOfMemory => error(out, a.noreply, ServerError::OutOfMemory),
-            },
+            }
             Request::Touch(t) => {
                 self.stats.cmd_touch += 1;
-                let s = match self.store.touch(t.key, t.exptime.into()) {
+                let s = match self.store.touch(HashedKey::new(t.key), t.exptime.into()) {
                     TouchOutcome::Touched => Status::Touched,
                     TouchOutcome::NotFound => Status::NotFound,
                 };
@@ -148,7 +156,7 @@ impl Exec<'_> {
                     client_flags: m.flags.client_flags().unwrap_or(0),
                     new_cas: m.flags.new_cas(),
                 };
-                let outcome = match self.store.meta_delete(key, &args) {
+                let outcome = match self.store.meta_delete(HashedKey::new(key), &args) {
                     DeleteOutcome::Deleted => MdOutcome::Deleted,
                     DeleteOutcome::NotFound => MdOutcome::NotFound,
                     DeleteOutcome::Exists => MdOutcome::Exists,
@@ -168,7 +176,7 @@ impl Exec<'_> {
                 self.stats.cmd_meta += 1;
                 let mut buf: proto::meta::KeyBuf = [0; _];
                 let key = m.key.decode(&mut buf);
-                let info = self.store.peek(key).map(|it| MeInfo {
+                let info = self.store.peek(HashedKey::new(key)).map(|it| MeInfo {
                     key: it.key,
                     key_binary: m.key.is_base64(),
                     exp: it.ttl,
@@ -205,9 +213,9 @@ impl Exec<'_> {
                 self.stats.cmd_get += 1;
             }
             let item = if kind.touches() {
-                self.store.gat(key, exptime.into())
+                self.store.gat(HashedKey::new(key), exptime.into())
             } else {
-                self.store.get(key)
+                self.store.get(HashedKey::new(key))
             };
             if let Some(it) = item {
                 encode_value(out, it.key, it.flags, it.value, cas.then_some(it.cas));
@@ -226,7 +234,7 @@ impl Exec<'_> {
             recache: f.recache().map(i64::from),
             touch_before_recache: flag_precedes(f.raw(), b'T', b'R'),
         };
-        let outcome = match self.store.meta_get(key, &args) {
+        let outcome = match self.store.meta_get(HashedKey::new(key), &args) {
             MetaGet::Hit(hit) => MgOutcome::Hit(MgItem {
                 key: hit.item.key,
                 key_binary: m.key.is_base64(),
@@ -271,7 +279,7 @@ impl Exec<'_> {
             new_cas: f.new_cas(),
             vivify: f.vivify().map(i64::from),
         };
-        let outcome = match self.store.meta_set(key, m.data, &args) {
+        let outcome = match self.store.meta_set(HashedKey::new(key), m.data, &args) {
             StoreOutcome::Stored { cas } => MsOutcome::Stored { cas },
             StoreOutcome::NotStored => MsOutcome::NotStored,
             StoreOutcome::Exists => MsOutcome::Exists,
@@ -299,7 +307,7 @@ impl Exec<'_> {
             touch: f.ttl().map(i64::from),
             new_cas: f.new_cas(),
         };
-        let outcome = match self.store.meta_arith(key, &args) {
+        let outcome = match self.store.meta_arith(HashedKey::new(key), &args) {
             MetaArith::Value {
                 value,
                 cas,

@@ -359,9 +359,11 @@ impl Core {
     fn unlink_refused(&mut self, key: proto::Key<'_>) {
         let mut buf: KeyBuf = [0; _];
         let decoded = key.decode(&mut buf);
-        let owner = shard_of(decoded, self.mesh.shards());
+        let hash = route::key_hash(decoded);
+        let owner = route::shard_of_hash(hash, self.mesh.shards());
         if owner == self.id {
-            self.store.delete(decoded);
+            self.store
+                .delete(store::HashedKey::with_hash(decoded, hash));
             return;
         }
         // `md <key as sent> [b] q`, run for its effect only: the client has
