@@ -5,7 +5,7 @@
 //! Usage: hit_ratio [--keys N] [--requests N] [--cache F] [--skews 0.9,1.1]
 
 use benches::{Rng, Zipf, key32};
-use store::{HugePages, Policy, Store, StoreConfig};
+use store::{HashedKey, HugePages, Policy, Store, StoreConfig};
 
 fn main() {
     let mut keys: usize = 1_000_000;
@@ -50,13 +50,14 @@ fn main() {
                     s.set_time(2 + (r / 100_000) as u32);
                 }
                 let k = key32(zipf.sample(&mut rng) as u64);
-                let hit = s.get(&k).is_some();
+                let k = HashedKey::new(&k);
+                let hit = s.get(k).is_some();
                 if r >= warmup {
                     counted += 1;
                     hits += hit as u64;
                 }
                 if !hit {
-                    s.set(&k, &value, 0, 0);
+                    s.set(k, &value, 0, 0);
                 }
             }
             let st = s.stats();

@@ -6,7 +6,7 @@
 //! Usage: store_mem [--items N] [--limit-mib M] [--policy P] [--growth F] [--mixed]
 
 use benches::{Rng, key32, rss_bytes};
-use store::{Policy, Store, StoreConfig};
+use store::{HashedKey, Policy, Store, StoreConfig};
 
 fn main() {
     let mut items: u64 = 1_000_000;
@@ -50,7 +50,7 @@ fn main() {
         } else {
             100
         };
-        s.set(&key32(i), &value[..vlen], 0, 0);
+        s.set(HashedKey::new(&key32(i)), &value[..vlen], 0, 0);
         payload += 32 + vlen as u64;
     }
     // Idle time: let the crawler finish any index migration, as a server would.

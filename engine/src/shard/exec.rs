@@ -15,8 +15,9 @@ use proto::{ClientError, ErrorReply, Request, ServerError};
 use super::route::key_hash;
 use super::stats::ShardStats;
 use store::{
-    ArithOutcome, DeleteOutcome, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet, MetaGetArgs,
-    MetaSetArgs, MetaSetMode, Store, StoreMode, StoreOutcome, TouchOutcome,
+    ArithOutcome, DeleteOutcome, HashedKey, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet,
+    MetaGetArgs, MetaSetArgs, MetaSetMode, Store, StoreMode, StoreOutcome,
+    TouchOutcome,
 };
 
 /// What the connection does after a request.
@@ -68,13 +69,18 @@ impl Exec<'_> {
                     StoreCmd::Prepend => StoreMode::Prepend,
                     StoreCmd::Cas => StoreMode::Cas,
                 };
-                let outcome =
-                    self.store
-                        .store(mode, s.key, s.flags, s.exptime.into(), s.data, s.cas);
+                let outcome = self.store.store(
+                    mode,
+                    HashedKey::with_hash(s.key, hash),
+                    s.flags,
+                    s.exptime.into(),
+                    s.data,
+                    s.cas,
+                );
                 store_reply(out, s.noreply, outcome);
             }
             Request::Delete(d) => {
-                let s = match self.store.delete(d.key) {
+                let s = match self.store.delete(HashedKey::with_hash(d.key, hash)) {
                     DeleteOutcome::Deleted => Status::Deleted,
                     DeleteOutcome::NotFound
                     | DeleteOutcome::Exists
@@ -83,24 +89,26 @@ impl Exec<'_> {
                 };
                 status(out, d.noreply, s);
             }
-            Request::Arith(a) => match self
-                .store
-                .incr_decr(a.key, a.cmd == ArithCmd::Incr, a.delta)
-            {
-                ArithOutcome::Value { value, .. } => {
-                    if !a.noreply {
-                        encode_number(out, value);
+            Request::Arith(a) => {
+                match self
+                    .store
+                    .incr_decr(HashedKey::with_hash(a.key, hash), a.cmd == ArithCmd::Incr, a.delta)
+                {
+                    ArithOutcome::Value { value, .. } => {
+                        if !a.noreply {
+                            encode_number(out, value);
+                        }
                     }
+                    ArithOutcome::NotFound | ArithOutcome::Exists => {
+                        status(out, a.noreply, Status::NotFound)
+                    }
+                    ArithOutcome::NonNumeric => error(out, a.noreply, ClientError::NonNumericValue),
+                    ArithOutcome::OutOfMemory => error(out, a.noreply, ServerError::OutOfMemory),
                 }
-                ArithOutcome::NotFound | ArithOutcome::Exists => {
-                    status(out, a.noreply, Status::NotFound)
-                }
-                ArithOutcome::NonNumeric => error(out, a.noreply, ClientError::NonNumericValue),
-                ArithOutcome::OutOfMemory => error(out, a.noreply, ServerError::OutOfMemory),
-            },
+            }
             Request::Touch(t) => {
                 self.stats.cmd_touch += 1;
-                let s = match self.store.touch(t.key, t.exptime.into()) {
+                let s = match self.store.touch(HashedKey::with_hash(t.key, hash), t.exptime.into()) {
                     TouchOutcome::Touched => Status::Touched,
                     TouchOutcome::NotFound => Status::NotFound,
                 };
@@ -108,12 +116,12 @@ impl Exec<'_> {
             }
             Request::MetaGet(m) => {
                 self.stats.cmd_meta += 1;
-                self.meta_get(m, out);
+                self.meta_get(m, hash, out);
             }
             Request::MetaSet(m) => {
                 self.stats.cmd_meta += 1;
                 self.stats.cmd_set += 1;
-                self.meta_set(m, out);
+                self.meta_set(m, hash, out);
             }
             Request::MetaDelete(m) => {
                 self.stats.cmd_meta += 1;
@@ -127,7 +135,7 @@ impl Exec<'_> {
                     client_flags: m.flags.client_flags().unwrap_or(0),
                     new_cas: m.flags.new_cas(),
                 };
-                let outcome = match self.store.meta_delete(key, &args) {
+                let outcome = match self.store.meta_delete(HashedKey::with_hash(key, hash), &args) {
                     DeleteOutcome::Deleted => MdOutcome::Deleted,
                     DeleteOutcome::NotFound => MdOutcome::NotFound,
                     DeleteOutcome::Exists => MdOutcome::Exists,
@@ -141,13 +149,13 @@ impl Exec<'_> {
             }
             Request::MetaArith(m) => {
                 self.stats.cmd_meta += 1;
-                self.meta_arith(m, out);
+                self.meta_arith(m, hash, out);
             }
             Request::MetaDebug(m) => {
                 self.stats.cmd_meta += 1;
                 let mut buf: proto::meta::KeyBuf = [0; _];
                 let key = m.key.decode(&mut buf);
-                let info = self.store.peek(key).map(|it| MeInfo {
+                let info = self.store.peek(HashedKey::with_hash(key, hash)).map(|it| MeInfo {
                     key: it.key,
                     key_binary: m.key.is_base64(),
                     exp: it.ttl,
@@ -177,7 +185,7 @@ impl Exec<'_> {
         out: &mut Vec<u8>,
     ) {
         let cas = kind.with_cas();
-        for (key, _hash) in keys {
+        for (key, hash) in keys {
             // memcached counts gat/gats as touches only.
             if kind.touches() {
                 self.stats.cmd_touch += 1;
@@ -185,9 +193,9 @@ impl Exec<'_> {
                 self.stats.cmd_get += 1;
             }
             let item = if kind.touches() {
-                self.store.gat(key, exptime.into())
+                self.store.gat(HashedKey::with_hash(key, hash), exptime.into())
             } else {
-                self.store.get(key)
+                self.store.get(HashedKey::with_hash(key, hash))
             };
             if let Some(it) = item {
                 encode_value(out, it.key, it.flags, it.value, cas.then_some(it.cas));
@@ -195,7 +203,7 @@ impl Exec<'_> {
         }
     }
 
-    fn meta_get(&mut self, m: &proto::meta::get::MetaGet<'_>, out: &mut Vec<u8>) {
+    fn meta_get(&mut self, m: &proto::meta::get::MetaGet<'_>, hash: u64, out: &mut Vec<u8>) {
         let mut buf: proto::meta::KeyBuf = [0; _];
         let key = m.key.decode(&mut buf);
         let f = &m.flags;
@@ -206,7 +214,7 @@ impl Exec<'_> {
             recache: f.recache().map(i64::from),
             touch_before_recache: flag_precedes(f.raw(), b'T', b'R'),
         };
-        let outcome = match self.store.meta_get(key, &args) {
+        let outcome = match self.store.meta_get(HashedKey::with_hash(key, hash), &args) {
             MetaGet::Hit(hit) => MgOutcome::Hit(MgItem {
                 key: hit.item.key,
                 key_binary: m.key.is_base64(),
@@ -232,7 +240,7 @@ impl Exec<'_> {
         encode_mg(out, m, &outcome);
     }
 
-    fn meta_set(&mut self, m: &proto::meta::set::MetaSet<'_>, out: &mut Vec<u8>) {
+    fn meta_set(&mut self, m: &proto::meta::set::MetaSet<'_>, hash: u64, out: &mut Vec<u8>) {
         let mut buf: proto::meta::KeyBuf = [0; _];
         let key = m.key.decode(&mut buf);
         let f = &m.flags;
@@ -251,7 +259,7 @@ impl Exec<'_> {
             new_cas: f.new_cas(),
             vivify: f.vivify().map(i64::from),
         };
-        let outcome = match self.store.meta_set(key, m.data, &args) {
+        let outcome = match self.store.meta_set(HashedKey::with_hash(key, hash), m.data, &args) {
             StoreOutcome::Stored { cas } => MsOutcome::Stored { cas },
             StoreOutcome::NotStored => MsOutcome::NotStored,
             StoreOutcome::Exists => MsOutcome::Exists,
@@ -266,7 +274,7 @@ impl Exec<'_> {
         encode_ms(out, m, &outcome);
     }
 
-    fn meta_arith(&mut self, m: &proto::meta::arith::MetaArith<'_>, out: &mut Vec<u8>) {
+    fn meta_arith(&mut self, m: &proto::meta::arith::MetaArith<'_>, hash: u64, out: &mut Vec<u8>) {
         let mut buf: proto::meta::KeyBuf = [0; _];
         let key = m.key.decode(&mut buf);
         let f = &m.flags;
@@ -279,7 +287,7 @@ impl Exec<'_> {
             touch: f.ttl().map(i64::from),
             new_cas: f.new_cas(),
         };
-        let outcome = match self.store.meta_arith(key, &args) {
+        let outcome = match self.store.meta_arith(HashedKey::with_hash(key, hash), &args) {
             MetaArith::Value {
                 value,
                 cas,

@@ -379,7 +379,7 @@ impl Core {
         let hash = route::key_hash(decoded);
         let owner = match route::target(hash, self.id, self.mesh.shards()) {
             Target::Local => {
-                self.store.delete(decoded);
+                self.store.delete(store::HashedKey::with_hash(decoded, hash));
                 return;
             }
             Target::Shard(owner) => owner,

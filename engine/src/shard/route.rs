@@ -5,13 +5,9 @@
 //! 64 bits, so the owner depends mostly on the high bits while the store's
 //! index uses the low bits of the same hash: the two stay independent.
 
-use xxhash_rust::xxh3::xxh3_64;
-
-/// The hash every layer uses for a key.
-#[inline]
-pub fn key_hash(key: &[u8]) -> u64 {
-    xxh3_64(key)
-}
+/// The hash every layer uses for a key: the store's, so that the hash the
+/// shard routes and prefetches with is the one the store files the key under.
+pub use store::key_hash;
 
 /// The shard that owns a key with hash `hash`, out of `shards` (> 0).
 #[inline]

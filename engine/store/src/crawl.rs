@@ -7,8 +7,6 @@
 //!              budget = chunks examined per call (free chunks count too)
 //! ```
 
-use xxhash_rust::xxh3::xxh3_64;
-
 use super::Store;
 use super::item::{BIT_FETCHED, ItemPtr};
 use super::slab::{Slabs, UNASSIGNED};
@@ -97,7 +95,7 @@ impl Store {
         }
         let (arena, layout) = (&self.arena, self.layout);
         rep.index_migrating = self.index.migrate(budget.max(64), |x| {
-            xxh3_64(layout.key(ItemPtr(arena.at(Slabs::offset(x)))))
+            crate::key_hash(layout.key(ItemPtr(arena.at(Slabs::offset(x)))))
         });
         rep
     }

@@ -11,9 +11,13 @@
 //!   └── stats     plain counters for `stats`, `stats slabs`, `stats items`
 //! ```
 //!
-//! Module layout: `item` (header layout), `slab` (pages and classes), `index`, `policy/`,
-//! `arena` and `numa` (memory), `ops` (classic commands), `meta` (mg/ms/md/ma), `crawl`
-//! (expiry crawler and page rebalancing), `stats`, `config`, `error`.
+//! Module layout: `key` (a key with its one hash), `item` (header layout), `slab` (pages
+//! and classes), `index`, `policy/`, `arena` and `numa` (memory), `ops` (classic
+//! commands), `meta` (mg/ms/md/ma), `crawl` (expiry crawler and page rebalancing),
+//! `stats`, `config`, `error`.
+//!
+//! Keyed operations take a `HashedKey`: the shard hashes a key once (`key_hash`) to route
+//! and prefetch it and hands that hash over, so the store never hashes a request's key.
 //!
 //! Methods whose names start with `do_` assume the caller has done the key lookup and
 //! holds the item's `Found`; everything here runs on the owning shard.
@@ -24,6 +28,7 @@ mod crawl;
 mod error;
 mod index;
 mod item;
+mod key;
 mod meta;
 mod numa;
 mod ops;
@@ -35,13 +40,12 @@ mod tests;
 
 use std::marker::PhantomData;
 
-use xxhash_rust::xxh3::xxh3_64;
-
 pub use arena::Backing;
 pub use config::{HugePages, Numa, Policy, SHARD_BITS, StoreConfig};
 pub use crawl::CrawlReport;
 pub use error::StoreError;
 pub use item::HEADER_LEN;
+pub use key::{HashedKey, key_hash};
 pub use meta::{
     MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet, MetaGetArgs, MetaHit, MetaSetArgs,
     MetaSetMode,
@@ -350,11 +354,11 @@ impl Store {
     }
 
     #[inline]
-    fn find(&self, key: &[u8], hash: u64) -> Option<Found> {
-        let (arena, layout) = (&self.arena, self.layout);
-        self.index.find(hash, |h| {
+    fn find(&self, key: HashedKey<'_>) -> Option<Found> {
+        let (arena, layout, bytes) = (&self.arena, self.layout, key.bytes());
+        self.index.find(key.hash(), |h| {
             let it = ItemPtr(arena.at(Slabs::offset(h)));
-            it.klen() == key.len() && keys_equal(layout.key(it), key)
+            it.klen() == bytes.len() && keys_equal(layout.key(it), bytes)
         })
     }
 
@@ -377,8 +381,8 @@ impl Store {
     /// Finds a live item: expired and flushed items are unlinked on the way (and counted
     /// as get_expired / get_flushed when `count` is set).
     #[inline]
-    fn lookup(&mut self, key: &[u8], hash: u64, count: bool) -> Option<Found> {
-        let found = self.find(key, hash)?;
+    fn lookup(&mut self, key: HashedKey<'_>, count: bool) -> Option<Found> {
+        let found = self.find(key)?;
         let it = self.item(found.handle);
         if self.is_flushed(it) {
             if count {
@@ -444,7 +448,7 @@ impl Store {
             None => {
                 let (arena, layout) = (&self.arena, self.layout);
                 self.index.insert(hash, h, |x| {
-                    xxh3_64(layout.key(ItemPtr(arena.at(Slabs::offset(x)))))
+                    key_hash(layout.key(ItemPtr(arena.at(Slabs::offset(x)))))
                 });
                 self.policies
                     .on_insert(&self.arena, &self.slabs, cls, h, hash);
@@ -570,7 +574,7 @@ impl Store {
     /// Unlinks the item at `h`, finding its index slot by handle.
     fn unlink_handle(&mut self, h: u32) {
         let key = self.layout.key(self.item(h));
-        let hash = xxh3_64(key);
+        let hash = key_hash(key);
         match self.index.find(hash, |x| x == h) {
             Some(found) => self.do_unlink(found),
             None => unreachable!("linked item {h} missing from the index"),

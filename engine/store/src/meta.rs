@@ -13,11 +13,9 @@
 //! Flag order on the wire can matter in memcached (`t` before or after `T`); the hit
 //! carries the TTL before and after so the engine can print either.
 
-use xxhash_rust::xxh3::xxh3_64;
-
 use super::item::{BIT_FETCHED, BIT_STALE, BIT_TOKEN_SENT};
 use super::ops::{ArithOutcome, DeleteOutcome, StoreMode, StoreOutcome, StoreReq};
-use super::{ItemView, Store};
+use super::{HashedKey, ItemView, Store};
 
 /// mg flags that change what the store does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -168,16 +166,15 @@ pub enum MetaArith {
 
 impl Store {
     /// mg.
-    pub fn meta_get(&mut self, key: &[u8], args: &MetaGetArgs) -> MetaGet<'_> {
-        let hash = xxh3_64(key);
-        let mut found = self.lookup(key, hash, true).map(|f| f.handle);
+    pub fn meta_get(&mut self, key: HashedKey<'_>, args: &MetaGetArgs) -> MetaGet<'_> {
+        let mut found = self.lookup(key, true).map(|f| f.handle);
         let mut vivified = false;
         if found.is_none()
             && let Some(n) = args.vivify
         {
             let req = StoreReq::plain(StoreMode::Add, key, b"", 0, self.realtime(n));
             if let StoreOutcome::Stored { .. } = self.do_store(req) {
-                found = self.find(key, hash).map(|f| f.handle);
+                found = self.find(key).map(|f| f.handle);
                 vivified = found.is_some();
             }
         }
@@ -242,7 +239,12 @@ impl Store {
     }
 
     /// ms. The value is the data block; `args.exptime` in client form.
-    pub fn meta_set(&mut self, key: &[u8], value: &[u8], args: &MetaSetArgs) -> StoreOutcome {
+    pub fn meta_set(
+        &mut self,
+        key: HashedKey<'_>,
+        value: &[u8],
+        args: &MetaSetArgs,
+    ) -> StoreOutcome {
         let mut mode = match args.mode {
             MetaSetMode::Set => StoreMode::Set,
             MetaSetMode::Add => StoreMode::Add,
@@ -275,9 +277,8 @@ impl Store {
     }
 
     /// md.
-    pub fn meta_delete(&mut self, key: &[u8], args: &MetaDeleteArgs) -> DeleteOutcome {
-        let hash = xxh3_64(key);
-        let Some(found) = self.lookup(key, hash, false) else {
+    pub fn meta_delete(&mut self, key: HashedKey<'_>, args: &MetaDeleteArgs) -> DeleteOutcome {
+        let Some(found) = self.lookup(key, false) else {
             self.stats.delete_misses += 1;
             return DeleteOutcome::NotFound;
         };
@@ -305,7 +306,7 @@ impl Store {
                 }
                 _ => return DeleteOutcome::NotStored,
             }
-            let Some(f) = self.find(key, hash) else {
+            let Some(f) = self.find(key) else {
                 return DeleteOutcome::NotStored;
             };
             found = f;
@@ -329,7 +330,7 @@ impl Store {
     }
 
     /// ma.
-    pub fn meta_arith(&mut self, key: &[u8], args: &MetaArithArgs) -> MetaArith {
+    pub fn meta_arith(&mut self, key: HashedKey<'_>, args: &MetaArithArgs) -> MetaArith {
         let out = self.do_add_delta(key, args.incr, args.delta, args.compare_cas.unwrap_or(0));
         let (value, created) = match out {
             ArithOutcome::Value { value, .. } => (value, false),
@@ -357,8 +358,7 @@ impl Store {
                 }
             }
         };
-        let hash = xxh3_64(key);
-        let Some(found) = self.find(key, hash) else {
+        let Some(found) = self.find(key) else {
             // Evicted by its own store (memory too small): report what we computed.
             return MetaArith::Value {
                 value,
@@ -383,9 +383,8 @@ impl Store {
     }
 
     /// me: the item without touching it.
-    pub fn peek(&mut self, key: &[u8]) -> Option<ItemView<'_>> {
-        let hash = xxh3_64(key);
-        let found = self.lookup(key, hash, false)?;
+    pub fn peek(&mut self, key: HashedKey<'_>) -> Option<ItemView<'_>> {
+        let found = self.lookup(key, false)?;
         let it = self.item(found.handle);
         let (idle, fetched) = (it.idle(self.now), it.has(BIT_FETCHED));
         let cls = self.class_of(found.handle);

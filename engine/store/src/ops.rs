@@ -2,12 +2,10 @@
 //! delete, incr/decr, flush_all. Semantics follow memcached 1.6 (`do_store_item`,
 //! `do_add_delta`, `item_is_flushed`).
 
-use xxhash_rust::xxh3::xxh3_64;
-
 use super::index::Found;
 use super::item::{BIT_FETCHED, BIT_STALE, BIT_TOKEN_SENT};
 use super::slab::NONE;
-use super::{AllocError, ItemView, RelTime, Store};
+use super::{AllocError, HashedKey, ItemView, RelTime, Store};
 
 /// Which storage command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,7 +74,7 @@ pub enum ArithOutcome {
 /// Everything `do_store` needs; classic and meta storage commands both build one.
 pub(crate) struct StoreReq<'k, 'v> {
     pub(crate) mode: StoreMode,
-    pub(crate) key: &'k [u8],
+    pub(crate) key: HashedKey<'k>,
     pub(crate) value: &'v [u8],
     pub(crate) flags: u32,
     pub(crate) exptime: RelTime,
@@ -98,7 +96,7 @@ impl<'k, 'v> StoreReq<'k, 'v> {
     /// marking, a fresh CAS, no vivify, the old item kept when it fails.
     pub(crate) fn plain(
         mode: StoreMode,
-        key: &'k [u8],
+        key: HashedKey<'k>,
         value: &'v [u8],
         flags: u32,
         exptime: RelTime,
@@ -120,9 +118,8 @@ impl<'k, 'v> StoreReq<'k, 'v> {
 
 impl Store {
     /// get/gets: the item, marked fetched and bumped for the policy.
-    pub fn get(&mut self, key: &[u8]) -> Option<ItemView<'_>> {
-        let hash = xxh3_64(key);
-        let Some(found) = self.lookup(key, hash, true) else {
+    pub fn get(&mut self, key: HashedKey<'_>) -> Option<ItemView<'_>> {
+        let Some(found) = self.lookup(key, true) else {
             self.stats.get_misses += 1;
             return None;
         };
@@ -137,10 +134,9 @@ impl Store {
     }
 
     /// gat/gats: get and set a new expiry. Counted as touches, as memcached does.
-    pub fn gat(&mut self, key: &[u8], exptime: i64) -> Option<ItemView<'_>> {
-        let hash = xxh3_64(key);
+    pub fn gat(&mut self, key: HashedKey<'_>, exptime: i64) -> Option<ItemView<'_>> {
         let exp = self.realtime(exptime);
-        let Some(found) = self.lookup(key, hash, true) else {
+        let Some(found) = self.lookup(key, true) else {
             self.stats.touch_misses += 1;
             return None;
         };
@@ -156,10 +152,9 @@ impl Store {
     }
 
     /// touch: set a new expiry without fetching.
-    pub fn touch(&mut self, key: &[u8], exptime: i64) -> TouchOutcome {
-        let hash = xxh3_64(key);
+    pub fn touch(&mut self, key: HashedKey<'_>, exptime: i64) -> TouchOutcome {
         let exp = self.realtime(exptime);
-        let Some(found) = self.lookup(key, hash, true) else {
+        let Some(found) = self.lookup(key, true) else {
             self.stats.touch_misses += 1;
             return TouchOutcome::NotFound;
         };
@@ -176,7 +171,7 @@ impl Store {
     pub fn store(
         &mut self,
         mode: StoreMode,
-        key: &[u8],
+        key: HashedKey<'_>,
         flags: u32,
         exptime: i64,
         value: &[u8],
@@ -191,13 +186,19 @@ impl Store {
     }
 
     /// `set` with the common arguments.
-    pub fn set(&mut self, key: &[u8], value: &[u8], flags: u32, exptime: i64) -> StoreOutcome {
+    pub fn set(
+        &mut self,
+        key: HashedKey<'_>,
+        value: &[u8],
+        flags: u32,
+        exptime: i64,
+    ) -> StoreOutcome {
         self.store(StoreMode::Set, key, flags, exptime, value, 0)
     }
 
     pub(crate) fn do_store(&mut self, req: StoreReq<'_, '_>) -> StoreOutcome {
-        let hash = xxh3_64(req.key);
-        let old = self.lookup(req.key, hash, false);
+        let hash = req.key.hash();
+        let old = self.lookup(req.key, false);
         let out = match old {
             Some(found) => self.do_store_existing(&req, hash, found),
             None => self.do_store_missing(&req, hash),
@@ -210,7 +211,7 @@ impl Store {
                     self.stats.store_no_memory += 1;
                 }
                 if req.unlink_on_fail
-                    && let Some(found) = self.lookup(req.key, hash, false)
+                    && let Some(found) = self.lookup(req.key, false)
                 {
                     self.do_unlink(found);
                 }
@@ -280,7 +281,7 @@ impl Store {
                 let vlen = old_val.len() + req.value.len();
                 let append = req.mode == StoreMode::Append;
                 let new = req.value;
-                let r = self.write_item(req.key, flags, vlen, found.handle, |dst| {
+                let r = self.write_item(req.key.bytes(), flags, vlen, found.handle, |dst| {
                     let (a, b) = if append {
                         (old_val, new)
                     } else {
@@ -323,7 +324,9 @@ impl Store {
 
     fn insert_new(&mut self, req: &StoreReq<'_, '_>, hash: u64, exptime: RelTime) -> StoreOutcome {
         let v = req.value;
-        match self.write_item(req.key, req.flags, v.len(), NONE, |d| d.copy_from_slice(v)) {
+        match self.write_item(req.key.bytes(), req.flags, v.len(), NONE, |d| {
+            d.copy_from_slice(v)
+        }) {
             Ok(h) => {
                 self.item(h).set_exptime(exptime);
                 self.do_link(h, hash, req.new_cas, None);
@@ -344,7 +347,7 @@ impl Store {
         bits: u32,
     ) -> StoreOutcome {
         let v = req.value;
-        match self.write_item(req.key, req.flags, v.len(), found.handle, |d| {
+        match self.write_item(req.key.bytes(), req.flags, v.len(), found.handle, |d| {
             d.copy_from_slice(v)
         }) {
             Ok(h) => {
@@ -363,9 +366,8 @@ impl Store {
     }
 
     /// delete.
-    pub fn delete(&mut self, key: &[u8]) -> DeleteOutcome {
-        let hash = xxh3_64(key);
-        match self.lookup(key, hash, false) {
+    pub fn delete(&mut self, key: HashedKey<'_>) -> DeleteOutcome {
+        match self.lookup(key, false) {
             Some(found) => {
                 self.do_unlink(found);
                 self.stats.delete_hits += 1;
@@ -381,7 +383,7 @@ impl Store {
     /// incr/decr: 64-bit wrap on incr, floor at 0 on decr. A number that grows longer
     /// moves to a new item (the length changes); a shorter one is space-padded in place,
     /// as memcached does.
-    pub fn incr_decr(&mut self, key: &[u8], incr: bool, delta: u64) -> ArithOutcome {
+    pub fn incr_decr(&mut self, key: HashedKey<'_>, incr: bool, delta: u64) -> ArithOutcome {
         let out = self.do_add_delta(key, incr, delta, 0);
         if out == ArithOutcome::NotFound {
             if incr {
@@ -393,24 +395,24 @@ impl Store {
         out
     }
 
-    pub fn incr(&mut self, key: &[u8], delta: u64) -> ArithOutcome {
+    pub fn incr(&mut self, key: HashedKey<'_>, delta: u64) -> ArithOutcome {
         self.incr_decr(key, true, delta)
     }
 
-    pub fn decr(&mut self, key: &[u8], delta: u64) -> ArithOutcome {
+    pub fn decr(&mut self, key: HashedKey<'_>, delta: u64) -> ArithOutcome {
         self.incr_decr(key, false, delta)
     }
 
     /// memcached's do_add_delta. `cas` 0 means no compare. Misses are not counted here.
     pub(crate) fn do_add_delta(
         &mut self,
-        key: &[u8],
+        key: HashedKey<'_>,
         incr: bool,
         delta: u64,
         cas: u64,
     ) -> ArithOutcome {
-        let hash = xxh3_64(key);
-        let Some(found) = self.lookup(key, hash, false) else {
+        let hash = key.hash();
+        let Some(found) = self.lookup(key, false) else {
             return ArithOutcome::NotFound;
         };
         let h = found.handle;
@@ -452,7 +454,9 @@ impl Store {
             return ArithOutcome::Value { value, cas };
         }
         let flags = self.layout.flags(it);
-        match self.write_item(key, flags, digits.len(), h, |d| d.copy_from_slice(digits)) {
+        match self.write_item(key.bytes(), flags, digits.len(), h, |d| {
+            d.copy_from_slice(digits)
+        }) {
             Ok(nh) => {
                 self.item(nh).set_exptime(it.exptime());
                 self.do_link(nh, hash, None, Some(found));

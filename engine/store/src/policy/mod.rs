@@ -13,8 +13,6 @@
 pub(crate) mod lists;
 pub(crate) mod sweep;
 
-use xxhash_rust::xxh3::xxh3_64;
-
 use super::arena::Arena;
 use super::config::Policy;
 use super::item::{ItemPtr, Layout};
@@ -215,7 +213,7 @@ impl Policies {
                 );
                 match pick {
                     S3Pick::FromSmall(h) => {
-                        let hash = xxh3_64(layout.key(ptr(arena, h)));
+                        let hash = crate::key_hash(layout.key(ptr(arena, h)));
                         self.ghost
                             .as_mut()
                             .expect("ghost")

@@ -6,16 +6,16 @@ use super::*;
 #[test]
 fn set_get_round_trip_with_flags_and_cas() {
     let mut s = small();
-    let StoreOutcome::Stored { cas } = s.set(b"k", b"hello", 42, 0) else {
+    let StoreOutcome::Stored { cas } = s.set(hk(b"k"), b"hello", 42, 0) else {
         panic!()
     };
-    let v = s.get(b"k").unwrap();
+    let v = s.get(hk(b"k")).unwrap();
     assert_eq!(
         (v.key, v.value, v.flags, v.cas),
         (&b"k"[..], &b"hello"[..], 42, cas)
     );
     assert_eq!(v.ttl, -1);
-    assert!(s.get(b"missing").is_none());
+    assert!(s.get(hk(b"missing")).is_none());
     let st = s.stats();
     assert_eq!(
         (st.get_hits, st.get_misses, st.curr_items, st.total_items),
@@ -28,10 +28,10 @@ fn cas_values_are_unique_and_carry_the_shard_id() {
     let mut cfg = config(8 << 20, Policy::Clock);
     cfg.shard_id = 5;
     let mut s = Store::new(cfg).unwrap();
-    let StoreOutcome::Stored { cas: a } = s.set(b"a", b"1", 0, 0) else {
+    let StoreOutcome::Stored { cas: a } = s.set(hk(b"a"), b"1", 0, 0) else {
         panic!()
     };
-    let StoreOutcome::Stored { cas: b } = s.set(b"a", b"2", 0, 0) else {
+    let StoreOutcome::Stored { cas: b } = s.set(hk(b"a"), b"2", 0, 0) else {
         panic!()
     };
     assert_ne!(a, b);
@@ -43,19 +43,19 @@ fn cas_values_are_unique_and_carry_the_shard_id() {
 fn add_replace_semantics() {
     let mut s = small();
     assert!(matches!(
-        s.store(StoreMode::Replace, b"k", 0, 0, b"x", 0),
+        s.store(StoreMode::Replace, hk(b"k"), 0, 0, b"x", 0),
         StoreOutcome::NotStored
     ));
     assert!(matches!(
-        s.store(StoreMode::Add, b"k", 0, 0, b"x", 0),
+        s.store(StoreMode::Add, hk(b"k"), 0, 0, b"x", 0),
         StoreOutcome::Stored { .. }
     ));
     assert!(matches!(
-        s.store(StoreMode::Add, b"k", 0, 0, b"y", 0),
+        s.store(StoreMode::Add, hk(b"k"), 0, 0, b"y", 0),
         StoreOutcome::NotStored
     ));
     assert!(matches!(
-        s.store(StoreMode::Replace, b"k", 0, 0, b"z", 0),
+        s.store(StoreMode::Replace, hk(b"k"), 0, 0, b"z", 0),
         StoreOutcome::Stored { .. }
     ));
     assert_eq!(value_of(&mut s, b"k").unwrap(), b"z");
@@ -65,19 +65,19 @@ fn add_replace_semantics() {
 fn append_prepend_keep_flags_and_exptime() {
     let mut s = small();
     assert_eq!(
-        s.store(StoreMode::Append, b"k", 0, 0, b"x", 0),
+        s.store(StoreMode::Append, hk(b"k"), 0, 0, b"x", 0),
         StoreOutcome::NotStored
     );
-    s.set(b"k", b"mid", 9, 100);
+    s.set(hk(b"k"), b"mid", 9, 100);
     assert!(matches!(
-        s.store(StoreMode::Append, b"k", 1, 0, b"-end", 0),
+        s.store(StoreMode::Append, hk(b"k"), 1, 0, b"-end", 0),
         StoreOutcome::Stored { .. }
     ));
     assert!(matches!(
-        s.store(StoreMode::Prepend, b"k", 2, 5, b"start-", 0),
+        s.store(StoreMode::Prepend, hk(b"k"), 2, 5, b"start-", 0),
         StoreOutcome::Stored { .. }
     ));
-    let v = s.get(b"k").unwrap();
+    let v = s.get(hk(b"k")).unwrap();
     assert_eq!(v.value, b"start-mid-end");
     assert_eq!(v.flags, 9);
     assert_eq!(v.ttl, 100);
@@ -87,18 +87,18 @@ fn append_prepend_keep_flags_and_exptime() {
 fn cas_command() {
     let mut s = small();
     assert_eq!(
-        s.store(StoreMode::Cas, b"k", 0, 0, b"v", 1),
+        s.store(StoreMode::Cas, hk(b"k"), 0, 0, b"v", 1),
         StoreOutcome::NotFound
     );
-    let StoreOutcome::Stored { cas } = s.set(b"k", b"v1", 0, 0) else {
+    let StoreOutcome::Stored { cas } = s.set(hk(b"k"), b"v1", 0, 0) else {
         panic!()
     };
     assert_eq!(
-        s.store(StoreMode::Cas, b"k", 0, 0, b"v2", cas + 1),
+        s.store(StoreMode::Cas, hk(b"k"), 0, 0, b"v2", cas + 1),
         StoreOutcome::Exists
     );
     assert!(matches!(
-        s.store(StoreMode::Cas, b"k", 0, 0, b"v2", cas),
+        s.store(StoreMode::Cas, hk(b"k"), 0, 0, b"v2", cas),
         StoreOutcome::Stored { .. }
     ));
     assert_eq!(value_of(&mut s, b"k").unwrap(), b"v2");
@@ -109,10 +109,10 @@ fn cas_command() {
 #[test]
 fn delete() {
     let mut s = small();
-    s.set(b"k", b"v", 0, 0);
-    assert_eq!(s.delete(b"k"), DeleteOutcome::Deleted);
-    assert_eq!(s.delete(b"k"), DeleteOutcome::NotFound);
-    assert!(s.get(b"k").is_none());
+    s.set(hk(b"k"), b"v", 0, 0);
+    assert_eq!(s.delete(hk(b"k")), DeleteOutcome::Deleted);
+    assert_eq!(s.delete(hk(b"k")), DeleteOutcome::NotFound);
+    assert!(s.get(hk(b"k")).is_none());
     assert_eq!(s.stats().curr_items, 0);
     assert_eq!(s.stats().bytes, 0);
 }
@@ -120,61 +120,61 @@ fn delete() {
 #[test]
 fn incr_decr_rules() {
     let mut s = small();
-    assert_eq!(s.incr(b"n", 1), ArithOutcome::NotFound);
-    s.set(b"n", b"9", 3, 0);
+    assert_eq!(s.incr(hk(b"n"), 1), ArithOutcome::NotFound);
+    s.set(hk(b"n"), b"9", 3, 0);
     assert!(matches!(
-        s.incr(b"n", 1),
+        s.incr(hk(b"n"), 1),
         ArithOutcome::Value { value: 10, .. }
     ));
-    assert_eq!(s.get(b"n").unwrap().value, b"10");
-    assert_eq!(s.get(b"n").unwrap().flags, 3);
+    assert_eq!(s.get(hk(b"n")).unwrap().value, b"10");
+    assert_eq!(s.get(hk(b"n")).unwrap().flags, 3);
     assert!(matches!(
-        s.decr(b"n", 3),
+        s.decr(hk(b"n"), 3),
         ArithOutcome::Value { value: 7, .. }
     ));
     assert_eq!(
-        s.get(b"n").unwrap().value,
+        s.get(hk(b"n")).unwrap().value,
         b"7 ",
         "padded in place, as memcached"
     );
     assert!(
-        matches!(s.decr(b"n", 100), ArithOutcome::Value { value: 0, .. }),
+        matches!(s.decr(hk(b"n"), 100), ArithOutcome::Value { value: 0, .. }),
         "floor at 0"
     );
-    s.set(b"n", b"18446744073709551615", 0, 0);
+    s.set(hk(b"n"), b"18446744073709551615", 0, 0);
     assert!(
-        matches!(s.incr(b"n", 2), ArithOutcome::Value { value: 1, .. }),
+        matches!(s.incr(hk(b"n"), 2), ArithOutcome::Value { value: 1, .. }),
         "wraps"
     );
-    s.set(b"t", b"abc", 0, 0);
-    assert_eq!(s.incr(b"t", 1), ArithOutcome::NonNumeric);
-    s.set(b"e", b"", 0, 0);
-    assert_eq!(s.incr(b"e", 1), ArithOutcome::NonNumeric);
-    s.set(b"big", b"99999999999999999999", 0, 0);
+    s.set(hk(b"t"), b"abc", 0, 0);
+    assert_eq!(s.incr(hk(b"t"), 1), ArithOutcome::NonNumeric);
+    s.set(hk(b"e"), b"", 0, 0);
+    assert_eq!(s.incr(hk(b"e"), 1), ArithOutcome::NonNumeric);
+    s.set(hk(b"big"), b"99999999999999999999", 0, 0);
     assert_eq!(
-        s.incr(b"big", 1),
+        s.incr(hk(b"big"), 1),
         ArithOutcome::NonNumeric,
         "overflowing text"
     );
-    s.set(b"sp", b" 12 ", 0, 0);
+    s.set(hk(b"sp"), b" 12 ", 0, 0);
     assert!(matches!(
-        s.incr(b"sp", 1),
+        s.incr(hk(b"sp"), 1),
         ArithOutcome::Value { value: 13, .. }
     ));
-    s.set(b"neg", b"-1", 0, 0);
-    assert_eq!(s.incr(b"neg", 1), ArithOutcome::NonNumeric);
+    s.set(hk(b"neg"), b"-1", 0, 0);
+    assert_eq!(s.incr(hk(b"neg"), 1), ArithOutcome::NonNumeric);
 }
 
 #[test]
 fn incr_grows_past_the_chunk_and_keeps_ttl() {
     let mut s = small();
-    s.set(b"n", b"1", 0, 50);
+    s.set(hk(b"n"), b"1", 0, 50);
     // 1 -> a 20-digit value: needs a bigger class than the 1-byte value had.
-    let ArithOutcome::Value { value, cas } = s.incr(b"n", u64::MAX - 1) else {
+    let ArithOutcome::Value { value, cas } = s.incr(hk(b"n"), u64::MAX - 1) else {
         panic!()
     };
     assert_eq!(value, u64::MAX);
-    let v = s.get(b"n").unwrap();
+    let v = s.get(hk(b"n")).unwrap();
     assert_eq!(v.value, b"18446744073709551615");
     assert_eq!((v.cas, v.ttl), (cas, 50));
     let st = s.stats();
@@ -185,33 +185,33 @@ fn incr_grows_past_the_chunk_and_keeps_ttl() {
 fn ttl_zero_relative_absolute_negative() {
     let mut s = small();
     s.set_time(100);
-    s.set(b"never", b"v", 0, 0);
-    s.set(b"rel", b"v", 0, 10);
-    s.set(b"month", b"v", 0, 60 * 60 * 24 * 30);
+    s.set(hk(b"never"), b"v", 0, 0);
+    s.set(hk(b"rel"), b"v", 0, 10);
+    s.set(hk(b"month"), b"v", 0, 60 * 60 * 24 * 30);
     let abs = STARTED as i64 + 100 + 50;
-    s.set(b"abs", b"v", 0, abs);
-    s.set(b"past", b"v", 0, STARTED as i64 - 5);
-    s.set(b"neg", b"v", 0, -1);
+    s.set(hk(b"abs"), b"v", 0, abs);
+    s.set(hk(b"past"), b"v", 0, STARTED as i64 - 5);
+    s.set(hk(b"neg"), b"v", 0, -1);
     assert!(
-        s.get(b"past").is_none(),
+        s.get(hk(b"past")).is_none(),
         "absolute time before start is expired"
     );
-    assert!(s.get(b"neg").is_none(), "negative is already expired");
-    assert_eq!(s.get(b"rel").unwrap().ttl, 10);
-    assert_eq!(s.get(b"abs").unwrap().ttl, 50);
+    assert!(s.get(hk(b"neg")).is_none(), "negative is already expired");
+    assert_eq!(s.get(hk(b"rel")).unwrap().ttl, 10);
+    assert_eq!(s.get(hk(b"abs")).unwrap().ttl, 50);
     assert_eq!(
-        s.get(b"month").unwrap().ttl,
+        s.get(hk(b"month")).unwrap().ttl,
         60 * 60 * 24 * 30,
         "30 days is still relative"
     );
     s.set_time(109);
-    assert!(s.get(b"rel").is_some());
+    assert!(s.get(hk(b"rel")).is_some());
     s.set_time(110);
-    assert!(s.get(b"rel").is_none(), "expires at exptime");
+    assert!(s.get(hk(b"rel")).is_none(), "expires at exptime");
     s.set_time(150);
-    assert!(s.get(b"abs").is_none());
+    assert!(s.get(hk(b"abs")).is_none());
     s.set_time(1_000_000);
-    assert!(s.get(b"never").is_some());
+    assert!(s.get(hk(b"never")).is_some());
     assert!(s.stats().get_expired >= 3);
 }
 
@@ -219,14 +219,14 @@ fn ttl_zero_relative_absolute_negative() {
 fn touch_and_gat() {
     let mut s = small();
     s.set_time(10);
-    assert_eq!(s.touch(b"k", 5), TouchOutcome::NotFound);
-    s.set(b"k", b"v", 0, 5);
-    assert_eq!(s.touch(b"k", 100), TouchOutcome::Touched);
+    assert_eq!(s.touch(hk(b"k"), 5), TouchOutcome::NotFound);
+    s.set(hk(b"k"), b"v", 0, 5);
+    assert_eq!(s.touch(hk(b"k"), 100), TouchOutcome::Touched);
     s.set_time(20);
-    let v = s.gat(b"k", 7).unwrap();
+    let v = s.gat(hk(b"k"), 7).unwrap();
     assert_eq!(v.ttl, 7);
     s.set_time(27);
-    assert!(s.gat(b"k", 0).is_none());
+    assert!(s.gat(hk(b"k"), 0).is_none());
     let st = s.stats();
     assert_eq!((st.touch_hits, st.touch_misses, st.get_hits), (2, 2, 0));
 }
@@ -235,34 +235,34 @@ fn touch_and_gat() {
 fn flush_all_now_hides_older_items_only() {
     let mut s = small();
     s.set_time(10);
-    s.set(b"old", b"v", 0, 0);
+    s.set(hk(b"old"), b"v", 0, 0);
     s.flush_all(0);
-    s.set(b"new", b"v", 0, 0);
-    assert!(s.get(b"old").is_none());
+    s.set(hk(b"new"), b"v", 0, 0);
+    assert!(s.get(hk(b"old")).is_none());
     assert!(
-        s.get(b"new").is_some(),
+        s.get(hk(b"new")).is_some(),
         "stored after the flush in the same second"
     );
     assert_eq!(s.stats().get_flushed, 1);
     s.set_time(11);
-    assert!(s.get(b"new").is_some());
+    assert!(s.get(hk(b"new")).is_some());
 }
 
 #[test]
 fn flush_all_with_delay() {
     let mut s = small();
     s.set_time(10);
-    s.set(b"a", b"v", 0, 0);
+    s.set(hk(b"a"), b"v", 0, 0);
     s.flush_all(5);
-    assert!(s.get(b"a").is_some(), "not yet");
+    assert!(s.get(hk(b"a")).is_some(), "not yet");
     s.set_time(13);
-    s.set(b"b", b"v", 0, 0);
+    s.set(hk(b"b"), b"v", 0, 0);
     s.set_time(15);
-    assert!(s.get(b"a").is_none());
-    assert!(s.get(b"b").is_none(), "stored before the flush instant");
-    s.set(b"c", b"v", 0, 0);
+    assert!(s.get(hk(b"a")).is_none());
+    assert!(s.get(hk(b"b")).is_none(), "stored before the flush instant");
+    s.set(hk(b"c"), b"v", 0, 0);
     s.set_time(16);
-    assert!(s.get(b"c").is_some());
+    assert!(s.get(hk(b"c")).is_some());
 }
 
 #[test]
@@ -270,19 +270,19 @@ fn too_large_items_and_set_failure_drops_old_value() {
     let mut cfg = config(8 << 20, Policy::Clock);
     cfg.max_item_size = 1024;
     let mut s = Store::new(cfg).unwrap();
-    s.set(b"k", b"small", 0, 0);
-    assert_eq!(s.set(b"k", &[0u8; 2000], 0, 0), StoreOutcome::TooLarge);
+    s.set(hk(b"k"), b"small", 0, 0);
+    assert_eq!(s.set(hk(b"k"), &[0u8; 2000], 0, 0), StoreOutcome::TooLarge);
     assert!(
-        s.get(b"k").is_none(),
+        s.get(hk(b"k")).is_none(),
         "a failed set must not leave the old value"
     );
     assert_eq!(s.stats().store_too_large, 1);
-    s.set(b"k", b"small", 0, 0);
+    s.set(hk(b"k"), b"small", 0, 0);
     assert_eq!(
-        s.store(StoreMode::Append, b"k", 0, 0, &[1u8; 1010], 0),
+        s.store(StoreMode::Append, hk(b"k"), 0, 0, &[1u8; 1010], 0),
         StoreOutcome::TooLarge
     );
-    assert!(s.get(b"k").is_some(), "append failure keeps the item");
+    assert!(s.get(hk(b"k")).is_some(), "append failure keeps the item");
 }
 
 #[test]
@@ -290,11 +290,11 @@ fn key_bounds() {
     let mut s = small();
     let key = [b'k'; 250];
     assert!(matches!(
-        s.set(&key, b"v", 0, 0),
+        s.set(hk(&key), b"v", 0, 0),
         StoreOutcome::Stored { .. }
     ));
-    assert_eq!(s.get(&key).unwrap().key, &key[..]);
-    assert_eq!(s.set(&[b'k'; 251], b"v", 0, 0), StoreOutcome::TooLarge);
+    assert_eq!(s.get(hk(&key)).unwrap().key, &key[..]);
+    assert_eq!(s.set(hk(&[b'k'; 251]), b"v", 0, 0), StoreOutcome::TooLarge);
 }
 
 #[test]
@@ -323,7 +323,7 @@ fn crawler_reclaims_expired_items_without_access() {
     let mut s = small();
     for i in 0..1000u32 {
         s.set(
-            format!("k{i}").as_bytes(),
+            hk(format!("k{i}").as_bytes()),
             b"value",
             0,
             if i % 2 == 0 { 10 } else { 0 },
@@ -341,14 +341,14 @@ fn crawler_reclaims_expired_items_without_access() {
         (st.curr_items, st.crawler_reclaimed, st.expired_unfetched),
         (500, 500, 500)
     );
-    assert!(s.get(b"k1").is_some());
+    assert!(s.get(hk(b"k1")).is_some());
 }
 
 #[test]
 fn stats_reset_keeps_gauges() {
     let mut s = small();
-    s.set(b"k", b"v", 0, 0);
-    s.get(b"k");
+    s.set(hk(b"k"), b"v", 0, 0);
+    s.get(hk(b"k"));
     s.reset_stats();
     let st = s.stats();
     assert_eq!((st.get_hits, st.curr_items), (0, 1));

@@ -253,7 +253,7 @@ fn random_commands_reply_as_memcached_does() {
                     (StoreMode::Append, "append"),
                     (StoreMode::Prepend, "prepend"),
                 ][op as usize];
-                let ours = store_reply(s.store(mode, key.as_bytes(), flags, 0, &value, 0));
+                let ours = store_reply(s.store(mode, hk(key.as_bytes()), flags, 0, &value, 0));
                 let mut req = format!("{name} {key} {flags} 0 {}\r\n", value.len()).into_bytes();
                 req.extend_from_slice(&value);
                 req.extend_from_slice(b"\r\n");
@@ -270,7 +270,7 @@ fn random_commands_reply_as_memcached_does() {
                     (ours_cas, theirs_cas)
                 };
                 let ours =
-                    store_reply(s.store(StoreMode::Cas, key.as_bytes(), flags, 0, &value, oc));
+                    store_reply(s.store(StoreMode::Cas, hk(key.as_bytes()), flags, 0, &value, oc));
                 let mut req = format!("cas {key} {flags} 0 {} {tc}\r\n", value.len()).into_bytes();
                 req.extend_from_slice(&value);
                 req.extend_from_slice(b"\r\n");
@@ -279,7 +279,7 @@ fn random_commands_reply_as_memcached_does() {
             }
             6..=8 => {
                 let ours = s
-                    .get(key.as_bytes())
+                    .get(hk(key.as_bytes()))
                     .map(|v| (v.flags, v.value.to_vec(), v.cas));
                 let theirs = mc.gets(&key);
                 match (&ours, &theirs) {
@@ -292,7 +292,7 @@ fn random_commands_reply_as_memcached_does() {
                 }
             }
             9 => {
-                let ours = match s.delete(key.as_bytes()) {
+                let ours = match s.delete(hk(key.as_bytes())) {
                     DeleteOutcome::Deleted => "DELETED",
                     _ => "NOT_FOUND",
                 };
@@ -306,8 +306,8 @@ fn random_commands_reply_as_memcached_does() {
                 } else {
                     next(50)
                 };
-                let before = s.peek(key.as_bytes()).map(|v| v.value.to_vec());
-                let ours = arith_reply(s.incr_decr(key.as_bytes(), incr, delta));
+                let before = s.peek(hk(key.as_bytes())).map(|v| v.value.to_vec());
+                let ours = arith_reply(s.incr_decr(hk(key.as_bytes()), incr, delta));
                 let cmd = if incr { "incr" } else { "decr" };
                 mc.send(format!("{cmd} {key} {delta}\r\n").as_bytes());
                 let theirs = mc.line();
@@ -321,7 +321,7 @@ fn random_commands_reply_as_memcached_does() {
                     // when strchr(value, '-') finds a '-' in whatever bytes follow
                     // the (unterminated) value in memory: not a rule to copy.
                     // Put both sides back in step.
-                    s.set(key.as_bytes(), b"7", 0, 0);
+                    s.set(hk(key.as_bytes()), b"7", 0, 0);
                     mc.send(format!("set {key} 0 0 1\r\n7\r\n").as_bytes());
                     assert_eq!(mc.line(), "STORED", "{ctx}");
                     cas_seen.remove(&key);
@@ -342,7 +342,7 @@ fn random_commands_reply_as_memcached_does() {
                     mc.send(b"flush_all\r\n");
                     assert_eq!("OK", mc.line(), "{ctx}");
                 } else {
-                    let ours = match s.touch(key.as_bytes(), 3600) {
+                    let ours = match s.touch(hk(key.as_bytes()), 3600) {
                         TouchOutcome::Touched => "TOUCHED",
                         TouchOutcome::NotFound => "NOT_FOUND",
                     };

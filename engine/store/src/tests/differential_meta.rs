@@ -126,7 +126,7 @@ fn random_meta_commands_reply_as_memcached_does() {
                 }
                 mc.send(format!("{line}\r\n").as_bytes());
                 let (theirs, their_cas) = parse(&mut mc);
-                let (ours, our_cas) = match s.meta_get(key.as_bytes(), &args) {
+                let (ours, our_cas) = match s.meta_get(hk(key.as_bytes()), &args) {
                     MetaGet::Miss => (
                         Reply {
                             code: "EN".into(),
@@ -205,7 +205,7 @@ fn random_meta_commands_reply_as_memcached_does() {
                 req.extend_from_slice(b"\r\n");
                 mc.send(&req);
                 let (theirs, their_cas) = parse(&mut mc);
-                let out = s.meta_set(key.as_bytes(), &value, &args);
+                let out = s.meta_set(hk(key.as_bytes()), &value, &args);
                 let (code, our_cas) = match out {
                     StoreOutcome::Stored { cas } => ("HD", Some(cas)),
                     StoreOutcome::NotStored => ("NS", None),
@@ -237,7 +237,7 @@ fn random_meta_commands_reply_as_memcached_does() {
                 }
                 mc.send(format!("{line}\r\n").as_bytes());
                 let (theirs, _) = parse(&mut mc);
-                let code = match s.meta_delete(key.as_bytes(), &args) {
+                let code = match s.meta_delete(hk(key.as_bytes()), &args) {
                     DeleteOutcome::Deleted => "HD",
                     DeleteOutcome::NotFound => "NF",
                     DeleteOutcome::Exists => "EX",
@@ -286,7 +286,7 @@ fn random_meta_commands_reply_as_memcached_does() {
                 mc.send(format!("{line}\r\n").as_bytes());
                 let (theirs, their_cas) = parse(&mut mc);
                 let empty = BTreeSet::new;
-                let (ours, our_cas) = match s.meta_arith(key.as_bytes(), &args) {
+                let (ours, our_cas) = match s.meta_arith(hk(key.as_bytes()), &args) {
                     MetaArith::Value { value, cas, .. } => (
                         Reply {
                             code: "VA".into(),
@@ -382,7 +382,7 @@ fn random_meta_commands_reply_as_memcached_does() {
             uncertain.remove(&key);
         }
         let ours_now = s
-            .peek(key.as_bytes())
+            .peek(hk(key.as_bytes()))
             .map(|v| String::from_utf8_lossy(v.value).into_owned());
         let h = hist.entry(key.clone()).or_default();
         h.push(format!("{step}: {} -> {:?}", mc.last_sent(), theirs.code));

@@ -13,7 +13,7 @@ fn grows_incrementally_and_finds_every_key() {
     let mut saw_migration = false;
     for i in 0..200_000u32 {
         assert!(matches!(
-            s.set(&k(i), &i.to_le_bytes(), 0, 0),
+            s.set(hk(&k(i)), &i.to_le_bytes(), 0, 0),
             StoreOutcome::Stored { .. }
         ));
         saw_migration |= s.stats().hash_is_expanding;
@@ -21,7 +21,7 @@ fn grows_incrementally_and_finds_every_key() {
             // Keys inserted before and during a migration stay visible.
             for j in (0..=i).step_by(997) {
                 assert_eq!(
-                    s.get(&k(j)).unwrap().value,
+                    s.get(hk(&k(j))).unwrap().value,
                     j.to_le_bytes(),
                     "key {j} at {i}"
                 );
@@ -30,12 +30,12 @@ fn grows_incrementally_and_finds_every_key() {
     }
     assert!(saw_migration);
     for i in (0..200_000u32).step_by(2) {
-        assert_eq!(s.delete(&k(i)), super::super::DeleteOutcome::Deleted);
+        assert_eq!(s.delete(hk(&k(i))), super::super::DeleteOutcome::Deleted);
     }
     while s.crawl(4096).index_migrating {}
     assert!(!s.stats().hash_is_expanding);
     for i in 0..200_000u32 {
-        let got = s.get(&k(i)).map(|v| v.value.to_vec());
+        let got = s.get(hk(&k(i))).map(|v| v.value.to_vec());
         if i % 2 == 0 {
             assert!(got.is_none(), "deleted key {i} still found");
         } else {
@@ -55,17 +55,17 @@ fn churn_of_deletes_and_inserts_keeps_lookups_working() {
     let mut s = store(16 << 20, Policy::Clock);
     for round in 0..40u32 {
         for i in 0..5_000u32 {
-            s.set(&k(round * 5_000 + i), b"v", 0, 0);
+            s.set(hk(&k(round * 5_000 + i)), b"v", 0, 0);
         }
         if round > 0 {
             for i in 0..5_000u32 {
-                s.delete(&k((round - 1) * 5_000 + i));
+                s.delete(hk(&k((round - 1) * 5_000 + i)));
             }
         }
     }
     assert_eq!(s.len(), 5_000);
     for i in 0..5_000u32 {
-        assert!(s.get(&k(39 * 5_000 + i)).is_some());
+        assert!(s.get(hk(&k(39 * 5_000 + i))).is_some());
     }
     assert!(
         s.stats().hash_bytes < 5_000 * 4 * 8,

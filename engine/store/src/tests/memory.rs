@@ -9,14 +9,14 @@ use super::*;
 fn evicts_instead_of_failing_when_full() {
     let mut s = store(4 << 20, Policy::Clock);
     for i in 0..100_000u32 {
-        let out = s.set(format!("key:{i}").as_bytes(), &[7; 100], 0, 0);
+        let out = s.set(hk(format!("key:{i}").as_bytes()), &[7; 100], 0, 0);
         assert!(matches!(out, StoreOutcome::Stored { .. }), "{i}: {out:?}");
         assert!(s.used_bytes() <= 4 << 20);
     }
     let st = s.stats();
     assert!(st.evictions > 0);
     assert_eq!(st.curr_items + st.evictions, 100_000);
-    assert!(s.get(b"key:99999").is_some());
+    assert!(s.get(hk(b"key:99999")).is_some());
 }
 
 #[test]
@@ -25,7 +25,7 @@ fn every_policy_respects_the_limit() {
         let mut s = store(3 << 20, p);
         for i in 0..60_000u32 {
             let len = (i as usize * 7919) % 3000;
-            let out = s.set(format!("k{i}").as_bytes(), &vec![1; len], 0, 0);
+            let out = s.set(hk(format!("k{i}").as_bytes()), &vec![1; len], 0, 0);
             assert!(
                 matches!(out, StoreOutcome::Stored { .. }),
                 "{p:?} {i}: {out:?}"
@@ -33,7 +33,7 @@ fn every_policy_respects_the_limit() {
         }
         assert!(s.used_bytes() <= s.arena_bytes() && s.arena_bytes() <= 3 << 20);
         assert!(s.stats().evictions > 0, "{p:?}");
-        assert!(s.get(b"k59999").is_some(), "{p:?}");
+        assert!(s.get(hk(b"k59999")).is_some(), "{p:?}");
     }
 }
 
@@ -57,7 +57,7 @@ fn without_evictions_full_memory_fails_stores_and_keeps_every_item() {
         let mut refused = 0;
         for i in 0..40_000u32 {
             let key = format!("m{i}");
-            match s.set(key.as_bytes(), &[3; 100], 0, 30) {
+            match s.set(hk(key.as_bytes()), &[3; 100], 0, 30) {
                 StoreOutcome::Stored { .. } => stored.push(key),
                 StoreOutcome::OutOfMemory => refused += 1,
                 other => panic!("{p:?} {i}: {other:?}"),
@@ -67,7 +67,7 @@ fn without_evictions_full_memory_fails_stores_and_keeps_every_item() {
         assert_eq!(s.stats().evictions, 0, "{p:?}");
         for key in &stored {
             assert!(
-                s.get(key.as_bytes()).is_some(),
+                s.get(hk(key.as_bytes())).is_some(),
                 "{p:?}: {key} was stored and must stay"
             );
         }
@@ -78,7 +78,7 @@ fn without_evictions_full_memory_fails_stores_and_keeps_every_item() {
         }
         assert!(
             matches!(
-                s.set(b"after", &[4; 100], 0, 0),
+                s.set(hk(b"after"), &[4; 100], 0, 0),
                 StoreOutcome::Stored { .. }
             ),
             "{p:?}: expired items were not reclaimed"
@@ -94,7 +94,7 @@ fn pages_move_when_the_size_mix_shifts() {
         let limit = 16 << 20;
         let mut s = store(limit, p);
         for i in 0..200_000u32 {
-            s.set(format!("small:{i}").as_bytes(), &[1; 100], 0, 0);
+            s.set(hk(format!("small:{i}").as_bytes()), &[1; 100], 0, 0);
         }
         assert!(s.stats().evictions > 0, "small items filled memory");
         s.set_time(s.now() + 300);
@@ -111,13 +111,13 @@ fn pages_move_when_the_size_mix_shifts() {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let k = format!("big:{}", (rng >> 33) as usize % working);
-            let hit = s.get(k.as_bytes()).is_some();
+            let hit = s.get(hk(k.as_bytes())).is_some();
             if op >= 40_000 {
                 gets += 1;
                 hits += hit as u64;
             }
             if !hit {
-                s.set(k.as_bytes(), &big, 0, 0);
+                s.set(hk(k.as_bytes()), &big, 0, 0);
             }
         }
         let ratio = hits as f64 / gets as f64;
@@ -132,7 +132,8 @@ fn small_limit_with_many_sizes_still_stores() {
     let mut stored = 0;
     for i in 0..20_000u32 {
         let len = (i as usize * 104_729) % 60_000;
-        if let StoreOutcome::Stored { .. } = s.set(format!("k{i}").as_bytes(), &vec![3; len], 0, 0)
+        if let StoreOutcome::Stored { .. } =
+            s.set(hk(format!("k{i}").as_bytes()), &vec![3; len], 0, 0)
         {
             stored += 1;
         }
@@ -179,27 +180,27 @@ proptest! {
             match op {
                 Op::Set(k, len) => {
                     let v: Vec<u8> = (0..len).map(|i| (i + n) as u8).collect();
-                    match s.set(&key(k), &v, k as u32, 0) {
+                    match s.set(hk(&key(k)), &v, k as u32, 0) {
                         StoreOutcome::Stored { .. } => { model.insert(k, v); }
                         _ => { model.remove(&k); }
                     }
                 }
                 Op::Append(k, len) => {
                     let v = vec![b'a'; len];
-                    let out = s.store(StoreMode::Append, &key(k), 0, 0, &v, 0);
+                    let out = s.store(StoreMode::Append, hk(&key(k)), 0, 0, &v, 0);
                     if let StoreOutcome::Stored { .. } = out {
                         model.get_mut(&k).expect("append hit a key the model lacks").extend(&v);
                     }
                 }
-                Op::Delete(k) => { s.delete(&key(k)); model.remove(&k); }
+                Op::Delete(k) => { s.delete(hk(&key(k))); model.remove(&k); }
                 Op::Get(k) => {
-                    if let Some(v) = s.get(&key(k)) {
+                    if let Some(v) = s.get(hk(&key(k))) {
                         prop_assert_eq!(Some(v.value), model.get(&k).map(|m| &m[..]));
                         prop_assert_eq!(v.flags, k as u32);
                     }
                 }
                 Op::Incr(k) => {
-                    if let super::super::ArithOutcome::Value { value, .. } = s.incr(&key(k), 1) {
+                    if let super::super::ArithOutcome::Value { value, .. } = s.incr(hk(&key(k)), 1) {
                         model.insert(k, value.to_string().into_bytes());
                     }
                 }
@@ -209,7 +210,7 @@ proptest! {
             prop_assert!(s.arena_bytes() <= 2 << 20);
         }
         for (k, v) in &model {
-            if let Some(got) = s.get(&key(*k)) {
+            if let Some(got) = s.get(hk(&key(*k))) {
                 prop_assert_eq!(got.value, &v[..]);
             }
         }

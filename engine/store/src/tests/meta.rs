@@ -21,7 +21,7 @@ struct Hit {
 }
 
 fn hit(s: &mut Store, key: &[u8], args: MetaGetArgs) -> Hit {
-    match s.meta_get(key, &args) {
+    match s.meta_get(hk(key), &args) {
         MetaGet::Hit(h) => Hit {
             value: h.item.value.to_vec(),
             ttl: h.item.ttl,
@@ -41,7 +41,7 @@ fn hit(s: &mut Store, key: &[u8], args: MetaGetArgs) -> Hit {
 #[test]
 fn vivify_on_miss_wins_once() {
     let mut s = small();
-    assert_eq!(s.meta_get(b"k", &MetaGetArgs::default()), MetaGet::Miss);
+    assert_eq!(s.meta_get(hk(b"k"), &MetaGetArgs::default()), MetaGet::Miss);
     let args = MetaGetArgs {
         vivify: Some(30),
         ..Default::default()
@@ -56,7 +56,7 @@ fn vivify_on_miss_wins_once() {
 #[test]
 fn recache_wins_when_ttl_is_below_the_token() {
     let mut s = small();
-    s.set(b"k", b"v", 0, 10);
+    s.set(hk(b"k"), b"v", 0, 10);
     let h = hit(
         &mut s,
         b"k",
@@ -89,7 +89,7 @@ fn recache_wins_when_ttl_is_below_the_token() {
 #[test]
 fn invalidate_marks_stale_and_hands_out_one_win() {
     let mut s = small();
-    let StoreOutcome::Stored { cas: c1 } = s.set(b"k", b"v", 0, 0) else {
+    let StoreOutcome::Stored { cas: c1 } = s.set(hk(b"k"), b"v", 0, 0) else {
         panic!()
     };
     let md = MetaDeleteArgs {
@@ -97,7 +97,7 @@ fn invalidate_marks_stale_and_hands_out_one_win() {
         exptime: Some(30),
         ..Default::default()
     };
-    assert_eq!(s.meta_delete(b"k", &md), DeleteOutcome::Deleted);
+    assert_eq!(s.meta_delete(hk(b"k"), &md), DeleteOutcome::Deleted);
     let h = hit(&mut s, b"k", MetaGetArgs::default());
     assert!(h.stale && h.win && !h.token_sent);
     assert_eq!(h.ttl, 30);
@@ -112,7 +112,7 @@ fn invalidate_marks_stale_and_hands_out_one_win() {
         ..Default::default()
     };
     assert!(matches!(
-        s.meta_set(b"k", b"new", &ms),
+        s.meta_set(hk(b"k"), b"new", &ms),
         StoreOutcome::Stored { .. }
     ));
     let h = hit(&mut s, b"k", MetaGetArgs::default());
@@ -125,7 +125,7 @@ fn invalidate_marks_stale_and_hands_out_one_win() {
         ..Default::default()
     };
     assert!(matches!(
-        s.meta_set(b"k", b"fresh", &ms),
+        s.meta_set(hk(b"k"), b"fresh", &ms),
         StoreOutcome::Stored { .. }
     ));
     let h = hit(&mut s, b"k", MetaGetArgs::default());
@@ -136,23 +136,23 @@ fn invalidate_marks_stale_and_hands_out_one_win() {
 fn meta_delete_with_cas() {
     let mut s = small();
     assert_eq!(
-        s.meta_delete(b"k", &MetaDeleteArgs::default()),
+        s.meta_delete(hk(b"k"), &MetaDeleteArgs::default()),
         DeleteOutcome::NotFound
     );
-    let StoreOutcome::Stored { cas } = s.set(b"k", b"v", 0, 0) else {
+    let StoreOutcome::Stored { cas } = s.set(hk(b"k"), b"v", 0, 0) else {
         panic!()
     };
     let bad = MetaDeleteArgs {
         compare_cas: Some(cas + 1),
         ..Default::default()
     };
-    assert_eq!(s.meta_delete(b"k", &bad), DeleteOutcome::Exists);
+    assert_eq!(s.meta_delete(hk(b"k"), &bad), DeleteOutcome::Exists);
     let good = MetaDeleteArgs {
         compare_cas: Some(cas),
         ..Default::default()
     };
-    assert_eq!(s.meta_delete(b"k", &good), DeleteOutcome::Deleted);
-    assert!(s.get(b"k").is_none());
+    assert_eq!(s.meta_delete(hk(b"k"), &good), DeleteOutcome::Deleted);
+    assert!(s.get(hk(b"k")).is_none());
 }
 
 #[test]
@@ -164,34 +164,35 @@ fn meta_set_modes_and_cas() {
         ..Default::default()
     };
     assert_eq!(
-        s.meta_set(b"k", b"v", &args(MetaSetMode::Set, Some(5))),
+        s.meta_set(hk(b"k"), b"v", &args(MetaSetMode::Set, Some(5))),
         StoreOutcome::NotFound
     );
     assert_eq!(
-        s.meta_set(b"k", b"v", &args(MetaSetMode::Replace, None)),
+        s.meta_set(hk(b"k"), b"v", &args(MetaSetMode::Replace, None)),
         StoreOutcome::NotStored
     );
-    let StoreOutcome::Stored { cas } = s.meta_set(b"k", b"v", &args(MetaSetMode::Add, None)) else {
+    let StoreOutcome::Stored { cas } = s.meta_set(hk(b"k"), b"v", &args(MetaSetMode::Add, None))
+    else {
         panic!()
     };
     assert_eq!(
-        s.meta_set(b"k", b"x", &args(MetaSetMode::Add, Some(cas))),
+        s.meta_set(hk(b"k"), b"x", &args(MetaSetMode::Add, Some(cas))),
         StoreOutcome::NotStored
     );
     assert_eq!(
-        s.meta_set(b"k", b"x", &args(MetaSetMode::Set, Some(cas + 1))),
+        s.meta_set(hk(b"k"), b"x", &args(MetaSetMode::Set, Some(cas + 1))),
         StoreOutcome::Exists
     );
     assert_eq!(
-        s.meta_set(b"k", b"x", &args(MetaSetMode::Append, Some(cas + 1))),
+        s.meta_set(hk(b"k"), b"x", &args(MetaSetMode::Append, Some(cas + 1))),
         StoreOutcome::Exists
     );
     assert!(matches!(
-        s.meta_set(b"k", b"+a", &args(MetaSetMode::Append, Some(cas))),
+        s.meta_set(hk(b"k"), b"+a", &args(MetaSetMode::Append, Some(cas))),
         StoreOutcome::Stored { .. }
     ));
     assert!(matches!(
-        s.meta_set(b"k", b"p-", &args(MetaSetMode::Prepend, None)),
+        s.meta_set(hk(b"k"), b"p-", &args(MetaSetMode::Prepend, None)),
         StoreOutcome::Stored { .. }
     ));
     assert_eq!(value_of(&mut s, b"k").unwrap(), b"p-v+a");
@@ -203,10 +204,10 @@ fn meta_set_modes_and_cas() {
         ..Default::default()
     };
     assert_eq!(
-        s.meta_set(b"k", b"e", &e),
+        s.meta_set(hk(b"k"), b"e", &e),
         StoreOutcome::Stored { cas: 777 }
     );
-    let v = s.get(b"k").unwrap();
+    let v = s.get(hk(b"k")).unwrap();
     assert_eq!((v.cas, v.flags, v.ttl), (777, 3, 60));
     // Append with vivify on a miss.
     let viv = MetaSetArgs {
@@ -215,17 +216,17 @@ fn meta_set_modes_and_cas() {
         ..Default::default()
     };
     assert!(matches!(
-        s.meta_set(b"new", b"abc", &viv),
+        s.meta_set(hk(b"new"), b"abc", &viv),
         StoreOutcome::Stored { .. }
     ));
-    assert_eq!(s.get(b"new").unwrap().ttl, 20);
+    assert_eq!(s.get(hk(b"new")).unwrap().ttl, 20);
 }
 
 #[test]
 fn meta_get_reports_state_from_before_the_request() {
     let mut s = small();
     s.set_time(10);
-    s.set(b"k", b"v", 0, 100);
+    s.set(hk(b"k"), b"v", 0, 100);
     s.set_time(15);
     let h = hit(
         &mut s,
@@ -257,7 +258,7 @@ fn meta_get_reports_state_from_before_the_request() {
 fn meta_arith_vivify_delta_cas_ttl() {
     let mut s = small();
     assert_eq!(
-        s.meta_arith(b"n", &MetaArithArgs::default()),
+        s.meta_arith(hk(b"n"), &MetaArithArgs::default()),
         MetaArith::NotFound
     );
     let viv = MetaArithArgs {
@@ -270,7 +271,7 @@ fn meta_arith_vivify_delta_cas_ttl() {
         cas,
         ttl,
         created,
-    } = s.meta_arith(b"n", &viv)
+    } = s.meta_arith(hk(b"n"), &viv)
     else {
         panic!()
     };
@@ -279,7 +280,7 @@ fn meta_arith_vivify_delta_cas_ttl() {
         compare_cas: Some(cas + 1),
         ..Default::default()
     };
-    assert_eq!(s.meta_arith(b"n", &bad), MetaArith::Exists);
+    assert_eq!(s.meta_arith(hk(b"n"), &bad), MetaArith::Exists);
     let add = MetaArithArgs {
         delta: 5,
         compare_cas: Some(cas),
@@ -291,7 +292,7 @@ fn meta_arith_vivify_delta_cas_ttl() {
         ttl,
         created,
         ..
-    } = s.meta_arith(b"n", &add)
+    } = s.meta_arith(hk(b"n"), &add)
     else {
         panic!()
     };
@@ -303,7 +304,7 @@ fn meta_arith_vivify_delta_cas_ttl() {
         ..Default::default()
     };
     assert_eq!(
-        s.meta_arith(b"n", &dec),
+        s.meta_arith(hk(b"n"), &dec),
         MetaArith::Value {
             value: 0,
             cas: 99,
@@ -311,9 +312,9 @@ fn meta_arith_vivify_delta_cas_ttl() {
             created: false,
         }
     );
-    s.set(b"t", b"text", 0, 0);
+    s.set(hk(b"t"), b"text", 0, 0);
     assert_eq!(
-        s.meta_arith(b"t", &MetaArithArgs::default()),
+        s.meta_arith(hk(b"t"), &MetaArithArgs::default()),
         MetaArith::NonNumeric
     );
     let st = s.stats();
@@ -323,8 +324,8 @@ fn meta_arith_vivify_delta_cas_ttl() {
 #[test]
 fn peek_does_not_bump() {
     let mut s = small();
-    s.set(b"k", b"v", 0, 0);
-    assert!(!s.peek(b"k").unwrap().fetched);
-    assert!(!s.peek(b"k").unwrap().fetched);
-    assert_eq!(s.peek(b"k").unwrap().class_id, 1);
+    s.set(hk(b"k"), b"v", 0, 0);
+    assert!(!s.peek(hk(b"k")).unwrap().fetched);
+    assert!(!s.peek(hk(b"k")).unwrap().fetched);
+    assert_eq!(s.peek(hk(b"k")).unwrap().class_id, 1);
 }

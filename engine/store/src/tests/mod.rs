@@ -4,13 +4,14 @@ mod basic;
 mod differential;
 mod differential_meta;
 mod index;
+mod key;
 mod layout;
 mod memory;
 mod meta;
 mod policy;
 mod system;
 
-use super::{HugePages, Policy, Store, StoreConfig};
+use super::{HashedKey, HugePages, Policy, Store, StoreConfig};
 
 /// A unix time for process start, so absolute expiry times are predictable.
 pub(crate) const STARTED: u64 = 1_700_000_000;
@@ -34,6 +35,11 @@ pub(crate) fn small() -> Store {
     store(8 << 20, Policy::default())
 }
 
+/// The key of a test request (the shard would hand over the hash it routed with).
+pub(crate) fn hk(key: &[u8]) -> HashedKey<'_> {
+    HashedKey::new(key)
+}
+
 pub(crate) fn value_of(s: &mut Store, key: &[u8]) -> Option<Vec<u8>> {
-    s.get(key).map(|v| v.value.to_vec())
+    s.get(hk(key)).map(|v| v.value.to_vec())
 }

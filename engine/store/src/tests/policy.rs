@@ -18,11 +18,11 @@ fn key(i: usize) -> Vec<u8> {
 
 /// Fills the store's only class to capacity without evicting; returns the item count.
 fn fill(s: &mut Store) -> usize {
-    s.set(&key(0), &[0; VAL], 0, 0);
+    s.set(hk(&key(0)), &[0; VAL], 0, 0);
     let cap = s.slab_stats()[0].chunks_per_page as usize * s.page_count();
     for i in 1..cap {
         assert!(matches!(
-            s.set(&key(i), &[i as u8; VAL], 0, 0),
+            s.set(hk(&key(i)), &[i as u8; VAL], 0, 0),
             StoreOutcome::Stored { .. }
         ));
     }
@@ -32,7 +32,7 @@ fn fill(s: &mut Store) -> usize {
 }
 
 fn present(s: &mut Store, n: usize) -> Vec<usize> {
-    (0..n).filter(|&i| s.peek(&key(i)).is_some()).collect()
+    (0..n).filter(|&i| s.peek(hk(&key(i))).is_some()).collect()
 }
 
 #[test]
@@ -40,33 +40,33 @@ fn fifo_evicts_oldest_regardless_of_hits() {
     let mut s = policy_store(Policy::Fifo, 2);
     let n = fill(&mut s);
     for _ in 0..3 {
-        s.get(&key(0));
+        s.get(hk(&key(0)));
     }
-    s.set(&key(n), &[1; VAL], 0, 0);
+    s.set(hk(&key(n)), &[1; VAL], 0, 0);
     assert_eq!(s.stats().evictions, 1);
-    assert!(s.peek(&key(0)).is_none());
-    s.set(&key(n + 1), &[1; VAL], 0, 0);
-    assert!(s.peek(&key(1)).is_none());
+    assert!(s.peek(hk(&key(0))).is_none());
+    s.set(hk(&key(n + 1)), &[1; VAL], 0, 0);
+    assert!(s.peek(hk(&key(1))).is_none());
 }
 
 #[test]
 fn lru_protects_items_hit_twice_and_evicts_cold_tail() {
     let mut s = policy_store(Policy::Lru, 2);
     let n = fill(&mut s);
-    s.get(&key(0));
-    s.get(&key(0)); // second hit: active
-    s.get(&key(1)); // one hit only: not active
-    s.set(&key(n), &[1; VAL], 0, 0);
-    assert!(s.peek(&key(0)).is_some(), "active item moved to warm");
+    s.get(hk(&key(0)));
+    s.get(hk(&key(0))); // second hit: active
+    s.get(hk(&key(1))); // one hit only: not active
+    s.set(hk(&key(n)), &[1; VAL], 0, 0);
+    assert!(s.peek(hk(&key(0))).is_some(), "active item moved to warm");
     assert!(
-        s.peek(&key(1)).is_none(),
+        s.peek(hk(&key(1))).is_none(),
         "oldest inactive item evicted from cold"
     );
     let mut evicted = vec![];
     for j in 1..4 {
-        s.set(&key(n + j), &[1; VAL], 0, 0);
+        s.set(hk(&key(n + j)), &[1; VAL], 0, 0);
         evicted = (0..n)
-            .filter(|&i| s.peek(&key(i)).is_none())
+            .filter(|&i| s.peek(hk(&key(i))).is_none())
             .collect::<Vec<_>>();
     }
     assert_eq!(evicted, vec![1, 2, 3, 4], "cold tail in insertion order");
@@ -76,14 +76,14 @@ fn lru_protects_items_hit_twice_and_evicts_cold_tail() {
 fn clock_gives_referenced_items_a_second_chance() {
     let mut s = policy_store(Policy::Clock, 2);
     let n = fill(&mut s);
-    s.get(&key(0));
-    s.get(&key(2));
-    s.set(&key(n), &[1; VAL], 0, 0);
-    assert!(s.peek(&key(0)).is_some());
-    assert!(s.peek(&key(1)).is_none());
-    s.set(&key(n + 1), &[1; VAL], 0, 0);
-    assert!(s.peek(&key(2)).is_some(), "referenced: skipped once");
-    assert!(s.peek(&key(3)).is_none());
+    s.get(hk(&key(0)));
+    s.get(hk(&key(2)));
+    s.set(hk(&key(n)), &[1; VAL], 0, 0);
+    assert!(s.peek(hk(&key(0))).is_some());
+    assert!(s.peek(hk(&key(1))).is_none());
+    s.set(hk(&key(n + 1)), &[1; VAL], 0, 0);
+    assert!(s.peek(hk(&key(2))).is_some(), "referenced: skipped once");
+    assert!(s.peek(hk(&key(3))).is_none());
 }
 
 #[test]
@@ -91,10 +91,10 @@ fn lfu_keeps_frequent_items_and_decays() {
     let mut s = policy_store(Policy::Lfu, 2);
     let n = fill(&mut s);
     for _ in 0..300 {
-        s.get(&key(3));
+        s.get(hk(&key(3)));
     }
     for j in 0..n - 1 {
-        s.set(&key(n + j), &[1; VAL], 0, 0);
+        s.set(hk(&key(n + j)), &[1; VAL], 0, 0);
     }
     let left = present(&mut s, n);
     assert_eq!(
@@ -108,21 +108,24 @@ fn lfu_keeps_frequent_items_and_decays() {
 fn s3fifo_small_queue_promotion_and_ghost() {
     let mut s = policy_store(Policy::S3fifo, 3);
     let n = fill(&mut s);
-    s.get(&key(0));
-    s.set(&key(n), &[1; VAL], 0, 0);
-    assert!(s.peek(&key(0)).is_some(), "hit in small: promoted to main");
+    s.get(hk(&key(0)));
+    s.set(hk(&key(n)), &[1; VAL], 0, 0);
     assert!(
-        s.peek(&key(1)).is_none(),
+        s.peek(hk(&key(0))).is_some(),
+        "hit in small: promoted to main"
+    );
+    assert!(
+        s.peek(hk(&key(1))).is_none(),
         "one-hit wonder evicted from small"
     );
     // key 1 is in the ghost: re-inserted, it goes straight to main and outlives
     // newer small items.
-    s.set(&key(1), &[1; VAL], 0, 0);
+    s.set(hk(&key(1)), &[1; VAL], 0, 0);
     for j in 1..4 {
-        s.set(&key(n + j), &[1; VAL], 0, 0);
+        s.set(hk(&key(n + j)), &[1; VAL], 0, 0);
     }
-    assert!(s.peek(&key(1)).is_some(), "ghost hit admitted to main");
-    assert!(s.peek(&key(2)).is_none() && s.peek(&key(3)).is_none());
+    assert!(s.peek(hk(&key(1))).is_some(), "ghost hit admitted to main");
+    assert!(s.peek(hk(&key(2))).is_none() && s.peek(hk(&key(3))).is_none());
 }
 
 #[test]
@@ -130,7 +133,7 @@ fn random_evicts_some_item_and_stays_within_capacity() {
     let mut s = policy_store(Policy::Random, 2);
     let n = fill(&mut s);
     for j in 0..10 {
-        s.set(&key(n + j), &[1; VAL], 0, 0);
+        s.set(hk(&key(n + j)), &[1; VAL], 0, 0);
     }
     assert_eq!(s.stats().curr_items as usize, n);
     assert_eq!(s.stats().evictions, 10);

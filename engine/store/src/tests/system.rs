@@ -56,8 +56,8 @@ fn numa_local_binds_to_the_cpus_node() {
     cfg.cpu = Some(1);
     let mut s = Store::new(cfg.clone()).expect("node 0 exists on every Linux host");
     assert_eq!(s.numa_binding(), NumaBinding::Bound { node: 0 });
-    s.set(b"k", b"v", 0, 0);
-    assert!(s.get(b"k").is_some());
+    s.set(hk(b"k"), b"v", 0, 0);
+    assert!(s.get(hk(b"k")).is_some());
     // cpu 3 is on fake node 1: real when the host has two nodes, an error otherwise.
     cfg.cpu = Some(3);
     match Store::new(cfg.clone()) {
@@ -108,8 +108,8 @@ fn hugepages_off_and_try() {
     cfg.hugepages = HugePages::Try;
     let mut s = Store::new(cfg).expect("try never fails for lack of huge pages");
     println!("hugepages = \"try\" got {}", s.backing().name());
-    s.set(b"k", b"v", 0, 0);
-    assert_eq!(s.get(b"k").unwrap().value, b"v");
+    s.set(hk(b"k"), b"v", 0, 0);
+    assert_eq!(s.get(hk(b"k")).unwrap().value, b"v");
 }
 
 /// The "try" chain past hugetlb, against a fake sysfs: THP when the kernel honours
@@ -177,8 +177,8 @@ fn hugepages_on_fails_clearly_or_maps_reserved_pages() {
         std::fs::write(path, format!("{}\n", base + 4)).unwrap();
         let got = Store::new(cfg.clone());
         let result = got.map(|mut s| {
-            s.set(b"k", b"huge", 0, 0);
-            (s.backing(), s.get(b"k").map(|v| v.value.to_vec()))
+            s.set(hk(b"k"), b"huge", 0, 0);
+            (s.backing(), s.get(hk(b"k")).map(|v| v.value.to_vec()))
         });
         std::fs::write(path, format!("{base}\n")).unwrap();
         match result {
