@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Installs what the test suite and the comparison benchmarks talk to: memcached 1.6
-# (the reference server) and memcaslap (libmemcached-tools). Idempotent; when it
+# (the reference server), memcaslap (libmemcached-tools), and perl's prove with the
+# core modules memcached's own test suite uses (scripts/memcached-t.sh). Idempotent; when it
 # cannot install (not root, no apt), it says so and the tests that need these skip
 # with a message of their own.
 set -u
 need=()
 command -v memcached >/dev/null 2>&1 || need+=(memcached)
 command -v memcaslap >/dev/null 2>&1 || need+=(libmemcached-tools)
+# memcached's t/*.t: prove, Test::More and the core modules they load (Debian's perl
+# package brings them all, through perl-modules and perl-base).
+if ! command -v prove >/dev/null 2>&1 || ! perl -MTest::More -MTime::HiRes -MIO::Socket::INET \
+  -MIO::Socket::UNIX -MSocket -MPOSIX -MData::Dumper -MFile::Temp -MList::Util -MCwd -MFindBin \
+  -e 1 >/dev/null 2>&1; then
+  need+=(perl)
+fi
 # `corecache-loadgen plot` draws its text with a TrueType font.
 [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need+=(fonts-dejavu-core)
 if ((${#need[@]} == 0)); then

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The project's test command (README): installs the reference memcached the
-# comparison tests use, then runs every test of the workspace.
+# The project's test command (README): installs what the tests talk to (the reference
+# memcached, perl's prove), runs every test of the workspace, then memcached 1.6.18's own
+# test suite against the release binary (scripts/memcached-t.sh, lists in
+# scripts/memcached-t/). Fails when either part fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
-exec cargo test --workspace --locked "$@"
+cargo test --workspace --locked "$@"
+cargo build --release --locked --bin corecache
+bash scripts/memcached-t.sh
