@@ -149,5 +149,39 @@ fn encode_benches(c: &mut Criterion) {
     g.finish();
 }
 
+/// The binary protocol: parse a get and a set of the same shapes as the text cases.
+fn binary_benches(c: &mut Criterion) {
+    use proto::binary::{self, BinOp, BinParse, BinRequest, StoreMode};
+    let limits = Limits::default();
+    let value = vec![b'v'; 100];
+    let mut get = Vec::new();
+    let op = BinOp::Get {
+        key: KEY32,
+        with_key: false,
+    };
+    BinRequest::new(op, false, 1, 0).encode(&mut get);
+    let mut set = Vec::new();
+    let op = BinOp::Store {
+        mode: StoreMode::Set,
+        key: KEY32,
+        flags: 0,
+        exptime: 0,
+        value: &value,
+    };
+    BinRequest::new(op, false, 2, 0).encode(&mut set);
+    let mut g = c.benchmark_group("binary_parse");
+    g.throughput(Throughput::Elements(1));
+    for (name, wire) in [("get_32b_key", &get), ("set_100b_value", &set)] {
+        g.bench_function(name, |b| {
+            b.iter(|| match binary::parse(black_box(wire), &limits) {
+                BinParse::Complete { request, consumed } => (request.opaque, consumed),
+                _ => unreachable!(),
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(benches, parse_benches, encode_benches);
-criterion_main!(benches);
+criterion_group!(binary, binary_benches);
+criterion_main!(benches, binary);

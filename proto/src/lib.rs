@@ -29,6 +29,7 @@
 //! | [`reply`] | server-side reply encoders gathered in one place |
 //! | [`client`] | client-side reply parser |
 //! | [`udp`] | the 8-byte UDP frame header and reply splitting |
+//! | [`binary`] | the binary protocol: [`binary::parse`], response encoders, the client side |
 //! | `peek` | [`peek_keys`]: the keys of a batch of requests, without parsing them (prefetch hints) |
 //!
 //! The reference is memcached 1.6's protocol.txt and its `proto_text.c`; where
@@ -37,6 +38,7 @@
 //! deliberate deviation.
 
 pub mod base64;
+pub mod binary;
 pub mod client;
 pub mod cmd;
 pub mod error;
