@@ -345,6 +345,30 @@ mod tests {
     use super::*;
     use runtime::RingConfig;
 
+    #[test]
+    fn keyed_payloads_carry_their_hashes_ahead_of_the_request() {
+        let mut exec = 42u64.to_le_bytes().to_vec();
+        exec.extend_from_slice(b"get k\r\n");
+        assert_eq!(
+            split_hashes(Kind::Exec, &exec),
+            (&42u64.to_le_bytes()[..], &b"get k\r\n"[..])
+        );
+        let mut values = Vec::new();
+        values_lead([1u64, 2, 3].into_iter(), &mut values);
+        values.extend_from_slice(b"gets a b c\r\n");
+        let (hashes, line) = split_hashes(Kind::Values, &values);
+        assert_eq!(line, b"gets a b c\r\n");
+        let got: Vec<u64> = hashes
+            .chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(got, [1, 2, 3]);
+        // Other kinds have no lead; a short payload never reads out of bounds.
+        assert_eq!(split_hashes(Kind::Flush, b"abc"), (&b""[..], &b"abc"[..]));
+        assert_eq!(split_hashes(Kind::Values, &[9, 0, 0, 0, 1]).1, b"");
+        assert_eq!(split_hashes(Kind::Exec, b"abc"), (&b"abc"[..], &b""[..]));
+    }
+
     fn origin(slot: u32, part: u32) -> Origin {
         Origin {
             kind: 0,
