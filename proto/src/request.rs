@@ -1,14 +1,19 @@
-//! The request type and the entry point that parses one request.
+//! The request type, and the entry point that parses one request: it frames the
+//! line, reads the command word and hands the line to that command's family,
+//! whose value it wraps into a [`Request`].
 
 use crate::Limits;
 use crate::cmd::admin::{
-    CacheMemlimit, DebugTime, FlushAll, Lru, LruCrawler, ShutdownMode, Slabs, Verbosity, Watch,
+    Admin, CacheMemlimit, DebugTime, FlushAll, Lru, LruCrawler, ShutdownMode, Slabs, Verbosity,
+    Watch,
 };
 use crate::cmd::{Arith, Delete, Get, Stats, Store, Touch};
 use crate::cmd::{admin, arith, delete, get, stats, store, touch};
 use crate::error::{ClientError, ErrorReply, Invalid};
 use crate::line::{Frame, Tokens, frame};
 use crate::meta::{self, MetaArith, MetaDebug, MetaDelete, MetaGet, MetaSet};
+use crate::text::{Ctx, Parsed, Stop};
+use crate::verb::Verb;
 
 /// One client request. Keys, values and flag text borrow from the parsed buffer.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,66 +66,44 @@ pub enum Parse<'a> {
     Invalid(Invalid<'a>),
 }
 
-/// Parsing context: the buffer, where the command line ends, the limits.
-pub(crate) struct Ctx<'a> {
-    pub buf: &'a [u8],
-    /// Offset just past the command line's `\n`.
-    pub next: usize,
-    pub limits: Limits,
-}
-
-impl<'a> Ctx<'a> {
-    #[inline]
-    pub(crate) fn complete(&self, request: Request<'a>) -> Parse<'a> {
-        Parse::Complete {
-            request,
-            consumed: self.next,
-        }
-    }
-
-    #[inline]
-    pub(crate) fn complete_with(&self, request: Request<'a>, consumed: usize) -> Parse<'a> {
-        Parse::Complete { request, consumed }
-    }
-
-    /// An error answered (unless silenced) after skipping the line.
-    #[inline]
-    pub(crate) fn invalid(&self, e: impl Into<ErrorReply>, reply: bool) -> Parse<'a> {
-        Parse::Invalid(Invalid::line(e, self.next, reply))
-    }
-}
-
-/// The data block of `vlen` bytes after the line, which must end in `\r\n`
-/// (memcached checks exactly those two bytes: `CLIENT_ERROR bad data chunk`,
-/// the line and block consumed, the connection kept).
-#[inline]
-pub(crate) fn data_block<'a>(cx: &Ctx<'a>, vlen: usize, reply: bool) -> Result<&'a [u8], Stop<'a>> {
-    let end = cx.next + vlen;
-    let total = end + 2;
-    if cx.buf.len() < total {
-        return Err(Stop::More(total - cx.buf.len()));
-    }
-    if &cx.buf[end..total] != b"\r\n" {
-        return Err(Stop::Invalid(Invalid::line(
-            ClientError::BadDataChunk,
-            total,
-            reply,
-        )));
-    }
-    Ok(&cx.buf[cx.next..end])
-}
-
-/// Why a helper stopped short of a request (kept small: `Parse` is not).
-pub(crate) enum Stop<'a> {
-    More(usize),
-    Invalid(Invalid<'a>),
-}
-
 impl<'a> From<Stop<'a>> for Parse<'a> {
+    #[inline]
     fn from(s: Stop<'a>) -> Self {
         match s {
             Stop::More(n) => Parse::Incomplete { more: Some(n) },
             Stop::Invalid(i) => Parse::Invalid(i),
+        }
+    }
+}
+
+/// A family's result as a [`Parse`], its value wrapped into a [`Request`].
+#[inline(always)]
+fn wrap<'a, T>(parsed: Parsed<'a, T>, variant: impl FnOnce(T) -> Request<'a>) -> Parse<'a> {
+    match parsed {
+        Ok((value, consumed)) => Parse::Complete {
+            request: variant(value),
+            consumed,
+        },
+        Err(stop) => stop.into(),
+    }
+}
+
+impl<'a> From<Admin<'a>> for Request<'a> {
+    #[inline]
+    fn from(a: Admin<'a>) -> Self {
+        match a {
+            Admin::FlushAll(r) => Request::FlushAll(r),
+            Admin::Version => Request::Version,
+            Admin::Verbosity(r) => Request::Verbosity(r),
+            Admin::Quit => Request::Quit,
+            Admin::Shutdown(r) => Request::Shutdown(r),
+            Admin::CacheMemlimit(r) => Request::CacheMemlimit(r),
+            Admin::Slabs(r) => Request::Slabs(r),
+            Admin::LruCrawler(r) => Request::LruCrawler(r),
+            Admin::Lru(r) => Request::Lru(r),
+            Admin::Watch(r) => Request::Watch(r),
+            Admin::Misbehave => Request::Misbehave,
+            Admin::DebugTime(r) => Request::DebugTime(r),
         }
     }
 }
@@ -167,28 +150,25 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parse<'a> {
     };
     let t = Tokens::new(line);
     if t.len() == 0 || t.get(0).len() < 2 {
-        return cx.invalid(ErrorReply::Error, true);
+        return Parse::Invalid(Invalid::line(ErrorReply::Error, next, true));
     }
-    let cmd = t.get(0);
-    if cmd.len() == 2 && cmd[0] == b'm' {
-        return match cmd[1] {
-            b'g' => meta::get::parse_mg(&t, &cx),
-            b's' => meta::set::parse_ms(&t, &cx),
-            b'd' => meta::delete::parse_md(&t, &cx),
-            b'a' => meta::arith::parse_ma(&t, &cx),
-            b'n' => cx.complete(Request::MetaNoop),
-            b'e' => meta::get::parse_me(&t, &cx),
-            _ => cx.invalid(ErrorReply::Error, true),
-        };
-    }
-    match cmd {
-        b"get" | b"gets" | b"gat" | b"gats" | b"bget" => get::parse(&t, &cx),
-        b"set" | b"add" | b"replace" | b"append" | b"prepend" | b"cas" => store::parse(&t, &cx),
-        b"delete" => delete::parse(&t, &cx),
-        b"incr" | b"decr" => arith::parse(&t, &cx),
-        b"touch" => touch::parse(&t, &cx),
-        b"stats" => stats::parse(&t, &cx),
-        _ => admin::parse(&t, &cx),
+    match Verb::of(t.get(0)) {
+        Verb::Get(kind) => wrap(get::parse(kind, &t, &cx), Request::Get),
+        Verb::Store(cmd) => wrap(store::parse(cmd, &t, &cx), Request::Store),
+        Verb::Delete => wrap(delete::parse(&t, &cx), Request::Delete),
+        Verb::Arith(cmd) => wrap(arith::parse(cmd, &t, &cx), Request::Arith),
+        Verb::Touch => wrap(touch::parse(&t, &cx), Request::Touch),
+        Verb::Stats => wrap(stats::parse(&t, &cx), Request::Stats),
+        Verb::MetaGet => wrap(meta::get::parse_mg(&t, &cx), Request::MetaGet),
+        Verb::MetaSet => wrap(meta::set::parse_ms(&t, &cx), Request::MetaSet),
+        Verb::MetaDelete => wrap(meta::delete::parse_md(&t, &cx), Request::MetaDelete),
+        Verb::MetaArith => wrap(meta::arith::parse_ma(&t, &cx), Request::MetaArith),
+        Verb::MetaNoop => Parse::Complete {
+            request: Request::MetaNoop,
+            consumed: next,
+        },
+        Verb::MetaDebug => wrap(meta::get::parse_me(&t, &cx), Request::MetaDebug),
+        Verb::Other => wrap(admin::parse(&t, &cx), Request::from),
     }
 }
 
@@ -209,7 +189,18 @@ impl Request<'_> {
             Request::MetaArith(r) => r.encode(out),
             Request::MetaDebug(r) => r.encode(out),
             Request::MetaNoop => out.extend_from_slice(b"mn\r\n"),
-            other => admin::encode(other, out),
+            Request::FlushAll(r) => Admin::FlushAll(*r).encode(out),
+            Request::Version => Admin::Version.encode(out),
+            Request::Verbosity(r) => Admin::Verbosity(*r).encode(out),
+            Request::Quit => Admin::Quit.encode(out),
+            Request::Shutdown(r) => Admin::Shutdown(*r).encode(out),
+            Request::CacheMemlimit(r) => Admin::CacheMemlimit(*r).encode(out),
+            Request::Slabs(r) => Admin::Slabs(*r).encode(out),
+            Request::LruCrawler(r) => Admin::LruCrawler(*r).encode(out),
+            Request::Lru(r) => Admin::Lru(*r).encode(out),
+            Request::Watch(r) => Admin::Watch(*r).encode(out),
+            Request::Misbehave => Admin::Misbehave.encode(out),
+            Request::DebugTime(r) => Admin::DebugTime(*r).encode(out),
         }
     }
 
