@@ -16,7 +16,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`request`] | [`Request`], [`Parse`], the [`parse`] entry point: frames, dispatches, wraps |
+//! | [`request`] | [`Request`] (its keys: [`Request::keys`]), [`Parse`], the [`parse`] entry point: frames, dispatches, wraps |
 //! | `line` | framing: the line-length guard, `\r\n`/`\n`, memcached's tokenizer |
 //! | `text` | what every text family parses with: the context, the data block, the family's result |
 //! | `verb` | the command words in one table, for the dispatch and for `peek_keys` |
