@@ -93,6 +93,19 @@ fn parse_benches(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // The prefetch hint walks the same batch without parsing it.
+    let mut g = c.benchmark_group("peek");
+    g.throughput(Throughput::Elements(100));
+    g.bench_function("100_mixed", |b| {
+        b.iter(|| {
+            let mut keys = 0;
+            let covered = proto::peek_keys(black_box(&batch[..]), usize::MAX, |_| keys += 1);
+            assert_eq!((keys, covered), (100, batch.len()));
+            keys
+        })
+    });
+    g.finish();
 }
 
 fn encode_benches(c: &mut Criterion) {

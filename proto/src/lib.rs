@@ -11,12 +11,15 @@
 //! ```
 //!
 //! Module layout (one file per command family, each with its request type,
-//! parse, encode and replies):
+//! parse, encode and replies; a family's parser returns its own type and never
+//! sees [`Request`], which only `request` builds):
 //!
 //! | module | what |
 //! |---|---|
-//! | [`request`] | [`Request`], [`Parse`], the [`parse`] entry point and dispatch |
+//! | [`request`] | [`Request`] (its keys: [`Request::keys`]), [`Parse`], the [`parse`] entry point: frames, dispatches, wraps |
 //! | `line` | framing: the line-length guard, `\r\n`/`\n`, memcached's tokenizer |
+//! | `text` | what every text family parses with: the context, the data block, the family's result |
+//! | `verb` | the command words in one table, for the dispatch and for `peek_keys` |
 //! | `num` | numbers read as memcached's `safe_strto*` read them |
 //! | [`cmd::get`] | `get gets gat gats`, `VALUE`/`END` replies |
 //! | [`cmd::store`] | `set add replace append prepend cas` |
@@ -49,7 +52,9 @@ mod num;
 mod peek;
 pub mod reply;
 pub mod request;
+mod text;
 pub mod udp;
+mod verb;
 
 pub use error::{ClientError, ErrorMessage, ErrorReply, Invalid, ServerError};
 pub use limits::{Limits, MAX_KEY_LEN};

@@ -6,8 +6,10 @@
 //!
 //! For well-formed requests it reports exactly the keys `parse` would (a
 //! property test checks this), in order, and stops at the first incomplete
-//! line or data block.
+//! line or data block. Which commands have keys, and at which tokens, comes
+//! from the same table the parser dispatches on (`verb`).
 
+use crate::verb::{KeyShape, Verb};
 use memchr::memchr;
 
 /// Calls `key` for the key(s) of each complete request at the start of
@@ -27,44 +29,34 @@ pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut key: impl FnMut(&'a [u8])) -
         }
         let mut tokens = line.split(|&b| b == b' ').filter(|t| !t.is_empty());
         let mut next = line_end + 1;
-        match tokens.next().unwrap_or_default() {
-            b"get" | b"gets" | b"bget" => {
+        let verb = Verb::of(tokens.next().unwrap_or_default());
+        match verb.key_shape() {
+            KeyShape::List { first } => {
+                // Not `skip`: its adaptor cost 2% more instructions on a pipeline of gets.
+                for _ in 1..first {
+                    tokens.next();
+                }
                 for k in tokens.take(max - seen) {
                     key(k);
                     seen += 1;
                 }
             }
-            b"gat" | b"gats" => {
-                for k in tokens.skip(1).take(max - seen) {
-                    key(k);
-                    seen += 1;
-                }
-            }
-            // <cmd> <key> <flags> <exptime> <bytes> ...\r\n<data>\r\n
-            b"set" | b"add" | b"replace" | b"append" | b"prepend" | b"cas" => {
-                let (Some(k), Some(len)) = (tokens.next(), tokens.nth(2).and_then(number)) else {
+            KeyShape::WithData { len } => {
+                let (Some(k), Some(len)) = (tokens.next(), tokens.nth(len - 2).and_then(number))
+                else {
                     break;
                 };
                 key(k);
                 seen += 1;
                 next = next.saturating_add(len).saturating_add(2);
             }
-            // ms <key> <datalen> <flags>*\r\n<data>\r\n
-            b"ms" => {
-                let (Some(k), Some(len)) = (tokens.next(), tokens.next().and_then(number)) else {
-                    break;
-                };
-                key(k);
-                seen += 1;
-                next = next.saturating_add(len).saturating_add(2);
-            }
-            b"delete" | b"incr" | b"decr" | b"touch" | b"mg" | b"md" | b"ma" | b"me" => {
+            KeyShape::One => {
                 if let Some(k) = tokens.next() {
                     key(k);
                     seen += 1;
                 }
             }
-            _ => {}
+            KeyShape::None => {}
         }
         if next > buf.len() {
             break;

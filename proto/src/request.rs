@@ -1,14 +1,19 @@
-//! The request type and the entry point that parses one request.
+//! The request type, and the entry point that parses one request: it frames the
+//! line, reads the command word and hands the line to that command's family,
+//! whose value it wraps into a [`Request`].
 
 use crate::Limits;
 use crate::cmd::admin::{
-    CacheMemlimit, DebugTime, FlushAll, Lru, LruCrawler, ShutdownMode, Slabs, Verbosity, Watch,
+    Admin, CacheMemlimit, DebugTime, FlushAll, Lru, LruCrawler, ShutdownMode, Slabs, Verbosity,
+    Watch,
 };
-use crate::cmd::{Arith, Delete, Get, Stats, Store, Touch};
+use crate::cmd::{Arith, Delete, Get, Keys, Stats, Store, Touch};
 use crate::cmd::{admin, arith, delete, get, stats, store, touch};
 use crate::error::{ClientError, ErrorReply, Invalid};
 use crate::line::{Frame, Tokens, frame};
-use crate::meta::{self, MetaArith, MetaDebug, MetaDelete, MetaGet, MetaSet};
+use crate::meta::{self, Key, MetaArith, MetaDebug, MetaDelete, MetaGet, MetaSet};
+use crate::text::{Ctx, Parsed, Stop};
+use crate::verb::Verb;
 
 /// One client request. Keys, values and flag text borrow from the parsed buffer.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,66 +66,44 @@ pub enum Parse<'a> {
     Invalid(Invalid<'a>),
 }
 
-/// Parsing context: the buffer, where the command line ends, the limits.
-pub(crate) struct Ctx<'a> {
-    pub buf: &'a [u8],
-    /// Offset just past the command line's `\n`.
-    pub next: usize,
-    pub limits: Limits,
-}
-
-impl<'a> Ctx<'a> {
-    #[inline]
-    pub(crate) fn complete(&self, request: Request<'a>) -> Parse<'a> {
-        Parse::Complete {
-            request,
-            consumed: self.next,
-        }
-    }
-
-    #[inline]
-    pub(crate) fn complete_with(&self, request: Request<'a>, consumed: usize) -> Parse<'a> {
-        Parse::Complete { request, consumed }
-    }
-
-    /// An error answered (unless silenced) after skipping the line.
-    #[inline]
-    pub(crate) fn invalid(&self, e: impl Into<ErrorReply>, reply: bool) -> Parse<'a> {
-        Parse::Invalid(Invalid::line(e, self.next, reply))
-    }
-}
-
-/// The data block of `vlen` bytes after the line, which must end in `\r\n`
-/// (memcached checks exactly those two bytes: `CLIENT_ERROR bad data chunk`,
-/// the line and block consumed, the connection kept).
-#[inline]
-pub(crate) fn data_block<'a>(cx: &Ctx<'a>, vlen: usize, reply: bool) -> Result<&'a [u8], Stop<'a>> {
-    let end = cx.next + vlen;
-    let total = end + 2;
-    if cx.buf.len() < total {
-        return Err(Stop::More(total - cx.buf.len()));
-    }
-    if &cx.buf[end..total] != b"\r\n" {
-        return Err(Stop::Invalid(Invalid::line(
-            ClientError::BadDataChunk,
-            total,
-            reply,
-        )));
-    }
-    Ok(&cx.buf[cx.next..end])
-}
-
-/// Why a helper stopped short of a request (kept small: `Parse` is not).
-pub(crate) enum Stop<'a> {
-    More(usize),
-    Invalid(Invalid<'a>),
-}
-
 impl<'a> From<Stop<'a>> for Parse<'a> {
+    #[inline]
     fn from(s: Stop<'a>) -> Self {
         match s {
             Stop::More(n) => Parse::Incomplete { more: Some(n) },
             Stop::Invalid(i) => Parse::Invalid(i),
+        }
+    }
+}
+
+/// A family's result as a [`Parse`], its value wrapped into a [`Request`].
+#[inline(always)]
+fn wrap<'a, T>(parsed: Parsed<'a, T>, variant: impl FnOnce(T) -> Request<'a>) -> Parse<'a> {
+    match parsed {
+        Ok((value, consumed)) => Parse::Complete {
+            request: variant(value),
+            consumed,
+        },
+        Err(stop) => stop.into(),
+    }
+}
+
+impl<'a> From<Admin<'a>> for Request<'a> {
+    #[inline]
+    fn from(a: Admin<'a>) -> Self {
+        match a {
+            Admin::FlushAll(r) => Request::FlushAll(r),
+            Admin::Version => Request::Version,
+            Admin::Verbosity(r) => Request::Verbosity(r),
+            Admin::Quit => Request::Quit,
+            Admin::Shutdown(r) => Request::Shutdown(r),
+            Admin::CacheMemlimit(r) => Request::CacheMemlimit(r),
+            Admin::Slabs(r) => Request::Slabs(r),
+            Admin::LruCrawler(r) => Request::LruCrawler(r),
+            Admin::Lru(r) => Request::Lru(r),
+            Admin::Watch(r) => Request::Watch(r),
+            Admin::Misbehave => Request::Misbehave,
+            Admin::DebugTime(r) => Request::DebugTime(r),
         }
     }
 }
@@ -167,30 +150,121 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Parse<'a> {
     };
     let t = Tokens::new(line);
     if t.len() == 0 || t.get(0).len() < 2 {
-        return cx.invalid(ErrorReply::Error, true);
+        return Parse::Invalid(Invalid::line(ErrorReply::Error, next, true));
     }
-    let cmd = t.get(0);
-    if cmd.len() == 2 && cmd[0] == b'm' {
-        return match cmd[1] {
-            b'g' => meta::get::parse_mg(&t, &cx),
-            b's' => meta::set::parse_ms(&t, &cx),
-            b'd' => meta::delete::parse_md(&t, &cx),
-            b'a' => meta::arith::parse_ma(&t, &cx),
-            b'n' => cx.complete(Request::MetaNoop),
-            b'e' => meta::get::parse_me(&t, &cx),
-            _ => cx.invalid(ErrorReply::Error, true),
-        };
-    }
-    match cmd {
-        b"get" | b"gets" | b"gat" | b"gats" | b"bget" => get::parse(&t, &cx),
-        b"set" | b"add" | b"replace" | b"append" | b"prepend" | b"cas" => store::parse(&t, &cx),
-        b"delete" => delete::parse(&t, &cx),
-        b"incr" | b"decr" => arith::parse(&t, &cx),
-        b"touch" => touch::parse(&t, &cx),
-        b"stats" => stats::parse(&t, &cx),
-        _ => admin::parse(&t, &cx),
+    match Verb::of(t.get(0)) {
+        Verb::Get(kind) => wrap(get::parse(kind, &t, &cx), Request::Get),
+        Verb::Store(cmd) => wrap(store::parse(cmd, &t, &cx), Request::Store),
+        Verb::Delete => wrap(delete::parse(&t, &cx), Request::Delete),
+        Verb::Arith(cmd) => wrap(arith::parse(cmd, &t, &cx), Request::Arith),
+        Verb::Touch => wrap(touch::parse(&t, &cx), Request::Touch),
+        Verb::Stats => wrap(stats::parse(&t, &cx), Request::Stats),
+        Verb::MetaGet => wrap(meta::get::parse_mg(&t, &cx), Request::MetaGet),
+        Verb::MetaSet => wrap(meta::set::parse_ms(&t, &cx), Request::MetaSet),
+        Verb::MetaDelete => wrap(meta::delete::parse_md(&t, &cx), Request::MetaDelete),
+        Verb::MetaArith => wrap(meta::arith::parse_ma(&t, &cx), Request::MetaArith),
+        Verb::MetaNoop => Parse::Complete {
+            request: Request::MetaNoop,
+            consumed: next,
+        },
+        Verb::MetaDebug => wrap(meta::get::parse_me(&t, &cx), Request::MetaDebug),
+        Verb::Other => wrap(admin::parse(&t, &cx), Request::from),
     }
 }
+
+impl<'a> Request<'a> {
+    /// Every key the request names, in order, as sent (plain for the classic
+    /// commands); none for keyless requests. This is the one place that says
+    /// which requests carry keys: its `match` has no catch-all, so a new variant
+    /// does not compile until it is classified here.
+    pub fn keys(&self) -> RequestKeys<'a> {
+        let one = |key| RequestKeys(KeysInner::One(Some(key)));
+        match self {
+            Request::Get(r) => RequestKeys(KeysInner::List(r.keys.clone())),
+            Request::Store(r) => one(Key::plain(r.key)),
+            Request::Delete(r) => one(Key::plain(r.key)),
+            Request::Arith(r) => one(Key::plain(r.key)),
+            Request::Touch(r) => one(Key::plain(r.key)),
+            Request::MetaGet(r) => one(r.key),
+            Request::MetaSet(r) => one(r.key),
+            Request::MetaDelete(r) => one(r.key),
+            Request::MetaArith(r) => one(r.key),
+            Request::MetaDebug(r) => one(r.key),
+            Request::FlushAll(_)
+            | Request::Stats(_)
+            | Request::Version
+            | Request::Verbosity(_)
+            | Request::Quit
+            | Request::Shutdown(_)
+            | Request::CacheMemlimit(_)
+            | Request::Slabs(_)
+            | Request::LruCrawler(_)
+            | Request::Lru(_)
+            | Request::Watch(_)
+            | Request::Misbehave
+            | Request::DebugTime(_)
+            | Request::MetaNoop => RequestKeys(KeysInner::Keyless),
+        }
+    }
+
+    /// The key of a keyed request (the first of a multi-key get); `None` for a
+    /// keyless request and for a `gat` without keys.
+    #[inline]
+    pub fn key(&self) -> Option<Key<'a>> {
+        self.keys().next()
+    }
+
+    /// How many keys the request names (what [`peek_keys`](crate::peek_keys)
+    /// reports for it).
+    #[inline]
+    pub fn key_count(&self) -> usize {
+        self.keys().len()
+    }
+
+    /// Whether this is a keyed command, to be run where its key lives. A get
+    /// always is, even `gat 10` with no key at all.
+    #[inline]
+    pub fn is_keyed(&self) -> bool {
+        !matches!(self.keys().0, KeysInner::Keyless)
+    }
+}
+
+/// The keys of one request, in order: see [`Request::keys`]. No allocation,
+/// however many keys.
+#[derive(Debug, Clone)]
+pub struct RequestKeys<'a>(KeysInner<'a>);
+
+#[derive(Debug, Clone)]
+enum KeysInner<'a> {
+    Keyless,
+    One(Option<Key<'a>>),
+    List(Keys<'a>),
+}
+
+impl<'a> Iterator for RequestKeys<'a> {
+    type Item = Key<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Key<'a>> {
+        match &mut self.0 {
+            KeysInner::Keyless => None,
+            KeysInner::One(key) => key.take(),
+            KeysInner::List(keys) => keys.next().map(Key::plain),
+        }
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = match &self.0 {
+            KeysInner::Keyless => 0,
+            KeysInner::One(key) => usize::from(key.is_some()),
+            KeysInner::List(keys) => keys.len(),
+        };
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for RequestKeys<'_> {}
 
 impl Request<'_> {
     /// Append this request in canonical wire form (the client side of the codec;
@@ -209,7 +283,18 @@ impl Request<'_> {
             Request::MetaArith(r) => r.encode(out),
             Request::MetaDebug(r) => r.encode(out),
             Request::MetaNoop => out.extend_from_slice(b"mn\r\n"),
-            other => admin::encode(other, out),
+            Request::FlushAll(r) => Admin::FlushAll(*r).encode(out),
+            Request::Version => Admin::Version.encode(out),
+            Request::Verbosity(r) => Admin::Verbosity(*r).encode(out),
+            Request::Quit => Admin::Quit.encode(out),
+            Request::Shutdown(r) => Admin::Shutdown(*r).encode(out),
+            Request::CacheMemlimit(r) => Admin::CacheMemlimit(*r).encode(out),
+            Request::Slabs(r) => Admin::Slabs(*r).encode(out),
+            Request::LruCrawler(r) => Admin::LruCrawler(*r).encode(out),
+            Request::Lru(r) => Admin::Lru(*r).encode(out),
+            Request::Watch(r) => Admin::Watch(*r).encode(out),
+            Request::Misbehave => Admin::Misbehave.encode(out),
+            Request::DebugTime(r) => Admin::DebugTime(*r).encode(out),
         }
     }
 
@@ -233,5 +318,143 @@ impl Request<'_> {
             Request::MetaArith(r) => r.flags.quiet(),
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The variant's name. No catch-all, so a new variant breaks this test's
+    /// build until the table below has a row for it.
+    fn variant(r: &Request<'_>) -> &'static str {
+        match r {
+            Request::Get(_) => "Get",
+            Request::Store(_) => "Store",
+            Request::Delete(_) => "Delete",
+            Request::Arith(_) => "Arith",
+            Request::Touch(_) => "Touch",
+            Request::FlushAll(_) => "FlushAll",
+            Request::Stats(_) => "Stats",
+            Request::Version => "Version",
+            Request::Verbosity(_) => "Verbosity",
+            Request::Quit => "Quit",
+            Request::Shutdown(_) => "Shutdown",
+            Request::CacheMemlimit(_) => "CacheMemlimit",
+            Request::Slabs(_) => "Slabs",
+            Request::LruCrawler(_) => "LruCrawler",
+            Request::Lru(_) => "Lru",
+            Request::Watch(_) => "Watch",
+            Request::Misbehave => "Misbehave",
+            Request::DebugTime(_) => "DebugTime",
+            Request::MetaGet(_) => "MetaGet",
+            Request::MetaSet(_) => "MetaSet",
+            Request::MetaDelete(_) => "MetaDelete",
+            Request::MetaArith(_) => "MetaArith",
+            Request::MetaNoop => "MetaNoop",
+            Request::MetaDebug(_) => "MetaDebug",
+        }
+    }
+
+    const ALL: usize = 24;
+
+    /// (request, variant, keyed, keys as (raw, base64))
+    type Row = (
+        &'static [u8],
+        &'static str,
+        bool,
+        &'static [(&'static [u8], bool)],
+    );
+
+    #[test]
+    fn keys_of_every_variant() {
+        const P: bool = false;
+        const B: bool = true;
+        let rows: &[Row] = &[
+            (
+                b"get a b c\r\n",
+                "Get",
+                true,
+                &[(b"a", P), (b"b", P), (b"c", P)],
+            ),
+            (b"bget a\r\n", "Get", true, &[(b"a", P)]),
+            (b"gets a\r\n", "Get", true, &[(b"a", P)]),
+            (b"gat 10\r\n", "Get", true, &[]),
+            (b"gats 10 x y\r\n", "Get", true, &[(b"x", P), (b"y", P)]),
+            (b"set k 0 0 1\r\nv\r\n", "Store", true, &[(b"k", P)]),
+            (
+                b"cas k 0 0 1 5 noreply\r\nv\r\n",
+                "Store",
+                true,
+                &[(b"k", P)],
+            ),
+            (b"delete k\r\n", "Delete", true, &[(b"k", P)]),
+            (b"decr k 1\r\n", "Arith", true, &[(b"k", P)]),
+            (b"touch k 10\r\n", "Touch", true, &[(b"k", P)]),
+            (b"flush_all 0\r\n", "FlushAll", false, &[]),
+            (b"stats items\r\n", "Stats", false, &[]),
+            (b"version\r\n", "Version", false, &[]),
+            (b"verbosity 1\r\n", "Verbosity", false, &[]),
+            (b"quit\r\n", "Quit", false, &[]),
+            (b"shutdown graceful\r\n", "Shutdown", false, &[]),
+            (b"cache_memlimit 100\r\n", "CacheMemlimit", false, &[]),
+            (b"slabs automove 1\r\n", "Slabs", false, &[]),
+            (b"lru_crawler crawl all\r\n", "LruCrawler", false, &[]),
+            (b"lru mode flat\r\n", "Lru", false, &[]),
+            (b"watch\r\n", "Watch", false, &[]),
+            (b"misbehave\r\n", "Misbehave", false, &[]),
+            (b"debugtime p\r\n", "DebugTime", false, &[]),
+            (b"mg k v\r\n", "MetaGet", true, &[(b"k", P)]),
+            (b"mg Zm9v b v\r\n", "MetaGet", true, &[(b"Zm9v", B)]),
+            (b"ms k 1 T0\r\nv\r\n", "MetaSet", true, &[(b"k", P)]),
+            (b"ms Zm9v 1 b\r\nv\r\n", "MetaSet", true, &[(b"Zm9v", B)]),
+            (b"md k q\r\n", "MetaDelete", true, &[(b"k", P)]),
+            (b"ma k D2\r\n", "MetaArith", true, &[(b"k", P)]),
+            (b"mn\r\n", "MetaNoop", false, &[]),
+            (b"me k\r\n", "MetaDebug", true, &[(b"k", P)]),
+            (b"me Zm9v b\r\n", "MetaDebug", true, &[(b"Zm9v", B)]),
+        ];
+        let limits = Limits::default();
+        let mut seen = Vec::new();
+        for &(wire, name, keyed, want) in rows {
+            let shown = String::from_utf8_lossy(wire);
+            let Parse::Complete { request, consumed } = parse(wire, &limits) else {
+                panic!("{shown:?} did not parse");
+            };
+            assert_eq!(consumed, wire.len(), "{shown:?}");
+            assert_eq!(variant(&request), name, "{shown:?}");
+            seen.push(name);
+            let want: Vec<Key<'_>> = want
+                .iter()
+                .map(|&(raw, b64)| {
+                    if b64 {
+                        Key::base64(raw)
+                    } else {
+                        Key::plain(raw)
+                    }
+                })
+                .collect();
+            assert_eq!(request.keys().collect::<Vec<_>>(), want, "{shown:?}");
+            assert_eq!(request.key(), want.first().copied(), "{shown:?}");
+            assert_eq!(request.key_count(), want.len(), "{shown:?}");
+            assert_eq!(request.is_keyed(), keyed, "{shown:?}");
+            // The iterator knows how many are left at every step.
+            let mut keys = request.keys();
+            for left in (0..=want.len()).rev() {
+                assert_eq!(keys.len(), left, "{shown:?}");
+                keys.next();
+            }
+            // The prefetch hint, reading the same bytes unparsed, agrees.
+            let mut peeked = Vec::new();
+            assert_eq!(
+                crate::peek_keys(wire, usize::MAX, |k| peeked.push(k)),
+                wire.len()
+            );
+            let raw: Vec<&[u8]> = want.iter().map(Key::raw).collect();
+            assert_eq!(peeked, raw, "{shown:?}");
+        }
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), ALL, "a variant has no row: {seen:?}");
     }
 }

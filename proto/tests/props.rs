@@ -192,15 +192,8 @@ proptest! {
             let Parse::Complete { request, consumed } = parse(&wire[pos..], &limits) else {
                 return Err(TestCaseError::fail(format!("pipeline did not parse at {pos}")));
             };
-            match request {
-                Request::Get(g) => parsed.extend(g.keys.map(<[u8]>::to_vec)),
-                Request::Store(s) => parsed.push(s.key.to_vec()),
-                Request::Delete(d) => parsed.push(d.key.to_vec()),
-                Request::Arith(a) => parsed.push(a.key.to_vec()),
-                Request::MetaSet(m) => parsed.push(m.key.raw().to_vec()),
-                Request::MetaGet(m) => parsed.push(m.key.raw().to_vec()),
-                other => return Err(TestCaseError::fail(format!("unexpected {other:?}"))),
-            }
+            prop_assert!(request.is_keyed(), "unexpected {:?}", request);
+            parsed.extend(request.keys().map(|k| k.raw().to_vec()));
             pos += consumed;
         }
         let mut peeked: Vec<Vec<u8>> = Vec::new();

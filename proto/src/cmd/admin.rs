@@ -8,7 +8,7 @@ use crate::cmd::{put_noreply, put_sp_i64, put_sp_u64};
 use crate::error::{ClientError, ErrorMessage, ErrorReply};
 use crate::line::Tokens;
 use crate::num::{strtod, strtol, strtoll, strtoul};
-use crate::request::{Ctx, Parse, Request};
+use crate::text::{Ctx, Parsed};
 use std::io::Write as _;
 
 /// `flush_all [delay] [noreply]`
@@ -114,7 +114,25 @@ pub enum DebugTime {
     Advance(i64),
 }
 
-pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
+/// The admin requests, as this family parses them; each is a [`crate::Request`]
+/// variant of the same name.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Admin<'a> {
+    FlushAll(FlushAll),
+    Version,
+    Verbosity(Verbosity),
+    Quit,
+    Shutdown(ShutdownMode),
+    CacheMemlimit(CacheMemlimit),
+    Slabs(Slabs),
+    LruCrawler(LruCrawler<'a>),
+    Lru(Lru),
+    Watch(Watch),
+    Misbehave,
+    DebugTime(DebugTime),
+}
+
+pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, Admin<'a>> {
     let n = t.len();
     let error = |reply: bool| cx.invalid(ErrorReply::Error, reply);
     let noreply = t.noreply();
@@ -131,21 +149,21 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
             } else {
                 None
             };
-            Request::FlushAll(FlushAll { delay, noreply })
+            Admin::FlushAll(FlushAll { delay, noreply })
         }
-        b"version" => Request::Version,
-        b"quit" => Request::Quit,
-        b"misbehave" => Request::Misbehave,
+        b"version" => Admin::Version,
+        b"quit" => Admin::Quit,
+        b"misbehave" => Admin::Misbehave,
         b"verbosity" => {
             if n != 2 && n != 3 {
                 return error(true);
             }
             match strtoul(t.get(1)) {
-                Some(level) => Request::Verbosity(Verbosity { level, noreply }),
+                Some(level) => Admin::Verbosity(Verbosity { level, noreply }),
                 None => return cx.invalid(ClientError::BadCommandLineFormat, !noreply),
             }
         }
-        b"shutdown" => Request::Shutdown(match (n, n > 1 && t.get(1) == b"graceful") {
+        b"shutdown" => Admin::Shutdown(match (n, n > 1 && t.get(1) == b"graceful") {
             (1, _) => ShutdownMode::Immediate,
             (2, true) => ShutdownMode::Graceful,
             _ => ShutdownMode::Invalid,
@@ -155,25 +173,25 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
                 return error(true);
             }
             match strtoul(t.get(1)) {
-                Some(megabytes) => Request::CacheMemlimit(CacheMemlimit { megabytes, noreply }),
+                Some(megabytes) => Admin::CacheMemlimit(CacheMemlimit { megabytes, noreply }),
                 None => return error(!noreply),
             }
         }
         b"slabs" => {
             if n == 4 && t.get(1) == b"reassign" {
                 match (strtol(t.get(2)), strtol(t.get(3))) {
-                    (Some(src), Some(dst)) => Request::Slabs(Slabs::Reassign { src, dst }),
+                    (Some(src), Some(dst)) => Admin::Slabs(Slabs::Reassign { src, dst }),
                     _ => return cx.invalid(ClientError::BadCommandLineFormat, true),
                 }
             } else if n >= 3 && t.get(1) == b"automove" {
                 if t.get(2) == b"ratio" {
                     match (n >= 4).then(|| strtod(t.get(3))).flatten() {
-                        Some(ratio) => Request::Slabs(Slabs::AutomoveRatio { ratio, noreply }),
+                        Some(ratio) => Admin::Slabs(Slabs::AutomoveRatio { ratio, noreply }),
                         None => return error(!noreply),
                     }
                 } else {
                     match strtoul(t.get(2)) {
-                        Some(level @ 0..=2) => Request::Slabs(Slabs::Automove { level, noreply }),
+                        Some(level @ 0..=2) => Admin::Slabs(Slabs::Automove { level, noreply }),
                         Some(_) => return error(!noreply),
                         None => {
                             return cx.invalid(ClientError::BadCommandLineFormat, !noreply);
@@ -202,7 +220,7 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
                 (2, b"disable") => LruCrawler::Disable,
                 _ => return error(true),
             };
-            Request::LruCrawler(op)
+            Admin::LruCrawler(op)
         }
         b"lru" => {
             if n < 2 {
@@ -244,7 +262,7 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
                 },
                 _ => return error(!noreply),
             };
-            Request::Lru(Lru { op, noreply })
+            Admin::Lru(Lru { op, noreply })
         }
         b"watch" => {
             let mut events = 0u16;
@@ -259,9 +277,9 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
             if n == 1 {
                 events = 1 << 2; // fetchers
             }
-            Request::Watch(Watch { events, noreply })
+            Admin::Watch(Watch { events, noreply })
         }
-        b"debugtime" => Request::DebugTime(match (n > 1).then(|| t.get(1)) {
+        b"debugtime" => Admin::DebugTime(match (n > 1).then(|| t.get(1)) {
             Some(b"p") => DebugTime::Pause,
             Some(b"r") => DebugTime::Resume,
             Some(v) => match strtoll(v) {
@@ -272,122 +290,122 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
         }),
         _ => return error(true),
     };
-    cx.complete(req)
+    cx.done(req)
 }
 
-/// Encode the admin requests (see [`Request::encode`]).
-pub(crate) fn encode(req: &Request<'_>, out: &mut Vec<u8>) {
-    match *req {
-        Request::FlushAll(f) => {
-            out.extend_from_slice(b"flush_all");
-            if let Some(d) = f.delay {
-                put_sp_i64(out, d.into());
+impl Admin<'_> {
+    /// Append the request line (what [`crate::Request::encode`] writes for these).
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        match *self {
+            Admin::FlushAll(f) => {
+                out.extend_from_slice(b"flush_all");
+                if let Some(d) = f.delay {
+                    put_sp_i64(out, d.into());
+                }
+                put_noreply(out, f.noreply);
             }
-            put_noreply(out, f.noreply);
+            Admin::Version => out.extend_from_slice(b"version"),
+            Admin::Quit => out.extend_from_slice(b"quit"),
+            Admin::Misbehave => out.extend_from_slice(b"misbehave"),
+            Admin::Verbosity(v) => {
+                out.extend_from_slice(b"verbosity");
+                put_sp_u64(out, v.level.into());
+                put_noreply(out, v.noreply);
+            }
+            Admin::Shutdown(m) => out.extend_from_slice(match m {
+                ShutdownMode::Immediate => b"shutdown".as_slice(),
+                ShutdownMode::Graceful => b"shutdown graceful",
+                ShutdownMode::Invalid => b"shutdown invalid",
+            }),
+            Admin::CacheMemlimit(c) => {
+                out.extend_from_slice(b"cache_memlimit");
+                put_sp_u64(out, c.megabytes.into());
+                put_noreply(out, c.noreply);
+            }
+            Admin::Slabs(s) => match s {
+                Slabs::Reassign { src, dst } => {
+                    out.extend_from_slice(b"slabs reassign");
+                    put_sp_i64(out, src.into());
+                    put_sp_i64(out, dst.into());
+                }
+                Slabs::Automove { level, noreply } => {
+                    out.extend_from_slice(b"slabs automove");
+                    put_sp_u64(out, level.into());
+                    put_noreply(out, noreply);
+                }
+                Slabs::AutomoveRatio { ratio, noreply } => {
+                    let _ = write!(out, "slabs automove ratio {ratio:?}");
+                    put_noreply(out, noreply);
+                }
+            },
+            Admin::LruCrawler(c) => {
+                out.extend_from_slice(b"lru_crawler ");
+                match c {
+                    LruCrawler::Crawl(l) => {
+                        out.extend_from_slice(b"crawl ");
+                        out.extend_from_slice(l);
+                    }
+                    LruCrawler::Metadump(l) => {
+                        out.extend_from_slice(b"metadump ");
+                        out.extend_from_slice(l);
+                    }
+                    LruCrawler::Tocrawl(v) => {
+                        out.extend_from_slice(b"tocrawl");
+                        put_sp_u64(out, v.into());
+                    }
+                    LruCrawler::Sleep(v) => {
+                        out.extend_from_slice(b"sleep");
+                        put_sp_u64(out, v.into());
+                    }
+                    LruCrawler::Enable => out.extend_from_slice(b"enable"),
+                    LruCrawler::Disable => out.extend_from_slice(b"disable"),
+                }
+            }
+            Admin::Lru(l) => {
+                match l.op {
+                    LruOp::Tune {
+                        hot_pct,
+                        warm_pct,
+                        hot_factor,
+                        warm_factor,
+                    } => {
+                        let _ = write!(
+                            out,
+                            "lru tune {hot_pct} {warm_pct} {hot_factor:?} {warm_factor:?}"
+                        );
+                    }
+                    LruOp::Segmented(s) => out.extend_from_slice(if s {
+                        b"lru mode segmented".as_slice()
+                    } else {
+                        b"lru mode flat"
+                    }),
+                    LruOp::TempTtl(ttl) => {
+                        out.extend_from_slice(b"lru temp_ttl");
+                        put_sp_i64(out, ttl.into());
+                    }
+                }
+                put_noreply(out, l.noreply);
+            }
+            Admin::Watch(w) => {
+                out.extend_from_slice(b"watch");
+                for (bit, name) in WATCH_EVENTS.iter().enumerate() {
+                    if w.events & (1 << bit) != 0 {
+                        out.push(b' ');
+                        out.extend_from_slice(name.as_bytes());
+                    }
+                }
+            }
+            Admin::DebugTime(d) => match d {
+                DebugTime::Pause => out.extend_from_slice(b"debugtime p"),
+                DebugTime::Resume => out.extend_from_slice(b"debugtime r"),
+                DebugTime::Advance(s) => {
+                    out.extend_from_slice(b"debugtime");
+                    put_sp_i64(out, s);
+                }
+            },
         }
-        Request::Version => out.extend_from_slice(b"version"),
-        Request::Quit => out.extend_from_slice(b"quit"),
-        Request::Misbehave => out.extend_from_slice(b"misbehave"),
-        Request::Verbosity(v) => {
-            out.extend_from_slice(b"verbosity");
-            put_sp_u64(out, v.level.into());
-            put_noreply(out, v.noreply);
-        }
-        Request::Shutdown(m) => out.extend_from_slice(match m {
-            ShutdownMode::Immediate => b"shutdown".as_slice(),
-            ShutdownMode::Graceful => b"shutdown graceful",
-            ShutdownMode::Invalid => b"shutdown invalid",
-        }),
-        Request::CacheMemlimit(c) => {
-            out.extend_from_slice(b"cache_memlimit");
-            put_sp_u64(out, c.megabytes.into());
-            put_noreply(out, c.noreply);
-        }
-        Request::Slabs(s) => match s {
-            Slabs::Reassign { src, dst } => {
-                out.extend_from_slice(b"slabs reassign");
-                put_sp_i64(out, src.into());
-                put_sp_i64(out, dst.into());
-            }
-            Slabs::Automove { level, noreply } => {
-                out.extend_from_slice(b"slabs automove");
-                put_sp_u64(out, level.into());
-                put_noreply(out, noreply);
-            }
-            Slabs::AutomoveRatio { ratio, noreply } => {
-                let _ = write!(out, "slabs automove ratio {ratio:?}");
-                put_noreply(out, noreply);
-            }
-        },
-        Request::LruCrawler(c) => {
-            out.extend_from_slice(b"lru_crawler ");
-            match c {
-                LruCrawler::Crawl(l) => {
-                    out.extend_from_slice(b"crawl ");
-                    out.extend_from_slice(l);
-                }
-                LruCrawler::Metadump(l) => {
-                    out.extend_from_slice(b"metadump ");
-                    out.extend_from_slice(l);
-                }
-                LruCrawler::Tocrawl(v) => {
-                    out.extend_from_slice(b"tocrawl");
-                    put_sp_u64(out, v.into());
-                }
-                LruCrawler::Sleep(v) => {
-                    out.extend_from_slice(b"sleep");
-                    put_sp_u64(out, v.into());
-                }
-                LruCrawler::Enable => out.extend_from_slice(b"enable"),
-                LruCrawler::Disable => out.extend_from_slice(b"disable"),
-            }
-        }
-        Request::Lru(l) => {
-            match l.op {
-                LruOp::Tune {
-                    hot_pct,
-                    warm_pct,
-                    hot_factor,
-                    warm_factor,
-                } => {
-                    let _ = write!(
-                        out,
-                        "lru tune {hot_pct} {warm_pct} {hot_factor:?} {warm_factor:?}"
-                    );
-                }
-                LruOp::Segmented(s) => out.extend_from_slice(if s {
-                    b"lru mode segmented".as_slice()
-                } else {
-                    b"lru mode flat"
-                }),
-                LruOp::TempTtl(ttl) => {
-                    out.extend_from_slice(b"lru temp_ttl");
-                    put_sp_i64(out, ttl.into());
-                }
-            }
-            put_noreply(out, l.noreply);
-        }
-        Request::Watch(w) => {
-            out.extend_from_slice(b"watch");
-            for (bit, name) in WATCH_EVENTS.iter().enumerate() {
-                if w.events & (1 << bit) != 0 {
-                    out.push(b' ');
-                    out.extend_from_slice(name.as_bytes());
-                }
-            }
-        }
-        Request::DebugTime(d) => match d {
-            DebugTime::Pause => out.extend_from_slice(b"debugtime p"),
-            DebugTime::Resume => out.extend_from_slice(b"debugtime r"),
-            DebugTime::Advance(s) => {
-                out.extend_from_slice(b"debugtime");
-                put_sp_i64(out, s);
-            }
-        },
-        // Every other request encodes itself in Request::encode.
-        _ => return,
+        out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"\r\n");
 }
 
 macro_rules! admin_replies {

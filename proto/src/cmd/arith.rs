@@ -5,7 +5,7 @@ use crate::cmd::{put_noreply, put_sp_u64};
 use crate::error::{ClientError, ErrorReply};
 use crate::line::Tokens;
 use crate::num::strtoull;
-use crate::request::{Ctx, Parse, Request};
+use crate::text::{Ctx, Parsed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArithCmd {
@@ -21,7 +21,7 @@ pub struct Arith<'a> {
     pub noreply: bool,
 }
 
-pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
+pub(crate) fn parse<'a>(cmd: ArithCmd, t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, Arith<'a>> {
     if t.len() != 3 && t.len() != 4 {
         return cx.invalid(ErrorReply::Error, true);
     }
@@ -33,17 +33,12 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
     let Some(delta) = strtoull(t.get(2)) else {
         return cx.invalid(ClientError::InvalidDeltaArgument, !noreply);
     };
-    let cmd = if t.get(0) == b"incr" {
-        ArithCmd::Incr
-    } else {
-        ArithCmd::Decr
-    };
-    cx.complete(Request::Arith(Arith {
+    cx.done(Arith {
         cmd,
         key,
         delta,
         noreply,
-    }))
+    })
 }
 
 impl Arith<'_> {

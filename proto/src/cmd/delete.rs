@@ -4,7 +4,7 @@ use crate::check_key;
 use crate::cmd::put_noreply;
 use crate::error::{ClientError, ErrorReply};
 use crate::line::Tokens;
-use crate::request::{Ctx, Parse, Request};
+use crate::text::{Ctx, Parsed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delete<'a> {
@@ -12,7 +12,7 @@ pub struct Delete<'a> {
     pub noreply: bool,
 }
 
-pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
+pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, Delete<'a>> {
     if !(2..=4).contains(&t.len()) {
         return cx.invalid(ErrorReply::Error, true);
     }
@@ -31,7 +31,7 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
     if !check_key(key, &cx.limits) {
         return cx.invalid(ClientError::BadCommandLineFormat, !noreply);
     }
-    cx.complete(Request::Delete(Delete { key, noreply }))
+    cx.done(Delete { key, noreply })
 }
 
 impl Delete<'_> {

@@ -6,7 +6,7 @@ use crate::line::Tokens;
 use crate::line::find;
 use crate::meta::put_u64;
 use crate::num::strtol;
-use crate::request::{Ctx, Parse, Request};
+use crate::text::{Ctx, Parsed};
 
 /// Which retrieval command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,18 +90,15 @@ impl<'a> Iterator for Keys<'a> {
 
 impl ExactSizeIterator for Keys<'_> {}
 
-pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
+// Inlined into the dispatch, which then builds the request in place (fewer
+// instructions per parse, counted with callgrind).
+#[inline]
+pub(crate) fn parse<'a>(kind: GetKind, t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, Get<'a>> {
     // memcached wants at least one token after the command, even for `gat`, whose
     // key list may then be empty (`gat 10` answers `END`).
     if t.len() < 2 {
         return cx.invalid(ErrorReply::Error, true);
     }
-    let kind = match t.get(0) {
-        b"get" | b"bget" => GetKind::Get,
-        b"gets" => GetKind::Gets,
-        b"gat" => GetKind::Gat,
-        _ => GetKind::Gats,
-    };
     let (exptime, first) = if kind.touches() {
         match strtol(t.get(1)) {
             Some(e) => (e, 2),
@@ -118,11 +115,11 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
         }
         count += 1;
     }
-    cx.complete(Request::Get(Get {
+    cx.done(Get {
         kind,
         exptime,
         keys: Keys::new(rest, count),
-    }))
+    })
 }
 
 impl Get<'_> {

@@ -2,7 +2,7 @@
 
 use crate::line::{Tokens, split_tokens};
 use crate::meta::{put_i64, put_u64};
-use crate::request::{Ctx, Parse, Request};
+use crate::text::{Ctx, Parsed};
 use std::io::Write as _;
 
 /// `stats` with its arguments (which statistics is the engine's business:
@@ -46,8 +46,8 @@ impl<'a> Stats<'a> {
     }
 }
 
-pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
-    cx.complete(Request::Stats(Stats { args: t.rest(1) }))
+pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, Stats<'a>> {
+    cx.done(Stats { args: t.rest(1) })
 }
 
 /// Append `STAT <name> <value>\r\n`.

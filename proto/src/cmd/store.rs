@@ -6,7 +6,7 @@ use crate::error::{ClientError, ErrorReply, Invalid, ServerError};
 use crate::line::Tokens;
 use crate::meta::Key;
 use crate::num::{strtol, strtoul, strtoull};
-use crate::request::{Ctx, Parse, Request, data_block};
+use crate::text::{Ctx, Parsed};
 
 /// Which storage command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,15 +47,7 @@ pub struct Store<'a> {
     pub noreply: bool,
 }
 
-pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
-    let cmd = match t.get(0) {
-        b"set" => StoreCmd::Set,
-        b"add" => StoreCmd::Add,
-        b"replace" => StoreCmd::Replace,
-        b"append" => StoreCmd::Append,
-        b"prepend" => StoreCmd::Prepend,
-        _ => StoreCmd::Cas,
-    };
+pub(crate) fn parse<'a>(cmd: StoreCmd, t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, Store<'a>> {
     let base = if cmd == StoreCmd::Cas { 6 } else { 5 };
     // memcached's WANT_TOKENS_OR: exactly the arguments, or one more.
     if t.len() != base && t.len() != base + 1 {
@@ -88,30 +80,27 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
     if vlen > cx.limits.max_item_size {
         // Answered at once and the block swallowed as it arrives; a refused `set`
         // also removes the old item so that stale data does not persist.
-        return Parse::Invalid(Invalid {
+        return Err(Invalid {
             error: ServerError::ObjectTooLarge.into(),
             reply: !noreply,
             consumed: cx.next,
             swallow: vlen + 2,
             close: false,
             unlink: (cmd == StoreCmd::Set).then_some(Key::plain(key)),
-        });
+        }
+        .into());
     }
-    match data_block(cx, vlen, !noreply) {
-        Ok(data) => cx.complete_with(
-            Request::Store(Store {
-                cmd,
-                key,
-                flags,
-                exptime,
-                data,
-                cas,
-                noreply,
-            }),
-            cx.next + vlen + 2,
-        ),
-        Err(stop) => stop.into(),
-    }
+    let (data, consumed) = cx.data_block(vlen, !noreply)?;
+    let store = Store {
+        cmd,
+        key,
+        flags,
+        exptime,
+        data,
+        cas,
+        noreply,
+    };
+    Ok((store, consumed))
 }
 
 impl Store<'_> {

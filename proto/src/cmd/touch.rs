@@ -5,7 +5,7 @@ use crate::cmd::{put_noreply, put_sp_i64};
 use crate::error::{ClientError, ErrorReply};
 use crate::line::Tokens;
 use crate::num::strtol;
-use crate::request::{Ctx, Parse, Request};
+use crate::text::{Ctx, Parsed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Touch<'a> {
@@ -14,7 +14,7 @@ pub struct Touch<'a> {
     pub noreply: bool,
 }
 
-pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
+pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, Touch<'a>> {
     if t.len() != 3 && t.len() != 4 {
         return cx.invalid(ErrorReply::Error, true);
     }
@@ -26,11 +26,11 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
     let Some(exptime) = strtol(t.get(2)) else {
         return cx.invalid(ClientError::InvalidExptime, !noreply);
     };
-    cx.complete(Request::Touch(Touch {
+    cx.done(Touch {
         key,
         exptime,
         noreply,
-    }))
+    })
 }
 
 impl Touch<'_> {

@@ -1,10 +1,10 @@
 //! `ma` (meta arithmetic).
 
-use crate::error::{ClientError, ErrorReply, Invalid};
+use crate::error::ClientError;
 use crate::line::Tokens;
 use crate::meta::get::parse_key_and_flags;
 use crate::meta::{Key, MetaFlags, put_echo, put_i64, put_request_key, put_u64};
-use crate::request::{Ctx, Parse, Request};
+use crate::text::{Ctx, Parsed};
 
 /// `ma` mode (`M` flag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,35 +27,26 @@ pub struct MetaArith<'a> {
     pub flags: MetaFlags<'a>,
 }
 
-pub(crate) fn parse_ma<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
-    let (key, flags) = match parse_key_and_flags(
+pub(crate) fn parse_ma<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, MetaArith<'a>> {
+    let (key, flags) = parse_key_and_flags(
         t,
         2,
         cx,
         ClientError::OptionsTooLong,
         Some(ClientError::InvalidOrDuplicateFlag),
-    ) {
-        Ok(kf) => kf,
-        Err(inv) => return Parse::Invalid(inv),
-    };
+    )?;
     let mode = match flags.mode() {
         None | Some(b'I' | b'+') => ArithMode::Incr,
         Some(b'D' | b'-') => ArithMode::Decr,
-        Some(_) => {
-            return Parse::Invalid(Invalid::line(
-                ErrorReply::Client(ClientError::InvalidArithMode),
-                cx.next,
-                true,
-            ));
-        }
+        Some(_) => return cx.invalid(ClientError::InvalidArithMode, true),
     };
-    cx.complete(Request::MetaArith(MetaArith {
+    cx.done(MetaArith {
         key,
         mode,
         delta: flags.delta().unwrap_or(1),
         initial: flags.initial().unwrap_or(0),
         flags,
-    }))
+    })
 }
 
 impl MetaArith<'_> {

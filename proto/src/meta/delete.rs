@@ -4,7 +4,7 @@ use crate::error::ClientError;
 use crate::line::Tokens;
 use crate::meta::get::parse_key_and_flags;
 use crate::meta::{Key, MetaFlags, put_echo};
-use crate::request::{Ctx, Parse, Request};
+use crate::text::{Ctx, Parsed};
 
 /// `md <key> <flags>*`
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,17 +13,15 @@ pub struct MetaDelete<'a> {
     pub flags: MetaFlags<'a>,
 }
 
-pub(crate) fn parse_md<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
-    match parse_key_and_flags(
+pub(crate) fn parse_md<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, MetaDelete<'a>> {
+    let (key, flags) = parse_key_and_flags(
         t,
         2,
         cx,
         ClientError::OptionsTooLong,
         Some(ClientError::InvalidOrDuplicateFlag),
-    ) {
-        Ok((key, flags)) => cx.complete(Request::MetaDelete(MetaDelete { key, flags })),
-        Err(inv) => Parse::Invalid(inv),
-    }
+    )?;
+    cx.done(MetaDelete { key, flags })
 }
 
 impl MetaDelete<'_> {

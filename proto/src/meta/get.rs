@@ -4,7 +4,7 @@ use crate::error::{ClientError, ErrorReply, Invalid};
 use crate::line::Tokens;
 use crate::meta::flags::MAX_META_TOKENS;
 use crate::meta::{Key, MetaFlags, put_echo, put_i64, put_key, put_request_key, put_u64};
-use crate::request::{Ctx, Parse, Request};
+use crate::text::{Ctx, Parsed};
 use crate::{base64, check_key};
 
 /// `mg <key> <flags>*`
@@ -56,32 +56,29 @@ pub(crate) fn parse_key_and_flags<'a>(
     Ok((key, flags))
 }
 
-pub(crate) fn parse_mg<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
-    match parse_key_and_flags(t, 2, cx, ClientError::GetOptionsTooLong, None) {
-        Ok((key, flags)) => cx.complete(Request::MetaGet(MetaGet { key, flags })),
-        Err(inv) => Parse::Invalid(inv),
-    }
+// Inlined into the dispatch, which then builds the request in place (fewer
+// instructions per parse, counted with callgrind).
+#[inline]
+pub(crate) fn parse_mg<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, MetaGet<'a>> {
+    let (key, flags) = parse_key_and_flags(t, 2, cx, ClientError::GetOptionsTooLong, None)?;
+    cx.done(MetaGet { key, flags })
 }
 
-pub(crate) fn parse_me<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
-    let bad = Parse::Invalid(Invalid::line(
-        ClientError::BadCommandLineFormat,
-        cx.next,
-        true,
-    ));
+pub(crate) fn parse_me<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, MetaDebug<'a>> {
+    let bad = || cx.invalid(ClientError::BadCommandLineFormat, true);
     if t.len() < 2 || !check_key(t.get(1), &cx.limits) {
-        return bad;
+        return bad();
     }
     let raw = t.get(1);
     let key = if t.len() >= 3 && t.get(2) == b"b" {
         if !base64::validate(raw) {
-            return bad;
+            return bad();
         }
         Key::base64(raw)
     } else {
         Key::plain(raw)
     };
-    cx.complete(Request::MetaDebug(MetaDebug { key }))
+    cx.done(MetaDebug { key })
 }
 
 impl MetaGet<'_> {

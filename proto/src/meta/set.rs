@@ -6,7 +6,7 @@ use crate::line::Tokens;
 use crate::meta::flags::MAX_META_TOKENS;
 use crate::meta::{Key, MetaFlags, put_request_key, put_u64};
 use crate::num::strtol;
-use crate::request::{Ctx, Parse, Request, data_block};
+use crate::text::{Ctx, Parsed};
 
 /// The storage mode of an `ms` (`M` flag).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,8 +32,8 @@ pub struct MetaSet<'a> {
     pub data: &'a [u8],
 }
 
-pub(crate) fn parse_ms<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
-    let fail = |e: ErrorReply| Parse::Invalid(Invalid::line(e, cx.next, true));
+pub(crate) fn parse_ms<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, MetaSet<'a>> {
+    let fail = |e: ErrorReply| cx.invalid(e, true);
     if t.len() < 2 {
         return fail(ErrorReply::Error);
     }
@@ -51,14 +51,15 @@ pub(crate) fn parse_ms<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
     };
     // From here on, an error swallows the data block, as memcached does.
     let swallow = |e: ErrorReply, unlink: Option<Key<'a>>| {
-        Parse::Invalid(Invalid {
+        Err(Invalid {
             error: e,
             reply: true,
             consumed: cx.next,
             swallow: vlen + 2,
             close: false,
             unlink,
-        })
+        }
+        .into())
     };
     let toks = (3..t.len()).map(|i| t.get(i));
     let flags = match MetaFlags::parse(toks, t.rest(3), raw_key) {
@@ -85,18 +86,14 @@ pub(crate) fn parse_ms<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parse<'a> {
         // memcached unlinks the old item whatever the mode.
         return swallow(ServerError::ObjectTooLarge.into(), Some(key));
     }
-    match data_block(cx, vlen, true) {
-        Ok(data) => cx.complete_with(
-            Request::MetaSet(MetaSet {
-                key,
-                mode,
-                flags,
-                data,
-            }),
-            cx.next + vlen + 2,
-        ),
-        Err(stop) => stop.into(),
-    }
+    let (data, consumed) = cx.data_block(vlen, true)?;
+    let set = MetaSet {
+        key,
+        mode,
+        flags,
+        data,
+    };
+    Ok((set, consumed))
 }
 
 impl MetaSet<'_> {
