@@ -3,5 +3,5 @@
 
 pub mod config;
 pub mod server;
-pub mod shared;
 pub mod shard;
+pub mod shared;

@@ -253,9 +253,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
                 error.get_or_insert(StartError::Shard { id, source });
             }
             Err(_) => {
-                error.get_or_insert(StartError::Aborted(
-                    "a shard thread exited during start-up",
-                ));
+                error.get_or_insert(StartError::Aborted("a shard thread exited during start-up"));
                 break;
             }
         }
@@ -270,11 +268,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     for addr in &shared.udp_addrs {
         tracing::info!("listening on udp {addr}");
     }
-    tracing::info!(
-        shards,
-        version = crate::config::VERSION,
-        "corecache ready"
-    );
+    tracing::info!(shards, version = crate::config::VERSION, "corecache ready");
 
     let signal = wait_for_stop_signal();
     tracing::info!(

@@ -9,7 +9,6 @@ use clap::{ArgAction, Parser};
 
 use super::{ByteSize, Config, ConfigError, CoreList, Eviction, HugePages, Numa, VERSION};
 
-
 #[derive(Debug, Default, Parser)]
 #[command(
     name = "corecache",

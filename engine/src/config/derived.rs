@@ -52,9 +52,7 @@ impl Config {
             eviction: m.eviction,
             evictions: !self.server.disable_evictions,
             shard_id: shard as u16,
-            process_started: started_unix
-                .saturating_sub(u64::from(CLOCK_START))
-                .max(1),
+            process_started: started_unix.saturating_sub(u64::from(CLOCK_START)).max(1),
             ..StoreConfig::default()
         }
     }

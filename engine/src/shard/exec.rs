@@ -16,8 +16,7 @@ use super::route::key_hash;
 use super::stats::ShardStats;
 use store::{
     ArithOutcome, DeleteOutcome, HashedKey, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet,
-    MetaGetArgs, MetaSetArgs, MetaSetMode, Store, StoreMode, StoreOutcome,
-    TouchOutcome,
+    MetaGetArgs, MetaSetArgs, MetaSetMode, Store, StoreMode, StoreOutcome, TouchOutcome,
 };
 
 /// What the connection does after a request.
@@ -90,10 +89,11 @@ impl Exec<'_> {
                 status(out, d.noreply, s);
             }
             Request::Arith(a) => {
-                match self
-                    .store
-                    .incr_decr(HashedKey::with_hash(a.key, hash), a.cmd == ArithCmd::Incr, a.delta)
-                {
+                match self.store.incr_decr(
+                    HashedKey::with_hash(a.key, hash),
+                    a.cmd == ArithCmd::Incr,
+                    a.delta,
+                ) {
                     ArithOutcome::Value { value, .. } => {
                         if !a.noreply {
                             encode_number(out, value);
@@ -108,7 +108,10 @@ impl Exec<'_> {
             }
             Request::Touch(t) => {
                 self.stats.cmd_touch += 1;
-                let s = match self.store.touch(HashedKey::with_hash(t.key, hash), t.exptime.into()) {
+                let s = match self
+                    .store
+                    .touch(HashedKey::with_hash(t.key, hash), t.exptime.into())
+                {
                     TouchOutcome::Touched => Status::Touched,
                     TouchOutcome::NotFound => Status::NotFound,
                 };
@@ -135,7 +138,10 @@ impl Exec<'_> {
                     client_flags: m.flags.client_flags().unwrap_or(0),
                     new_cas: m.flags.new_cas(),
                 };
-                let outcome = match self.store.meta_delete(HashedKey::with_hash(key, hash), &args) {
+                let outcome = match self
+                    .store
+                    .meta_delete(HashedKey::with_hash(key, hash), &args)
+                {
                     DeleteOutcome::Deleted => MdOutcome::Deleted,
                     DeleteOutcome::NotFound => MdOutcome::NotFound,
                     DeleteOutcome::Exists => MdOutcome::Exists,
@@ -155,16 +161,19 @@ impl Exec<'_> {
                 self.stats.cmd_meta += 1;
                 let mut buf: proto::meta::KeyBuf = [0; _];
                 let key = m.key.decode(&mut buf);
-                let info = self.store.peek(HashedKey::with_hash(key, hash)).map(|it| MeInfo {
-                    key: it.key,
-                    key_binary: m.key.is_base64(),
-                    exp: it.ttl,
-                    last_access: it.last_access.into(),
-                    cas: it.cas,
-                    fetched: it.fetched,
-                    class: it.class_id,
-                    size: it.size as u64,
-                });
+                let info = self
+                    .store
+                    .peek(HashedKey::with_hash(key, hash))
+                    .map(|it| MeInfo {
+                        key: it.key,
+                        key_binary: m.key.is_base64(),
+                        exp: it.ttl,
+                        last_access: it.last_access.into(),
+                        cas: it.cas,
+                        fetched: it.fetched,
+                        class: it.class_id,
+                        size: it.size as u64,
+                    });
                 encode_me(out, info.as_ref());
             }
             Request::Quit => return Outcome::Close,
@@ -193,7 +202,8 @@ impl Exec<'_> {
                 self.stats.cmd_get += 1;
             }
             let item = if kind.touches() {
-                self.store.gat(HashedKey::with_hash(key, hash), exptime.into())
+                self.store
+                    .gat(HashedKey::with_hash(key, hash), exptime.into())
             } else {
                 self.store.get(HashedKey::with_hash(key, hash))
             };
@@ -259,7 +269,10 @@ impl Exec<'_> {
             new_cas: f.new_cas(),
             vivify: f.vivify().map(i64::from),
         };
-        let outcome = match self.store.meta_set(HashedKey::with_hash(key, hash), m.data, &args) {
+        let outcome = match self
+            .store
+            .meta_set(HashedKey::with_hash(key, hash), m.data, &args)
+        {
             StoreOutcome::Stored { cas } => MsOutcome::Stored { cas },
             StoreOutcome::NotStored => MsOutcome::NotStored,
             StoreOutcome::Exists => MsOutcome::Exists,
@@ -287,7 +300,10 @@ impl Exec<'_> {
             touch: f.ttl().map(i64::from),
             new_cas: f.new_cas(),
         };
-        let outcome = match self.store.meta_arith(HashedKey::with_hash(key, hash), &args) {
+        let outcome = match self
+            .store
+            .meta_arith(HashedKey::with_hash(key, hash), &args)
+        {
             MetaArith::Value {
                 value,
                 cas,

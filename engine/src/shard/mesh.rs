@@ -65,7 +65,10 @@ pub fn split_hashes(kind: Kind, payload: &[u8]) -> (&[u8], &[u8]) {
     let (skip, len) = match kind {
         Kind::Exec => (0, 8),
         Kind::Values => match payload.get(..4) {
-            Some(n) => (4, u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize * 8),
+            Some(n) => (
+                4,
+                u32::from_le_bytes(n.try_into().expect("4 bytes")) as usize * 8,
+            ),
             None => (0, 0),
         },
         _ => (0, 0),

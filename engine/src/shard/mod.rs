@@ -46,8 +46,8 @@ use net::{Net, Received};
 use prefetch::Prefetch;
 use slots::Slots;
 
-pub use ops::{OP_WAKE, OP_WAKE_FAILED};
 use ops::*;
+pub use ops::{OP_WAKE, OP_WAKE_FAILED};
 
 /// What the main thread hands a shard thread.
 pub struct ShardParams {
@@ -207,7 +207,6 @@ struct Life {
 /// Items the crawler checks once a second, and every turn while it is busy.
 const CRAWL_BUDGET_TICK: usize = 4096;
 const CRAWL_BUDGET_BUSY: usize = 256;
-
 
 /// How long a stopping server waits for clients to take their replies.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -372,7 +371,8 @@ impl Core {
     fn begin_receive(&mut self, keys: &mut Prefetch) {
         std::mem::swap(&mut self.prefetch, keys);
         keys.clear();
-        self.prefetch.items_until(&self.store, prefetch::ITEMS_AHEAD);
+        self.prefetch
+            .items_until(&self.store, prefetch::ITEMS_AHEAD);
     }
 
     /// A datagram (or the end of the multishot receive) on the UDP socket.

@@ -127,7 +127,11 @@ mod tests {
         let beta = &input[10..14];
         assert_eq!(beta, b"beta");
         assert_eq!(p.hash_of(1, beta), route::key_hash(b"beta"));
-        assert_eq!(p.entries[1].at, beta.as_ptr() as usize, "taken from the scan");
+        assert_eq!(
+            p.entries[1].at,
+            beta.as_ptr() as usize,
+            "taken from the scan"
+        );
     }
 
     #[test]

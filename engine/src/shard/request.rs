@@ -316,9 +316,11 @@ impl Core {
                 stats: &mut self.stats,
             };
             let prefetch = &self.prefetch;
-            let keys = get.keys.clone().enumerate().map(|(i, k)| {
-                (k, prefetch.hash_of(first_key.saturating_add(i), k))
-            });
+            let keys = get
+                .keys
+                .clone()
+                .enumerate()
+                .map(|(i, k)| (k, prefetch.hash_of(first_key.saturating_add(i), k)));
             exec.values(get.kind, get.exptime, keys, queue.sink());
             proto::cmd::get::encode_end(queue.sink());
             return Handled::Done;
@@ -379,7 +381,8 @@ impl Core {
         let hash = route::key_hash(decoded);
         let owner = match route::target(hash, self.id, self.mesh.shards()) {
             Target::Local => {
-                self.store.delete(store::HashedKey::with_hash(decoded, hash));
+                self.store
+                    .delete(store::HashedKey::with_hash(decoded, hash));
                 return;
             }
             Target::Shard(owner) => owner,

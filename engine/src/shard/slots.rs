@@ -97,7 +97,10 @@ mod tests {
         let (b, gen_b) = t.insert(|_| "b");
         assert_eq!(a, b, "slot reused");
         assert_ne!(gen_a, gen_b);
-        assert!(t.get_mut(a, gen_a).is_none(), "stale generation must not match");
+        assert!(
+            t.get_mut(a, gen_a).is_none(),
+            "stale generation must not match"
+        );
         assert_eq!(t.get_mut(b, gen_b), Some(&mut "b"));
         assert_eq!(t.slot_mut(b), Some(&mut "b"));
         assert_eq!(t.len(), 1);

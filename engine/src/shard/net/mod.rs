@@ -20,8 +20,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use runtime::{Ring, Token, opcode, types};
 
 use super::client::Client;
-use super::order::ReplyQueue;
 use super::ops::{OP_ACCEPT, OP_CANCEL};
+use super::order::ReplyQueue;
 use conn::{Conns, Pause};
 use udp::Udp;
 

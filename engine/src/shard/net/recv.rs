@@ -9,8 +9,8 @@ use runtime::Token;
 
 use super::Net;
 use super::conn::{Conn, Pause};
-use crate::shard::stats::ShardStats;
 use crate::shard::ops::{OP_CANCEL, OP_RECV, TCP_GROUP};
+use crate::shard::stats::ShardStats;
 use crate::shared::Shared;
 
 /// What a client over the connection limit is told before it is closed
@@ -56,10 +56,7 @@ impl Net {
                     }
                     self.accept_backoff = true;
                 }
-                e => tracing::debug!(
-                    "accept failed: {}",
-                    std::io::Error::from_raw_os_error(e)
-                ),
+                e => tracing::debug!("accept failed: {}", std::io::Error::from_raw_os_error(e)),
             }
         } else {
             // SAFETY: a successful accept returns a new descriptor that we now own.
@@ -125,7 +122,13 @@ impl Net {
     }
 
     /// A receive completed with `result`.
-    pub fn on_recv(&mut self, t: Token, result: i32, more: bool, stats: &mut ShardStats) -> Received {
+    pub fn on_recv(
+        &mut self,
+        t: Token,
+        result: i32,
+        more: bool,
+        stats: &mut ShardStats,
+    ) -> Received {
         let Some(conn) = self.conns.get_mut(t.slot, t.generation) else {
             return Received::Stale;
         };

@@ -8,8 +8,8 @@ use runtime::Token;
 
 use super::Net;
 use super::conn::Pause;
-use crate::shard::stats::ShardStats;
 use crate::shard::ops::{OP_CANCEL, OP_SEND};
+use crate::shard::stats::ShardStats;
 use crate::shared::Shared;
 
 impl Net {

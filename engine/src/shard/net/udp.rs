@@ -14,9 +14,9 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use proto::udp as frame;
 use runtime::{BufRing, Ring, Token, opcode, types};
 
+use crate::shard::ops::{OP_CANCEL, OP_UDP_RECV, OP_UDP_SEND};
 use crate::shard::order::ReplyQueue;
 use crate::shard::slots::Slots;
-use crate::shard::ops::{OP_CANCEL, OP_UDP_RECV, OP_UDP_SEND};
 
 /// Receive buffers for datagrams: memcached requests over UDP are small (a get,
 /// a short set); a larger datagram is dropped, as memcached drops what it
