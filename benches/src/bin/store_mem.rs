@@ -3,7 +3,10 @@
 //! raw key + value bytes. `--mixed` draws value sizes uniformly from 50..=300 to show
 //! size-class rounding on a spread of sizes.
 //!
-//! Usage: store_mem [--items N] [--limit-mib M] [--policy P] [--growth F] [--mixed]
+//! `--smaps` adds the resident bytes of the largest mappings, to tell the arena, the
+//! index tables and the heap apart.
+//!
+//! Usage: store_mem [--items N] [--limit-mib M] [--policy P] [--growth F] [--mixed] [--smaps]
 
 use benches::{Rng, key32, rss_bytes};
 use store::{HashedKey, Policy, Store, StoreConfig};
@@ -14,6 +17,7 @@ fn main() {
     let mut policy = Policy::default();
     let mut growth = StoreConfig::default().growth_factor;
     let mut mixed = false;
+    let mut smaps = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().expect("missing value");
@@ -22,6 +26,7 @@ fn main() {
             "--limit-mib" => limit_mib = val().parse().unwrap(),
             "--growth" => growth = val().parse().unwrap(),
             "--mixed" => mixed = true,
+            "--smaps" => smaps = true,
             "--policy" => {
                 let v = val();
                 policy = *Policy::ALL
@@ -109,4 +114,33 @@ fn main() {
             c.id, c.chunk_size, c.total_pages, c.number
         );
     }
+    if smaps {
+        print_largest_mappings(8);
+    }
+}
+
+/// The `n` mappings of this process with the most resident bytes, from /proc/self/smaps.
+fn print_largest_mappings(n: usize) {
+    let text = std::fs::read_to_string("/proc/self/smaps").expect("read /proc/self/smaps");
+    let mut maps: Vec<(u64, u64, String)> = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or("");
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            let (a, b) = first.split_once('-').unwrap();
+            let size = u64::from_str_radix(b, 16).unwrap() - u64::from_str_radix(a, 16).unwrap();
+            let name = words.nth(4).unwrap_or("[anon]").to_string();
+            maps.push((0, size, name));
+        } else if first == "Rss:"
+            && let Some(m) = maps.last_mut()
+        {
+            m.0 = words.next().unwrap().parse::<u64>().unwrap() * 1024;
+        }
+    }
+    maps.sort_by_key(|m| std::cmp::Reverse(m.0));
+    for (rss, size, name) in maps.iter().take(n) {
+        println!("  mapping rss {rss:11} of {size:11} bytes  {name}");
+    }
+    let rest: u64 = maps.iter().skip(n).map(|m| m.0).sum();
+    println!("  other mappings rss {rest}");
 }
