@@ -9,6 +9,7 @@
 #   bash scripts/bench-engine.sh                      # 3 rounds of 8 s each
 #   ROUNDS=5 DURATION=10s bash scripts/bench-engine.sh
 #   SERVER_CPU=0 CLIENT_CPU=1 OUT=target/bench-engine SHAPES="32:1 256:16" bash scripts/bench-engine.sh
+#   BASELINE=/path/to/older/corecache bash scripts/bench-engine.sh   # A/B: adds it as a fourth target
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVER_CPU=${SERVER_CPU:-0}
@@ -18,6 +19,7 @@ DURATION=${DURATION:-8s}
 OUT=${OUT:-target/bench-engine}
 SHAPES=${SHAPES:-"32:1 256:1 32:16 256:16"}
 EXTRA=${EXTRA:-}
+BASELINE=${BASELINE:-}
 
 # shellcheck source=scripts/lib/servers.sh
 source scripts/lib/servers.sh
@@ -27,6 +29,16 @@ mkdir -p "$OUT"
 LG=target/release/corecache-loadgen
 trap stop_servers EXIT
 start_servers "$SERVER_CPU" "$OUT/corecache.log" "$OUT/null.log"
+targets=(--target "corecache=127.0.0.1:$CC_PORT" --target "memcached=127.0.0.1:$MC_PORT"
+  --target "null=127.0.0.1:$NULL_PORT")
+if [[ -n $BASELINE ]]; then
+  BASE_PORT=$(free_port)
+  taskset -c "$SERVER_CPU" "$BASELINE" -p "$BASE_PORT" -t 1 --cores "$SERVER_CPU" -m 1024 \
+    2>"$OUT/baseline.log" &
+  pids+=("$!")
+  wait_port "$BASE_PORT"
+  targets+=(--target "baseline=127.0.0.1:$BASE_PORT")
+fi
 
 echo "# $(date -u +%FT%TZ) $(uname -r) load $(cut -d' ' -f1-3 /proc/loadavg); server cpu$SERVER_CPU, load cpu$CLIENT_CPU"
 for shape in $SHAPES; do
@@ -34,9 +46,7 @@ for shape in $SHAPES; do
   depth=${shape#*:}
   echo "## $conns connections, depth $depth"
   # shellcheck disable=SC2086
-  "$LG" compare --no-progress \
-    --target "corecache=127.0.0.1:$CC_PORT" --target "memcached=127.0.0.1:$MC_PORT" \
-    --target "null=127.0.0.1:$NULL_PORT" \
+  "$LG" compare --no-progress "${targets[@]}" \
     --cores "$CLIENT_CPU" --conns "$conns" --depth "$depth" --rounds "$ROUNDS" \
     --duration "$DURATION" --warmup 2s --prefill --keys 100000 --value-size 100 --ratio 9:1 \
     --json "$OUT/c$conns-d$depth.json" $EXTRA

@@ -88,7 +88,7 @@ impl Target {
             if line.starts_with(b"VERSION") {
                 return c;
             }
-            assert_eq!(show(&line), "SERVER_ERROR too many open connections\r\n");
+            assert_eq!(show(&line), "ERROR Too many open connections\r\n");
             assert!(Instant::now() < deadline, "no place came free");
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -524,7 +524,7 @@ fn connections_beyond_the_limit_are_refused() {
         let mut over = t.server.connect();
         assert_eq!(
             show(&over.read_to_eof()),
-            "SERVER_ERROR too many open connections\r\n"
+            "ERROR Too many open connections\r\n"
         );
     }
     // Everyone admitted is still served.

@@ -339,6 +339,16 @@ fn admin() {
     let rows: &[(&[u8], common::Want)] = &[
         (b"version\r\n", Ok(b"version\r\n", 9)),
         (b"version 1 2\r\n", Ok(b"version\r\n", 13)),
+        // An HTTP request line on the memcached port: memcached hangs up
+        // without a reply (malicious-commands.t); a known command does not.
+        (b"GET / HTTP/1.0\r\n", Err(None, 16, 0, true)),
+        (
+            b"PUT /asdf/asd/fasdfasdf/sadf HTTP/1.1\r\n",
+            Err(None, 39, 0, true),
+        ),
+        (b"DELETE HTTP/1.1\r\n", Err(None, 17, 0, true)),
+        (b"bogus HTTPX\r\n", Err(ERROR, 13, 0, false)),
+        (b"version HTTP/1.1\r\n", Ok(b"version\r\n", 18)),
         (b"quit\r\n", Ok(b"quit\r\n", 6)),
         (b"quit 1 2\r\n", Ok(b"quit\r\n", 10)),
         (b"flush_all\r\n", Ok(b"flush_all\r\n", 11)),

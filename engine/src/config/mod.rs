@@ -356,7 +356,13 @@ impl Config {
             ));
         }
         let count = if self.shards.count == 0 {
-            available.len()
+            // One shard per core, but no more than the memory limit can give
+            // two slab pages each (the least a store runs with): `-m 3` on a
+            // many-core host runs one shard rather than refusing to start or
+            // holding more than `-m`. An explicit count is honoured or refused.
+            let page = self.memory.slab_page_size.0.max(1);
+            let fits = ((self.memory.limit_mb << 20) / (2 * page)).max(1) as usize;
+            available.len().min(fits)
         } else {
             self.shards.count
         };
@@ -374,6 +380,22 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_a_count_a_small_memory_limit_runs_fewer_shards() {
+        let mut c = Config::default();
+        c.shards.cores = CoreList::List(vec![0, 1, 2, 3]);
+        c.memory.limit_mb = 64;
+        assert_eq!(c.shard_cores().unwrap().len(), 4);
+        // Two 1 MiB pages per shard: 3 MiB is room for one shard.
+        c.memory.limit_mb = 3;
+        assert_eq!(c.shard_cores().unwrap(), vec![0]);
+        c.memory.limit_mb = 5;
+        assert_eq!(c.shard_cores().unwrap(), vec![0, 1]);
+        // An explicit count is not second-guessed here (the store refuses it).
+        c.shards.count = 4;
+        assert_eq!(c.shard_cores().unwrap().len(), 4);
+    }
 
     #[test]
     fn defaults_are_memcached_like_and_valid() {

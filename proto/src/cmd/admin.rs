@@ -5,10 +5,10 @@
 //! without `-A`) is the engine's answer.
 
 use crate::cmd::{put_noreply, put_sp_i64, put_sp_u64};
-use crate::error::{ClientError, ErrorMessage, ErrorReply};
+use crate::error::{ClientError, ErrorMessage, ErrorReply, Invalid};
 use crate::line::Tokens;
 use crate::num::{strtod, strtol, strtoll, strtoul};
-use crate::text::{Ctx, Parsed};
+use crate::text::{Ctx, Parsed, Stop};
 use std::io::Write as _;
 
 /// `flush_all [delay] [noreply]`
@@ -288,6 +288,13 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, Admin<'a>> {
             },
             None => return error(true),
         }),
+        // memcached hangs up without a word on an unknown command whose last
+        // token starts with "HTTP/": an HTTP client on the wrong port.
+        _ if t.get(n - 1).starts_with(b"HTTP/") => {
+            let mut hang_up = Invalid::line(ErrorReply::Error, cx.next, false);
+            hang_up.close = true;
+            return Err(Stop::Invalid(hang_up));
+        }
         _ => return error(true),
     };
     cx.done(req)

@@ -15,7 +15,7 @@ use crate::shared::Shared;
 
 /// What a client over the connection limit is told before it is closed
 /// (memcached's words).
-const TOO_MANY_CONNECTIONS: &[u8] = b"SERVER_ERROR too many open connections\r\n";
+const TOO_MANY_CONNECTIONS: &[u8] = b"ERROR Too many open connections\r\n";
 
 /// What a receive completion leaves for the request path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
