@@ -222,7 +222,10 @@ fn a_line_without_end_is_cut_off_at_the_guard() {
     keys.extend_from_slice(b"\r\n");
     let writer = spawn_writer(&c.stream, keys);
     assert_eq!(c.read_line(), b"END\r\n");
-    writer.join().unwrap().expect("the server read the whole line");
+    writer
+        .join()
+        .unwrap()
+        .expect("the server read the whole line");
     let grown = t.server.rss_kib().saturating_sub(rss_before);
     assert!(grown < 16 << 10, "RSS grew by {grown} KiB for one get line");
     // A partial line is not an error: the connection waits for the rest.
