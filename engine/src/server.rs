@@ -17,12 +17,14 @@
 
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use runtime::{Ring, RingConfig, Token, WakeTarget, socket};
 
+use crate::auth::Auth;
 use crate::config::{Config, ConfigError};
 use crate::shard::{self, ShardError, ShardParams, ShardReady};
 use crate::shared::Shared;
@@ -149,6 +151,17 @@ impl From<ConfigError> for StartError {
 pub fn run(config: Config) -> Result<(), StartError> {
     let cores = config.shard_cores()?;
     let shards = cores.len();
+    let load = |path: &Option<String>| -> Result<Option<Auth>, StartError> {
+        path.as_deref()
+            .map(|p| Auth::load(Path::new(p)).map_err(|e| ConfigError(e.to_string()).into()))
+            .transpose()
+    };
+    let ascii_auth = load(&config.server.auth_file)?;
+    let sasl_auth = if config.server.sasl {
+        load(&config.server.sasl_pwdb)?
+    } else {
+        None
+    };
     let listeners = bind(&config, shards)?;
     block_stop_signals();
     let started_unix = SystemTime::now()
@@ -166,6 +179,8 @@ pub fn run(config: Config) -> Result<(), StartError> {
         drained: AtomicUsize::new(0),
         tcp_addrs: listeners.tcp_addrs.clone(),
         udp_addrs: listeners.udp_addrs.clone(),
+        ascii_auth,
+        sasl_auth,
     });
     if let Some(path) = &shared.config.server.pidfile {
         std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
@@ -270,7 +285,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     }
     tracing::info!(shards, version = crate::config::VERSION, "corecache ready");
 
-    let signal = wait_for_stop_signal();
+    let signal = wait_for_stop_signal(&shared);
     tracing::info!(
         signal,
         "stopping: no new connections; finishing in-flight requests"
@@ -322,11 +337,12 @@ fn stop_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         set
     }
 }
 
-/// Blocks SIGINT and SIGTERM in this thread and every thread it starts, so that
+/// Blocks SIGINT, SIGTERM and SIGHUP in this thread and every thread it starts, so that
 /// only `wait_for_stop_signal` receives them; ignores SIGPIPE (a peer closing
 /// mid-send is an error code, not a reason to die).
 fn block_stop_signals() {
@@ -338,17 +354,34 @@ fn block_stop_signals() {
     }
 }
 
-fn wait_for_stop_signal() -> &'static str {
+/// Waits for SIGINT or SIGTERM; SIGHUP on the way re-reads the password
+/// files, as memcached does.
+fn wait_for_stop_signal(shared: &Shared) -> &'static str {
     let set = stop_signals();
     let mut sig: libc::c_int = 0;
     loop {
         // SAFETY: sigwait reads the set and writes the signal number.
-        if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
-            return if sig == libc::SIGINT {
-                "SIGINT"
-            } else {
-                "SIGTERM"
-            };
+        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+            continue;
+        }
+        match sig {
+            libc::SIGINT => return "SIGINT",
+            libc::SIGHUP => reload_auth(shared),
+            _ => return "SIGTERM",
+        }
+    }
+}
+
+fn reload_auth(shared: &Shared) {
+    for auth in [&shared.ascii_auth, &shared.sasl_auth]
+        .into_iter()
+        .flatten()
+    {
+        match auth.reload() {
+            Ok(entries) => {
+                tracing::info!(file = %auth.path().display(), entries, "SIGHUP: auth file reloaded")
+            }
+            Err(e) => tracing::warn!("SIGHUP: {e}; keeping the entries read before"),
         }
     }
 }

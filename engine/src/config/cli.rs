@@ -124,11 +124,13 @@ pub struct Cli {
     pub napi_ids: Option<String>,
     #[arg(short = 'o', long = "extended", hide = true)]
     pub extended: Vec<String>,
-    /// SASL, auth files and TLS are refused: ignoring them would silently drop security.
-    #[arg(short = 'S', long = "enable-sasl", hide = true)]
+    /// SASL PLAIN in the binary protocol, against MEMCACHED_SASL_PWDB (user:password lines).
+    #[arg(short = 'S', long = "enable-sasl")]
     pub sasl: bool,
-    #[arg(short = 'Y', long = "auth-file", hide = true)]
+    /// ascii authentication: clients first send a set whose data is "user password" from FILE.
+    #[arg(short = 'Y', long = "auth-file", value_name = "FILE")]
     pub auth_file: Option<String>,
+    /// TLS is refused: ignoring it would silently drop security.
     #[arg(short = 'Z', long = "enable-ssl", hide = true)]
     pub ssl: bool,
 }
@@ -149,11 +151,7 @@ impl Cli {
     }
 
     fn refuse_security_flags(&self) -> Result<(), ConfigError> {
-        let refused = [
-            (self.sasl, "-S (SASL authentication)"),
-            (self.auth_file.is_some(), "-Y (ASCII authentication)"),
-            (self.ssl, "-Z (TLS)"),
-        ];
+        let refused = [(self.ssl, "-Z (TLS)")];
         for (given, what) in refused {
             if given {
                 return Err(ConfigError(format!(
@@ -223,6 +221,15 @@ impl Cli {
         }
         if let Some(p) = self.protocol {
             c.server.protocol = p;
+        }
+        if let Some(f) = &self.auth_file {
+            c.server.auth_file = Some(f.clone());
+        }
+        if self.sasl {
+            c.server.sasl = true;
+            if c.server.sasl_pwdb.is_none() {
+                c.server.sasl_pwdb = std::env::var("MEMCACHED_SASL_PWDB").ok();
+            }
         }
         self.warn_ignored(warnings);
         for opts in &self.extended {
@@ -427,10 +434,26 @@ mod tests {
     }
 
     #[test]
-    fn security_flags_are_refused() {
-        let err = config(&["-S"]).unwrap_err();
-        assert!(err.0.contains("SASL"), "{err}");
-        assert!(config(&["-Z"]).is_err());
+    fn tls_is_refused_and_authentication_settings_are_checked() {
+        assert!(config(&["-Z"]).unwrap_err().0.contains("TLS"));
+        let (c, _) = config(&["-Y", "/etc/pw"]).unwrap();
+        assert_eq!(c.server.auth_file.as_deref(), Some("/etc/pw"));
+        assert_eq!(c.wire_protocol(), Protocol::Ascii);
+        for (args, says) in [
+            (&["-Y", "f", "-B", "binary"][..], "binary protocol"),
+            (&["-Y", "f", "-U", "11211"][..], "UDP"),
+            (&["-Y", "f", "-S"][..], "exclude each other"),
+            (&["-S", "-B", "ascii"][..], "ascii protocol"),
+        ] {
+            let err = config(args).unwrap_err();
+            assert!(err.0.contains(says), "{args:?}: {err}");
+        }
+        let mut c = Config::default();
+        c.server.sasl = true;
+        assert!(c.validate().unwrap_err().0.contains("MEMCACHED_SASL_PWDB"));
+        c.server.sasl_pwdb = Some("/etc/sasl".into());
+        c.validate().unwrap();
+        assert_eq!(c.wire_protocol(), Protocol::Binary);
     }
 
     #[test]

@@ -69,6 +69,15 @@ pub struct ServerConfig {
     /// Which protocol clients speak (-B): `auto` tells binary from text by
     /// a connection's first byte, as memcached does.
     pub protocol: Protocol,
+    /// memcached's -Y: connections must first authenticate with a
+    /// `user password` set against this file of `user:password` lines
+    /// (text protocol only, no UDP).
+    pub auth_file: Option<String>,
+    /// memcached's -S: SASL PLAIN in the binary protocol (binary only, no UDP).
+    pub sasl: bool,
+    /// The `user:password` file SASL checks against (memcached's
+    /// `MEMCACHED_SASL_PWDB`, which -S reads when this is not set).
+    pub sasl_pwdb: Option<String>,
 }
 
 /// memcached's -B: the protocol a connection is read in.
@@ -109,6 +118,9 @@ impl Default for ServerConfig {
             verbosity: 0,
             pidfile: None,
             protocol: Protocol::Auto,
+            auth_file: None,
+            sasl: false,
+            sasl_pwdb: None,
         }
     }
 }
@@ -252,7 +264,66 @@ impl Config {
     }
 
     /// Checks every value; the error names the setting and the fix.
+    /// The protocol connections are read in: authentication decides it when
+    /// on (ascii auth is text only, SASL binary only, as in memcached).
+    pub fn wire_protocol(&self) -> Protocol {
+        let s = &self.server;
+        if s.auth_file.is_some() {
+            Protocol::Ascii
+        } else if s.sasl {
+            Protocol::Binary
+        } else {
+            s.protocol
+        }
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        if s.auth_file.is_some() && s.sasl {
+            return Err(ConfigError::setting(
+                "server.auth_file",
+                "-Y (ascii authentication) and -S (SASL, binary protocol) exclude each other; use one",
+            ));
+        }
+        if s.auth_file.is_some() {
+            if s.protocol == Protocol::Binary {
+                return Err(ConfigError::setting(
+                    "server.protocol",
+                    "you cannot allow the binary protocol while using ascii authentication tokens (-Y); drop -B binary",
+                ));
+            }
+            if s.udp_port != 0 {
+                return Err(ConfigError::setting(
+                    "server.udp_port",
+                    "UDP requests cannot be authenticated; with -Y leave UDP off (-U 0)",
+                ));
+            }
+        }
+        if s.sasl {
+            if s.protocol == Protocol::Ascii {
+                return Err(ConfigError::setting(
+                    "server.protocol",
+                    "you cannot allow the ascii protocol while using SASL (-S); drop -B ascii",
+                ));
+            }
+            if s.udp_port != 0 {
+                return Err(ConfigError::setting(
+                    "server.udp_port",
+                    "cannot enable UDP while using binary SASL authentication; leave UDP off (-U 0)",
+                ));
+            }
+            if s.sasl_pwdb.is_none() {
+                return Err(ConfigError::setting(
+                    "server.sasl_pwdb",
+                    "-S needs a password file of user:password lines: set MEMCACHED_SASL_PWDB (or server.sasl_pwdb); corecache speaks SASL PLAIN only",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_auth()?;
         let s = &self.server;
         if s.listen.is_empty() {
             return Err(ConfigError::setting(

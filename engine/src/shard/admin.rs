@@ -414,9 +414,12 @@ impl Core {
         stat("reqs_per_event", &20);
         stat("cas_enabled", &"yes");
         stat("tcp_backlog", &c.server.backlog);
-        stat("binding_protocol", &c.server.protocol.binding_name());
-        stat("auth_enabled_sasl", &"no");
-        stat("auth_enabled_ascii", &"no");
+        stat("binding_protocol", &c.wire_protocol().binding_name());
+        stat("auth_enabled_sasl", &yes_no(c.server.sasl));
+        stat(
+            "auth_enabled_ascii",
+            &c.server.auth_file.as_deref().unwrap_or("no"),
+        );
         stat("item_size_max", &c.limits.max_item_size.0);
         stat("maxconns_fast", &"yes");
         stat("hashpower_init", &0);

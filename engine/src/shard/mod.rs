@@ -17,6 +17,7 @@
 //! Everything here is `!Send` and owned by the thread: no locks.
 
 mod admin;
+mod auth;
 mod binary;
 pub mod client;
 mod exec;

@@ -159,7 +159,8 @@ impl Core {
                 return pos;
             }
             if conn.wire == Wire::Undecided {
-                conn.wire = match self.shared.config.server.protocol {
+                conn.authenticated = !self.shared.auth_required();
+                conn.wire = match self.shared.config.wire_protocol() {
                     Protocol::Auto if rest[0] == binary::REQUEST_MAGIC => Wire::Binary,
                     Protocol::Auto | Protocol::Ascii => Wire::Text,
                     Protocol::Binary => Wire::Binary,
@@ -182,6 +183,9 @@ impl Core {
 
     /// Parses and handles one text request at the start of `rest`.
     fn step_text(&mut self, slot: u32, client: Client, rest: &[u8], ran_keys: &mut usize) -> Step {
+        if self.net.conns.slot(slot).is_some_and(|c| !c.authenticated) {
+            return self.step_ascii_auth(slot, rest);
+        }
         if let Some(step) = self.long_get(slot, client, rest) {
             return step;
         }
@@ -233,6 +237,9 @@ impl Core {
             BinParse::Complete { request, consumed } => {
                 if let Some(conn) = self.net.conns.slot_mut(slot) {
                     conn.need = 0;
+                }
+                if !self.binary_allowed(slot, &request) {
+                    return Step::Stop(consumed);
                 }
                 let handled = self.handle_binary(client, &request, &rest[..consumed]);
                 self.after(slot, handled, consumed)
@@ -288,7 +295,7 @@ impl Core {
         self.stats.udp_requests += 1;
         let client = Client::Udp { slot, generation };
         if body.first() == Some(&binary::REQUEST_MAGIC)
-            && self.shared.config.server.protocol != Protocol::Ascii
+            && self.shared.config.wire_protocol() != Protocol::Ascii
         {
             self.on_binary_datagram(client, body);
         } else {

@@ -36,6 +36,9 @@ pub struct ShardStats {
     /// Requests this shard sent to the shard owning their key.
     pub forwarded: u64,
     pub udp_requests: u64,
+    /// Authentication attempts (-Y sets, SASL auth/step) and the failed ones.
+    pub auth_cmds: u64,
+    pub auth_errors: u64,
 }
 
 impl ShardStats {
@@ -264,10 +267,6 @@ fn derived_lines(
             // A connection's state lives as long as the connection.
             let open = merged.general_value("curr_connections").unwrap_or(0);
             stat(out, "connection_structures", open);
-        }
-        Some("store_no_memory") => {
-            stat(out, "auth_cmds", 0);
-            stat(out, "auth_errors", 0);
         }
         Some("limit_maxbytes") => {
             stat(out, "accepting_conns", 1);

@@ -265,11 +265,15 @@ pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String, String) {
 // memcached, for differential rows
 
 /// The pid a memcached reports in `stats`, read with a deadline.
-fn memcached_pid(stream: TcpStream) -> Option<u32> {
+fn memcached_pid(stream: TcpStream, hello: &[u8]) -> Option<u32> {
     use std::io::{BufRead, BufReader, Write};
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    (&stream).write_all(hello).ok()?;
     (&stream).write_all(b"stats\r\n").ok()?;
     let mut lines = BufReader::new(stream).lines();
+    if !hello.is_empty() {
+        lines.next()?.ok()?;
+    }
     loop {
         let line = lines.next()?.ok()?;
         if let Some(pid) = line.strip_prefix("STAT pid ") {
@@ -297,6 +301,12 @@ impl Memcached {
 
     /// Starts memcached with extra flags (e.g. `-A`).
     pub fn start_with(test: &str, extra: &[&str]) -> Option<Memcached> {
+        Memcached::start_with_hello(test, extra, b"")
+    }
+
+    /// As [`Memcached::start_with`], for a memcached that answers `stats` only
+    /// after `hello` (one request with a one-line reply, e.g. a `-Y` login).
+    pub fn start_with_hello(test: &str, extra: &[&str], hello: &[u8]) -> Option<Memcached> {
         let path = std::env::var("MEMCACHED").unwrap_or_else(|_| Memcached::PATH.to_string());
         if !std::path::Path::new(&path).exists() {
             println!(
@@ -342,7 +352,7 @@ impl Memcached {
                 if let Ok(stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
                     // Another test's memcached may hold the port we picked (it was
                     // free when we looked): only ours answers with our child's pid.
-                    if memcached_pid(stream) == Some(child.id()) {
+                    if memcached_pid(stream, hello) == Some(child.id()) {
                         return Some(Memcached { child, addr });
                     }
                     break;

@@ -44,6 +44,9 @@ pub struct Conn {
     /// Bytes of a refused data block still to discard as they arrive.
     pub swallow: usize,
     pub wire: Wire,
+    /// Passed -Y or SASL authentication, or none is required (set when the
+    /// first bytes arrive).
+    pub authenticated: bool,
     /// Inside a `get`/`gets` line too long to parse whole: what follows are
     /// more of its keys (see shard/long_get.rs).
     pub get_tail: Option<crate::shard::long_get::Tail>,
@@ -80,6 +83,7 @@ impl Conn {
             need: 0,
             swallow: 0,
             wire: Wire::Undecided,
+            authenticated: true,
             get_tail: None,
             replies: ReplyQueue::default(),
             inflight: Vec::new(),

@@ -144,6 +144,8 @@ pub static GENERAL: &[Entry<GeneralGet>] = &[
     stat("touch_misses", Counter, Sum, |_, st| st.touch_misses, "Touches of keys not found."),
     stat("store_too_large", Counter, Sum, |_, st| st.store_too_large, "Stores refused because the item was larger than the largest class."),
     stat("store_no_memory", Counter, Sum, |_, st| st.store_no_memory, "Stores refused because no memory could be freed."),
+    stat("auth_cmds", Counter, Sum, |s, _| s.auth_cmds, "Authentication attempts (-Y or SASL)."),
+    stat("auth_errors", Counter, Sum, |s, _| s.auth_errors, "Authentication attempts that failed."),
     stat("bytes_read", Counter, Sum, |s, _| s.bytes_read, "Bytes read from clients."),
     stat("bytes_written", Counter, Sum, |s, _| s.bytes_written, "Bytes sent to clients."),
     stat("limit_maxbytes", Gauge, Sum, |_, st| st.limit_maxbytes, "Bytes of item memory the server may use."),

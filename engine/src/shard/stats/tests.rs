@@ -22,6 +22,8 @@ fn shard(base: u64) -> ShardStats {
         protocol_errors: base + 11,
         forwarded: base + 12,
         udp_requests: base + 13,
+        auth_cmds: base + 14,
+        auth_errors: base + 15,
     }
 }
 
