@@ -222,6 +222,15 @@ pub struct NetworkConfig {
     pub channel_batches: usize,
     /// A batch of cross-shard requests is sent when it reaches this size (or at the end of a loop turn).
     pub batch_bytes: ByteSize,
+    /// UDP: the most reply bytes one request datagram may cause (frame headers
+    /// included); a larger reply is dropped (`udp_replies_too_large`). Bounds
+    /// the reflection amplification; see docs/security.md.
+    pub udp_max_reply: ByteSize,
+    /// UDP: reply bytes per second each source address may receive from one
+    /// shard (a token bucket whose burst is the larger of 4 x `udp_max_reply`
+    /// and one second of the rate); 0 = unlimited.
+    /// Replies over it are dropped (`udp_replies_rate_limited`).
+    pub udp_reply_rate: ByteSize,
 }
 
 impl Default for NetworkConfig {
@@ -233,6 +242,8 @@ impl Default for NetworkConfig {
             max_pending_output: ByteSize(4 << 20),
             channel_batches: 256,
             batch_bytes: ByteSize(64 << 10),
+            udp_max_reply: ByteSize(64 << 10),
+            udp_reply_rate: ByteSize(1 << 20),
         }
     }
 }
@@ -437,6 +448,12 @@ impl Config {
             return Err(ConfigError::setting(
                 "network.batch_bytes",
                 "must be at least 4k (default 64k)",
+            ));
+        }
+        if n.udp_max_reply.0 < 1400 {
+            return Err(ConfigError::setting(
+                "network.udp_max_reply",
+                "must be at least one datagram, 1400 bytes (default 64k)",
             ));
         }
         Ok(())

@@ -46,6 +46,7 @@ use crate::shared::Shared;
 use admin::Gather;
 use mesh::Mesh;
 use net::conn::Wire;
+pub use net::udp::Guard as UdpGuard;
 use net::{Net, Received};
 use prefetch::Prefetch;
 use slots::Slots;
@@ -141,7 +142,7 @@ pub fn run(params: ShardParams) {
         Err(e) => return fail(e.into()),
     };
     let udp = match udp {
-        Some(fd) => match net::udp::Udp::new(&ring, UDP_GROUP, fd) {
+        Some(fd) => match net::udp::Udp::new(&ring, UDP_GROUP, fd, shared.config.udp_guard()) {
             Ok(u) => Some(u),
             Err(e) => return fail(ShardError::Udp(e)),
         },
@@ -468,7 +469,7 @@ impl Core {
             self.net.after_flush(slot, &self.shared, &mut self.stats);
         }
         self.net.restore_dirty(dirty);
-        self.net.flush_udp();
+        self.net.flush_udp(&mut self.stats);
         self.mesh.flush(&mut self.net.ring);
     }
 }

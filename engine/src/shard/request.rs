@@ -306,6 +306,15 @@ impl Core {
         }
     }
 
+    /// Whether a UDP request's reply is already over `network.udp_max_reply`:
+    /// it will be dropped, so the rest of its datagram is not run.
+    fn udp_over_limit(&self, client: Client) -> bool {
+        match (client, self.net.udp.as_ref()) {
+            (Client::Udp { slot, generation }, Some(udp)) => udp.over_limit(slot, generation),
+            _ => false,
+        }
+    }
+
     fn on_text_datagram(&mut self, client: Client, body: &[u8]) {
         let mut pos = 0;
         while pos < body.len() {
@@ -313,6 +322,7 @@ impl Core {
                 Parse::Complete { request, consumed } => {
                     let raw = &body[pos..pos + consumed];
                     match self.handle(client, request, raw, usize::MAX) {
+                        Handled::Done if self.udp_over_limit(client) => break,
                         Handled::Done => pos += consumed,
                         // A full channel: drop the rest, as a busy memcached drops datagrams.
                         Handled::Stall | Handled::Close => break,
@@ -342,6 +352,7 @@ impl Core {
                 BinParse::Complete { request, consumed } => {
                     let raw = &body[pos..pos + consumed];
                     match self.handle_binary(client, &request, raw) {
+                        Handled::Done if self.udp_over_limit(client) => break,
                         Handled::Done => pos += consumed,
                         Handled::Stall | Handled::Close => break,
                     }

@@ -39,6 +39,12 @@ pub struct ShardStats {
     /// Authentication attempts (-Y sets, SASL auth/step) and the failed ones.
     pub auth_cmds: u64,
     pub auth_errors: u64,
+    /// UDP datagrams dropped on arrival (malformed, truncated, too many pending).
+    pub udp_dropped: u64,
+    /// UDP replies dropped for exceeding `network.udp_max_reply`.
+    pub udp_replies_too_large: u64,
+    /// UDP replies dropped by the per-source rate bound.
+    pub udp_replies_rate_limited: u64,
 }
 
 impl ShardStats {

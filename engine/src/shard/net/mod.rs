@@ -22,6 +22,7 @@ use runtime::{Ring, Token, opcode, types};
 use super::client::Client;
 use super::ops::{OP_ACCEPT, OP_CANCEL};
 use super::order::ReplyQueue;
+use super::stats::ShardStats;
 use conn::{Conns, Pause};
 use udp::Udp;
 
@@ -158,9 +159,9 @@ impl Net {
     }
 
     /// End of turn for UDP: send complete replies, re-arm the receive.
-    pub fn flush_udp(&mut self) {
+    pub fn flush_udp(&mut self, stats: &mut ShardStats) {
         if let Some(u) = self.udp.as_mut() {
-            u.flush(&mut self.ring);
+            u.flush(&mut self.ring, stats);
         }
     }
 }

@@ -165,6 +165,9 @@ pub static GENERAL: &[Entry<GeneralGet>] = &[
     stat("protocol_errors", Counter, Sum, |s, _| s.protocol_errors, "Requests answered with ERROR or CLIENT_ERROR."),
     stat("cross_shard_requests", Counter, Sum, |s, _| s.forwarded, "Requests sent to the shard owning their key."),
     stat("udp_requests", Counter, Sum, |s, _| s.udp_requests, "Requests received over UDP."),
+    stat("udp_dropped", Counter, Sum, |s, _| s.udp_dropped, "UDP datagrams dropped on arrival: malformed, truncated, or too many pending."),
+    stat("udp_replies_too_large", Counter, Sum, |s, _| s.udp_replies_too_large, "UDP replies dropped for exceeding network.udp_max_reply."),
+    stat("udp_replies_rate_limited", Counter, Sum, |s, _| s.udp_replies_rate_limited, "UDP replies dropped by the per-source reply rate bound."),
     stat("slab_bytes", Gauge, Sum, |_, st| st.slab_bytes, "Bytes of slab pages handed to size classes."),
 ];
 

@@ -24,6 +24,9 @@ fn shard(base: u64) -> ShardStats {
         udp_requests: base + 13,
         auth_cmds: base + 14,
         auth_errors: base + 15,
+        udp_dropped: base + 16,
+        udp_replies_too_large: base + 17,
+        udp_replies_rate_limited: base + 18,
     }
 }
 
