@@ -197,7 +197,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_item_size: ByteSize(1 << 20),
             max_key_length: 250,
-            max_line_length: 2048,
+            max_line_length: 16 << 10,
             max_get_line_length: ByteSize(64 << 10),
         }
     }
@@ -404,7 +404,7 @@ impl Config {
         if l.max_line_length < 256 {
             return Err(ConfigError::setting(
                 "limits.max_line_length",
-                "must be at least 256 (default 2048)",
+                "must be at least 256 (default 16384)",
             ));
         }
         if (l.max_get_line_length.0 as usize) < l.max_line_length {
