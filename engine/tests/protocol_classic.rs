@@ -83,7 +83,10 @@ fn delete_arith_touch_rows() -> Vec<Row> {
         row(b"set d 0 0 1\r\nx\r\n", b"STORED\r\n"),
         // The legacy hold time 0 is accepted; anything else is refused.
         row(b"delete d 0\r\n", b"DELETED\r\n"),
-        row(b"delete d 1\r\n", b"ERROR\r\n"),
+        row(
+            b"delete d 1\r\n",
+            b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n",
+        ),
         row(b"delete d noreply\r\n", b""),
         row(b"set num 0 0 2\r\n10\r\n", b"STORED\r\n"),
         row(b"incr num 5\r\n", b"15\r\n"),

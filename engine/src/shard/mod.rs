@@ -463,8 +463,16 @@ impl Core {
         let max_output = self.shared.config.network.max_pending_output.0 as usize;
         let dirty = self.net.take_dirty();
         for &slot in &dirty {
-            if self.net.flush_conn(slot, max_output) {
+            // A connection read again may answer at once: flush again to
+            // send that too, or it would wait for the next event on the ring.
+            let mut rounds = 0;
+            while self.net.flush_conn(slot, max_output) {
                 self.resume_input(slot);
+                rounds += 1;
+                if rounds == 4 {
+                    self.net.mark_dirty(slot);
+                    break;
+                }
             }
             self.net.after_flush(slot, &self.shared, &mut self.stats);
         }

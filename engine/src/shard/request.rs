@@ -24,7 +24,7 @@ use super::Core;
 use super::client::{Client, Handled, ORIGIN_NONE};
 use super::exec::{Exec, Outcome};
 use super::mesh::{self, Kind, Origin};
-use super::net::conn::{Pause, Wire};
+use super::net::conn::{MAX_AWAITED, Pause, Wire};
 use super::prefetch::ITEMS_AHEAD;
 use super::route::{self, Target};
 use crate::config::Protocol;
@@ -154,7 +154,9 @@ impl Core {
             {
                 return pos;
             }
-            if conn.pending_output() > max_output {
+            // Replies awaited from other shards are output too, of a size
+            // not known yet: bound how many are outstanding.
+            if conn.pending_output() > max_output || conn.replies.awaiting() > MAX_AWAITED {
                 self.net.pause(slot, Pause::Output);
                 return pos;
             }

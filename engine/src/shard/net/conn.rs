@@ -9,6 +9,12 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use crate::shard::order::ReplyQueue;
 use crate::shard::slots::Slots;
 
+/// Replies from other shards a connection may await before it stops being
+/// read (`Pause::Output`): their size is not known until they arrive, and each
+/// holds at most a long-get piece's keys (shard/long_get.rs). Reading resumes
+/// once at most half are awaited and the output is below half its bound.
+pub const MAX_AWAITED: usize = 64;
+
 /// Why a connection stopped being read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pause {
