@@ -102,6 +102,25 @@ fn requests_sent_before_eof_are_all_answered_by_a_yielding_connection() {
 }
 
 #[test]
+fn binary_requests_count_towards_the_budget_too() {
+    let server = Server::start(&["-t", "1", "-R", "2"]);
+    // Binary NOOP: magic 0x80, opcode 0x0a, nothing else; the reply is a
+    // 24-byte header with magic 0x81.
+    let mut noop = [0u8; 24];
+    noop[0] = 0x80;
+    noop[1] = 0x0a;
+    let mut c = server.connect();
+    c.send(&noop.repeat(7));
+    let replies = c.read_n(7 * 24);
+    for (i, r) in replies.chunks(24).enumerate() {
+        assert_eq!((r[0], r[1]), (0x81, 0x0a), "reply {i}");
+    }
+    // Two a turn: yields after the 2nd, 4th and 6th.
+    let yields = stat(&server.connect().stats(""), "conn_yields");
+    assert!(yields >= 3, "conn_yields {yields}");
+}
+
+#[test]
 fn r_zero_is_refused_as_memcached_refuses_it() {
     let (code, _, stderr) = common::run_to_exit(&["-R", "0", "-p", "0"]);
     assert_eq!(code, Some(2), "{stderr}");
