@@ -28,6 +28,8 @@ pub struct Shared {
     pub ascii_auth: Option<Auth>,
     /// -S: the SASL PLAIN password file.
     pub sasl_auth: Option<Auth>,
+    /// The unix socket served instead of TCP and UDP (-s).
+    pub unix_path: Option<std::path::PathBuf>,
 }
 
 impl Shared {

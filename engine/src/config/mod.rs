@@ -9,7 +9,7 @@ mod derived;
 mod size;
 
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +78,15 @@ pub struct ServerConfig {
     /// The `user:password` file SASL checks against (memcached's
     /// `MEMCACHED_SASL_PWDB`, which -S reads when this is not set).
     pub sasl_pwdb: Option<String>,
+    /// Listen on this unix stream socket instead of TCP and UDP (-s), as
+    /// memcached does: with a socket path, `port`, `udp_port` and `listen`
+    /// are not used.
+    pub unix_socket: Option<PathBuf>,
+    /// Permissions of the socket file (-a), octal as in chmod.
+    pub unix_mask: UnixMask,
+    /// Close connections that have sent no request for longer than this many
+    /// seconds (memcached's `-o idle_timeout`); 0 turns it off.
+    pub idle_timeout: u32,
 }
 
 /// memcached's -B: the protocol a connection is read in.
@@ -121,7 +130,51 @@ impl Default for ServerConfig {
             auth_file: None,
             sasl: false,
             sasl_pwdb: None,
+            unix_socket: None,
+            unix_mask: UnixMask::default(),
+            idle_timeout: 0,
         }
+    }
+}
+
+/// The permission bits of the unix socket file, written and read as octal
+/// text ("0700") so that a config file means what chmod would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UnixMask(pub u32);
+
+impl Default for UnixMask {
+    /// memcached's default: only the server's user may connect.
+    fn default() -> Self {
+        UnixMask(0o700)
+    }
+}
+
+impl std::str::FromStr for UnixMask {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match u32::from_str_radix(s.trim(), 8) {
+            Ok(mask) if mask <= 0o777 => Ok(UnixMask(mask)),
+            _ => Err(ConfigError::setting(
+                "server.unix_mask",
+                format!("{s:?} is not octal permission bits (use -a 0700)"),
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for UnixMask {
+    type Error = ConfigError;
+
+    fn try_from(s: String) -> Result<Self, ConfigError> {
+        s.parse()
+    }
+}
+
+impl From<UnixMask> for String {
+    fn from(m: UnixMask) -> String {
+        format!("{:04o}", m.0)
     }
 }
 
@@ -231,6 +284,9 @@ pub struct NetworkConfig {
     /// and one second of the rate); 0 = unlimited.
     /// Replies over it are dropped (`udp_replies_rate_limited`).
     pub udp_reply_rate: ByteSize,
+    /// Requests one connection may have handled in a loop turn while more
+    /// are buffered (memcached's -R): then it yields so that others progress.
+    pub reqs_per_event: u32,
 }
 
 impl Default for NetworkConfig {
@@ -244,6 +300,7 @@ impl Default for NetworkConfig {
             batch_bytes: ByteSize(64 << 10),
             udp_max_reply: ByteSize(64 << 10),
             udp_reply_rate: ByteSize(1 << 20),
+            reqs_per_event: 20,
         }
     }
 }
@@ -354,6 +411,19 @@ impl Config {
                 "must be positive (use -b 1024)",
             ));
         }
+        if let Some(path) = &s.unix_socket {
+            // sun_path holds 108 bytes with the terminating NUL.
+            let len = path.as_os_str().len();
+            if len == 0 || len > 107 {
+                return Err(ConfigError::setting(
+                    "server.unix_socket",
+                    format!(
+                        "{} must be 1..=107 bytes long, the most a unix socket address holds",
+                        path.display()
+                    ),
+                ));
+            }
+        }
         let m = &self.memory;
         if m.limit_mb == 0 {
             return Err(ConfigError::setting(
@@ -444,6 +514,12 @@ impl Config {
                 "must be at least 64k (default 4m)",
             ));
         }
+        if n.reqs_per_event == 0 {
+            return Err(ConfigError::setting(
+                "network.reqs_per_event",
+                "must be at least 1 (memcached's -R; default 20)",
+            ));
+        }
         if n.batch_bytes.0 < 4 << 10 {
             return Err(ConfigError::setting(
                 "network.batch_bytes",
@@ -531,8 +607,41 @@ mod tests {
         c.server.port = 1234;
         c.memory.hugepages = HugePages::Try;
         c.shards.cores = CoreList::List(vec![0, 2, 3]);
+        c.server.unix_socket = Some("/run/corecache.sock".into());
+        c.server.unix_mask = UnixMask(0o755);
+        c.server.idle_timeout = 30;
+        c.network.reqs_per_event = 5;
         let text = c.to_toml();
+        assert!(text.contains("unix_mask = \"0755\""), "{text}");
         assert_eq!(Config::from_toml(&text).unwrap(), c);
+    }
+
+    #[test]
+    fn unix_masks_are_octal_permission_bits() {
+        assert_eq!("700".parse::<UnixMask>().unwrap(), UnixMask(0o700));
+        assert_eq!("0660".parse::<UnixMask>().unwrap(), UnixMask(0o660));
+        assert_eq!("0".parse::<UnixMask>().unwrap(), UnixMask(0));
+        for bad in ["8", "0x700", "1000", "", "rw"] {
+            let err = bad.parse::<UnixMask>().unwrap_err();
+            assert!(err.0.contains("server.unix_mask"), "{bad}: {err}");
+        }
+        let err = Config::from_toml("[server]\nunix_mask = \"999\"\n").unwrap_err();
+        assert!(err.0.contains("unix_mask"), "{err}");
+    }
+
+    #[test]
+    fn socket_paths_and_request_budgets_are_bounded() {
+        let mut c = Config::default();
+        c.server.unix_socket = Some("/tmp/x".repeat(20).into());
+        assert!(c.validate().unwrap_err().0.contains("server.unix_socket"));
+        let mut c = Config::default();
+        c.network.reqs_per_event = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .0
+                .contains("network.reqs_per_event")
+        );
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl Core {
     }
 
     /// Parses and handles requests from `input`; returns the bytes consumed.
-    fn process(&mut self, slot: u32, input: &[u8]) -> usize {
+    pub(super) fn process(&mut self, slot: u32, input: &[u8]) -> usize {
         let mut ran_keys = 0;
         let max_output = self.shared.config.network.max_pending_output.0 as usize;
         let mut pos = 0;
@@ -160,6 +160,13 @@ impl Core {
                 self.net.pause(slot, Pause::Output);
                 return pos;
             }
+            if conn.served >= self.reqs_per_event {
+                // -R: this connection has had its turn; the rest of its input
+                // waits for the next one, so that others progress.
+                self.stats.conn_yields += 1;
+                self.net.pause(slot, Pause::Yield);
+                return pos;
+            }
             if conn.wire == Wire::Undecided {
                 conn.authenticated = !self.shared.auth_required();
                 conn.wire = match self.shared.config.wire_protocol() {
@@ -177,7 +184,15 @@ impl Core {
                 Wire::Text | Wire::Undecided => self.step_text(slot, client, rest, &mut ran_keys),
             };
             match step {
-                Step::Next(n) => pos += n,
+                Step::Next(n) => {
+                    pos += n;
+                    // A request (or a piece of a long get line) ran: it counts
+                    // towards -R, and the connection is not idle.
+                    if let Some(conn) = self.net.conns.slot_mut(slot) {
+                        conn.served += 1;
+                        conn.last_cmd = self.life.now;
+                    }
+                }
                 Step::Stop(n) => return pos + n,
             }
         }

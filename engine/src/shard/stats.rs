@@ -17,7 +17,7 @@ pub mod schema;
 #[cfg(test)]
 mod tests;
 
-use schema::{ClassGet, Entry, GENERAL, GeneralGet, ITEMS, SLABS, entries};
+use schema::{ClassGet, Entry, GENERAL, GeneralGet, ITEMS, SLABS, Shown, entries};
 
 /// The engine's own counters on one shard (the store counts the rest).
 #[derive(Clone, Debug, Default)]
@@ -45,6 +45,10 @@ pub struct ShardStats {
     pub udp_replies_too_large: u64,
     /// UDP replies dropped by the per-source rate bound.
     pub udp_replies_rate_limited: u64,
+    /// Connections closed by `-o idle_timeout`.
+    pub idle_kicks: u64,
+    /// Times a connection stopped for the turn with requests still buffered (-R).
+    pub conn_yields: u64,
 }
 
 impl ShardStats {
@@ -214,6 +218,8 @@ pub(super) struct ProcessInfo<'a> {
     pub max_connections: usize,
     pub threads: usize,
     pub hash_power_level: u32,
+    /// `-o idle_timeout` is on (memcached prints `idle_kicks` only then).
+    pub idle_timeout: bool,
 }
 
 fn stat(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
@@ -242,6 +248,9 @@ pub(super) fn format_general(out: &mut Vec<u8>, info: &ProcessInfo<'_>, merged: 
 fn general_text(out: &mut Vec<u8>, info: &ProcessInfo<'_>, rusage: (&str, &str), merged: &Merged) {
     derived_lines(out, None, info, rusage, merged);
     for (e, v) in merged.general() {
+        if e.shown == Shown::WithIdleTimeout && !info.idle_timeout {
+            continue;
+        }
         stat(out, e.name, v);
         derived_lines(out, Some(e.name), info, rusage, merged);
     }
@@ -279,9 +288,8 @@ fn derived_lines(
             stat(out, "listen_disabled_num", 0);
             stat(out, "time_in_listen_disabled_us", 0);
             stat(out, "threads", info.threads);
-            stat(out, "conn_yields", 0);
-            stat(out, "hash_power_level", info.hash_power_level);
         }
+        Some("conn_yields") => stat(out, "hash_power_level", info.hash_power_level),
         Some(_) => {}
     }
 }

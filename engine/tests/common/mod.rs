@@ -68,9 +68,22 @@ impl Server {
     }
 
     pub fn try_start(args: &[&str]) -> Result<Server, StartFailure> {
+        let mut all = vec!["-p", "0"];
+        all.extend_from_slice(args);
+        Server::spawn(&all)
+    }
+
+    /// Starts `corecache -s <path> <args>` (no TCP: memcached's -s serves
+    /// only the socket) and waits until it listens there.
+    pub fn start_unix(path: &std::path::Path, args: &[&str]) -> Server {
+        let path = path.to_str().expect("a UTF-8 socket path");
+        let mut all = vec!["-s", path];
+        all.extend_from_slice(args);
+        Server::spawn(&all).unwrap_or_else(|f| panic!("corecache did not start: {f:?}"))
+    }
+
+    fn spawn(args: &[&str]) -> Result<Server, StartFailure> {
         let mut child = Command::new(BIN)
-            .arg("-p")
-            .arg("0")
             .args(args)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -94,7 +107,7 @@ impl Server {
             })
         };
         let deadline = Instant::now() + START_DEADLINE;
-        let (mut tcp, mut udp) = (None, None);
+        let (mut tcp, mut udp, mut unix) = (None, None, false);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
@@ -103,8 +116,15 @@ impl Server {
                         tcp.get_or_insert(a);
                     } else if let Some(a) = after(&line, "listening on udp ") {
                         udp.get_or_insert(a);
+                    } else if line.contains("listening on unix ") {
+                        unix = true;
                     } else if line.contains("corecache ready") {
-                        let addr = tcp.expect("a tcp listener was logged before ready");
+                        // A unix-socket server has no TCP address: its `addr`
+                        // is unspecified and tests connect to the path.
+                        let unspecified = ([0, 0, 0, 0], 0).into();
+                        let addr = tcp
+                            .or(unix.then_some(unspecified))
+                            .expect("a listener was logged before ready");
                         return Ok(Server {
                             child: Some(child),
                             addr,

@@ -24,6 +24,9 @@ pub enum Pause {
     Output,
     /// A channel to another shard is full.
     Mesh,
+    /// It ran its requests-per-turn budget (-R) with more buffered: the
+    /// rest waits in `rbuf` for the next turn, and no more is read meanwhile.
+    Yield,
 }
 
 /// The protocol a connection is read in: memcached decides it once, from the
@@ -44,6 +47,12 @@ pub struct Conn {
     pub generation: u32,
     /// Bytes received and not yet parsed.
     pub rbuf: Vec<u8>,
+    /// The input of a connection that yielded (-R), parsed from
+    /// `backlog_done` on: taken a few requests a turn from an offset, so a
+    /// deep pipeline is not moved down by every turn. What arrives meanwhile
+    /// waits in `rbuf`.
+    pub backlog: Vec<u8>,
+    pub backlog_done: usize,
     /// Do not parse again until `rbuf` holds this many bytes (a data block is
     /// still arriving).
     pub need: usize,
@@ -74,18 +83,24 @@ pub struct Conn {
     /// On the shard's list of connections to send for this turn.
     pub dirty: bool,
     pub peer: Option<std::net::SocketAddr>,
-    /// Seconds since start when the connection was accepted (`stats conns`).
-    pub since: u32,
+    /// Seconds since start when its last request was parsed (or it was
+    /// accepted): the idle timeout and `stats conns` count from here.
+    pub last_cmd: u32,
+    /// Requests handled since the end of the last loop turn (-R).
+    pub served: u32,
     pub listener: u32,
 }
 
 impl Conn {
-    pub fn new(fd: OwnedFd, generation: u32, since: u32, listener: u32) -> Conn {
+    /// A connection accepted at `now` (seconds since start).
+    pub fn new(fd: OwnedFd, generation: u32, now: u32, listener: u32) -> Conn {
         let peer = runtime::socket::peer_addr(&fd).ok();
         Conn {
             fd,
             generation,
             rbuf: Vec::new(),
+            backlog: Vec::new(),
+            backlog_done: 0,
             need: 0,
             swallow: 0,
             wire: Wire::Undecided,
@@ -102,7 +117,8 @@ impl Conn {
             eof: false,
             dirty: false,
             peer,
-            since,
+            last_cmd: now,
+            served: 0,
             listener,
         }
     }
@@ -119,6 +135,19 @@ impl Conn {
     /// Whether everything owed has been sent and nothing is awaited.
     pub fn flushed(&self) -> bool {
         !self.sending && self.replies.awaiting() == 0 && !self.replies.has_ready()
+    }
+
+    /// Whether the connection is waiting for its next request, and has
+    /// waited longer than `timeout` seconds at `now`. As memcached kicks only
+    /// connections waiting for a command: not one in the middle of a data
+    /// block (or swallowing one), with replies to send or owed, or paused.
+    pub fn idle_for(&self, now: u32, timeout: u32) -> bool {
+        now.saturating_sub(self.last_cmd) > timeout
+            && !self.closing
+            && self.need == 0
+            && self.swallow == 0
+            && self.pause == Pause::No
+            && self.flushed()
     }
 
     /// Whether the slot can be freed: the kernel holds nothing of ours.
@@ -147,5 +176,34 @@ mod tests {
         c.recv_armed = false;
         c.sending = true;
         assert!(!c.quiescent() && !c.flushed());
+    }
+
+    #[test]
+    fn idle_means_waiting_for_a_request_longer_than_the_timeout() {
+        let mut c = Conn::new(fd(), 1, 10, 0);
+        assert!(!c.idle_for(13, 3), "3 s is not longer than 3 s");
+        assert!(c.idle_for(14, 3));
+        c.last_cmd = 12;
+        assert!(!c.idle_for(14, 3), "a request restarts the count");
+        c.last_cmd = 10;
+        // Mid data block, swallowing, sending, paused, closing: not waiting.
+        c.need = 5;
+        assert!(!c.idle_for(14, 3));
+        c.need = 0;
+        c.swallow = 5;
+        assert!(!c.idle_for(14, 3));
+        c.swallow = 0;
+        c.sending = true;
+        assert!(!c.idle_for(14, 3));
+        c.sending = false;
+        c.pause = Pause::Output;
+        assert!(!c.idle_for(14, 3));
+        c.pause = Pause::No;
+        c.closing = true;
+        assert!(!c.idle_for(14, 3));
+        c.closing = false;
+        // A line without its newline yet is still waiting for a request.
+        c.rbuf.extend_from_slice(b"get fo");
+        assert!(c.idle_for(14, 3));
     }
 }

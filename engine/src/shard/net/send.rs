@@ -46,6 +46,8 @@ impl Net {
         let Some(conn) = self.conns.slot_mut(slot) else {
             return;
         };
+        // The turn ends for this connection: a fresh -R budget.
+        conn.served = 0;
         let wants_input = !conn.closing && !conn.eof && conn.pause == Pause::No && !self.stopping;
         if wants_input && !conn.recv_armed && !conn.cancelling {
             self.arm_recv(slot);
@@ -146,5 +148,6 @@ impl Net {
             stats.curr_connections -= 1;
         }
         self.stalled.retain(|&s| s != slot);
+        self.yielded.retain(|&s| s != slot);
     }
 }

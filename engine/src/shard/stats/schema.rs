@@ -40,6 +40,14 @@ impl Merge {
     }
 }
 
+/// When the `stats` reply prints an entry (the other outputs always carry it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    Always,
+    /// Only while `-o idle_timeout` is set, as memcached 1.6.18 does.
+    WithIdleTimeout,
+}
+
 /// One stat. `G` is the getter's type: over a shard's general counters
 /// ([`GeneralGet`]) or over one slab class ([`ClassGet`]).
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +57,7 @@ pub struct Entry<G> {
     pub merge: Merge,
     pub help: &'static str,
     pub get: G,
+    pub shown: Shown,
 }
 
 pub type GeneralGet = fn(&ShardStats, &StoreStats) -> u64;
@@ -81,7 +90,13 @@ const fn stat(
         merge,
         help,
         get,
+        shown: Shown::Always,
     }
+}
+
+/// A general entry that the `stats` reply prints only in some configurations.
+const fn stat_if(shown: Shown, entry: Entry<GeneralGet>) -> Entry<GeneralGet> {
+    Entry { shown, ..entry }
 }
 
 const fn class(
@@ -97,6 +112,7 @@ const fn class(
         merge,
         help,
         get,
+        shown: Shown::Always,
     }
 }
 
@@ -146,9 +162,11 @@ pub static GENERAL: &[Entry<GeneralGet>] = &[
     stat("store_no_memory", Counter, Sum, |_, st| st.store_no_memory, "Stores refused because no memory could be freed."),
     stat("auth_cmds", Counter, Sum, |s, _| s.auth_cmds, "Authentication attempts (-Y or SASL)."),
     stat("auth_errors", Counter, Sum, |s, _| s.auth_errors, "Authentication attempts that failed."),
+    stat_if(Shown::WithIdleTimeout, stat("idle_kicks", Counter, Sum, |s, _| s.idle_kicks, "Connections closed for being idle longer than idle_timeout.")),
     stat("bytes_read", Counter, Sum, |s, _| s.bytes_read, "Bytes read from clients."),
     stat("bytes_written", Counter, Sum, |s, _| s.bytes_written, "Bytes sent to clients."),
     stat("limit_maxbytes", Gauge, Sum, |_, st| st.limit_maxbytes, "Bytes of item memory the server may use."),
+    stat("conn_yields", Counter, Sum, |s, _| s.conn_yields, "Times a connection gave up its turn with requests still buffered (reqs_per_event)."),
     stat("hash_bytes", Gauge, Sum, |_, st| st.hash_bytes, "Bytes of index slots."),
     stat("hash_is_expanding", Gauge, Max, |_, st| st.hash_is_expanding.into(), "1 while some shard's index is growing."),
     stat("slabs_moved", Counter, Sum, |_, st| st.slabs_moved, "Slab pages moved between size classes."),
