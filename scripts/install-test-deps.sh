@@ -22,6 +22,9 @@ fi
 /usr/bin/python3 -c 'import bmemcached' >/dev/null 2>&1 || need+=(python3-binary-memcached)
 /usr/bin/python3 -c 'import pylibmc' >/dev/null 2>&1 || need+=(python3-pylibmc)
 /usr/bin/ruby -e 'require "dalli"' >/dev/null 2>&1 || need+=(ruby ruby-dalli)
+# Text-protocol libraries of the 1000-key multi-get test (engine/tests/text_clients.rs).
+/usr/bin/python3 -c 'import pymemcache' >/dev/null 2>&1 || need+=(python3-pymemcache)
+/usr/bin/python3 -c 'import memcache' >/dev/null 2>&1 || need+=(python3-memcache)
 # `corecache-loadgen plot` draws its text with a TrueType font.
 [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need+=(fonts-dejavu-core)
 if ((${#need[@]} == 0)); then
