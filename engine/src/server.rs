@@ -148,6 +148,11 @@ impl From<ConfigError> for StartError {
 /// Runs the server until SIGINT, SIGTERM or an enabled `shutdown` command.
 pub fn run(config: Config) -> Result<(), StartError> {
     let cores = config.shard_cores()?;
+    let cluster = config.cluster_plan()?;
+    let cluster_addrs = match &cluster {
+        Some(plan) => plan.resolve()?,
+        None => Vec::new(),
+    };
     let shards = cores.len();
     let listeners = bind(&config, shards)?;
     block_stop_signals();
@@ -166,6 +171,8 @@ pub fn run(config: Config) -> Result<(), StartError> {
         drained: AtomicUsize::new(0),
         tcp_addrs: listeners.tcp_addrs.clone(),
         udp_addrs: listeners.udp_addrs.clone(),
+        cluster,
+        cluster_addrs,
     });
     if let Some(path) = &shared.config.server.pidfile {
         std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 use std::time::Instant;
 
-use crate::config::Config;
+use crate::config::{ClusterPlan, Config};
 
 /// Read-mostly state every shard sees.
 pub struct Shared {
@@ -23,6 +23,10 @@ pub struct Shared {
     pub verbosity: AtomicU8,
     pub tcp_addrs: Vec<SocketAddr>,
     pub udp_addrs: Vec<SocketAddr>,
+    /// The cluster this node is part of, `None` for a single node.
+    pub cluster: Option<ClusterPlan>,
+    /// Every member's address (resolved at start), by ring index.
+    pub cluster_addrs: Vec<SocketAddr>,
 }
 
 /// Asks the process to stop as if it had received SIGTERM (the `shutdown`

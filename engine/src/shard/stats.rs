@@ -17,7 +17,7 @@ pub mod schema;
 #[cfg(test)]
 mod tests;
 
-use schema::{ClassGet, Entry, GENERAL, GeneralGet, ITEMS, SLABS, entries};
+use schema::{Entry, GENERAL, GeneralGet, ITEMS, LINKS, SLABS, entries};
 
 /// The engine's own counters on one shard (the store counts the rest).
 #[derive(Clone, Debug, Default)]
@@ -36,6 +36,11 @@ pub struct ShardStats {
     /// Requests this shard sent to the shard owning their key.
     pub forwarded: u64,
     pub udp_requests: u64,
+    /// Requests this shard sent to the node owning their key.
+    pub node_forwarded: u64,
+    /// Of those, the ones answered `SERVER_ERROR backend failure` (or left
+    /// out of a multi-get) because the peer was down, slow or broken.
+    pub node_failed: u64,
 }
 
 impl ShardStats {
@@ -56,6 +61,8 @@ pub(super) enum Section {
     Items,
     /// `stats conns`: text lines, concatenated.
     Conns,
+    /// `stats cluster`: one row per peer link, keyed by ring member.
+    Cluster,
 }
 
 impl Section {
@@ -65,6 +72,7 @@ impl Section {
             Section::Slabs => 1,
             Section::Items => 2,
             Section::Conns => 3,
+            Section::Cluster => 4,
         }
     }
 
@@ -74,6 +82,7 @@ impl Section {
             1 => Section::Slabs,
             2 => Section::Items,
             3 => Section::Conns,
+            4 => Section::Cluster,
             _ => return None,
         })
     }
@@ -85,7 +94,8 @@ pub(super) fn snapshot(section: Section, stats: &ShardStats, store: &Store, out:
     match section {
         Section::General => general_snapshot(stats, &store.stats(), out),
         Section::Slabs | Section::Items => class_snapshot(section, &store.slab_stats(), out),
-        Section::Conns => {}
+        // Written by the caller, who has the connections and the links.
+        Section::Conns | Section::Cluster => {}
     }
 }
 
@@ -104,7 +114,7 @@ fn class_snapshot(section: Section, classes: &[SlabClassStats], out: &mut Vec<u8
     }
 }
 
-fn put_row(out: &mut Vec<u8>, key: u32, values: impl ExactSizeIterator<Item = u64>) {
+pub(super) fn put_row(out: &mut Vec<u8>, key: u32, values: impl ExactSizeIterator<Item = u64>) {
     out.extend_from_slice(&key.to_le_bytes());
     out.extend_from_slice(&(values.len() as u32).to_le_bytes());
     for v in values {
@@ -146,6 +156,7 @@ impl Merged {
             Section::General => GENERAL.get(i).map(|e| e.merge),
             Section::Slabs => SLABS.get(i).map(|e| e.merge),
             Section::Items => ITEMS.get(i).map(|e| e.merge),
+            Section::Cluster => LINKS.get(i).map(|e| e.merge),
             Section::Conns => None,
         };
         for (key, values) in rows(snapshot) {
@@ -175,17 +186,12 @@ impl Merged {
         self.general().find(|(e, _)| e.name == name).map(|(_, v)| v)
     }
 
-    /// The merged per-class rows of `table` (`SLABS` or `ITEMS`, whichever
-    /// section was gathered), by class id.
-    pub fn classes(
+    /// The merged keyed rows of `table` (`SLABS` or `ITEMS` by class id,
+    /// `LINKS` by ring member, whichever section was gathered).
+    pub fn classes<G>(
         &self,
-        table: &'static [Entry<ClassGet>],
-    ) -> impl Iterator<
-        Item = (
-            u32,
-            impl Iterator<Item = (&'static Entry<ClassGet>, u64)> + '_,
-        ),
-    > + '_ {
+        table: &'static [Entry<G>],
+    ) -> impl Iterator<Item = (u32, impl Iterator<Item = (&'static Entry<G>, u64)> + '_)> + '_ {
         self.rows
             .iter()
             .map(move |(id, values)| (*id, entries(table, values)))

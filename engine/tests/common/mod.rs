@@ -68,9 +68,15 @@ impl Server {
     }
 
     pub fn try_start(args: &[&str]) -> Result<Server, StartFailure> {
+        let mut all = vec!["-p", "0"];
+        all.extend_from_slice(args);
+        Server::try_start_exact(&all)
+    }
+
+    /// Starts `corecache <args>` as given (no `-p 0`: the caller names the
+    /// port, e.g. for a cluster whose peer list needs every port up front).
+    pub fn try_start_exact(args: &[&str]) -> Result<Server, StartFailure> {
         let mut child = Command::new(BIN)
-            .arg("-p")
-            .arg("0")
             .args(args)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())

@@ -52,6 +52,9 @@ pub struct Conn {
     /// Seconds since start when the connection was accepted (`stats conns`).
     pub since: u32,
     pub listener: u32,
+    /// Another node of the cluster announced this connection as its peer
+    /// link (`cluster_link`): its requests are served here, never forwarded.
+    pub peer_link: bool,
 }
 
 impl Conn {
@@ -76,6 +79,7 @@ impl Conn {
             peer,
             since,
             listener,
+            peer_link: false,
         }
     }
 

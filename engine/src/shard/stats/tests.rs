@@ -22,6 +22,8 @@ fn shard(base: u64) -> ShardStats {
         protocol_errors: base + 11,
         forwarded: base + 12,
         udp_requests: base + 13,
+        node_forwarded: base + 14,
+        node_failed: base + 15,
     }
 }
 

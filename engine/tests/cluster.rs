@@ -1,0 +1,399 @@
+//! Several real nodes on 127.0.0.1 forming one cache (issue 11): keys set
+//! through any node are read through every node, multi-gets spanning all
+//! nodes come back in order, gets/cas across nodes, forwarding off, a dead
+//! or stopped peer answered with `SERVER_ERROR backend failure` in bounded
+//! time while other keys keep working, and a restarted peer used again.
+//!
+//! Every node's port must be in the peer list before any node starts: the
+//! ports are picked by binding port 0 (all at once, so they differ), released,
+//! and passed with -p; a lost race ("in use") starts the cluster again.
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use cluster::{Member, Ring, RingKind};
+use common::{Conn, Server};
+
+/// Bytes as text, whole (`common::show` shortens long replies).
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A node of a test cluster: its arguments, to restart it on its port.
+struct Node {
+    server: Option<Server>,
+    args: Vec<String>,
+}
+
+struct Cluster {
+    nodes: Vec<Node>,
+    ring: Ring,
+}
+
+impl Cluster {
+    fn start(n: usize, extra: &[&str]) -> Cluster {
+        for _ in 0..5 {
+            let listeners: Vec<TcpListener> = (0..n)
+                .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
+                .collect();
+            let ports: Vec<u16> = listeners
+                .iter()
+                .map(|l| l.local_addr().unwrap().port())
+                .collect();
+            drop(listeners);
+            let peers: Vec<String> = ports
+                .iter()
+                .enumerate()
+                .map(|(i, p)| format!("n{i}=127.0.0.1:{p}"))
+                .collect();
+            let peers = peers.join(",");
+            let members: Vec<Member> = ports
+                .iter()
+                .enumerate()
+                .map(|(i, &port)| Member {
+                    name: format!("n{i}"),
+                    host: "127.0.0.1".into(),
+                    port,
+                    weight: 1,
+                })
+                .collect();
+            let ring = Ring::new(&members, RingKind::Libketama).unwrap();
+            let mut nodes = Vec::new();
+            let mut lost_race = false;
+            for (i, port) in ports.iter().enumerate() {
+                let mut args: Vec<String> = [
+                    "-p",
+                    &port.to_string(),
+                    "-t",
+                    "2",
+                    "-m",
+                    "16",
+                    "--cluster-node",
+                    &format!("n{i}"),
+                    "--cluster-peers",
+                    &peers,
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+                args.extend(extra.iter().map(|s| s.to_string()));
+                let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+                match Server::try_start_exact(&argv) {
+                    Ok(server) => nodes.push(Node {
+                        server: Some(server),
+                        args,
+                    }),
+                    Err(f) if f.stderr.iter().any(|l| l.contains("in use")) => {
+                        lost_race = true;
+                        break;
+                    }
+                    Err(f) => panic!("node n{i} did not start: {f:?}"),
+                }
+            }
+            if !lost_race {
+                return Cluster { nodes, ring };
+            }
+        }
+        panic!("no free set of ports after 5 tries");
+    }
+
+    fn connect(&self, i: usize) -> Conn {
+        self.nodes[i]
+            .server
+            .as_ref()
+            .expect("node running")
+            .connect()
+    }
+
+    fn owner(&self, key: &str) -> usize {
+        self.ring.node_of(key.as_bytes())
+    }
+
+    /// A key owned by node `node`, distinct per `tag`.
+    fn key_on(&self, node: usize, tag: &str) -> String {
+        (0..)
+            .map(|i| format!("{tag}:{i}"))
+            .find(|k| self.owner(k) == node)
+            .unwrap()
+    }
+
+    fn kill(&mut self, i: usize) {
+        drop(self.nodes[i].server.take());
+    }
+
+    fn restart(&mut self, i: usize) {
+        let argv: Vec<&str> = self.nodes[i].args.iter().map(String::as_str).collect();
+        // The port was ours a moment ago; something else may briefly hold it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match Server::try_start_exact(&argv) {
+                Ok(s) => {
+                    self.nodes[i].server = Some(s);
+                    return;
+                }
+                Err(f)
+                    if Instant::now() < deadline
+                        && f.stderr.iter().any(|l| l.contains("in use")) =>
+                {
+                    std::thread::yield_now()
+                }
+                Err(f) => panic!("node n{i} did not restart: {f:?}"),
+            }
+        }
+    }
+}
+
+fn set(c: &mut Conn, key: &str, value: &str) {
+    c.send(format!("set {key} 5 0 {}\r\n{value}\r\n", value.len()).as_bytes());
+    assert_eq!(text(&c.read_line()), "STORED\r\n", "set {key}");
+}
+
+/// One retrieval reply, read by its lengths (values may hold `END` lines),
+/// or whatever single line came instead (`SERVER_ERROR ...`).
+fn read_values(c: &mut Conn) -> String {
+    let mut reply = Vec::new();
+    loop {
+        let line = c.read_line();
+        reply.extend_from_slice(&line);
+        let first = text(&line);
+        let Some(header) = first.strip_prefix("VALUE ") else {
+            return text(&reply);
+        };
+        let len: usize = header
+            .split_whitespace()
+            .nth(2)
+            .and_then(|l| l.parse().ok())
+            .unwrap_or_else(|| panic!("bad VALUE line {first:?}"));
+        reply.extend_from_slice(&c.read_n(len + 2));
+    }
+}
+
+fn get(c: &mut Conn, key: &str) -> String {
+    c.send(format!("get {key}\r\n").as_bytes());
+    read_values(c)
+}
+
+/// Equal, or a panic that names the first line that differs.
+fn same(got: &str, want: &str, context: &str) {
+    if got != want {
+        let (g, w): (Vec<&str>, Vec<&str>) =
+            (got.split("\r\n").collect(), want.split("\r\n").collect());
+        let i = g
+            .iter()
+            .zip(&w)
+            .position(|(a, b)| a != b)
+            .unwrap_or(g.len().min(w.len()));
+        panic!(
+            "{context}: line {i} differs: got {:?}, want {:?} ({} vs {} lines)",
+            g.get(i),
+            w.get(i),
+            g.len(),
+            w.len()
+        );
+    }
+}
+
+fn value_reply(key: &str, value: &str) -> String {
+    format!("VALUE {key} 5 {}\r\n{value}\r\nEND\r\n", value.len())
+}
+
+#[test]
+fn a_key_set_through_any_node_reads_byte_exact_through_every_node() {
+    let cluster = Cluster::start(3, &[]);
+    let mut conns: Vec<Conn> = (0..3).map(|i| cluster.connect(i)).collect();
+    for i in 0..60 {
+        let key = format!("k{i}");
+        // Bytes that a careless forwarder would mangle: CR, LF, END lines.
+        let value = format!("v{i}\r\nEND\r\n\0\u{7f}{}", "x".repeat(i * 37));
+        set(&mut conns[i % 3], &key, &value);
+        for (j, c) in conns.iter_mut().enumerate() {
+            assert_eq!(
+                get(c, &key),
+                value_reply(&key, &value),
+                "{key} through n{j}"
+            );
+        }
+    }
+    // Every node served keys of its own and forwarded the rest.
+    let owners: Vec<usize> = (0..60).map(|i| cluster.owner(&format!("k{i}"))).collect();
+    for n in 0..3 {
+        assert!(owners.contains(&n), "node n{n} owns none of the keys");
+    }
+}
+
+#[test]
+fn five_nodes_serve_every_command_family_through_any_node() {
+    let cluster = Cluster::start(5, &[]);
+    let mut conns: Vec<Conn> = (0..5).map(|i| cluster.connect(i)).collect();
+    for owner in 0..5 {
+        let key = cluster.key_on(owner, "fam");
+        let entry = (owner + 1) % 5;
+        let c = &mut conns[entry];
+        // Pipelined, quiet and noreply requests keep their order and replies.
+        let sent = format!(
+            "set {key} 0 0 1 noreply\r\n1\r\nincr {key} 41\r\nms {key}m 2 q\r\nhi\r\nmg {key}m v\r\nmg {key}nope v q\r\nappend {key} 0 0 1\r\n0\r\nget {key}\r\ndelete {key}\r\ndelete {key}\r\nmn\r\n"
+        );
+        c.send(sent.as_bytes());
+        let reply = c.read_through(b"MN\r\n");
+        let want = format!(
+            "42\r\nVA 2\r\nhi\r\nSTORED\r\nVALUE {key} 0 3\r\n420\r\nEND\r\nDELETED\r\nNOT_FOUND\r\nMN\r\n"
+        );
+        assert_eq!(text(&reply), want, "key of n{owner} through n{entry}");
+    }
+}
+
+#[test]
+fn a_multi_get_spanning_every_node_comes_back_in_order() {
+    let cluster = Cluster::start(3, &[]);
+    let mut c = cluster.connect(1);
+    let keys: Vec<String> = (0..40).map(|i| format!("multi:{i}")).collect();
+    for (i, k) in keys.iter().enumerate() {
+        if i % 4 != 3 {
+            set(&mut c, k, &format!("value-{i}"));
+        }
+    }
+    let owners: Vec<usize> = keys.iter().map(|k| cluster.owner(k)).collect();
+    assert!((0..3).all(|n| owners.contains(&n)));
+    for entry in 0..3 {
+        let mut c = cluster.connect(entry);
+        c.send(format!("get {}\r\n", keys.join(" ")).as_bytes());
+        let reply = read_values(&mut c);
+        let mut want = String::new();
+        for (i, k) in keys.iter().enumerate() {
+            if i % 4 != 3 {
+                let v = format!("value-{i}");
+                want.push_str(&format!("VALUE {k} 5 {}\r\n{v}\r\n", v.len()));
+            }
+        }
+        want.push_str("END\r\n");
+        same(&reply, &want, &format!("through n{entry}"));
+    }
+}
+
+#[test]
+fn gets_on_one_node_then_cas_on_another() {
+    let cluster = Cluster::start(3, &[]);
+    let key = cluster.key_on(2, "cas");
+    let mut a = cluster.connect(0);
+    let mut b = cluster.connect(1);
+    set(&mut a, &key, "one");
+    a.send(format!("gets {key}\r\n").as_bytes());
+    let reply = text(&a.read_through(b"END\r\n"));
+    let cas: u64 = reply
+        .lines()
+        .next()
+        .and_then(|l| l.split(' ').nth(4))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no cas in {reply:?}"));
+    b.send(format!("cas {key} 0 0 3 {}\r\ntwo\r\n", cas + 1).as_bytes());
+    assert_eq!(text(&b.read_line()), "EXISTS\r\n");
+    b.send(format!("cas {key} 0 0 3 {cas}\r\ntwo\r\n").as_bytes());
+    assert_eq!(text(&b.read_line()), "STORED\r\n");
+    let mut owner = cluster.connect(2);
+    assert_eq!(
+        get(&mut owner, &key),
+        format!("VALUE {key} 0 3\r\ntwo\r\nEND\r\n")
+    );
+}
+
+#[test]
+fn with_forwarding_off_a_node_answers_only_for_itself() {
+    let cluster = Cluster::start(3, &["--cluster-forward", "off"]);
+    let key = cluster.key_on(1, "off");
+    let mut wrong = cluster.connect(0);
+    let mut owner = cluster.connect(1);
+    set(&mut wrong, &key, "here");
+    assert_eq!(get(&mut wrong, &key), value_reply(&key, "here"));
+    assert_eq!(get(&mut owner, &key), "END\r\n");
+    set(&mut owner, &key, "there");
+    assert_eq!(get(&mut wrong, &key), value_reply(&key, "here"));
+    let stats = owner.stats("cluster");
+    assert_eq!(common::stat(&stats, "cluster_forwarding"), 0);
+}
+
+/// Polls `get key` through `c` until the reply is `want`, within `within`.
+fn eventually(c: &mut Conn, key: &str, want: &str, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let got = get(c, key);
+        if got == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "{key}: still {got:?} after {within:?}, want {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_killed_peer_fails_its_keys_in_time_and_a_restarted_one_serves_again() {
+    let mut cluster = Cluster::start(3, &[]);
+    let dead_key = cluster.key_on(2, "dead");
+    let live_key = cluster.key_on(1, "live");
+    let mut c = cluster.connect(0);
+    set(&mut c, &dead_key, "d");
+    set(&mut c, &live_key, "l");
+    cluster.kill(2);
+    let failure = "SERVER_ERROR backend failure\r\n";
+    let started = Instant::now();
+    assert_eq!(get(&mut c, &dead_key), failure);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // Other keys, this node's and another peer's, keep working meanwhile,
+    // on the same connection: nothing is left waiting behind the failure.
+    c.send(
+        format!("get {live_key}\r\nget {dead_key}\r\nset {live_key} 0 0 2 noreply\r\nl2\r\nmn\r\n")
+            .as_bytes(),
+    );
+    let reply = text(&c.read_through(b"MN\r\n"));
+    assert_eq!(
+        reply,
+        format!("{}{failure}MN\r\n", value_reply(&live_key, "l"))
+    );
+    // A multi-get leaves the dead node's keys out (a SERVER_ERROR line among
+    // VALUE blocks would break clients) and keeps the rest.
+    c.send(format!("get {dead_key} {live_key}\r\n").as_bytes());
+    assert_eq!(
+        text(&c.read_through(b"END\r\n")),
+        format!("VALUE {live_key} 0 2\r\nl2\r\nEND\r\n")
+    );
+    cluster.restart(2);
+    // The restarted node is empty; the link reconnects after its backoff.
+    eventually(&mut c, &dead_key, "END\r\n", Duration::from_secs(15));
+    set(&mut c, &dead_key, "back");
+    let mut owner = cluster.connect(2);
+    assert_eq!(get(&mut owner, &dead_key), value_reply(&dead_key, "back"));
+}
+
+#[test]
+fn a_stopped_peer_times_out_and_is_used_again_when_it_resumes() {
+    let cluster = Cluster::start(3, &[]);
+    let key = cluster.key_on(1, "slow");
+    let mut c = cluster.connect(0);
+    set(&mut c, &key, "s");
+    let pid = cluster.nodes[1].server.as_ref().unwrap().pid();
+    common::signal(pid, libc::SIGSTOP);
+    let started = Instant::now();
+    let reply = get(&mut c, &key);
+    let took = started.elapsed();
+    common::signal(pid, libc::SIGCONT);
+    assert_eq!(reply, "SERVER_ERROR backend failure\r\n");
+    // The request timeout is 2 s; the loop notices within a few ms of it.
+    assert!(took >= Duration::from_millis(1900), "{took:?}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    eventually(
+        &mut c,
+        &key,
+        &value_reply(&key, "s"),
+        Duration::from_secs(15),
+    );
+    let stats = c.stats("cluster");
+    assert!(common::stat(&stats, "link:n1:timeouts") >= 1, "{stats:?}");
+}
