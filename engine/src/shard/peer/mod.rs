@@ -351,7 +351,13 @@ impl Links {
             && !sock.retiring
         {
             sock.retiring = true;
-            let _ = ring.queue_cancel_fd(sock.fd.as_raw_fd(), Token::op(OP_CANCEL));
+            let fd = sock.fd.as_raw_fd();
+            // A cancel may miss an operation already running in the kernel;
+            // shutting the socket down ends a blocked receive or send too, so
+            // the socket is always retired.
+            // SAFETY: shutdown on a descriptor we own; no memory is passed.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+            let _ = ring.queue_cancel_fd(fd, Token::op(OP_CANCEL));
         }
         link.retire_if_idle();
         std::mem::take(&mut link.waiting)
