@@ -275,6 +275,22 @@ pub fn run(config: Config) -> Result<(), StartError> {
     for addr in &shared.udp_addrs {
         tracing::info!("listening on udp {addr}");
     }
+    if let Some(plan) = &shared.cluster {
+        let members: Vec<String> = plan
+            .peers
+            .members
+            .iter()
+            .zip(&shared.cluster_addrs)
+            .map(|(m, a)| format!("{}={a}", m.name))
+            .collect();
+        tracing::info!(
+            node = %plan.peers.this().name,
+            ring = plan.ring.kind().name(),
+            forwarding = plan.forward,
+            members = %members.join(","),
+            "cluster member"
+        );
+    }
     tracing::info!(shards, version = crate::config::VERSION, "corecache ready");
 
     let signal = wait_for_stop_signal();
