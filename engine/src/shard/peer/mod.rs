@@ -377,9 +377,12 @@ impl Link {
     /// peer serves what comes on it where it lands.
     fn open(&mut self, ring: &mut Ring, node: usize, this_name: &str, now: Instant) -> bool {
         debug_assert!(self.sock.is_none());
+        // Blocking, as the shard's accepted sockets are: io_uring waits for
+        // readiness itself, and an O_NONBLOCK socket may make some kernels
+        // hand EAGAIN back instead.
         let socket = match Socket::new(
             Domain::for_address(self.addr),
-            Type::STREAM.cloexec().nonblocking(),
+            Type::STREAM.cloexec(),
             Some(Protocol::TCP),
         ) {
             Ok(s) => s,
