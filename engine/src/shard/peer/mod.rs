@@ -242,7 +242,8 @@ impl Links {
         })
     }
 
-    /// Whether a request for `node` can be taken now: the link is not full.
+    /// Whether a request for `node` can be taken now: the link is not full
+    /// (the announcement of a link being opened takes one of its places).
     /// A link that is down takes requests (they fail at once).
     pub fn has_room(&self, node: usize) -> bool {
         match self.links.get(node).and_then(Option::as_ref) {
@@ -269,11 +270,12 @@ impl Links {
     /// [`Links::refuses`]. Returns false when the link could not be opened
     /// (the request was not queued).
     pub fn push(&mut self, ring: &mut Ring, node: usize, parts: &[&[u8]], w: Waiting) -> bool {
-        let this_name = self.this_name.clone();
-        let Some(link) = self.link(node) else {
+        let Some(Some(link)) = self.links.get_mut(node) else {
             return false;
         };
-        if matches!(link.state, State::Down { .. }) && !link.open(ring, node, &this_name, w.since) {
+        if matches!(link.state, State::Down { .. })
+            && !link.open(ring, node, &self.this_name, w.since)
+        {
             return false;
         }
         for p in parts {
