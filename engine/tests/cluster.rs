@@ -194,3 +194,147 @@ fn a_stopped_peer_times_out_and_is_used_again_when_it_resumes() {
     let stats = c.stats("cluster");
     assert!(common::stat(&stats, "link:n1:timeouts") >= 1, "{stats:?}");
 }
+
+#[test]
+fn base64_meta_keys_are_placed_by_the_key_they_decode_to() {
+    let cluster = Cluster::start(3, &[]);
+    let key = cluster.key_on(2, "b64");
+    let encoded = base64(key.as_bytes());
+    let mut a = cluster.connect(0);
+    a.send(format!("ms {encoded} 3 b T0\r\nabc\r\n").as_bytes());
+    assert_eq!(text(&a.read_line()), "HD\r\n");
+    // Read back by the plain key through another node, and on its owner.
+    let mut b = cluster.connect(1);
+    assert_eq!(
+        get(&mut b, &key),
+        format!("VALUE {key} 0 3\r\nabc\r\nEND\r\n")
+    );
+    let mut owner = cluster.connect(2);
+    assert_eq!(
+        get(&mut owner, &key),
+        format!("VALUE {key} 0 3\r\nabc\r\nEND\r\n")
+    );
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn stats_cluster_shows_the_members_the_ring_and_the_links() {
+    let cluster = Cluster::start(3, &[]);
+    let mut c = cluster.connect(0);
+    let remote = cluster.key_on(1, "st");
+    set(&mut c, &remote, "x");
+    assert_eq!(get(&mut c, &remote), value_reply(&remote, "x"));
+    let stats = c.stats("cluster");
+    let value = |name: &str| {
+        stats
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} in {stats:?}"))
+    };
+    assert_eq!(value("cluster_node"), "n0");
+    assert_eq!(value("cluster_ring"), "libketama");
+    assert_eq!(value("cluster_members"), "3");
+    assert_eq!(value("member:n0:this"), "1");
+    assert_eq!(value("member:n1:this"), "0");
+    // Equal weights: libketama's 160 points each.
+    for n in 0..3 {
+        assert_eq!(value(&format!("member:n{n}:points")), "160");
+    }
+    // The set and the get went over one shard's link to n1.
+    assert_eq!(value("link:n1:forwarded"), "2");
+    assert_eq!(value("link:n1:failed"), "0");
+    assert_eq!(value("link:n1:in_flight"), "0");
+    assert_eq!(value("link:n1:links_up"), "1");
+    assert!(
+        stats.iter().all(|(n, _)| !n.starts_with("link:n0:")),
+        "no link to itself"
+    );
+    let general = c.stats("");
+    assert_eq!(common::stat(&general, "cluster_forwarded"), 2);
+}
+
+#[test]
+fn bad_cluster_settings_stop_the_start_with_one_line() {
+    for (args, want) in [
+        (
+            &["--cluster-node", "x", "--cluster-peers", "a=127.0.0.1:7001"][..],
+            "no entry for this node `x`",
+        ),
+        (
+            &[
+                "--cluster-node",
+                "a",
+                "--cluster-peers",
+                "a=127.0.0.1:7001:0",
+            ][..],
+            "weight 0",
+        ),
+        (
+            &[
+                "--cluster-node",
+                "a",
+                "--cluster-peers",
+                "a=127.0.0.1:7001,b=127.0.0.1:7001",
+            ][..],
+            "repeats the address",
+        ),
+        (
+            &["--cluster-peers", "a=127.0.0.1:7001"][..],
+            "without --cluster-node",
+        ),
+        (
+            &[
+                "--cluster-node",
+                "a",
+                "--cluster-peers",
+                "a=127.0.0.1:7001",
+                "--cluster-ring",
+                "maglev",
+            ][..],
+            "maglev",
+        ),
+    ] {
+        let (code, _, stderr) = common::run_to_exit(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn large_values_cross_nodes_whole() {
+    let cluster = Cluster::start(3, &[]);
+    let key = cluster.key_on(2, "big");
+    let value: String = (0..900_000)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    let mut a = cluster.connect(0);
+    set(&mut a, &key, &value);
+    let mut b = cluster.connect(1);
+    // Twice on one connection: the link's buffers are reused after a burst.
+    for _ in 0..2 {
+        let got = get(&mut b, &key);
+        assert!(got == value_reply(&key, &value), "{} bytes back", got.len());
+    }
+}

@@ -444,11 +444,15 @@ impl Link {
             return;
         }
         if self.inflight_done == self.inflight.len() {
+            self.inflight.clear();
+            self.inflight_done = 0;
+            // A burst of large requests leaves no large buffer behind.
+            if self.inflight.capacity() > 1 << 20 {
+                self.inflight = Vec::new();
+            }
             if self.out.is_empty() {
                 return;
             }
-            self.inflight.clear();
-            self.inflight_done = 0;
             std::mem::swap(&mut self.inflight, &mut self.out);
         }
         let token = Token::new(OP_PEER_SEND, node as u32, self.generation);
