@@ -260,7 +260,7 @@ impl Core {
         } else {
             (key.raw(), self.prefetch.hash_of(first_key, key.raw()))
         };
-        match self.place(client, name, hash) {
+        match self.place_key(name, hash, self.may_forward(client, raw)) {
             Target::Local => self.execute_local(client, &request, hash),
             Target::Shard(owner) => {
                 if !self.mesh.can_send(owner) {

@@ -43,6 +43,14 @@ impl Core {
         }
     }
 
+    /// Whether a request (`raw`, its bytes) from `client` may be forwarded to
+    /// another node: not when it came over a peer link (it runs where it
+    /// lands), and not in the binary protocol, which the links do not carry
+    /// (such a request is served by this node, as with forwarding off).
+    pub(in crate::shard) fn may_forward(&self, client: Client, raw: &[u8]) -> bool {
+        raw.first() != Some(&proto::binary::REQUEST_MAGIC) && !self.on_peer_link(client)
+    }
+
     fn on_peer_link(&self, client: Client) -> bool {
         match client {
             Client::Conn { slot, generation } => self
