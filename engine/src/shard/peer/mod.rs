@@ -33,6 +33,8 @@
 mod forward;
 pub mod replies;
 mod report;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
