@@ -10,6 +10,7 @@
 #   ROUNDS=5 DURATION=10s bash scripts/bench-engine.sh
 #   SERVER_CPU=0 CLIENT_CPU=1 OUT=target/bench-engine SHAPES="32:1 256:16" bash scripts/bench-engine.sh
 #   BASELINE=/path/to/older/corecache bash scripts/bench-engine.sh   # A/B: adds it as a fourth target
+#   PROTOCOL=binary bash scripts/bench-engine.sh      # memcached's binary protocol (no null server: it speaks text)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVER_CPU=${SERVER_CPU:-0}
@@ -20,6 +21,7 @@ OUT=${OUT:-target/bench-engine}
 SHAPES=${SHAPES:-"32:1 256:1 32:16 256:16"}
 EXTRA=${EXTRA:-}
 BASELINE=${BASELINE:-}
+PROTOCOL=${PROTOCOL:-text}
 
 # shellcheck source=scripts/lib/servers.sh
 source scripts/lib/servers.sh
@@ -29,8 +31,8 @@ mkdir -p "$OUT"
 LG=target/release/corecache-loadgen
 trap stop_servers EXIT
 start_servers "$SERVER_CPU" "$OUT/corecache.log" "$OUT/null.log"
-targets=(--target "corecache=127.0.0.1:$CC_PORT" --target "memcached=127.0.0.1:$MC_PORT"
-  --target "null=127.0.0.1:$NULL_PORT")
+targets=(--target "corecache=127.0.0.1:$CC_PORT" --target "memcached=127.0.0.1:$MC_PORT")
+[[ $PROTOCOL == binary ]] || targets+=(--target "null=127.0.0.1:$NULL_PORT")
 if [[ -n $BASELINE ]]; then
   BASE_PORT=$(free_port)
   taskset -c "$SERVER_CPU" "$BASELINE" -p "$BASE_PORT" -t 1 --cores "$SERVER_CPU" -m 1024 \
@@ -40,14 +42,14 @@ if [[ -n $BASELINE ]]; then
   targets+=(--target "baseline=127.0.0.1:$BASE_PORT")
 fi
 
-echo "# $(date -u +%FT%TZ) $(uname -r) load $(cut -d' ' -f1-3 /proc/loadavg); server cpu$SERVER_CPU, load cpu$CLIENT_CPU"
+echo "# $(date -u +%FT%TZ) $(uname -r) load $(cut -d' ' -f1-3 /proc/loadavg); server cpu$SERVER_CPU, load cpu$CLIENT_CPU; protocol $PROTOCOL"
 for shape in $SHAPES; do
   conns=${shape%:*}
   depth=${shape#*:}
   echo "## $conns connections, depth $depth"
   # shellcheck disable=SC2086
   "$LG" compare --no-progress "${targets[@]}" \
-    --cores "$CLIENT_CPU" --conns "$conns" --depth "$depth" --rounds "$ROUNDS" \
+    --cores "$CLIENT_CPU" --conns "$conns" --depth "$depth" --rounds "$ROUNDS" --protocol "$PROTOCOL" \
     --duration "$DURATION" --warmup 2s --prefill --keys 100000 --value-size 100 --ratio 9:1 \
     --json "$OUT/c$conns-d$depth.json" $EXTRA
   "$LG" plot "$OUT/c$conns-d$depth.json" -o "$OUT/c$conns-d$depth.svg" --png "$OUT/c$conns-d$depth.png" \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite and the comparison benchmarks talk to: memcached 1.6
-# (the reference server), memcaslap (libmemcached-tools), twemproxy (nutcracker), and perl's prove with the
-# core modules memcached's own test suite uses (scripts/memcached-t.sh). Idempotent; when it
+# (the reference server), memcaslap (libmemcached-tools), twemproxy (nutcracker), perl's prove
+# with the core modules memcached's own test suite uses (scripts/memcached-t.sh), and the
+# client libraries the binary-protocol tests use. Idempotent; when it
 # cannot install (not root, no apt), it says so and the tests that need these skip
 # with a message of their own.
 set -u
@@ -17,6 +18,12 @@ if ! command -v prove >/dev/null 2>&1 || ! perl -MTest::More -MTime::HiRes -MIO:
   -e 1 >/dev/null 2>&1; then
   need+=(perl)
 fi
+# Client libraries the binary-protocol tests speak through (engine/tests/binary_clients.rs):
+# python-binary-memcached, pylibmc in binary mode, and Ruby's dalli (binary only). Debian's
+# own interpreters (/usr/bin), which apt's modules are installed for.
+/usr/bin/python3 -c 'import bmemcached' >/dev/null 2>&1 || need+=(python3-binary-memcached)
+/usr/bin/python3 -c 'import pylibmc' >/dev/null 2>&1 || need+=(python3-pylibmc)
+/usr/bin/ruby -e 'require "dalli"' >/dev/null 2>&1 || need+=(ruby ruby-dalli)
 # `corecache-loadgen plot` draws its text with a TrueType font.
 [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need+=(fonts-dejavu-core)
 if ((${#need[@]} == 0)); then

@@ -338,3 +338,34 @@ fn large_values_cross_nodes_whole() {
         assert!(got == value_reply(&key, &value), "{} bytes back", got.len());
     }
 }
+
+#[test]
+fn a_get_line_longer_than_a_piece_spans_the_nodes_in_order() {
+    let cluster = Cluster::start(3, &[]);
+    let mut c = cluster.connect(0);
+    // 2,000 keys: a ~30 KB line, read in pieces (long_get.rs), each piece
+    // split by node and shard.
+    let keys: Vec<String> = (0..2000).map(|i| format!("longline:{i:05}")).collect();
+    let mut sets = String::new();
+    for (i, k) in keys.iter().enumerate() {
+        if i % 3 != 0 {
+            sets.push_str(&format!(
+                "set {k} 0 0 {} noreply\r\n{i}\r\n",
+                i.to_string().len()
+            ));
+        }
+    }
+    sets.push_str("mn\r\n");
+    c.send(sets.as_bytes());
+    assert_eq!(text(&c.read_through(b"MN\r\n")), "MN\r\n");
+    let mut want = String::new();
+    for (i, k) in keys.iter().enumerate() {
+        if i % 3 != 0 {
+            want.push_str(&format!("VALUE {k} 0 {}\r\n{i}\r\n", i.to_string().len()));
+        }
+    }
+    want.push_str("END\r\n");
+    let mut other = cluster.connect(1);
+    other.send(format!("get {}\r\n", keys.join(" ")).as_bytes());
+    same(&read_values(&mut other), &want, "long line through n1");
+}

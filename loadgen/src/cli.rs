@@ -72,7 +72,7 @@ fn target(s: &str) -> Result<Target, String> {
 /// The workload and how to drive it (shared by `run` and `compare`).
 #[derive(Args, Debug, Clone)]
 pub struct LoadArgs {
-    /// text, meta, or udp (text protocol over UDP).
+    /// text, meta, binary, or udp (text protocol over UDP).
     #[arg(long, value_enum, default_value = "text")]
     pub protocol: Protocol,
     /// CPUs for the client threads, one pinned thread each: 1, 2-5, 0,2.

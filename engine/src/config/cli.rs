@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use clap::{ArgAction, Parser};
 
 use super::cluster::RingName;
-use super::{ByteSize, Config, ConfigError, CoreList, Eviction, HugePages, Numa, VERSION};
+use super::{
+    ByteSize, Config, ConfigError, CoreList, Eviction, HugePages, Numa, Protocol, VERSION,
+};
 
 #[derive(Debug, Default, Parser)]
 #[command(
@@ -123,8 +125,9 @@ pub struct Cli {
     pub max_reqs_per_event: Option<u32>,
     #[arg(short = 'C', long = "disable-cas", hide = true)]
     pub disable_cas: bool,
-    #[arg(short = 'B', long = "protocol", hide = true)]
-    pub protocol: Option<String>,
+    /// Protocol clients speak: auto (binary or text by the first byte), ascii or binary.
+    #[arg(short = 'B', long = "protocol", value_parser = parse_name::<Protocol>)]
+    pub protocol: Option<Protocol>,
     #[arg(short = 'X', long = "disable-dumping", hide = true)]
     pub disable_dumping: bool,
     #[arg(short = 'W', long = "disable-watch", hide = true)]
@@ -244,6 +247,9 @@ impl Cli {
         if let Some(f) = self.cluster_forward {
             c.cluster.forward = f;
         }
+        if let Some(p) = self.protocol {
+            c.server.protocol = p;
+        }
         self.warn_ignored(warnings);
         for opts in &self.extended {
             for opt in opts.split(',').map(str::trim).filter(|o| !o.is_empty()) {
@@ -256,7 +262,7 @@ impl Cli {
     }
 
     fn warn_ignored(&self, warnings: &mut Vec<String>) {
-        let ignored: [(bool, &str); 16] = [
+        let ignored: [(bool, &str); 15] = [
             (
                 self.unix_socket.is_some(),
                 "-s: unix sockets are not supported; serving TCP instead",
@@ -298,12 +304,6 @@ impl Cli {
                 "-R: requests are bounded per loop turn by buffer sizes; ignored",
             ),
             (self.disable_cas, "-C: CAS cannot be disabled; ignored"),
-            (
-                self.protocol
-                    .as_deref()
-                    .is_some_and(|p| p != "ascii" && p != "auto"),
-                "-B: only the ascii (text and meta) protocol is served; binary requests get errors",
-            ),
             (
                 self.disable_dumping,
                 "-X: cachedump and metadump are not served anyway; ignored",
@@ -445,6 +445,19 @@ mod tests {
         assert_eq!(c.memory.hugepages, HugePages::Try);
         assert_eq!(warnings.len(), 6, "{warnings:?}");
         assert!(warnings.iter().any(|w| w.contains("hashpower=20")));
+    }
+
+    #[test]
+    fn protocol_flag_takes_memcacheds_names() {
+        for (name, want) in [
+            ("auto", Protocol::Auto),
+            ("ascii", Protocol::Ascii),
+            ("binary", Protocol::Binary),
+        ] {
+            assert_eq!(config(&["-B", name]).unwrap().0.server.protocol, want);
+        }
+        assert_eq!(config(&[]).unwrap().0.server.protocol, Protocol::Auto);
+        assert!(config(&["-B", "both"]).is_err());
     }
 
     #[test]

@@ -69,6 +69,33 @@ pub struct ServerConfig {
     pub verbosity: u8,
     /// Write the process id to this file (-P).
     pub pidfile: Option<String>,
+    /// Which protocol clients speak (-B): `auto` tells binary from text by
+    /// a connection's first byte, as memcached does.
+    pub protocol: Protocol,
+}
+
+/// memcached's -B: the protocol a connection is read in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Binary when the first byte is the binary request magic (0x80), else text.
+    #[default]
+    Auto,
+    /// Text and meta only: a 0x80 first byte is read as text (and refused).
+    Ascii,
+    /// Binary only: anything else is a bad magic byte, and the connection closes.
+    Binary,
+}
+
+impl Protocol {
+    /// The name `stats settings` shows as `binding_protocol`, memcached's words.
+    pub fn binding_name(self) -> &'static str {
+        match self {
+            Protocol::Auto => "auto-negotiate",
+            Protocol::Ascii => "ascii",
+            Protocol::Binary => "binary",
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -84,6 +111,7 @@ impl Default for ServerConfig {
             disable_evictions: false,
             verbosity: 0,
             pidfile: None,
+            protocol: Protocol::Auto,
         }
     }
 }

@@ -10,7 +10,10 @@ use proto::cmd::stats::Stats;
 use proto::reply::{Status, encode_version};
 use proto::{ClientError, ErrorMessage, ErrorReply, Request};
 
+use proto::binary::ReplyTo;
+
 use super::Core;
+use super::binary::stats_to_binary;
 use super::client::{Client, Handled, ORIGIN_GATHER};
 use super::mesh::{Kind, Origin};
 use super::stats::{self, Merged, ProcessInfo, Section};
@@ -23,12 +26,14 @@ pub(super) struct Gather {
     section: Section,
     waiting: usize,
     merged: Merged,
+    /// Asked for over the binary protocol: the reply's opcode and opaque.
+    binary: Option<ReplyTo>,
 }
 
 impl Core {
     pub(super) fn handle_keyless(&mut self, client: Client, request: Request<'_>) -> Handled {
         match request {
-            Request::Stats(s) => return self.stats_command(client, &s),
+            Request::Stats(s) => return self.stats_command(client, &s, None),
             Request::FlushAll(f) => {
                 if self.shared.config.server.disable_flush_all {
                     return self.reply(client, |out| {
@@ -37,13 +42,9 @@ impl Core {
                         }
                     });
                 }
-                if !self.can_broadcast() {
+                if !self.flush_all_shards(i64::from(f.delay.unwrap_or(0))) {
                     return Handled::Stall;
                 }
-                let delay = i64::from(f.delay.unwrap_or(0));
-                self.store.flush_all(delay);
-                self.stats.cmd_flush += 1;
-                self.broadcast(Kind::Flush, &delay.to_le_bytes());
                 return self.reply(client, |out| {
                     if !f.noreply {
                         Status::Ok.encode(out)
@@ -160,11 +161,41 @@ impl Core {
         Handled::Done
     }
 
-    fn reply(&mut self, client: Client, write: impl FnOnce(&mut Vec<u8>)) -> Handled {
+    pub(super) fn reply(&mut self, client: Client, write: impl FnOnce(&mut Vec<u8>)) -> Handled {
         if let Some(q) = self.net.queue(client) {
             write(q.sink());
         }
         Handled::Done
+    }
+
+    /// A `stats` reply written as text by `write`, sent as text or, for a
+    /// binary request, as binary stat packets.
+    fn stats_reply(
+        &mut self,
+        client: Client,
+        binary: Option<ReplyTo>,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) -> Handled {
+        match binary {
+            None => self.reply(client, write),
+            Some(to) => {
+                let mut text = Vec::new();
+                write(&mut text);
+                self.reply(client, |out| stats_to_binary(&text, to, out))
+            }
+        }
+    }
+
+    /// `flush_all` with `delay` on every shard; false (and nothing done)
+    /// when a channel to another shard is full.
+    pub(super) fn flush_all_shards(&mut self, delay: i64) -> bool {
+        if !self.can_broadcast() {
+            return false;
+        }
+        self.store.flush_all(delay);
+        self.stats.cmd_flush += 1;
+        self.broadcast(Kind::Flush, &delay.to_le_bytes());
+        true
     }
 
     fn can_broadcast(&self) -> bool {
@@ -185,7 +216,12 @@ impl Core {
         }
     }
 
-    fn stats_command(&mut self, client: Client, s: &Stats<'_>) -> Handled {
+    pub(super) fn stats_command(
+        &mut self,
+        client: Client,
+        s: &Stats<'_>,
+        binary: Option<ReplyTo>,
+    ) -> Handled {
         let section = match s.subcommand() {
             None => Section::General,
             Some(b"slabs") => Section::Slabs,
@@ -195,7 +231,7 @@ impl Core {
             Some(b"settings") => {
                 let mut text = Vec::new();
                 self.format_settings(&mut text);
-                return self.reply(client, |out| out.extend_from_slice(&text));
+                return self.stats_reply(client, binary, |out| out.extend_from_slice(&text));
             }
             Some(b"reset") => {
                 if !self.can_broadcast() {
@@ -204,28 +240,30 @@ impl Core {
                 self.stats.reset();
                 self.store.reset_stats();
                 self.broadcast(Kind::StatsReset, &[]);
-                return self.reply(client, |out| Status::Reset.encode(out));
+                return self.stats_reply(client, binary, |out| Status::Reset.encode(out));
             }
             Some(b"sizes") => {
-                return self.reply(client, |out| {
+                return self.stats_reply(client, binary, |out| {
                     out.extend_from_slice(b"STAT sizes_status disabled\r\nEND\r\n")
                 });
             }
             Some(b"detail") => {
                 // Per-prefix stats are never collected: `dump` is always empty.
                 let arg = s.args().nth(1);
-                return self.reply(client, |out| match arg {
+                return self.stats_reply(client, binary, |out| match arg {
                     Some(b"dump") => Status::End.encode(out),
                     Some(b"on" | b"off") => Status::Ok.encode(out),
                     _ => ErrorReply::from(ClientError::StatsDetailUsage).encode(out),
                 });
             }
             Some(b"cachedump") => {
-                return self.reply(client, |out| {
+                return self.stats_reply(client, binary, |out| {
                     ErrorReply::from(ClientError::CachedumpNotAllowed).encode(out)
                 });
             }
-            Some(_) => return self.reply(client, |out| ErrorReply::Error.encode(out)),
+            Some(_) => {
+                return self.stats_reply(client, binary, |out| ErrorReply::Error.encode(out));
+            }
         };
         if !self.can_broadcast() {
             return Handled::Stall;
@@ -238,7 +276,7 @@ impl Core {
         if peers == 0 {
             let mut text = Vec::new();
             self.format_section(section, &merged, &mut text);
-            return self.reply(client, |out| out.extend_from_slice(&text));
+            return self.stats_reply(client, binary, |out| out.extend_from_slice(&text));
         }
         let Some(queue) = self.net.queue(client) else {
             return Handled::Done;
@@ -250,6 +288,7 @@ impl Core {
             section,
             waiting: peers,
             merged,
+            binary,
         });
         let origin = Origin {
             kind: ORIGIN_GATHER,
@@ -313,6 +352,11 @@ impl Core {
         let g = self.gathers.remove(id).expect("present");
         let mut text = Vec::new();
         self.format_section(g.section, &g.merged, &mut text);
+        if let Some(to) = g.binary {
+            let mut packets = Vec::new();
+            stats_to_binary(&text, to, &mut packets);
+            text = packets;
+        }
         self.deliver_to(g.client, g.part, &text);
     }
 
@@ -388,7 +432,7 @@ impl Core {
         stat("reqs_per_event", &20);
         stat("cas_enabled", &"yes");
         stat("tcp_backlog", &c.server.backlog);
-        stat("binding_protocol", &"ascii");
+        stat("binding_protocol", &c.server.protocol.binding_name());
         stat("auth_enabled_sasl", &"no");
         stat("auth_enabled_ascii", &"no");
         stat("item_size_max", &c.limits.max_item_size.0);

@@ -17,8 +17,10 @@
 //! Everything here is `!Send` and owned by the thread: no locks.
 
 mod admin;
+mod binary;
 pub mod client;
 mod exec;
+mod long_get;
 pub mod mesh;
 mod net;
 mod ops;
@@ -43,6 +45,7 @@ use crate::config::CLOCK_START;
 use crate::shared::Shared;
 use admin::Gather;
 use mesh::Mesh;
+use net::conn::Wire;
 use net::{Net, Received};
 use peer::Links;
 use prefetch::Prefetch;
@@ -279,6 +282,15 @@ impl Shard {
             && let Some(bid) = c.buffer_id()
         {
             let core = &self.core;
+            // Binary requests are not lines: nothing to scan for.
+            let binary = core
+                .net
+                .conns
+                .slot(c.token().slot)
+                .is_some_and(|conn| conn.wire == Wire::Binary);
+            if binary {
+                return;
+            }
             let input = self.bufs.get(bid, c.result as usize);
             prefetch.scan(input, &core.store, core.id, core.mesh.shards());
         }

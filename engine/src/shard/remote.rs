@@ -2,9 +2,11 @@
 //! replies sent back in one batch per turn), and replies to what we
 //! forwarded (placed in the waiting client's queue).
 
+use proto::binary::BinParse;
 use proto::{Parse, Request};
 
 use super::Core;
+use super::binary;
 use super::client::{Client, ORIGIN_GATHER};
 use super::exec::Exec;
 use super::mesh::{self, Kind, Record};
@@ -74,6 +76,25 @@ impl Core {
             stats: &mut self.stats,
         };
         let (hashes, request_bytes) = mesh::split_hashes(kind, payload);
+        if binary::is_binary(request_bytes) {
+            match proto::binary::parse(request_bytes, &self.limits) {
+                BinParse::Complete { request, .. } => {
+                    let hash = hashes
+                        .get(..8)
+                        .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+                    exec.run_binary(&request, hash, out);
+                }
+                BinParse::Invalid(invalid) => {
+                    if let Some(reply) = invalid.reply {
+                        reply.encode(out);
+                    }
+                }
+                BinParse::Incomplete { .. } => {
+                    debug_assert!(false, "forwarded binary request is incomplete")
+                }
+            }
+            return;
+        }
         let hash_at = |i: usize| {
             hashes
                 .get(i * 8..i * 8 + 8)

@@ -16,6 +16,7 @@
 //! [`exec`]: super::exec
 //! [`ReplyQueue`]: super::order::ReplyQueue
 
+use proto::binary::{self, BinParse};
 use proto::meta::KeyBuf;
 use proto::{Parse, Request};
 
@@ -23,9 +24,17 @@ use super::Core;
 use super::client::{Client, Handled, ORIGIN_NONE};
 use super::exec::{Exec, Outcome};
 use super::mesh::{self, Kind, Origin};
-use super::net::conn::Pause;
+use super::net::conn::{Pause, Wire};
 use super::prefetch::ITEMS_AHEAD;
 use super::route::{self, Target};
+use crate::config::Protocol;
+
+/// What the parse loop does after one request: go on past its bytes, or stop
+/// (after them) until more arrive or the connection can go on.
+pub(super) enum Step {
+    Next(usize),
+    Stop(usize),
+}
 
 impl Core {
     /// Bytes arrived on connection `slot`.
@@ -149,53 +158,127 @@ impl Core {
                 self.net.pause(slot, Pause::Output);
                 return pos;
             }
+            if conn.wire == Wire::Undecided {
+                conn.wire = match self.shared.config.server.protocol {
+                    Protocol::Auto if rest[0] == binary::REQUEST_MAGIC => Wire::Binary,
+                    Protocol::Auto | Protocol::Ascii => Wire::Text,
+                    Protocol::Binary => Wire::Binary,
+                };
+            }
             let client = Client::Conn {
                 slot,
                 generation: conn.generation,
             };
-            match proto::parse(rest, &self.limits) {
-                Parse::Complete { request, consumed } => {
+            let step = match conn.wire {
+                Wire::Binary => self.step_binary(slot, client, rest),
+                Wire::Text | Wire::Undecided => self.step_text(slot, client, rest, &mut ran_keys),
+            };
+            match step {
+                Step::Next(n) => pos += n,
+                Step::Stop(n) => return pos + n,
+            }
+        }
+    }
+
+    /// Parses and handles one text request at the start of `rest`.
+    fn step_text(&mut self, slot: u32, client: Client, rest: &[u8], ran_keys: &mut usize) -> Step {
+        if let Some(step) = self.long_get(slot, client, rest) {
+            return step;
+        }
+        match proto::parse(rest, &self.limits) {
+            Parse::Complete { request, consumed } => {
+                if let Some(conn) = self.net.conns.slot_mut(slot) {
                     conn.need = 0;
-                    let first_key = ran_keys;
-                    ran_keys += request.key_count();
-                    self.prefetch
-                        .items_until(&self.store, ran_keys + ITEMS_AHEAD);
-                    match self.handle(client, request, &rest[..consumed], first_key) {
-                        Handled::Done => pos += consumed,
-                        Handled::Stall => {
-                            self.net.pause(slot, Pause::Mesh);
-                            return pos;
-                        }
-                        Handled::Close => {
-                            pos += consumed;
-                            if let Some(conn) = self.net.conns.slot_mut(slot) {
-                                conn.closing = true;
-                            }
-                            return pos;
-                        }
-                    }
                 }
-                Parse::Incomplete { more } => {
-                    // Known: the rest of a data block. Unknown (0): the line
-                    // itself is unfinished; parse again when a newline comes.
+                let first_key = *ran_keys;
+                *ran_keys += request.key_count();
+                self.prefetch
+                    .items_until(&self.store, *ran_keys + ITEMS_AHEAD);
+                let handled = self.handle(client, request, &rest[..consumed], first_key);
+                self.after(slot, handled, consumed)
+            }
+            Parse::Incomplete { more } => {
+                // Known: the rest of a data block. Unknown (0): the line
+                // itself is unfinished; parse again when a newline comes.
+                if let Some(conn) = self.net.conns.slot_mut(slot) {
                     conn.need = more.map_or(0, |m| rest.len() + m);
-                    return pos;
                 }
-                Parse::Invalid(invalid) => {
-                    self.stats.protocol_errors += 1;
-                    if invalid.reply {
-                        invalid.error.encode(conn.replies.sink());
-                    }
-                    conn.swallow = invalid.swallow;
+                Step::Stop(0)
+            }
+            Parse::Invalid(invalid) => {
+                self.stats.protocol_errors += 1;
+                let Some(conn) = self.net.conns.slot_mut(slot) else {
+                    return Step::Stop(0);
+                };
+                if invalid.reply {
+                    invalid.error.encode(conn.replies.sink());
+                }
+                conn.swallow = invalid.swallow;
+                conn.need = 0;
+                if invalid.close {
+                    conn.closing = true;
+                }
+                if let Some(key) = invalid.unlink {
+                    let mut buf: KeyBuf = [0; _];
+                    self.unlink_refused(key.decode(&mut buf));
+                }
+                Step::Next(invalid.consumed)
+            }
+        }
+    }
+
+    /// Parses and handles one binary request at the start of `rest`.
+    fn step_binary(&mut self, slot: u32, client: Client, rest: &[u8]) -> Step {
+        match binary::parse(rest, &self.limits) {
+            BinParse::Complete { request, consumed } => {
+                if let Some(conn) = self.net.conns.slot_mut(slot) {
                     conn.need = 0;
-                    if invalid.close {
-                        conn.closing = true;
-                    }
-                    if let Some(key) = invalid.unlink {
-                        self.unlink_refused(key);
-                    }
-                    pos += invalid.consumed;
                 }
+                let handled = self.handle_binary(client, &request, &rest[..consumed]);
+                self.after(slot, handled, consumed)
+            }
+            BinParse::Incomplete { more } => {
+                if let Some(conn) = self.net.conns.slot_mut(slot) {
+                    conn.need = rest.len() + more.unwrap_or(1);
+                }
+                Step::Stop(0)
+            }
+            BinParse::Invalid(invalid) => {
+                self.stats.protocol_errors += 1;
+                let Some(conn) = self.net.conns.slot_mut(slot) else {
+                    return Step::Stop(0);
+                };
+                match invalid.reply {
+                    Some(reply) => reply.encode(conn.replies.sink()),
+                    // A bad magic byte: memcached hangs up without a word.
+                    None => conn.closing = true,
+                }
+                conn.swallow = invalid.swallow;
+                conn.need = 0;
+                if invalid.close {
+                    conn.closing = true;
+                }
+                if let Some(key) = invalid.unlink {
+                    self.unlink_refused(key);
+                }
+                Step::Next(invalid.consumed)
+            }
+        }
+    }
+
+    /// What the parse loop does after a complete request of `consumed` bytes.
+    fn after(&mut self, slot: u32, handled: Handled, consumed: usize) -> Step {
+        match handled {
+            Handled::Done => Step::Next(consumed),
+            Handled::Stall => {
+                self.net.pause(slot, Pause::Mesh);
+                Step::Stop(0)
+            }
+            Handled::Close => {
+                if let Some(conn) = self.net.conns.slot_mut(slot) {
+                    conn.closing = true;
+                }
+                Step::Stop(consumed)
             }
         }
     }
@@ -204,6 +287,19 @@ impl Core {
     pub(super) fn on_datagram(&mut self, slot: u32, generation: u32, body: &[u8]) {
         self.stats.udp_requests += 1;
         let client = Client::Udp { slot, generation };
+        if body.first() == Some(&binary::REQUEST_MAGIC)
+            && self.shared.config.server.protocol != Protocol::Ascii
+        {
+            self.on_binary_datagram(client, body);
+        } else {
+            self.on_text_datagram(client, body);
+        }
+        if let Some(udp) = self.net.udp.as_mut() {
+            udp.parsed(slot, generation);
+        }
+    }
+
+    fn on_text_datagram(&mut self, client: Client, body: &[u8]) {
         let mut pos = 0;
         while pos < body.len() {
             match proto::parse(&body[pos..], &self.limits) {
@@ -230,8 +326,32 @@ impl Core {
                 }
             }
         }
-        if let Some(udp) = self.net.udp.as_mut() {
-            udp.parsed(slot, generation);
+    }
+
+    fn on_binary_datagram(&mut self, client: Client, body: &[u8]) {
+        let mut pos = 0;
+        while pos < body.len() {
+            match binary::parse(&body[pos..], &self.limits) {
+                BinParse::Complete { request, consumed } => {
+                    let raw = &body[pos..pos + consumed];
+                    match self.handle_binary(client, &request, raw) {
+                        Handled::Done => pos += consumed,
+                        Handled::Stall | Handled::Close => break,
+                    }
+                }
+                BinParse::Incomplete { .. } => break,
+                BinParse::Invalid(invalid) => {
+                    if let Some(reply) = invalid.reply
+                        && let Some(q) = self.net.queue(client)
+                    {
+                        reply.encode(q.sink());
+                    }
+                    if invalid.close || invalid.swallow > 0 {
+                        break;
+                    }
+                    pos += invalid.consumed;
+                }
+            }
         }
     }
 
@@ -248,7 +368,7 @@ impl Core {
         if let Request::Get(get) = &request
             && get.keys.len() != 1
         {
-            return self.route_multi_get(client, get, first_key);
+            return self.route_multi_get(client, get, first_key, true);
         }
         let Some(key) = request.key() else {
             return self.handle_keyless(client, request);
@@ -290,7 +410,14 @@ impl Core {
 
     /// Sends `payload` (after its keys' `hashes`, see [`Kind`]) to `owner` as
     /// a record whose reply takes a place in the client's queue.
-    fn forward(&mut self, client: Client, owner: usize, kind: Kind, hashes: &[u8], payload: &[u8]) {
+    pub(super) fn forward(
+        &mut self,
+        client: Client,
+        owner: usize,
+        kind: Kind,
+        hashes: &[u8],
+        payload: &[u8],
+    ) {
         let Some(queue) = self.net.queue(client) else {
             return;
         };
@@ -301,12 +428,14 @@ impl Core {
     }
 
     /// `get k1 k2 ...` over keys of several shards: each run of keys with the
-    /// same owner is answered by that owner, in order; END closes it here.
-    fn route_multi_get(
+    /// same owner is answered by that owner, in order; END closes it here
+    /// when `end` (not for a piece of a long get line, see `long_get`).
+    pub(super) fn route_multi_get(
         &mut self,
         client: Client,
         get: &proto::cmd::get::Get<'_>,
         first_key: usize,
+        end: bool,
     ) -> Handled {
         let shards = self.mesh.shards();
         if shards == 1 && self.shared.cluster.is_none() {
@@ -324,7 +453,9 @@ impl Core {
                 .enumerate()
                 .map(|(i, k)| (k, prefetch.hash_of(first_key.saturating_add(i), k)));
             exec.values(get.kind, get.exptime, keys, queue.sink());
-            proto::cmd::get::encode_end(queue.sink());
+            if end {
+                proto::cmd::get::encode_end(queue.sink());
+            }
             return Handled::Done;
         }
         let owners: Vec<(&[u8], u64, Target)> = get
@@ -378,47 +509,39 @@ impl Core {
                 }
             }
         }
-        if let Some(queue) = self.net.queue(client) {
+        if end && let Some(queue) = self.net.queue(client) {
             proto::cmd::get::encode_end(queue.sink());
         }
         Handled::Done
     }
 
     /// A refused store drops the old item, as memcached does, so that stale
-    /// data does not outlive a write the client believes failed.
-    fn unlink_refused(&mut self, key: proto::Key<'_>) {
-        let mut buf: KeyBuf = [0; _];
-        let decoded = key.decode(&mut buf);
-        let hash = route::key_hash(decoded);
-        let owner = match self.place_key(decoded, hash, true) {
+    /// data does not outlive a write the client believes failed. `key` is
+    /// the key itself (decoded from base64 if it was sent so).
+    fn unlink_refused(&mut self, key: &[u8]) {
+        let hash = route::key_hash(key);
+        let owner = match self.place_key(key, hash, true) {
             Target::Local => {
-                self.store
-                    .delete(store::HashedKey::with_hash(decoded, hash));
+                self.store.delete(store::HashedKey::with_hash(key, hash));
                 return;
             }
             Target::Shard(owner) => owner,
             Target::Node(node) => {
-                let mut line = Vec::with_capacity(key.raw().len() + 8);
+                // Peer links speak text: the key goes in base64, which
+                // carries any bytes.
+                let mut line = Vec::with_capacity(key.len() * 4 / 3 + 12);
                 line.extend_from_slice(b"md ");
-                line.extend_from_slice(key.raw());
-                if key.is_base64() {
-                    line.extend_from_slice(b" b");
-                }
-                line.extend_from_slice(b" q\r\n");
+                proto::base64::encode(key, &mut line);
+                line.extend_from_slice(b" b q\r\n");
                 self.effect_on_node(node, &line);
                 return;
             }
         };
-        // `md <key as sent> [b] q`, run for its effect only: the client has
-        // had its one reply (`q` does not hide `NF`), so no place is kept
-        // for this one and it is dropped when it comes back.
-        let mut line = Vec::with_capacity(key.raw().len() + 8);
-        line.extend_from_slice(b"md ");
-        line.extend_from_slice(key.raw());
-        if key.is_base64() {
-            line.extend_from_slice(b" b");
-        }
-        line.extend_from_slice(b" q\r\n");
+        // A binary `deleteq`, run for its effect only: the client has had
+        // its one reply, so no place is kept for this one and whatever comes
+        // back is dropped. Binary, because it carries any key bytes as they are.
+        let mut request = Vec::with_capacity(binary::HEADER_LEN + key.len());
+        binary::BinRequest::new(binary::BinOp::Delete { key }, true, 0, 0).encode(&mut request);
         let origin = Origin {
             kind: ORIGIN_NONE,
             slot: 0,
@@ -426,7 +549,7 @@ impl Core {
             part: 0,
         };
         self.mesh
-            .push(owner, Kind::Exec, origin, &[&hash.to_le_bytes(), &line]);
+            .push(owner, Kind::Exec, origin, &[&hash.to_le_bytes(), &request]);
         self.stats.forwarded += 1;
     }
 

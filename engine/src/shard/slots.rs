@@ -60,6 +60,11 @@ impl<T> Slots<T> {
     }
 
     /// The entry in `slot`, whatever its generation.
+    pub fn slot(&self, slot: u32) -> Option<&T> {
+        self.entries.get(slot as usize)?.as_ref()
+    }
+
+    /// The entry in `slot`, whatever its generation.
     pub fn slot_mut(&mut self, slot: u32) -> Option<&mut T> {
         self.entries.get_mut(slot as usize)?.as_mut()
     }

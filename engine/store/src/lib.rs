@@ -401,6 +401,28 @@ impl Store {
         Some(found)
     }
 
+    /// [`lookup`](Self::lookup) for a store: a dead (expired or flushed)
+    /// item under the key is unlinked and its memory counted as reclaimed,
+    /// as memcached counts the dead item its allocation finds and reuses.
+    fn lookup_for_store(&mut self, key: HashedKey<'_>) -> Option<Found> {
+        let found = self.find(key)?;
+        let it = self.item(found.handle);
+        if !self.is_flushed(it) && !self.is_expired(it) {
+            return Some(found);
+        }
+        let fetched = it.has(BIT_FETCHED);
+        let cls = self.class_of(found.handle);
+        let c = &mut self.slabs.classes[cls];
+        self.stats.reclaimed += 1;
+        c.stats.reclaimed += 1;
+        if !fetched {
+            self.stats.expired_unfetched += 1;
+            c.stats.expired_unfetched += 1;
+        }
+        self.do_unlink(found);
+        None
+    }
+
     /// Removes a linked item from the index, its policy and the stats, and frees its chunk.
     fn do_unlink(&mut self, found: Found) {
         self.index.remove(found);

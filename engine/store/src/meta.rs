@@ -253,8 +253,10 @@ impl Store {
             MetaSetMode::Prepend => StoreMode::Prepend,
         };
         let cas = args.compare_cas.unwrap_or(0);
-        // A CAS upgrades set and replace to cas; add ignores it; append/prepend compare.
-        if cas != 0 && matches!(mode, StoreMode::Set | StoreMode::Replace) {
+        // A `C` token upgrades set and replace to cas (memcached's `has_cas`:
+        // even `C0`, which then matches no item and answers EX); add ignores
+        // it; append/prepend compare a non-zero one.
+        if args.compare_cas.is_some() && matches!(mode, StoreMode::Set | StoreMode::Replace) {
             mode = StoreMode::Cas;
         }
         let exptime = self.realtime(args.exptime);

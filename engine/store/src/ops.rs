@@ -198,7 +198,7 @@ impl Store {
 
     pub(crate) fn do_store(&mut self, req: StoreReq<'_, '_>) -> StoreOutcome {
         let hash = req.key.hash();
-        let old = self.lookup(req.key, false);
+        let old = self.lookup_for_store(req.key);
         let out = match old {
             Some(found) => self.do_store_existing(&req, hash, found),
             None => self.do_store_missing(&req, hash),

@@ -443,6 +443,27 @@ impl Conn {
         self.read_until("reply", |b| (b.len() >= n).then_some(n))
     }
 
+    /// Binary responses through the one with `opcode` and `opaque` (a noop's,
+    /// sent last to mark the end of a pipeline), that one included.
+    pub fn read_binary_through(&mut self, opcode: u8, opaque: u32) -> Vec<u8> {
+        self.read_until("binary responses", |b| {
+            let mut pos = 0;
+            while b.len() >= pos + 24 {
+                let body = u32::from_be_bytes(b[pos + 8..pos + 12].try_into().unwrap()) as usize;
+                let end = pos + 24 + body;
+                if b.len() < end {
+                    return None;
+                }
+                let this = u32::from_be_bytes(b[pos + 12..pos + 16].try_into().unwrap());
+                if b[pos + 1] == opcode && this == opaque {
+                    return Some(end);
+                }
+                pos = end;
+            }
+            None
+        })
+    }
+
     /// One line, CRLF included.
     pub fn read_line(&mut self) -> Vec<u8> {
         self.read_until("line", |b| {

@@ -1,7 +1,9 @@
 //! Folding replies into request outcomes. `proto`'s reply parser returns a
 //! whole classic get reply (VALUE* END) as one reply; a meta multi-get is
-//! several replies (VA* MN), so a request may take more than one.
+//! several replies (VA* MN), so a request may take more than one; so is a
+//! binary multi-get (getkq hits, then the noop's response).
 
+use proto::binary::{BinResponse, Opcode, Status as BinStatus};
 use proto::client::{MetaCode, Reply};
 use proto::reply::Status;
 
@@ -86,6 +88,60 @@ pub fn apply(p: &Pending, partial: &mut Partial, reply: Reply, ctx: &mut Ctx) ->
             MetaCode::Ns | MetaCode::Ex | MetaCode::Nf => Step::Done(Outcome::NotStored),
             _ => Step::Invalid,
         },
+        _ => Step::Invalid,
+    }
+}
+
+/// Applies one binary response to the request `p` in flight.
+pub fn apply_binary(
+    p: &Pending,
+    partial: &mut Partial,
+    r: &BinResponse<'_>,
+    ctx: &mut Ctx,
+) -> Step {
+    let status = r.status();
+    let multi = p.kind == OpKind::Get && p.width > 1;
+    let error = match status {
+        Some(BinStatus::TooLarge | BinStatus::OutOfMemory) => Some(Outcome::ServerError),
+        Some(BinStatus::InvalidArguments | BinStatus::DeltaBadval) => Some(Outcome::ClientError),
+        Some(BinStatus::UnknownCommand | BinStatus::AuthError | BinStatus::AuthContinue) | None => {
+            Some(Outcome::Error)
+        }
+        _ => None,
+    };
+    if let Some(err) = error {
+        if multi && r.opcode != Opcode::Noop as u8 {
+            partial.failed = Some(err);
+            return Step::More;
+        }
+        return Step::Done(err);
+    }
+    match (p.kind, r.opcode, status) {
+        (OpKind::Get, op, Some(BinStatus::Success)) if op == Opcode::GetK as u8 && !multi => {
+            ctx.check_value(p.phase, Some(r.key), r.value);
+            Step::Done(Outcome::Get { hits: 1 })
+        }
+        (OpKind::Get, op, Some(BinStatus::NotFound)) if op == Opcode::GetK as u8 && !multi => {
+            Step::Done(Outcome::Get { hits: 0 })
+        }
+        (OpKind::Get, op, Some(BinStatus::Success)) if op == Opcode::GetKQ as u8 && multi => {
+            partial.hits += 1;
+            ctx.check_value(p.phase, Some(r.key), r.value);
+            Step::More
+        }
+        (OpKind::Get, op, _) if op == Opcode::Noop as u8 && multi => Step::Done(
+            partial
+                .failed
+                .unwrap_or(Outcome::Get { hits: partial.hits }),
+        ),
+        (OpKind::Set, op, Some(BinStatus::Success)) if op == Opcode::Set as u8 => {
+            Step::Done(Outcome::Stored)
+        }
+        (
+            OpKind::Set,
+            op,
+            Some(BinStatus::KeyExists | BinStatus::NotFound | BinStatus::NotStored),
+        ) if op == Opcode::Set as u8 => Step::Done(Outcome::NotStored),
         _ => Step::Invalid,
     }
 }
@@ -205,5 +261,70 @@ mod tests {
         // A reply that belongs to another request is out of sync.
         assert_eq!(run(Protocol::Text, OpKind::Set, 1, b"END\r\n").0, None);
         assert_eq!(run(Protocol::Text, OpKind::Get, 1, b"STORED\r\n").0, None);
+    }
+
+    /// Feeds binary responses for one request; returns the outcome.
+    fn run_binary(kind: OpKind, width: u16, mut bytes: &[u8]) -> Option<Outcome> {
+        use proto::binary::{ResponseParse, parse_response};
+        let mut ctx = Ctx::new(Protocol::Binary, true);
+        let p = Pending {
+            kind,
+            width,
+            intended: 0,
+            phase: Phase::Measured,
+        };
+        let mut partial = Partial::default();
+        while let ResponseParse::Complete { response, consumed } = parse_response(bytes) {
+            bytes = &bytes[consumed..];
+            match apply_binary(&p, &mut partial, &response, &mut ctx) {
+                Step::More => {}
+                Step::Done(o) => return Some(o),
+                Step::Invalid => return None,
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn binary_responses_fold_into_outcomes() {
+        use proto::binary::get::{encode_hit, encode_miss};
+        use proto::binary::response::{encode_ok, encode_status};
+        use proto::binary::{Opcode, ReplyTo, Status};
+        let to = |op: Opcode| ReplyTo {
+            opcode: op as u8,
+            opaque: 0,
+        };
+        let key = b"k001";
+        let mut value = Vec::new();
+        crate::verify::write_value(&mut value, key, 1, 40);
+        let mut hit = Vec::new();
+        encode_hit(&mut hit, to(Opcode::GetK), 0, 1, Some(key), &value);
+        assert_eq!(
+            run_binary(OpKind::Get, 1, &hit),
+            Some(Outcome::Get { hits: 1 })
+        );
+        let mut miss = Vec::new();
+        encode_miss(&mut miss, to(Opcode::GetK), Some(key));
+        assert_eq!(
+            run_binary(OpKind::Get, 1, &miss),
+            Some(Outcome::Get { hits: 0 })
+        );
+        // A multi-get: quiet hits, then the noop.
+        let mut multi = Vec::new();
+        encode_hit(&mut multi, to(Opcode::GetKQ), 0, 1, Some(key), &value);
+        encode_hit(&mut multi, to(Opcode::GetKQ), 0, 2, Some(key), &value);
+        encode_ok(&mut multi, to(Opcode::Noop), 0);
+        assert_eq!(
+            run_binary(OpKind::Get, 3, &multi),
+            Some(Outcome::Get { hits: 2 })
+        );
+        let mut stored = Vec::new();
+        encode_ok(&mut stored, to(Opcode::Set), 9);
+        assert_eq!(run_binary(OpKind::Set, 1, &stored), Some(Outcome::Stored));
+        let mut big = Vec::new();
+        encode_status(&mut big, to(Opcode::Set), Status::TooLarge);
+        assert_eq!(run_binary(OpKind::Set, 1, &big), Some(Outcome::ServerError));
+        // A set's response to a get is out of sync.
+        assert_eq!(run_binary(OpKind::Get, 1, &stored), None);
     }
 }

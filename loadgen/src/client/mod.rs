@@ -147,7 +147,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutput, RunError> {
                         tx,
                         start_rx,
                     ),
-                    Protocol::Text | Protocol::Meta => worker::thread_main(
+                    Protocol::Text | Protocol::Meta | Protocol::Binary => worker::thread_main(
                         tid,
                         plan,
                         || runtime::socket::tcp_connect(target).map(tcp::TcpConn::new),

@@ -11,6 +11,8 @@ use runtime::{Ring, Token};
 use super::ctx::{Ctx, Loss, Pending};
 use super::fold::{self, Partial, Step};
 use super::transport::{Broken, SEND, Transport};
+use crate::wire::Protocol;
+use proto::binary::{ResponseParse, parse_response};
 use proto::client::{ReplyParse, parse_reply};
 
 pub struct TcpConn {
@@ -52,6 +54,9 @@ impl TcpConn {
 
     /// Parses and accounts every complete reply in `buf`; returns the bytes used.
     fn fold(&mut self, buf: &[u8], ctx: &mut Ctx, now: u64) -> Result<usize, Broken> {
+        if ctx.protocol == Protocol::Binary {
+            return self.fold_binary(buf, ctx, now);
+        }
         let mut used = 0;
         loop {
             match parse_reply(&buf[used..]) {
@@ -71,6 +76,45 @@ impl TcpConn {
                     };
                     used += n;
                     match fold::apply(&p, &mut self.partial, reply, ctx) {
+                        Step::More => {}
+                        Step::Done(outcome) => {
+                            self.pending.pop_front();
+                            self.partial = Partial::default();
+                            ctx.complete(&p, outcome, now);
+                        }
+                        Step::Invalid => {
+                            ctx.protocol_error(p.phase);
+                            return Err(Broken);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl TcpConn {
+    /// [`fold`](Self::fold) for binary responses.
+    fn fold_binary(&mut self, buf: &[u8], ctx: &mut Ctx, now: u64) -> Result<usize, Broken> {
+        let mut used = 0;
+        loop {
+            let phase = self
+                .pending
+                .front()
+                .map_or(super::ctx::Phase::Measured, |p| p.phase);
+            match parse_response(&buf[used..]) {
+                ResponseParse::Incomplete { .. } => return Ok(used),
+                ResponseParse::Invalid(_) => {
+                    ctx.protocol_error(phase);
+                    return Err(Broken);
+                }
+                ResponseParse::Complete { response, consumed } => {
+                    let Some(p) = self.pending.front().copied() else {
+                        ctx.protocol_error(phase);
+                        return Err(Broken);
+                    };
+                    used += consumed;
+                    match fold::apply_binary(&p, &mut self.partial, &response, ctx) {
                         Step::More => {}
                         Step::Done(outcome) => {
                             self.pending.pop_front();

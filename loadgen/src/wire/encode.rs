@@ -3,6 +3,7 @@
 //! from key slices); values too, so that `--verify` can checksum them.
 
 use proto::MetaFlag;
+use proto::binary::{BinOp, BinRequest, StoreMode};
 use proto::client;
 
 use crate::workload::{Generator, write_key};
@@ -50,6 +51,24 @@ pub fn get(
             }
             client::mn(out);
         }
+        // The key comes back with each hit (getk), so `--verify` can check it.
+        Protocol::Binary if keys.len() == 1 => {
+            let op = BinOp::Get {
+                key: &scratch.keys,
+                with_key: true,
+            };
+            BinRequest::new(op, false, 0, 0).encode(out);
+        }
+        Protocol::Binary => {
+            for key in names {
+                let op = BinOp::Get {
+                    key,
+                    with_key: true,
+                };
+                BinRequest::new(op, true, 0, 0).encode(out);
+            }
+            BinRequest::new(BinOp::Noop, false, 0, 0).encode(out);
+        }
     }
 }
 
@@ -69,6 +88,16 @@ pub fn set(
     match protocol {
         Protocol::Text | Protocol::Udp => client::set(out, &scratch.keys, 0, 0, &scratch.value),
         Protocol::Meta => client::ms(out, &scratch.keys, &scratch.value, &[]),
+        Protocol::Binary => {
+            let op = BinOp::Store {
+                mode: StoreMode::Set,
+                key: &scratch.keys,
+                flags: 0,
+                exptime: 0,
+                value: &scratch.value,
+            };
+            BinRequest::new(op, false, 0, 0).encode(out);
+        }
     }
 }
 
@@ -118,6 +147,24 @@ mod tests {
             &mut Scratch::default(),
         );
         assert_eq!(out, b"mg k007 v k q\r\nmg k008 v k q\r\nmn\r\n");
+        out.clear();
+        get(
+            &mut out,
+            Protocol::Binary,
+            &[7, 8],
+            4,
+            &mut Scratch::default(),
+        );
+        let mut want = Vec::new();
+        for key in [b"k007", b"k008"] {
+            let op = BinOp::Get {
+                key,
+                with_key: true,
+            };
+            BinRequest::new(op, true, 0, 0).encode(&mut want);
+        }
+        BinRequest::new(BinOp::Noop, false, 0, 0).encode(&mut want);
+        assert_eq!(out, want);
     }
 
     #[test]

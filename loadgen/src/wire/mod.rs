@@ -18,6 +18,9 @@ pub enum Protocol {
     Meta,
     /// The text protocol over UDP (8-byte frame header per datagram).
     Udp,
+    /// memcached's binary protocol over TCP: getk for one key, getkq per key
+    /// closed by a noop for several, set.
+    Binary,
 }
 
 impl Protocol {
@@ -26,6 +29,7 @@ impl Protocol {
             Protocol::Text => "text",
             Protocol::Meta => "meta",
             Protocol::Udp => "udp",
+            Protocol::Binary => "binary",
         }
     }
 }

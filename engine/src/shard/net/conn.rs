@@ -20,6 +20,18 @@ pub enum Pause {
     Mesh,
 }
 
+/// The protocol a connection is read in: memcached decides it once, from the
+/// first byte (see `-B`), and so do we.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    /// Nothing received yet.
+    Undecided,
+    /// Text and meta commands.
+    Text,
+    /// The binary protocol.
+    Binary,
+}
+
 #[derive(Debug)]
 pub struct Conn {
     pub fd: OwnedFd,
@@ -31,6 +43,10 @@ pub struct Conn {
     pub need: usize,
     /// Bytes of a refused data block still to discard as they arrive.
     pub swallow: usize,
+    pub wire: Wire,
+    /// Inside a `get`/`gets` line too long to parse whole: what follows are
+    /// more of its keys (see shard/long_get.rs).
+    pub get_tail: Option<crate::shard::long_get::Tail>,
     pub replies: ReplyQueue,
     /// Bytes handed to the kernel by the send in flight.
     pub inflight: Vec<u8>,
@@ -66,6 +82,8 @@ impl Conn {
             rbuf: Vec::new(),
             need: 0,
             swallow: 0,
+            wire: Wire::Undecided,
+            get_tail: None,
             replies: ReplyQueue::default(),
             inflight: Vec::new(),
             inflight_done: 0,

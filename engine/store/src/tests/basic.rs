@@ -248,6 +248,28 @@ fn flush_all_now_hides_older_items_only() {
     assert!(s.get(hk(b"new")).is_some());
 }
 
+/// memcached (issue_183.t): a set over a flushed item reuses its memory and
+/// counts it as reclaimed (never fetched: expired_unfetched too).
+#[test]
+fn a_set_over_a_flushed_item_reclaims_it() {
+    let mut s = small();
+    s.set_time(10);
+    s.set(hk(b"k"), b"1", 0, 0);
+    assert_eq!(s.stats().reclaimed, 0);
+    s.set_time(12);
+    s.flush_all(0);
+    s.set(hk(b"k"), b"2", 0, 0);
+    let st = s.stats();
+    assert_eq!(
+        (st.reclaimed, st.expired_unfetched, st.curr_items),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        s.get(hk(b"k")).map(|it| it.value.to_vec()),
+        Some(b"2".to_vec())
+    );
+}
+
 #[test]
 fn flush_all_with_delay() {
     let mut s = small();

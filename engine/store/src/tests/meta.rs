@@ -329,3 +329,22 @@ fn peek_does_not_bump() {
     assert!(!s.peek(hk(b"k")).unwrap().fetched);
     assert_eq!(s.peek(hk(b"k")).unwrap().class_id, 1);
 }
+
+/// memcached's ms takes any `C` token, `C0` included, as a compare-and-swap
+/// (its `has_cas`): no item has CAS 0, so C0 answers EX, and NF on a miss.
+#[test]
+fn meta_set_with_cas_zero_compares() {
+    let mut s = small();
+    let c0 = MetaSetArgs {
+        compare_cas: Some(0),
+        ..Default::default()
+    };
+    assert_eq!(s.meta_set(hk(b"k"), b"v", &c0), StoreOutcome::NotFound);
+    assert!(matches!(
+        s.meta_set(hk(b"k"), b"v", &MetaSetArgs::default()),
+        StoreOutcome::Stored { .. }
+    ));
+    assert_eq!(s.meta_set(hk(b"k"), b"w", &c0), StoreOutcome::Exists);
+    let h = hit(&mut s, b"k", MetaGetArgs::default());
+    assert_eq!(&h.value[..], b"v");
+}
