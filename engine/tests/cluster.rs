@@ -369,3 +369,80 @@ fn a_get_line_longer_than_a_piece_spans_the_nodes_in_order() {
     other.send(format!("get {}\r\n", keys.join(" ")).as_bytes());
     same(&read_values(&mut other), &want, "long line through n1");
 }
+
+#[test]
+fn nodes_that_disagree_about_the_ring_never_bounce_a_request() {
+    use cluster::{Member, Ring, RingKind};
+    use common::Server;
+    // Two nodes whose lists differ in a's weight: for some keys a thinks b
+    // owns them and b thinks a does. A request a forwards to b arrives on
+    // a peer link, so b serves it instead of sending it back.
+    for _ in 0..5 {
+        let listeners: Vec<std::net::TcpListener> = (0..2)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let ports: Vec<u16> = listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        drop(listeners);
+        let ring = |wa: u32| {
+            let m = |name: &str, port, weight| Member {
+                name: name.into(),
+                host: "127.0.0.1".into(),
+                port,
+                weight,
+            };
+            Ring::new(
+                &[m("a", ports[0], wa), m("b", ports[1], 1)],
+                RingKind::Libketama,
+            )
+            .unwrap()
+        };
+        let (seen_by_a, seen_by_b) = (ring(1), ring(50));
+        let key = (0..100_000)
+            .map(|i| format!("disagree:{i}"))
+            .find(|k| seen_by_a.node_of(k.as_bytes()) == 1 && seen_by_b.node_of(k.as_bytes()) == 0)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no key the two rings disagree on; points a {} / {}",
+                    seen_by_a.points_of(0),
+                    seen_by_b.points_of(0)
+                )
+            });
+        let list = |wa: u32| format!("a=127.0.0.1:{}:{wa},b=127.0.0.1:{}", ports[0], ports[1]);
+        let start = |i: usize, wa: u32| {
+            let port = ports[i].to_string();
+            let name = ["a", "b"][i];
+            let peers = list(wa);
+            Server::try_start_exact(&[
+                "-p",
+                &port,
+                "-t",
+                "1",
+                "-m",
+                "8",
+                "--cluster-node",
+                name,
+                "--cluster-peers",
+                &peers,
+            ])
+        };
+        let (Ok(a), Ok(b)) = (start(0, 1), start(1, 50)) else {
+            continue; // lost a port race: pick new ports
+        };
+        let mut via_a = a.connect();
+        set(&mut via_a, &key, "once");
+        assert_eq!(get(&mut via_a, &key), value_reply(&key, "once"));
+        // It was stored on b, where a sent it, and not bounced back to a.
+        let mut on_b = b.connect();
+        let stats_b = on_b.stats("cluster");
+        assert_eq!(common::stat(&stats_b, "link:a:forwarded"), 0, "{stats_b:?}");
+        let stats_a = via_a.stats("cluster");
+        assert_eq!(common::stat(&stats_a, "link:b:forwarded"), 2, "{stats_a:?}");
+        // Through b itself, b's own ring sends the key to a, which lacks it.
+        assert_eq!(get(&mut on_b, &key), "END\r\n");
+        return;
+    }
+    panic!("no free pair of ports after 5 tries");
+}
