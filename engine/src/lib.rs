@@ -1,6 +1,7 @@
 //! corecache's server library: the io_uring runtime, the per-shard store and the
 //! shard loop that joins them to the memcached protocol.
 
+pub mod auth;
 pub mod config;
 pub mod server;
 pub mod shard;

@@ -17,12 +17,15 @@
 
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use runtime::{Ring, RingConfig, Token, WakeTarget, socket};
 
+use crate::auth::Auth;
 use crate::config::{Config, ConfigError};
 use crate::shard::{self, ShardError, ShardParams, ShardReady};
 use crate::shared::Shared;
@@ -32,10 +35,80 @@ pub const WAKE_TOKEN: Token = Token::op(shard::OP_WAKE);
 
 /// Everything one shard listens on.
 struct Listeners {
+    /// Stream listeners per shard: TCP, or with `-s` one descriptor of the
+    /// unix socket each.
     tcp: Vec<Vec<OwnedFd>>,
     udp: Vec<Option<OwnedFd>>,
     tcp_addrs: Vec<SocketAddr>,
     udp_addrs: Vec<SocketAddr>,
+    unix: Option<SocketFile>,
+}
+
+/// The unix socket file this server created; removed when the server stops,
+/// unless something else has replaced it by then.
+struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        if let Ok(m) = std::fs::symlink_metadata(&self.path)
+            && (m.dev(), m.ino()) == (self.dev, self.ino)
+        {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn unix_error(path: &Path, e: std::io::Error) -> ConfigError {
+    let fix = match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "a file that is not a socket is in the way (move it, or pick another -s)".to_string()
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (pick a directory this user may write to)".to_string()
+        }
+        _ => e.to_string(),
+    };
+    ConfigError(format!(
+        "cannot listen (server.unix_socket): {}: {fix}",
+        path.display()
+    ))
+}
+
+/// Binds the unix socket at `path` and gives every shard a descriptor of it:
+/// each shard's ring waits for connections on the same socket and the kernel
+/// hands each connection to one of them. A socket file left by an earlier run
+/// is replaced (as memcached does); any other file is an error.
+fn bind_unix(config: &Config, path: &Path, shards: usize) -> Result<Listeners, ConfigError> {
+    let s = &config.server;
+    if let Ok(m) = std::fs::symlink_metadata(path)
+        && m.file_type().is_socket()
+    {
+        std::fs::remove_file(path).map_err(|e| unix_error(path, e))?;
+    }
+    let fd =
+        socket::unix_listener(path, s.unix_mask.0, s.backlog).map_err(|e| unix_error(path, e))?;
+    let m = std::fs::symlink_metadata(path).map_err(|e| unix_error(path, e))?;
+    let file = SocketFile {
+        path: path.to_path_buf(),
+        dev: m.dev(),
+        ino: m.ino(),
+    };
+    let mut tcp = Vec::with_capacity(shards);
+    for _ in 1..shards {
+        tcp.push(vec![fd.try_clone().map_err(|e| unix_error(path, e))?]);
+    }
+    tcp.push(vec![fd]);
+    Ok(Listeners {
+        tcp,
+        udp: (0..shards).map(|_| None).collect(),
+        tcp_addrs: Vec::new(),
+        udp_addrs: Vec::new(),
+        unix: Some(file),
+    })
 }
 
 fn bind_error(what: &str, addr: SocketAddr, e: std::io::Error) -> ConfigError {
@@ -72,6 +145,9 @@ fn port_is_free(addr: SocketAddr, udp: bool) -> std::io::Result<()> {
 /// free port and the rest to the same one.
 fn bind(config: &Config, shards: usize) -> Result<Listeners, ConfigError> {
     let s = &config.server;
+    if let Some(path) = &s.unix_socket {
+        return bind_unix(config, path, shards);
+    }
     let mut tcp: Vec<Vec<OwnedFd>> = (0..shards).map(|_| Vec::new()).collect();
     let mut udp: Vec<Option<OwnedFd>> = (0..shards).map(|_| None).collect();
     let mut tcp_addrs = Vec::new();
@@ -119,6 +195,7 @@ fn bind(config: &Config, shards: usize) -> Result<Listeners, ConfigError> {
         udp,
         tcp_addrs,
         udp_addrs,
+        unix: None,
     })
 }
 
@@ -154,6 +231,17 @@ pub fn run(config: Config) -> Result<(), StartError> {
         None => Vec::new(),
     };
     let shards = cores.len();
+    let load = |path: &Option<String>| -> Result<Option<Auth>, StartError> {
+        path.as_deref()
+            .map(|p| Auth::load(Path::new(p)).map_err(|e| ConfigError(e.to_string()).into()))
+            .transpose()
+    };
+    let ascii_auth = load(&config.server.auth_file)?;
+    let sasl_auth = if config.server.sasl {
+        load(&config.server.sasl_pwdb)?
+    } else {
+        None
+    };
     let listeners = bind(&config, shards)?;
     block_stop_signals();
     let started_unix = SystemTime::now()
@@ -173,6 +261,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
         udp_addrs: listeners.udp_addrs.clone(),
         cluster,
         cluster_addrs,
+        ascii_auth,
+        sasl_auth,
+        unix_path: listeners.unix.as_ref().map(|f| f.path.clone()),
     });
     if let Some(path) = &shared.config.server.pidfile {
         std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
@@ -186,7 +277,13 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let (ready_tx, ready_rx) = mpsc::channel::<(usize, Result<ShardReady, ShardError>)>();
     let mut mesh_txs = Vec::new();
     let mut threads = Vec::new();
-    let Listeners { tcp, udp, .. } = listeners;
+    // Held until `run` returns: the socket file goes when the server does.
+    let Listeners {
+        tcp,
+        udp,
+        unix: _socket_file,
+        ..
+    } = listeners;
     for (id, ((tcp, udp), core)) in tcp
         .into_iter()
         .zip(udp)
@@ -291,9 +388,12 @@ pub fn run(config: Config) -> Result<(), StartError> {
             "cluster member"
         );
     }
+    if let Some(path) = &shared.unix_path {
+        tracing::info!("listening on unix {}", path.display());
+    }
     tracing::info!(shards, version = crate::config::VERSION, "corecache ready");
 
-    let signal = wait_for_stop_signal();
+    let signal = wait_for_stop_signal(&shared);
     tracing::info!(
         signal,
         "stopping: no new connections; finishing in-flight requests"
@@ -345,11 +445,12 @@ fn stop_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         set
     }
 }
 
-/// Blocks SIGINT and SIGTERM in this thread and every thread it starts, so that
+/// Blocks SIGINT, SIGTERM and SIGHUP in this thread and every thread it starts, so that
 /// only `wait_for_stop_signal` receives them; ignores SIGPIPE (a peer closing
 /// mid-send is an error code, not a reason to die).
 fn block_stop_signals() {
@@ -361,17 +462,34 @@ fn block_stop_signals() {
     }
 }
 
-fn wait_for_stop_signal() -> &'static str {
+/// Waits for SIGINT or SIGTERM; SIGHUP on the way re-reads the password
+/// files, as memcached does.
+fn wait_for_stop_signal(shared: &Shared) -> &'static str {
     let set = stop_signals();
     let mut sig: libc::c_int = 0;
     loop {
         // SAFETY: sigwait reads the set and writes the signal number.
-        if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
-            return if sig == libc::SIGINT {
-                "SIGINT"
-            } else {
-                "SIGTERM"
-            };
+        if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
+            continue;
+        }
+        match sig {
+            libc::SIGINT => return "SIGINT",
+            libc::SIGHUP => reload_auth(shared),
+            _ => return "SIGTERM",
+        }
+    }
+}
+
+fn reload_auth(shared: &Shared) {
+    for auth in [&shared.ascii_auth, &shared.sasl_auth]
+        .into_iter()
+        .flatten()
+    {
+        match auth.reload() {
+            Ok(entries) => {
+                tracing::info!(file = %auth.path().display(), entries, "SIGHUP: auth file reloaded")
+            }
+            Err(e) => tracing::warn!("SIGHUP: {e}; keeping the entries read before"),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 use std::time::Instant;
 
+use crate::auth::Auth;
 use crate::config::{ClusterPlan, Config};
 
 /// Read-mostly state every shard sees.
@@ -27,6 +28,19 @@ pub struct Shared {
     pub cluster: Option<ClusterPlan>,
     /// Every member's address (resolved at start), by ring index.
     pub cluster_addrs: Vec<SocketAddr>,
+    /// -Y: the ascii authentication file.
+    pub ascii_auth: Option<Auth>,
+    /// -S: the SASL PLAIN password file.
+    pub sasl_auth: Option<Auth>,
+    /// The unix socket served instead of TCP and UDP (-s).
+    pub unix_path: Option<std::path::PathBuf>,
+}
+
+impl Shared {
+    /// Whether a new connection must authenticate before anything else.
+    pub fn auth_required(&self) -> bool {
+        self.ascii_auth.is_some() || self.sasl_auth.is_some()
+    }
 }
 
 /// Asks the process to stop as if it had received SIGTERM (the `shutdown`

@@ -523,19 +523,21 @@ fn stats_args() {
 
 #[test]
 fn line_guard() {
-    // Checked against memcached 1.6.18: 2048 bytes with no newline wait, 2049
-    // close the connection without a reply; get/gets lines are exempt (after at
-    // most 100 leading spaces), gat is not.
+    // The guard is 16 KiB, memcached's read buffer: a line with its newline
+    // within it is parsed (memcached parses any line whose newline arrives in
+    // one read); past it the connection closes without a reply. get/gets
+    // lines are exempt (after at most 100 leading spaces), gat is not.
+    let guard = Limits::default().max_line_len;
     let mut set = b"set a 0 0 1".to_vec();
-    set.resize(2049, b' ');
-    check(&set, Err(None, 2049, 0, true));
-    set.truncate(2048);
+    set.resize(guard + 1, b' ');
+    check(&set, Err(None, guard + 1, 0, true));
+    set.truncate(guard);
     check(&set, More(None));
     set.extend_from_slice(b"\r\nx\r\n");
-    check(&set, Ok(b"set a 0 0 1\r\nx\r\n", 2053));
+    check(&set, Ok(b"set a 0 0 1\r\nx\r\n", guard + 5));
     let mut gat = b"gat 0 a".to_vec();
-    gat.resize(3000, b' ');
-    check(&gat, Err(None, 3000, 0, true));
+    gat.resize(guard + 1, b' ');
+    check(&gat, Err(None, guard + 1, 0, true));
     let mut get = b"get a".to_vec();
     get.resize(3000, b' ');
     check(&get, More(None));
@@ -543,6 +545,7 @@ fn line_guard() {
     check(&get, Ok(b"get a\r\n", 3002));
     // Ours: get lines are bounded too (memcached's are not).
     let small = Limits {
+        max_line_len: 2048,
         max_get_line_len: 4096,
         ..Limits::default()
     };
@@ -629,6 +632,6 @@ fn pipelined() {
     );
     // Once the guard trips, nothing after it is read.
     let mut over = b"version\r\n".to_vec();
-    over.resize(3009, b'x');
+    over.resize(l.max_line_len + 1000, b'x');
     assert_eq!(pipeline(&over, &l), ["version\r\n", "!ERROR\r\n", "CLOSE"]);
 }

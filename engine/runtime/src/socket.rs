@@ -5,6 +5,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -32,6 +33,23 @@ pub fn udp_socket(addr: SocketAddr) -> io::Result<OwnedFd> {
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.bind(&SockAddr::from(addr))?;
+    Ok(socket.into())
+}
+
+/// A unix stream listener on `path`, its file created with permission bits
+/// `mode` (e.g. 0o700). The bits are applied through the umask while binding,
+/// so the file never exists with wider permissions; the umask is
+/// process-wide, so call this before other threads create files.
+pub fn unix_listener(path: &Path, mode: u32, backlog: i32) -> io::Result<OwnedFd> {
+    let socket = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
+    let address = SockAddr::unix(path)?;
+    // SAFETY: umask only swaps the process's file-creation mask.
+    let old = unsafe { libc::umask(!(mode as libc::mode_t) & 0o777) };
+    let bound = socket.bind(&address);
+    // SAFETY: as above, restoring the mask found.
+    unsafe { libc::umask(old) };
+    bound?;
+    socket.listen(backlog)?;
     Ok(socket.into())
 }
 
@@ -73,6 +91,21 @@ pub fn set_nodelay(fd: &impl AsFd) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_unix_listener_has_the_permissions_asked_for() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("runtime-unix-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        for mode in [0o700, 0o666, 0o750] {
+            let fd = unix_listener(&path, mode, 16).unwrap();
+            let meta = std::fs::metadata(&path).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, mode, "{mode:o}");
+            std::os::unix::net::UnixStream::connect(&path).unwrap();
+            drop(fd);
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
 
     #[test]
     fn two_listeners_share_one_ephemeral_port() {

@@ -9,7 +9,7 @@ use clap::{ArgAction, Parser};
 
 use super::cluster::RingName;
 use super::{
-    ByteSize, Config, ConfigError, CoreList, Eviction, HugePages, Numa, Protocol, VERSION,
+    ByteSize, Config, ConfigError, CoreList, Eviction, HugePages, Numa, Protocol, UnixMask, VERSION,
 };
 
 #[derive(Debug, Default, Parser)]
@@ -75,6 +75,19 @@ pub struct Cli {
     /// Try to use large memory pages (same as --hugepages try).
     #[arg(short = 'L', long = "enable-largepages")]
     pub largepages: bool,
+    /// Listen on this unix socket instead of TCP and UDP (-p, -U, -l are then unused).
+    #[arg(short = 's', long = "unix-socket", value_name = "FILE")]
+    pub unix_socket: Option<PathBuf>,
+    /// Permissions of the unix socket file, in octal (default 0700).
+    #[arg(short = 'a', long = "unix-mask", value_name = "MASK")]
+    pub unix_mask: Option<UnixMask>,
+    /// Requests a connection may run per loop turn while others wait (default 20).
+    #[arg(short = 'R', long = "max-reqs-per-event", value_name = "N")]
+    pub max_reqs_per_event: Option<u32>,
+    /// memcached extended options, comma separated or repeated; idle_timeout=N
+    /// (seconds, 0 = off) closes idle connections; the rest are ignored with a warning.
+    #[arg(short = 'o', long = "extended", value_name = "OPT")]
+    pub extended: Vec<String>,
 
     /// Cores to run shards on: "all", or a list such as 0-3,6.
     #[arg(long)]
@@ -103,10 +116,6 @@ pub struct Cli {
     pub cluster_forward: Option<bool>,
 
     // memcached flags accepted for compatibility; each is explained in a warning.
-    #[arg(short = 's', long = "unix-socket", hide = true)]
-    pub unix_socket: Option<String>,
-    #[arg(short = 'a', long = "unix-mask", hide = true)]
-    pub unix_mask: Option<String>,
     #[arg(short = 'd', long = "daemon", hide = true)]
     pub daemon: bool,
     #[arg(short = 'r', long = "enable-coredumps", hide = true)]
@@ -121,8 +130,6 @@ pub struct Cli {
     pub slab_min_size: Option<u64>,
     #[arg(short = 'D', hide = true)]
     pub prefix_delimiter: Option<String>,
-    #[arg(short = 'R', long = "max-reqs-per-event", hide = true)]
-    pub max_reqs_per_event: Option<u32>,
     #[arg(short = 'C', long = "disable-cas", hide = true)]
     pub disable_cas: bool,
     /// Protocol clients speak: auto (binary or text by the first byte), ascii or binary.
@@ -136,13 +143,13 @@ pub struct Cli {
     pub memory_file: Option<String>,
     #[arg(short = 'N', long = "napi-ids", hide = true)]
     pub napi_ids: Option<String>,
-    #[arg(short = 'o', long = "extended", hide = true)]
-    pub extended: Vec<String>,
-    /// SASL, auth files and TLS are refused: ignoring them would silently drop security.
-    #[arg(short = 'S', long = "enable-sasl", hide = true)]
+    /// SASL PLAIN in the binary protocol, against MEMCACHED_SASL_PWDB (user:password lines).
+    #[arg(short = 'S', long = "enable-sasl")]
     pub sasl: bool,
-    #[arg(short = 'Y', long = "auth-file", hide = true)]
+    /// ascii authentication: clients first send a set whose data is "user password" from FILE.
+    #[arg(short = 'Y', long = "auth-file", value_name = "FILE")]
     pub auth_file: Option<String>,
+    /// TLS is refused: ignoring it would silently drop security.
     #[arg(short = 'Z', long = "enable-ssl", hide = true)]
     pub ssl: bool,
 }
@@ -163,11 +170,7 @@ impl Cli {
     }
 
     fn refuse_security_flags(&self) -> Result<(), ConfigError> {
-        let refused = [
-            (self.sasl, "-S (SASL authentication)"),
-            (self.auth_file.is_some(), "-Y (ASCII authentication)"),
-            (self.ssl, "-Z (TLS)"),
-        ];
+        let refused = [(self.ssl, "-Z (TLS)")];
         for (given, what) in refused {
             if given {
                 return Err(ConfigError(format!(
@@ -250,27 +253,57 @@ impl Cli {
         if let Some(p) = self.protocol {
             c.server.protocol = p;
         }
+        if let Some(f) = &self.auth_file {
+            c.server.auth_file = Some(f.clone());
+        }
+        if self.sasl {
+            c.server.sasl = true;
+            if c.server.sasl_pwdb.is_none() {
+                c.server.sasl_pwdb = std::env::var("MEMCACHED_SASL_PWDB").ok();
+            }
+        }
+        if let Some(path) = &self.unix_socket {
+            c.server.unix_socket = Some(path.clone());
+        }
+        if let Some(mask) = self.unix_mask {
+            c.server.unix_mask = mask;
+        }
+        if let Some(n) = self.max_reqs_per_event {
+            if n == 0 {
+                // memcached's own refusal.
+                return Err(ConfigError(
+                    "invalid setting -R: number of requests per event must be greater than 0"
+                        .into(),
+                ));
+            }
+            c.network.reqs_per_event = n;
+        }
+        if c.server.unix_socket.is_some() {
+            // memcached serves nothing but the socket then, silently; say so.
+            let unused = [
+                (self.port.is_some(), "-p"),
+                (self.udp_port.is_some_and(|p| p != 0), "-U"),
+                (!self.listen.is_empty(), "-l"),
+            ];
+            for (given, flag) in unused {
+                if given {
+                    warnings.push(format!(
+                        "{flag}: with -s only the unix socket is served (as memcached); ignored"
+                    ));
+                }
+            }
+        }
         self.warn_ignored(warnings);
         for opts in &self.extended {
             for opt in opts.split(',').map(str::trim).filter(|o| !o.is_empty()) {
-                warnings.push(format!(
-                    "-o {opt}: memcached extended option has no effect in corecache; ignored"
-                ));
+                apply_extended(opt, c, warnings)?;
             }
         }
         Ok(())
     }
 
     fn warn_ignored(&self, warnings: &mut Vec<String>) {
-        let ignored: [(bool, &str); 15] = [
-            (
-                self.unix_socket.is_some(),
-                "-s: unix sockets are not supported; serving TCP instead",
-            ),
-            (
-                self.unix_mask.is_some(),
-                "-a: unix sockets are not supported; ignored",
-            ),
+        let ignored: [(bool, &str); 12] = [
             (
                 self.daemon,
                 "-d: corecache runs in the foreground (use your service manager); ignored",
@@ -299,10 +332,6 @@ impl Cli {
                 self.prefix_delimiter.is_some(),
                 "-D: per-prefix stats are not supported; ignored",
             ),
-            (
-                self.max_reqs_per_event.is_some(),
-                "-R: requests are bounded per loop turn by buffer sizes; ignored",
-            ),
             (self.disable_cas, "-C: CAS cannot be disabled; ignored"),
             (
                 self.disable_dumping,
@@ -328,6 +357,29 @@ impl Cli {
                 .map(|(_, w)| w.to_string()),
         );
     }
+}
+
+/// One memcached `-o` option: those corecache implements set their setting,
+/// the rest are named in a warning.
+fn apply_extended(
+    opt: &str,
+    c: &mut Config,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let (name, value) = opt.split_once('=').unwrap_or((opt, ""));
+    match name {
+        "idle_timeout" => {
+            c.server.idle_timeout = value.trim().parse().map_err(|_| {
+                ConfigError(format!(
+                    "invalid setting -o idle_timeout: {value:?} is not a number of seconds (use -o idle_timeout=600, 0 = off)"
+                ))
+            })?;
+        }
+        _ => warnings.push(format!(
+            "-o {opt}: memcached extended option has no effect in corecache; ignored"
+        )),
+    }
+    Ok(())
 }
 
 /// A setting's value by its config-file name ("try", "s3fifo", ...).
@@ -443,7 +495,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.memory.hugepages, HugePages::Try);
-        assert_eq!(warnings.len(), 6, "{warnings:?}");
+        assert_eq!(warnings.len(), 5, "{warnings:?}");
         assert!(warnings.iter().any(|w| w.contains("hashpower=20")));
     }
 
@@ -461,10 +513,65 @@ mod tests {
     }
 
     #[test]
-    fn security_flags_are_refused() {
-        let err = config(&["-S"]).unwrap_err();
-        assert!(err.0.contains("SASL"), "{err}");
-        assert!(config(&["-Z"]).is_err());
+    fn tls_is_refused_and_authentication_settings_are_checked() {
+        assert!(config(&["-Z"]).unwrap_err().0.contains("TLS"));
+        let (c, _) = config(&["-Y", "/etc/pw"]).unwrap();
+        assert_eq!(c.server.auth_file.as_deref(), Some("/etc/pw"));
+        assert_eq!(c.wire_protocol(), Protocol::Ascii);
+        for (args, says) in [
+            (&["-Y", "f", "-B", "binary"][..], "binary protocol"),
+            (&["-Y", "f", "-U", "11211"][..], "UDP"),
+            (&["-Y", "f", "-S"][..], "exclude each other"),
+            (&["-S", "-B", "ascii"][..], "ascii protocol"),
+        ] {
+            let err = config(args).unwrap_err();
+            assert!(err.0.contains(says), "{args:?}: {err}");
+        }
+        let mut c = Config::default();
+        c.server.sasl = true;
+        assert!(c.validate().unwrap_err().0.contains("MEMCACHED_SASL_PWDB"));
+        c.server.sasl_pwdb = Some("/etc/sasl".into());
+        c.validate().unwrap();
+        assert_eq!(c.wire_protocol(), Protocol::Binary);
+    }
+
+    #[test]
+    fn unix_socket_idle_timeout_and_requests_per_event() {
+        let (c, warnings) = config(&[
+            "-s",
+            "/tmp/cc.sock",
+            "-a",
+            "0755",
+            "-R",
+            "3",
+            "-o",
+            "modern,idle_timeout=7",
+        ])
+        .unwrap();
+        assert_eq!(c.server.unix_socket, Some(PathBuf::from("/tmp/cc.sock")));
+        assert_eq!(c.server.unix_mask, UnixMask(0o755));
+        assert_eq!(c.network.reqs_per_event, 3);
+        assert_eq!(c.server.idle_timeout, 7);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let (c, _) = config(&[]).unwrap();
+        assert_eq!(c.server.unix_socket, None);
+        assert_eq!(c.server.unix_mask, UnixMask(0o700));
+        assert_eq!((c.network.reqs_per_event, c.server.idle_timeout), (20, 0));
+        // memcached ignores -p, -U and -l next to -s; we say so.
+        let (_, warnings) = config(&["-s", "/tmp/cc.sock", "-p", "7000", "-l", "::1"]).unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(config(&["-R", "0"]).unwrap_err().0.contains("-R"));
+        assert!(config(&["-a", "9"]).is_err());
+        let err = config(&["-o", "idle_timeout=soon"]).unwrap_err();
+        assert!(err.0.contains("idle_timeout"), "{err}");
+    }
+
+    #[test]
+    fn help_names_unix_socket_only_because_it_is_served() {
+        // memcached's test suite reads `-h` for this word to test over unix sockets.
+        use clap::CommandFactory;
+        let help = Cli::command().render_help().to_string();
+        assert!(help.contains("--unix-socket"), "{help}");
     }
 
     #[test]

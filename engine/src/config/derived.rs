@@ -18,6 +18,14 @@ pub const VERSION: &str = concat!("1.6.18-corecache-", env!("CARGO_PKG_VERSION")
 pub const CLOCK_START: u32 = 2;
 
 impl Config {
+    /// What UDP may send back (docs/security.md).
+    pub fn udp_guard(&self) -> crate::shard::UdpGuard {
+        crate::shard::UdpGuard {
+            max_reply: self.network.udp_max_reply.0 as usize,
+            rate: self.network.udp_reply_rate.0,
+        }
+    }
+
     /// The parser's bounds.
     pub fn proto_limits(&self) -> proto::Limits {
         let l = &self.limits;

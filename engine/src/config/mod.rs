@@ -10,7 +10,7 @@ mod derived;
 mod size;
 
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +72,24 @@ pub struct ServerConfig {
     /// Which protocol clients speak (-B): `auto` tells binary from text by
     /// a connection's first byte, as memcached does.
     pub protocol: Protocol,
+    /// memcached's -Y: connections must first authenticate with a
+    /// `user password` set against this file of `user:password` lines
+    /// (text protocol only, no UDP).
+    pub auth_file: Option<String>,
+    /// memcached's -S: SASL PLAIN in the binary protocol (binary only, no UDP).
+    pub sasl: bool,
+    /// The `user:password` file SASL checks against (memcached's
+    /// `MEMCACHED_SASL_PWDB`, which -S reads when this is not set).
+    pub sasl_pwdb: Option<String>,
+    /// Listen on this unix stream socket instead of TCP and UDP (-s), as
+    /// memcached does: with a socket path, `port`, `udp_port` and `listen`
+    /// are not used.
+    pub unix_socket: Option<PathBuf>,
+    /// Permissions of the socket file (-a), octal as in chmod.
+    pub unix_mask: UnixMask,
+    /// Close connections that have sent no request for longer than this many
+    /// seconds (memcached's `-o idle_timeout`); 0 turns it off.
+    pub idle_timeout: u32,
 }
 
 /// memcached's -B: the protocol a connection is read in.
@@ -112,7 +130,54 @@ impl Default for ServerConfig {
             verbosity: 0,
             pidfile: None,
             protocol: Protocol::Auto,
+            auth_file: None,
+            sasl: false,
+            sasl_pwdb: None,
+            unix_socket: None,
+            unix_mask: UnixMask::default(),
+            idle_timeout: 0,
         }
+    }
+}
+
+/// The permission bits of the unix socket file, written and read as octal
+/// text ("0700") so that a config file means what chmod would.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UnixMask(pub u32);
+
+impl Default for UnixMask {
+    /// memcached's default: only the server's user may connect.
+    fn default() -> Self {
+        UnixMask(0o700)
+    }
+}
+
+impl std::str::FromStr for UnixMask {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match u32::from_str_radix(s.trim(), 8) {
+            Ok(mask) if mask <= 0o777 => Ok(UnixMask(mask)),
+            _ => Err(ConfigError::setting(
+                "server.unix_mask",
+                format!("{s:?} is not octal permission bits (use -a 0700)"),
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for UnixMask {
+    type Error = ConfigError;
+
+    fn try_from(s: String) -> Result<Self, ConfigError> {
+        s.parse()
+    }
+}
+
+impl From<UnixMask> for String {
+    fn from(m: UnixMask) -> String {
+        format!("{:04o}", m.0)
     }
 }
 
@@ -188,7 +253,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_item_size: ByteSize(1 << 20),
             max_key_length: 250,
-            max_line_length: 2048,
+            max_line_length: 16 << 10,
             max_get_line_length: ByteSize(64 << 10),
         }
     }
@@ -213,6 +278,18 @@ pub struct NetworkConfig {
     pub channel_batches: usize,
     /// A batch of cross-shard requests is sent when it reaches this size (or at the end of a loop turn).
     pub batch_bytes: ByteSize,
+    /// UDP: the most reply bytes one request datagram may cause (frame headers
+    /// included); a larger reply is dropped (`udp_replies_too_large`). Bounds
+    /// the reflection amplification; see docs/security.md.
+    pub udp_max_reply: ByteSize,
+    /// UDP: reply bytes per second each source address may receive from one
+    /// shard (a token bucket whose burst is the larger of 4 x `udp_max_reply`
+    /// and one second of the rate); 0 = unlimited.
+    /// Replies over it are dropped (`udp_replies_rate_limited`).
+    pub udp_reply_rate: ByteSize,
+    /// Requests one connection may have handled in a loop turn while more
+    /// are buffered (memcached's -R): then it yields so that others progress.
+    pub reqs_per_event: u32,
 }
 
 impl Default for NetworkConfig {
@@ -224,6 +301,9 @@ impl Default for NetworkConfig {
             max_pending_output: ByteSize(4 << 20),
             channel_batches: 256,
             batch_bytes: ByteSize(64 << 10),
+            udp_max_reply: ByteSize(64 << 10),
+            udp_reply_rate: ByteSize(1 << 20),
+            reqs_per_event: 20,
         }
     }
 }
@@ -255,7 +335,66 @@ impl Config {
     }
 
     /// Checks every value; the error names the setting and the fix.
+    /// The protocol connections are read in: authentication decides it when
+    /// on (ascii auth is text only, SASL binary only, as in memcached).
+    pub fn wire_protocol(&self) -> Protocol {
+        let s = &self.server;
+        if s.auth_file.is_some() {
+            Protocol::Ascii
+        } else if s.sasl {
+            Protocol::Binary
+        } else {
+            s.protocol
+        }
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        if s.auth_file.is_some() && s.sasl {
+            return Err(ConfigError::setting(
+                "server.auth_file",
+                "-Y (ascii authentication) and -S (SASL, binary protocol) exclude each other; use one",
+            ));
+        }
+        if s.auth_file.is_some() {
+            if s.protocol == Protocol::Binary {
+                return Err(ConfigError::setting(
+                    "server.protocol",
+                    "you cannot allow the binary protocol while using ascii authentication tokens (-Y); drop -B binary",
+                ));
+            }
+            if s.udp_port != 0 {
+                return Err(ConfigError::setting(
+                    "server.udp_port",
+                    "UDP requests cannot be authenticated; with -Y leave UDP off (-U 0)",
+                ));
+            }
+        }
+        if s.sasl {
+            if s.protocol == Protocol::Ascii {
+                return Err(ConfigError::setting(
+                    "server.protocol",
+                    "you cannot allow the ascii protocol while using SASL (-S); drop -B ascii",
+                ));
+            }
+            if s.udp_port != 0 {
+                return Err(ConfigError::setting(
+                    "server.udp_port",
+                    "cannot enable UDP while using binary SASL authentication; leave UDP off (-U 0)",
+                ));
+            }
+            if s.sasl_pwdb.is_none() {
+                return Err(ConfigError::setting(
+                    "server.sasl_pwdb",
+                    "-S needs a password file of user:password lines: set MEMCACHED_SASL_PWDB (or server.sasl_pwdb); corecache speaks SASL PLAIN only",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_auth()?;
         let s = &self.server;
         if s.listen.is_empty() {
             return Err(ConfigError::setting(
@@ -274,6 +413,19 @@ impl Config {
                 "server.backlog",
                 "must be positive (use -b 1024)",
             ));
+        }
+        if let Some(path) = &s.unix_socket {
+            // sun_path holds 108 bytes with the terminating NUL.
+            let len = path.as_os_str().len();
+            if len == 0 || len > 107 {
+                return Err(ConfigError::setting(
+                    "server.unix_socket",
+                    format!(
+                        "{} must be 1..=107 bytes long, the most a unix socket address holds",
+                        path.display()
+                    ),
+                ));
+            }
         }
         let m = &self.memory;
         if m.limit_mb == 0 {
@@ -325,7 +477,7 @@ impl Config {
         if l.max_line_length < 256 {
             return Err(ConfigError::setting(
                 "limits.max_line_length",
-                "must be at least 256 (default 2048)",
+                "must be at least 256 (default 16384)",
             ));
         }
         if (l.max_get_line_length.0 as usize) < l.max_line_length {
@@ -365,10 +517,22 @@ impl Config {
                 "must be at least 64k (default 4m)",
             ));
         }
+        if n.reqs_per_event == 0 {
+            return Err(ConfigError::setting(
+                "network.reqs_per_event",
+                "must be at least 1 (memcached's -R; default 20)",
+            ));
+        }
         if n.batch_bytes.0 < 4 << 10 {
             return Err(ConfigError::setting(
                 "network.batch_bytes",
                 "must be at least 4k (default 64k)",
+            ));
+        }
+        if n.udp_max_reply.0 < 1400 {
+            return Err(ConfigError::setting(
+                "network.udp_max_reply",
+                "must be at least one datagram, 1400 bytes (default 64k)",
             ));
         }
         self.cluster_plan()?;
@@ -457,8 +621,41 @@ mod tests {
         c.server.port = 1234;
         c.memory.hugepages = HugePages::Try;
         c.shards.cores = CoreList::List(vec![0, 2, 3]);
+        c.server.unix_socket = Some("/run/corecache.sock".into());
+        c.server.unix_mask = UnixMask(0o755);
+        c.server.idle_timeout = 30;
+        c.network.reqs_per_event = 5;
         let text = c.to_toml();
+        assert!(text.contains("unix_mask = \"0755\""), "{text}");
         assert_eq!(Config::from_toml(&text).unwrap(), c);
+    }
+
+    #[test]
+    fn unix_masks_are_octal_permission_bits() {
+        assert_eq!("700".parse::<UnixMask>().unwrap(), UnixMask(0o700));
+        assert_eq!("0660".parse::<UnixMask>().unwrap(), UnixMask(0o660));
+        assert_eq!("0".parse::<UnixMask>().unwrap(), UnixMask(0));
+        for bad in ["8", "0x700", "1000", "", "rw"] {
+            let err = bad.parse::<UnixMask>().unwrap_err();
+            assert!(err.0.contains("server.unix_mask"), "{bad}: {err}");
+        }
+        let err = Config::from_toml("[server]\nunix_mask = \"999\"\n").unwrap_err();
+        assert!(err.0.contains("unix_mask"), "{err}");
+    }
+
+    #[test]
+    fn socket_paths_and_request_budgets_are_bounded() {
+        let mut c = Config::default();
+        c.server.unix_socket = Some("/tmp/x".repeat(20).into());
+        assert!(c.validate().unwrap_err().0.contains("server.unix_socket"));
+        let mut c = Config::default();
+        c.network.reqs_per_event = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .0
+                .contains("network.reqs_per_event")
+        );
     }
 
     #[test]

@@ -313,17 +313,23 @@ impl Core {
         }
         for c in self.net.conns.iter() {
             let fd = c.raw_fd();
-            let peer = c
-                .peer
-                .map_or_else(|| "unknown".to_string(), |p| p.to_string());
-            let listen = self
-                .shared
-                .tcp_addrs
-                .get(c.listener as usize)
-                .or(self.shared.tcp_addrs.first());
-            let _ = write!(out, "STAT {fd}:addr tcp:{peer}\r\n");
-            if let Some(l) = listen {
-                let _ = write!(out, "STAT {fd}:listen_addr tcp:{l}\r\n");
+            if let Some(path) = &self.shared.unix_path {
+                // What memcached prints for a unix peer, which has no name.
+                let _ = write!(out, "STAT {fd}:addr unix:<AF 1>\r\n");
+                let _ = write!(out, "STAT {fd}:listen_addr unix:{}\r\n", path.display());
+            } else {
+                let peer = c
+                    .peer
+                    .map_or_else(|| "unknown".to_string(), |p| p.to_string());
+                let _ = write!(out, "STAT {fd}:addr tcp:{peer}\r\n");
+                let listen = self
+                    .shared
+                    .tcp_addrs
+                    .get(c.listener as usize)
+                    .or(self.shared.tcp_addrs.first());
+                if let Some(l) = listen {
+                    let _ = write!(out, "STAT {fd}:listen_addr tcp:{l}\r\n");
+                }
             }
             let state = if c.sending {
                 "conn_mwrite"
@@ -334,7 +340,7 @@ impl Core {
             let _ = write!(
                 out,
                 "STAT {fd}:secs_since_last_cmd {}\r\n",
-                self.life.now.saturating_sub(c.since)
+                self.life.now.saturating_sub(c.last_cmd)
             );
         }
     }
@@ -371,6 +377,7 @@ impl Core {
                     max_connections: self.shared.config.server.max_connections,
                     threads: self.shared.shards,
                     hash_power_level: 0,
+                    idle_timeout: self.shared.config.server.idle_timeout > 0,
                 };
                 stats::format_general(out, &info, merged);
             }
@@ -420,8 +427,12 @@ impl Core {
                 "on"
             },
         );
-        stat("domain_socket", &"NULL");
-        stat("umask", &700);
+        let socket = c.server.unix_socket.as_ref();
+        stat(
+            "domain_socket",
+            &socket.map_or_else(|| "NULL".into(), |p| p.display().to_string()),
+        );
+        stat("umask", &format!("{:o}", c.server.unix_mask.0));
         stat("shutdown_command", &yes_no(c.server.enable_shutdown));
         stat("growth_factor", &format!("{:.2}", c.memory.growth_factor));
         stat("chunk_size", &48);
@@ -429,12 +440,15 @@ impl Core {
         stat("num_threads_per_udp", &self.shared.shards);
         stat("stat_key_prefix", &":");
         stat("detail_enabled", &"no");
-        stat("reqs_per_event", &20);
+        stat("reqs_per_event", &c.network.reqs_per_event);
         stat("cas_enabled", &"yes");
         stat("tcp_backlog", &c.server.backlog);
-        stat("binding_protocol", &c.server.protocol.binding_name());
-        stat("auth_enabled_sasl", &"no");
-        stat("auth_enabled_ascii", &"no");
+        stat("binding_protocol", &c.wire_protocol().binding_name());
+        stat("auth_enabled_sasl", &yes_no(c.server.sasl));
+        stat(
+            "auth_enabled_ascii",
+            &c.server.auth_file.as_deref().unwrap_or("no"),
+        );
         stat("item_size_max", &c.limits.max_item_size.0);
         stat("maxconns_fast", &"yes");
         stat("hashpower_init", &0);
@@ -444,6 +458,7 @@ impl Core {
         stat("lru_crawler", &"yes");
         stat("hash_algorithm", &"xxh3");
         stat("flush_enabled", &yes_no(!c.server.disable_flush_all));
+        stat("idle_timeout", &c.server.idle_timeout);
         stat("corecache_shards", &self.shared.shards);
         stat(
             "corecache_cores",

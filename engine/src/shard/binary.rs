@@ -110,6 +110,11 @@ impl Core {
                     _ => self.reply(client, |out| encode_status(out, to, Status::NotFound)),
                 }
             }
+            BinOp::SaslListMechs | BinOp::SaslAuth { .. } | BinOp::SaslStep { .. }
+                if self.shared.sasl_auth.is_some() =>
+            {
+                self.sasl(client, request)
+            }
             // memcached 1.6.18 has no verbosity opcode, and without -S no SASL.
             BinOp::Verbosity { .. }
             | BinOp::SaslListMechs

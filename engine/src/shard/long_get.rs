@@ -1,16 +1,22 @@
 //! `get`/`gets` lines of any length, read as memcached reads them: in pieces
 //! as they arrive, never whole.
 //!
-//! A get line whose end is not within [`PIECE`] bytes starts a *tail*: the
-//! connection remembers the verb, and each receive's complete keys (up to the
-//! last space, at most [`PIECE`] bytes at a time) run as one multi-key get
-//! without its `END`; the piece that holds the newline ends the reply with
-//! `END`. Each piece takes its place in the reply queue like any request, so
-//! the `VALUE` blocks leave in key order whichever shard owns each key. A key
-//! cut by the end of a receive waits in the read buffer for the rest of it.
-//! Memory stays bounded by the piece size, whatever the line's length: a
+//! A get line whose end is not within [`PIECE`] bytes, or that holds more
+//! than [`PIECE_KEYS`] keys, starts a *tail*: the connection remembers the
+//! verb, and its complete keys (at most [`PIECE_KEYS`] keys or [`PIECE`]
+//! bytes at a time) run as one multi-key get without its `END`; the piece
+//! that holds the newline ends the reply with `END`. Each piece takes its
+//! place in the reply queue like any request, so the `VALUE` blocks leave in
+//! key order whichever shard owns each key. A key cut by the end of a
+//! receive waits in the read buffer for the rest of it.
+//!
+//! Memory stays bounded by the piece, whatever the line's length: a
 //! 1000-key multi-get of 100-byte keys and memcached's own 187 KB test line
-//! (getset.t) are answered whole.
+//! (getset.t) are answered whole. The key bound is for the reply: values are
+//! copied into it, so `get k k k ...` with thousands of repeats of a 1 MB key
+//! would otherwise ask for gigabytes at once; in pieces, the connection's
+//! output bound (and the bound on replies awaited from other shards, in
+//! `request.rs`) pauses it between pieces until the client reads.
 
 use memchr::{memchr, memrchr};
 use proto::cmd::get::GetKind;
@@ -33,11 +39,19 @@ pub enum Tail {
 /// The most of a get line handled at once, and how far a line's end is
 /// looked for before the line is read in pieces.
 pub const PIECE: usize = 16 << 10;
+/// The most keys a piece holds: a line with more is read in pieces too.
+pub const PIECE_KEYS: usize = 64;
+
+/// Whether `line` holds more than [`PIECE_KEYS`] keys (a line shorter than
+/// two bytes a key cannot, and is not scanned).
+fn many_keys(line: &[u8]) -> bool {
+    line.len() > 2 * PIECE_KEYS && memchr::memchr_iter(b' ', line).count() > PIECE_KEYS
+}
 
 /// The verb and its length when `rest` starts a get line that does not end
 /// within [`PIECE`] bytes.
 fn long_start(rest: &[u8]) -> Option<(GetKind, usize)> {
-    if rest.len() < PIECE {
+    if rest.len() <= 2 * PIECE_KEYS {
         return None;
     }
     let (kind, verb) = if rest.starts_with(b"get ") {
@@ -47,9 +61,11 @@ fn long_start(rest: &[u8]) -> Option<(GetKind, usize)> {
     } else {
         return None;
     };
-    memchr(b'\n', &rest[..PIECE])
-        .is_none()
-        .then_some((kind, verb))
+    let window = &rest[..rest.len().min(PIECE)];
+    match memchr(b'\n', window) {
+        Some(nl) => many_keys(&window[..nl]).then_some((kind, verb)),
+        None => (rest.len() >= PIECE).then_some((kind, verb)),
+    }
 }
 
 /// The next piece of a long get line.
@@ -65,7 +81,25 @@ enum Piece<'a> {
 
 /// The next piece of a long get line at the start of `rest`.
 fn next_piece(rest: &[u8]) -> Piece<'_> {
-    let window = &rest[..rest.len().min(PIECE)];
+    let mut window = &rest[..rest.len().min(PIECE)];
+    // At most PIECE_KEYS keys: end the window at the space after the last.
+    let mut keys = 0;
+    let mut in_key = false;
+    for (i, &b) in window.iter().enumerate() {
+        match b {
+            b'\n' => break,
+            b' ' if in_key => {
+                keys += 1;
+                in_key = false;
+                if keys == PIECE_KEYS {
+                    window = &rest[..=i];
+                    break;
+                }
+            }
+            b' ' => {}
+            _ => in_key = true,
+        }
+    }
     if let Some(nl) = memchr(b'\n', window) {
         let line = &rest[..nl];
         return Piece::Keys(line.strip_suffix(b"\r").unwrap_or(line), nl + 1, true);
@@ -181,11 +215,18 @@ mod tests {
         let mut gets = long.clone();
         gets.splice(0..3, b"gets".iter().copied());
         assert_eq!(long_start(&gets), Some((GetKind::Gets, 5)));
-        let mut ended = line(100, 20);
+        let mut ended = line(PIECE_KEYS, 20);
         ended.extend_from_slice(b"\r\n");
         ended.resize(PIECE + 10, b'x');
-        assert_eq!(long_start(&ended), None, "its line ends early");
+        assert_eq!(
+            long_start(&ended),
+            None,
+            "its line ends early, with few keys"
+        );
         assert_eq!(long_start(&line(10, 20)), None, "short");
+        let mut many = line(PIECE_KEYS + 1, 2);
+        many.extend_from_slice(b"\r\n");
+        assert_eq!(long_start(&many), Some((GetKind::Get, 4)), "many keys");
         let mut gat = long.clone();
         gat.splice(0..3, b"gat".iter().copied());
         assert_eq!(
@@ -202,9 +243,18 @@ mod tests {
         assert_eq!(next_piece(b"abc"), Piece::Wait, "a key still arriving");
         assert_eq!(next_piece(&vec![b'k'; PIECE]), Piece::TooLong);
         let many = line(5000, 10);
-        let Piece::Keys(keys, consumed, false) = next_piece(&many) else {
+        let Piece::Keys(keys, consumed, false) = next_piece(&many[4..]) else {
             panic!()
         };
         assert!(consumed <= PIECE && keys.len() + 1 == consumed);
+        assert_eq!(keys.split(|&b| b == b' ').count(), PIECE_KEYS);
+        let wide = line(100, 400);
+        let Piece::Keys(keys, _, false) = next_piece(&wide[4..]) else {
+            panic!()
+        };
+        assert!(
+            keys.split(|&b| b == b' ').count() < PIECE_KEYS,
+            "bytes bound first"
+        );
     }
 }

@@ -17,6 +17,7 @@
 //! Everything here is `!Send` and owned by the thread: no locks.
 
 mod admin;
+mod auth;
 mod binary;
 pub mod client;
 mod exec;
@@ -46,6 +47,7 @@ use crate::shared::Shared;
 use admin::Gather;
 use mesh::Mesh;
 use net::conn::Wire;
+pub use net::udp::Guard as UdpGuard;
 use net::{Net, Received};
 use peer::Links;
 use prefetch::Prefetch;
@@ -142,7 +144,7 @@ pub fn run(params: ShardParams) {
         Err(e) => return fail(e.into()),
     };
     let udp = match udp {
-        Some(fd) => match net::udp::Udp::new(&ring, UDP_GROUP, fd) {
+        Some(fd) => match net::udp::Udp::new(&ring, UDP_GROUP, fd, shared.config.udp_guard()) {
             Ok(u) => Some(u),
             Err(e) => return fail(ShardError::Udp(e)),
         },
@@ -181,6 +183,8 @@ pub(crate) struct Core {
     id: usize,
     shared: Arc<Shared>,
     limits: proto::Limits,
+    /// Requests a connection may run per loop turn while more are buffered (-R).
+    reqs_per_event: u32,
     /// Ring, listeners, connections, UDP socket.
     net: Net,
     store: Store,
@@ -234,10 +238,17 @@ impl Shard {
             } else {
                 Duration::from_secs(1)
             };
-            if let Err(e) = self.core.net.ring.submit_and_wait(1, Some(timeout)) {
+            // Connections that yielded last turn go on now: do not wait.
+            let entered = if self.core.net.has_yielded() {
+                self.core.net.ring.submit()
+            } else {
+                self.core.net.ring.submit_and_wait(1, Some(timeout))
+            };
+            if let Err(e) = entered {
                 tracing::error!(shard = self.core.id, "io_uring_enter failed: {e}");
                 std::thread::sleep(Duration::from_millis(10));
             }
+            let yielded = self.core.net.take_yielded();
             self.core.update_clock();
             completions.clear();
             self.core.net.ring.drain(&mut completions);
@@ -254,6 +265,7 @@ impl Shard {
                     self.dispatch(&completions[j - 1]);
                 }
             }
+            self.core.resume_yielded(yielded);
             self.core.drain_mesh();
             self.core.check_links();
             self.core.retry_stalled();
@@ -334,10 +346,12 @@ impl Core {
             Some(plan) => Links::new(plan, &shared.cluster_addrs),
             None => Links::none(),
         };
+        let reqs_per_event = shared.config.network.reqs_per_event;
         let mut core = Core {
             id,
             shared,
             limits,
+            reqs_per_event,
             net,
             store,
             stats: stats::ShardStats::default(),
@@ -433,6 +447,60 @@ impl Core {
         self.life.last_tick = Instant::now();
         self.crawl(CRAWL_BUDGET_TICK);
         self.net.tick();
+        let timeout = self.shared.config.server.idle_timeout;
+        // memcached's idle kicker looks at TCP connections only.
+        if timeout > 0 && self.shared.unix_path.is_none() {
+            let (shared, stats) = (&*self.shared, &mut self.stats);
+            self.net.kick_idle(self.life.now, timeout, shared, stats);
+        }
+    }
+
+    /// The connections that yielded last turn (-R) run their next requests;
+    /// whatever arrived for them meanwhile waited behind their backlog.
+    fn resume_yielded(&mut self, yielded: Vec<u32>) {
+        for slot in yielded {
+            if self.net.unyield(slot) {
+                self.run_backlog(slot);
+                self.net.mark_dirty(slot);
+            }
+        }
+    }
+
+    /// A turn's worth of a yielded connection's input. It is parsed from an
+    /// offset into `backlog`, not from `rbuf`: taking a few requests off the
+    /// front of a megabyte each turn would move the rest down every time.
+    fn run_backlog(&mut self, slot: u32) {
+        let Some(conn) = self.net.conns.slot_mut(slot) else {
+            return;
+        };
+        let mut backlog = std::mem::take(&mut conn.backlog);
+        let mut done = conn.backlog_done;
+        // Bytes that arrived while it waited come after the backlog.
+        if done == backlog.len() {
+            backlog = std::mem::take(&mut conn.rbuf);
+            done = 0;
+        } else {
+            backlog.extend_from_slice(&conn.rbuf);
+            conn.rbuf.clear();
+        }
+        done += self.process(slot, &backlog[done..]);
+        let Some(conn) = self.net.conns.slot_mut(slot) else {
+            return;
+        };
+        if conn.pause == net::conn::Pause::Yield {
+            conn.backlog = backlog;
+            conn.backlog_done = done;
+            return;
+        }
+        // Through the backlog, or paused for another reason: the rest (an
+        // unfinished request at most, unless paused) is ordinary input again.
+        conn.backlog_done = 0;
+        if !conn.closing {
+            conn.rbuf.extend_from_slice(&backlog[done..]);
+        }
+        if conn.eof {
+            conn.closing = true;
+        }
     }
 
     /// One step of the expired-item crawler (and of the index's incremental
@@ -477,13 +545,21 @@ impl Core {
         let max_output = self.shared.config.network.max_pending_output.0 as usize;
         let dirty = self.net.take_dirty();
         for &slot in &dirty {
-            if self.net.flush_conn(slot, max_output) {
+            // A connection read again may answer at once: flush again to
+            // send that too, or it would wait for the next event on the ring.
+            let mut rounds = 0;
+            while self.net.flush_conn(slot, max_output) {
                 self.resume_input(slot);
+                rounds += 1;
+                if rounds == 4 {
+                    self.net.mark_dirty(slot);
+                    break;
+                }
             }
             self.net.after_flush(slot, &self.shared, &mut self.stats);
         }
         self.net.restore_dirty(dirty);
-        self.net.flush_udp();
+        self.net.flush_udp(&mut self.stats);
         self.mesh.flush(&mut self.net.ring);
         self.links.flush(&mut self.net.ring);
     }

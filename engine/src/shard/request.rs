@@ -24,7 +24,7 @@ use super::Core;
 use super::client::{Client, Handled, ORIGIN_NONE};
 use super::exec::{Exec, Outcome};
 use super::mesh::{self, Kind, Origin};
-use super::net::conn::{Pause, Wire};
+use super::net::conn::{MAX_AWAITED, Pause, Wire};
 use super::prefetch::ITEMS_AHEAD;
 use super::route::{self, Target};
 use crate::config::Protocol;
@@ -133,7 +133,7 @@ impl Core {
     }
 
     /// Parses and handles requests from `input`; returns the bytes consumed.
-    fn process(&mut self, slot: u32, input: &[u8]) -> usize {
+    pub(super) fn process(&mut self, slot: u32, input: &[u8]) -> usize {
         let mut ran_keys = 0;
         let max_output = self.shared.config.network.max_pending_output.0 as usize;
         let mut pos = 0;
@@ -154,12 +154,22 @@ impl Core {
             {
                 return pos;
             }
-            if conn.pending_output() > max_output {
+            // Replies awaited from other shards are output too, of a size
+            // not known yet: bound how many are outstanding.
+            if conn.pending_output() > max_output || conn.replies.awaiting() > MAX_AWAITED {
                 self.net.pause(slot, Pause::Output);
                 return pos;
             }
+            if conn.served >= self.reqs_per_event {
+                // -R: this connection has had its turn; the rest of its input
+                // waits for the next one, so that others progress.
+                self.stats.conn_yields += 1;
+                self.net.pause(slot, Pause::Yield);
+                return pos;
+            }
             if conn.wire == Wire::Undecided {
-                conn.wire = match self.shared.config.server.protocol {
+                conn.authenticated = !self.shared.auth_required();
+                conn.wire = match self.shared.config.wire_protocol() {
                     Protocol::Auto if rest[0] == binary::REQUEST_MAGIC => Wire::Binary,
                     Protocol::Auto | Protocol::Ascii => Wire::Text,
                     Protocol::Binary => Wire::Binary,
@@ -174,7 +184,15 @@ impl Core {
                 Wire::Text | Wire::Undecided => self.step_text(slot, client, rest, &mut ran_keys),
             };
             match step {
-                Step::Next(n) => pos += n,
+                Step::Next(n) => {
+                    pos += n;
+                    // A request (or a piece of a long get line) ran: it counts
+                    // towards -R, and the connection is not idle.
+                    if let Some(conn) = self.net.conns.slot_mut(slot) {
+                        conn.served += 1;
+                        conn.last_cmd = self.life.now;
+                    }
+                }
                 Step::Stop(n) => return pos + n,
             }
         }
@@ -182,6 +200,9 @@ impl Core {
 
     /// Parses and handles one text request at the start of `rest`.
     fn step_text(&mut self, slot: u32, client: Client, rest: &[u8], ran_keys: &mut usize) -> Step {
+        if self.net.conns.slot(slot).is_some_and(|c| !c.authenticated) {
+            return self.step_ascii_auth(slot, rest);
+        }
         if let Some(step) = self.long_get(slot, client, rest) {
             return step;
         }
@@ -233,6 +254,9 @@ impl Core {
             BinParse::Complete { request, consumed } => {
                 if let Some(conn) = self.net.conns.slot_mut(slot) {
                     conn.need = 0;
+                }
+                if !self.binary_allowed(slot, &request) {
+                    return Step::Stop(consumed);
                 }
                 let handled = self.handle_binary(client, &request, &rest[..consumed]);
                 self.after(slot, handled, consumed)
@@ -288,7 +312,7 @@ impl Core {
         self.stats.udp_requests += 1;
         let client = Client::Udp { slot, generation };
         if body.first() == Some(&binary::REQUEST_MAGIC)
-            && self.shared.config.server.protocol != Protocol::Ascii
+            && self.shared.config.wire_protocol() != Protocol::Ascii
         {
             self.on_binary_datagram(client, body);
         } else {
@@ -299,6 +323,15 @@ impl Core {
         }
     }
 
+    /// Whether a UDP request's reply is already over `network.udp_max_reply`:
+    /// it will be dropped, so the rest of its datagram is not run.
+    fn udp_over_limit(&self, client: Client) -> bool {
+        match (client, self.net.udp.as_ref()) {
+            (Client::Udp { slot, generation }, Some(udp)) => udp.over_limit(slot, generation),
+            _ => false,
+        }
+    }
+
     fn on_text_datagram(&mut self, client: Client, body: &[u8]) {
         let mut pos = 0;
         while pos < body.len() {
@@ -306,6 +339,7 @@ impl Core {
                 Parse::Complete { request, consumed } => {
                     let raw = &body[pos..pos + consumed];
                     match self.handle(client, request, raw, usize::MAX) {
+                        Handled::Done if self.udp_over_limit(client) => break,
                         Handled::Done => pos += consumed,
                         // A full channel: drop the rest, as a busy memcached drops datagrams.
                         Handled::Stall | Handled::Close => break,
@@ -335,6 +369,7 @@ impl Core {
                 BinParse::Complete { request, consumed } => {
                     let raw = &body[pos..pos + consumed];
                     match self.handle_binary(client, &request, raw) {
+                        Handled::Done if self.udp_over_limit(client) => break,
                         Handled::Done => pos += consumed,
                         Handled::Stall | Handled::Close => break,
                     }

@@ -17,7 +17,7 @@ pub mod schema;
 #[cfg(test)]
 mod tests;
 
-use schema::{Entry, GENERAL, GeneralGet, ITEMS, LINKS, SLABS, entries};
+use schema::{Entry, GENERAL, GeneralGet, ITEMS, LINKS, SLABS, Shown, entries};
 
 /// The engine's own counters on one shard (the store counts the rest).
 #[derive(Clone, Debug, Default)]
@@ -36,6 +36,19 @@ pub struct ShardStats {
     /// Requests this shard sent to the shard owning their key.
     pub forwarded: u64,
     pub udp_requests: u64,
+    /// Authentication attempts (-Y sets, SASL auth/step) and the failed ones.
+    pub auth_cmds: u64,
+    pub auth_errors: u64,
+    /// UDP datagrams dropped on arrival (malformed, truncated, too many pending).
+    pub udp_dropped: u64,
+    /// UDP replies dropped for exceeding `network.udp_max_reply`.
+    pub udp_replies_too_large: u64,
+    /// UDP replies dropped by the per-source rate bound.
+    pub udp_replies_rate_limited: u64,
+    /// Connections closed by `-o idle_timeout`.
+    pub idle_kicks: u64,
+    /// Times a connection stopped for the turn with requests still buffered (-R).
+    pub conn_yields: u64,
     /// Requests this shard sent to the node owning their key.
     pub node_forwarded: u64,
     /// Of those, the ones answered `SERVER_ERROR backend failure` (or left
@@ -211,6 +224,8 @@ pub(super) struct ProcessInfo<'a> {
     pub max_connections: usize,
     pub threads: usize,
     pub hash_power_level: u32,
+    /// `-o idle_timeout` is on (memcached prints `idle_kicks` only then).
+    pub idle_timeout: bool,
 }
 
 fn stat(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
@@ -239,6 +254,9 @@ pub(super) fn format_general(out: &mut Vec<u8>, info: &ProcessInfo<'_>, merged: 
 fn general_text(out: &mut Vec<u8>, info: &ProcessInfo<'_>, rusage: (&str, &str), merged: &Merged) {
     derived_lines(out, None, info, rusage, merged);
     for (e, v) in merged.general() {
+        if e.shown == Shown::WithIdleTimeout && !info.idle_timeout {
+            continue;
+        }
         stat(out, e.name, v);
         derived_lines(out, Some(e.name), info, rusage, merged);
     }
@@ -271,18 +289,13 @@ fn derived_lines(
             let open = merged.general_value("curr_connections").unwrap_or(0);
             stat(out, "connection_structures", open);
         }
-        Some("store_no_memory") => {
-            stat(out, "auth_cmds", 0);
-            stat(out, "auth_errors", 0);
-        }
         Some("limit_maxbytes") => {
             stat(out, "accepting_conns", 1);
             stat(out, "listen_disabled_num", 0);
             stat(out, "time_in_listen_disabled_us", 0);
             stat(out, "threads", info.threads);
-            stat(out, "conn_yields", 0);
-            stat(out, "hash_power_level", info.hash_power_level);
         }
+        Some("conn_yields") => stat(out, "hash_power_level", info.hash_power_level),
         Some(_) => {}
     }
 }

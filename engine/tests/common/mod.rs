@@ -72,12 +72,25 @@ impl Server {
     pub fn try_start(args: &[&str]) -> Result<Server, StartFailure> {
         let mut all = vec!["-p", "0"];
         all.extend_from_slice(args);
-        Server::try_start_exact(&all)
+        Server::spawn(&all)
+    }
+
+    /// Starts `corecache -s <path> <args>` (no TCP: memcached's -s serves
+    /// only the socket) and waits until it listens there.
+    pub fn start_unix(path: &std::path::Path, args: &[&str]) -> Server {
+        let path = path.to_str().expect("a UTF-8 socket path");
+        let mut all = vec!["-s", path];
+        all.extend_from_slice(args);
+        Server::spawn(&all).unwrap_or_else(|f| panic!("corecache did not start: {f:?}"))
     }
 
     /// Starts `corecache <args>` as given (no `-p 0`: the caller names the
     /// port, e.g. for a cluster whose peer list needs every port up front).
     pub fn try_start_exact(args: &[&str]) -> Result<Server, StartFailure> {
+        Server::spawn(args)
+    }
+
+    fn spawn(args: &[&str]) -> Result<Server, StartFailure> {
         let mut child = Command::new(BIN)
             .args(args)
             .env_remove("RUST_LOG")
@@ -102,7 +115,7 @@ impl Server {
             })
         };
         let deadline = Instant::now() + START_DEADLINE;
-        let (mut tcp, mut udp) = (None, None);
+        let (mut tcp, mut udp, mut unix) = (None, None, false);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
@@ -111,8 +124,15 @@ impl Server {
                         tcp.get_or_insert(a);
                     } else if let Some(a) = after(&line, "listening on udp ") {
                         udp.get_or_insert(a);
+                    } else if line.contains("listening on unix ") {
+                        unix = true;
                     } else if line.contains("corecache ready") {
-                        let addr = tcp.expect("a tcp listener was logged before ready");
+                        // A unix-socket server has no TCP address: its `addr`
+                        // is unspecified and tests connect to the path.
+                        let unspecified = ([0, 0, 0, 0], 0).into();
+                        let addr = tcp
+                            .or(unix.then_some(unspecified))
+                            .expect("a listener was logged before ready");
                         return Ok(Server {
                             child: Some(child),
                             addr,
@@ -273,11 +293,15 @@ pub fn run_to_exit(args: &[&str]) -> (Option<i32>, String, String) {
 // memcached, for differential rows
 
 /// The pid a memcached reports in `stats`, read with a deadline.
-fn memcached_pid(stream: TcpStream) -> Option<u32> {
+fn memcached_pid(stream: TcpStream, hello: &[u8]) -> Option<u32> {
     use std::io::{BufRead, BufReader, Write};
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    (&stream).write_all(hello).ok()?;
     (&stream).write_all(b"stats\r\n").ok()?;
     let mut lines = BufReader::new(stream).lines();
+    if !hello.is_empty() {
+        lines.next()?.ok()?;
+    }
     loop {
         let line = lines.next()?.ok()?;
         if let Some(pid) = line.strip_prefix("STAT pid ") {
@@ -305,6 +329,12 @@ impl Memcached {
 
     /// Starts memcached with extra flags (e.g. `-A`).
     pub fn start_with(test: &str, extra: &[&str]) -> Option<Memcached> {
+        Memcached::start_with_hello(test, extra, b"")
+    }
+
+    /// As [`Memcached::start_with`], for a memcached that answers `stats` only
+    /// after `hello` (one request with a one-line reply, e.g. a `-Y` login).
+    pub fn start_with_hello(test: &str, extra: &[&str], hello: &[u8]) -> Option<Memcached> {
         let path = std::env::var("MEMCACHED").unwrap_or_else(|_| Memcached::PATH.to_string());
         if !std::path::Path::new(&path).exists() {
             println!(
@@ -350,7 +380,7 @@ impl Memcached {
                 if let Ok(stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
                     // Another test's memcached may hold the port we picked (it was
                     // free when we looked): only ours answers with our child's pid.
-                    if memcached_pid(stream) == Some(child.id()) {
+                    if memcached_pid(stream, hello) == Some(child.id()) {
                         return Some(Memcached { child, addr });
                     }
                     break;

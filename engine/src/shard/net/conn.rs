@@ -9,6 +9,12 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use crate::shard::order::ReplyQueue;
 use crate::shard::slots::Slots;
 
+/// Replies from other shards a connection may await before it stops being
+/// read (`Pause::Output`): their size is not known until they arrive, and each
+/// holds at most a long-get piece's keys (shard/long_get.rs). Reading resumes
+/// once at most half are awaited and the output is below half its bound.
+pub const MAX_AWAITED: usize = 64;
+
 /// Why a connection stopped being read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pause {
@@ -18,6 +24,9 @@ pub enum Pause {
     Output,
     /// A channel to another shard is full.
     Mesh,
+    /// It ran its requests-per-turn budget (-R) with more buffered: the
+    /// rest waits in `rbuf` for the next turn, and no more is read meanwhile.
+    Yield,
 }
 
 /// The protocol a connection is read in: memcached decides it once, from the
@@ -38,12 +47,21 @@ pub struct Conn {
     pub generation: u32,
     /// Bytes received and not yet parsed.
     pub rbuf: Vec<u8>,
+    /// The input of a connection that yielded (-R), parsed from
+    /// `backlog_done` on: taken a few requests a turn from an offset, so a
+    /// deep pipeline is not moved down by every turn. What arrives meanwhile
+    /// waits in `rbuf`.
+    pub backlog: Vec<u8>,
+    pub backlog_done: usize,
     /// Do not parse again until `rbuf` holds this many bytes (a data block is
     /// still arriving).
     pub need: usize,
     /// Bytes of a refused data block still to discard as they arrive.
     pub swallow: usize,
     pub wire: Wire,
+    /// Passed -Y or SASL authentication, or none is required (set when the
+    /// first bytes arrive).
+    pub authenticated: bool,
     /// Inside a `get`/`gets` line too long to parse whole: what follows are
     /// more of its keys (see shard/long_get.rs).
     pub get_tail: Option<crate::shard::long_get::Tail>,
@@ -65,8 +83,11 @@ pub struct Conn {
     /// On the shard's list of connections to send for this turn.
     pub dirty: bool,
     pub peer: Option<std::net::SocketAddr>,
-    /// Seconds since start when the connection was accepted (`stats conns`).
-    pub since: u32,
+    /// Seconds since start when its last request was parsed (or it was
+    /// accepted): the idle timeout and `stats conns` count from here.
+    pub last_cmd: u32,
+    /// Requests handled since the end of the last loop turn (-R).
+    pub served: u32,
     pub listener: u32,
     /// Another node of the cluster announced this connection as its peer
     /// link (`cluster_link`): its requests are served here, never forwarded.
@@ -74,15 +95,19 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(fd: OwnedFd, generation: u32, since: u32, listener: u32) -> Conn {
+    /// A connection accepted at `now` (seconds since start).
+    pub fn new(fd: OwnedFd, generation: u32, now: u32, listener: u32) -> Conn {
         let peer = runtime::socket::peer_addr(&fd).ok();
         Conn {
             fd,
             generation,
             rbuf: Vec::new(),
+            backlog: Vec::new(),
+            backlog_done: 0,
             need: 0,
             swallow: 0,
             wire: Wire::Undecided,
+            authenticated: true,
             get_tail: None,
             replies: ReplyQueue::default(),
             inflight: Vec::new(),
@@ -95,7 +120,8 @@ impl Conn {
             eof: false,
             dirty: false,
             peer,
-            since,
+            last_cmd: now,
+            served: 0,
             listener,
             peer_link: false,
         }
@@ -113,6 +139,19 @@ impl Conn {
     /// Whether everything owed has been sent and nothing is awaited.
     pub fn flushed(&self) -> bool {
         !self.sending && self.replies.awaiting() == 0 && !self.replies.has_ready()
+    }
+
+    /// Whether the connection is waiting for its next request, and has
+    /// waited longer than `timeout` seconds at `now`. As memcached kicks only
+    /// connections waiting for a command: not one in the middle of a data
+    /// block (or swallowing one), with replies to send or owed, or paused.
+    pub fn idle_for(&self, now: u32, timeout: u32) -> bool {
+        now.saturating_sub(self.last_cmd) > timeout
+            && !self.closing
+            && self.need == 0
+            && self.swallow == 0
+            && self.pause == Pause::No
+            && self.flushed()
     }
 
     /// Whether the slot can be freed: the kernel holds nothing of ours.
@@ -141,5 +180,34 @@ mod tests {
         c.recv_armed = false;
         c.sending = true;
         assert!(!c.quiescent() && !c.flushed());
+    }
+
+    #[test]
+    fn idle_means_waiting_for_a_request_longer_than_the_timeout() {
+        let mut c = Conn::new(fd(), 1, 10, 0);
+        assert!(!c.idle_for(13, 3), "3 s is not longer than 3 s");
+        assert!(c.idle_for(14, 3));
+        c.last_cmd = 12;
+        assert!(!c.idle_for(14, 3), "a request restarts the count");
+        c.last_cmd = 10;
+        // Mid data block, swallowing, sending, paused, closing: not waiting.
+        c.need = 5;
+        assert!(!c.idle_for(14, 3));
+        c.need = 0;
+        c.swallow = 5;
+        assert!(!c.idle_for(14, 3));
+        c.swallow = 0;
+        c.sending = true;
+        assert!(!c.idle_for(14, 3));
+        c.sending = false;
+        c.pause = Pause::Output;
+        assert!(!c.idle_for(14, 3));
+        c.pause = Pause::No;
+        c.closing = true;
+        assert!(!c.idle_for(14, 3));
+        c.closing = false;
+        // A line without its newline yet is still waiting for a request.
+        c.rbuf.extend_from_slice(b"get fo");
+        assert!(c.idle_for(14, 3));
     }
 }

@@ -22,6 +22,8 @@ use runtime::{Ring, Token, opcode, types};
 use super::client::Client;
 use super::ops::{OP_ACCEPT, OP_CANCEL};
 use super::order::ReplyQueue;
+use super::stats::ShardStats;
+use crate::shared::Shared;
 use conn::{Conns, Pause};
 use udp::Udp;
 
@@ -40,6 +42,9 @@ pub struct Net {
     dirty: Vec<u32>,
     /// Connections paused because a channel to another shard was full.
     stalled: Vec<u32>,
+    /// Connections that used their requests-per-turn budget with more
+    /// buffered: they go on next turn.
+    yielded: Vec<u32>,
     /// Listeners no longer accept: the shard is stopping.
     stopping: bool,
 }
@@ -56,6 +61,7 @@ impl Net {
             udp,
             dirty: Vec::new(),
             stalled: Vec::new(),
+            yielded: Vec::new(),
             stopping: false,
         }
     }
@@ -135,6 +141,47 @@ impl Net {
             .collect()
     }
 
+    /// Whether some connection yielded and waits for the next turn (which
+    /// must then not wait for a completion).
+    pub fn has_yielded(&self) -> bool {
+        !self.yielded.is_empty()
+    }
+
+    /// The connections that yielded so far: they stay paused until
+    /// [`Net::unyield`], so that input arriving before then is only buffered
+    /// and a connection runs at most its budget per turn.
+    pub fn take_yielded(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.yielded)
+    }
+
+    /// Lets a connection taken with [`Net::take_yielded`] run again; false
+    /// when it is gone or no longer paused for yielding.
+    pub fn unyield(&mut self, slot: u32) -> bool {
+        match self.conns.slot_mut(slot) {
+            Some(conn) if conn.pause == Pause::Yield => {
+                conn.pause = Pause::No;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Once a second with `-o idle_timeout`: closes every connection that has
+    /// waited longer than `timeout` seconds for its next request.
+    pub fn kick_idle(&mut self, now: u32, timeout: u32, shared: &Shared, stats: &mut ShardStats) {
+        let slots: Vec<u32> = self.conns.slots().collect();
+        for slot in slots {
+            let Some(conn) = self.conns.slot_mut(slot) else {
+                continue;
+            };
+            if conn.idle_for(now, timeout) {
+                conn.closing = true;
+                stats.idle_kicks += 1;
+                self.maybe_close(slot, shared, stats);
+            }
+        }
+    }
+
     /// Stop accepting and receiving datagrams; every connection closes once
     /// it has nothing owed (see `send.rs`).
     pub fn begin_stop(&mut self) {
@@ -158,9 +205,9 @@ impl Net {
     }
 
     /// End of turn for UDP: send complete replies, re-arm the receive.
-    pub fn flush_udp(&mut self) {
+    pub fn flush_udp(&mut self, stats: &mut ShardStats) {
         if let Some(u) = self.udp.as_mut() {
-            u.flush(&mut self.ring);
+            u.flush(&mut self.ring, stats);
         }
     }
 }

@@ -142,9 +142,13 @@ impl Net {
                 return Received::Data(t.slot);
             }
             0 => {
-                // EOF: answer what was sent before it, then close.
+                // EOF: answer what was sent before it, then close. A
+                // connection that yielded still has requests buffered: it
+                // closes once they have run (`Core::run_backlog`).
                 conn.eof = true;
-                conn.closing = true;
+                if conn.pause != Pause::Yield {
+                    conn.closing = true;
+                }
             }
             e if -e == libc::ENOBUFS => {
                 // Every receive buffer is taken; they come back this turn.
@@ -169,6 +173,10 @@ impl Net {
         conn.pause = why;
         if why == Pause::Mesh && !self.stalled.contains(&slot) {
             self.stalled.push(slot);
+        }
+        if why == Pause::Yield {
+            // Paused at most once per turn: the list holds no duplicates.
+            self.yielded.push(slot);
         }
         self.cancel_recv(slot);
     }

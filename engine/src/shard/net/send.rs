@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use runtime::Token;
 
 use super::Net;
-use super::conn::Pause;
+use super::conn::{MAX_AWAITED, Pause};
 use crate::shard::ops::{OP_CANCEL, OP_SEND};
 use crate::shard::stats::ShardStats;
 use crate::shared::Shared;
@@ -30,7 +30,10 @@ impl Net {
         let Some(conn) = self.conns.slot_mut(slot) else {
             return false;
         };
-        if conn.pause == Pause::Output && conn.pending_output() <= max_output / 2 {
+        if conn.pause == Pause::Output
+            && conn.pending_output() <= max_output / 2
+            && conn.replies.awaiting() <= MAX_AWAITED / 2
+        {
             conn.pause = Pause::No;
             return true;
         }
@@ -43,6 +46,8 @@ impl Net {
         let Some(conn) = self.conns.slot_mut(slot) else {
             return;
         };
+        // The turn ends for this connection: a fresh -R budget.
+        conn.served = 0;
         let wants_input = !conn.closing && !conn.eof && conn.pause == Pause::No && !self.stopping;
         if wants_input && !conn.recv_armed && !conn.cancelling {
             self.arm_recv(slot);
@@ -143,5 +148,6 @@ impl Net {
             stats.curr_connections -= 1;
         }
         self.stalled.retain(|&s| s != slot);
+        self.yielded.retain(|&s| s != slot);
     }
 }

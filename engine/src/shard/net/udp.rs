@@ -9,7 +9,10 @@
 //! A UDP request lives in a boxed slot so that the peer address and the
 //! datagrams the kernel is sending from never move.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Instant;
 
 use proto::udp as frame;
 use runtime::{BufRing, Ring, Token, opcode, types};
@@ -17,6 +20,7 @@ use runtime::{BufRing, Ring, Token, opcode, types};
 use crate::shard::ops::{OP_CANCEL, OP_UDP_RECV, OP_UDP_SEND};
 use crate::shard::order::ReplyQueue;
 use crate::shard::slots::Slots;
+use crate::shard::stats::ShardStats;
 
 /// Receive buffers for datagrams: memcached requests over UDP are small (a get,
 /// a short set); a larger datagram is dropped, as memcached drops what it
@@ -26,6 +30,82 @@ const UDP_BUFFER_SIZE: u32 = 16 << 10;
 /// UDP requests awaiting replies from other shards or the kernel; datagrams
 /// beyond this are dropped rather than queued without bound.
 const MAX_PENDING: usize = 4096;
+/// Source addresses whose reply budget is tracked; past this the budgets of
+/// sources idle for a second are forgotten (a full bucket is the same as none).
+const MAX_SOURCES: usize = 16_384;
+
+/// The bounds on what UDP sends back (docs/security.md): reply bytes per
+/// request datagram, and reply bytes per second per source address.
+#[derive(Clone, Copy, Debug)]
+pub struct Guard {
+    pub max_reply: usize,
+    /// Bytes per second; 0 = no rate bound.
+    pub rate: u64,
+}
+
+impl Guard {
+    fn burst(&self) -> f64 {
+        (self.max_reply as f64 * 4.0).max(self.rate as f64)
+    }
+}
+
+/// One source's reply budget.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Takes `bytes` from `source`'s budget; false when it does not have them.
+fn spend(
+    buckets: &mut HashMap<IpAddr, Bucket>,
+    guard: Guard,
+    source: IpAddr,
+    bytes: usize,
+    now: Instant,
+) -> bool {
+    if guard.rate == 0 {
+        return true;
+    }
+    if buckets.len() >= MAX_SOURCES && !buckets.contains_key(&source) {
+        buckets.retain(|_, b| now.duration_since(b.at).as_secs_f64() < 1.0);
+        if buckets.len() >= MAX_SOURCES {
+            buckets.clear();
+        }
+    }
+    let burst = guard.burst();
+    let b = buckets.entry(source).or_insert(Bucket {
+        tokens: burst,
+        at: now,
+    });
+    let refill = now.duration_since(b.at).as_secs_f64() * guard.rate as f64;
+    b.tokens = (b.tokens + refill).min(burst);
+    b.at = now;
+    if b.tokens < bytes as f64 {
+        return false;
+    }
+    b.tokens -= bytes as f64;
+    true
+}
+
+/// The IP address in a sockaddr the kernel filled in.
+fn source_ip(peer: &libc::sockaddr_storage) -> Option<IpAddr> {
+    match i32::from(peer.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let a =
+                unsafe { &*(peer as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes()))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let a =
+                unsafe { &*(peer as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            Some(IpAddr::from(a.sin6_addr.s6_addr))
+        }
+        _ => None,
+    }
+}
 
 struct UdpReq {
     generation: u32,
@@ -50,11 +130,15 @@ pub struct Udp {
     reqs: Slots<Box<UdpReq>>,
     /// Requests whose reply is complete, to send at the end of the turn.
     ready: Vec<u32>,
+    /// Datagrams dropped on arrival (malformed, truncated, too many pending),
+    /// not yet added to the shard's counters.
     pub dropped: u64,
+    guard: Guard,
+    buckets: HashMap<IpAddr, Bucket>,
 }
 
 impl Udp {
-    pub fn new(ring: &Ring, group: u16, fd: OwnedFd) -> std::io::Result<Udp> {
+    pub fn new(ring: &Ring, group: u16, fd: OwnedFd, guard: Guard) -> std::io::Result<Udp> {
         let bufs = BufRing::new(ring, group, UDP_BUFFERS, UDP_BUFFER_SIZE)?;
         // SAFETY: an all-zero msghdr is valid; only the name length matters
         // to multishot recvmsg, which uses it as a template.
@@ -69,6 +153,8 @@ impl Udp {
             reqs: Slots::default(),
             ready: Vec::new(),
             dropped: 0,
+            guard,
+            buckets: HashMap::new(),
         })
     }
 
@@ -160,6 +246,14 @@ impl Udp {
         }
     }
 
+    /// Whether the reply of the request in `slot` is already over the bound:
+    /// the rest of its datagram need not run.
+    pub fn over_limit(&self, slot: u32, generation: u32) -> bool {
+        self.reqs.slot(slot).is_some_and(|r| {
+            r.generation == generation && r.replies.buffered() > self.guard.max_reply
+        })
+    }
+
     /// A reply part from another shard.
     pub fn resolve(&mut self, slot: u32, generation: u32, part: u32, bytes: &[u8]) {
         if let Some(r) = self.req_mut(slot, generation) {
@@ -168,9 +262,12 @@ impl Udp {
         }
     }
 
-    /// End of turn: send every complete reply, re-arm the receive.
-    pub fn flush(&mut self, ring: &mut Ring) {
+    /// End of turn: send every complete reply that is within the bounds,
+    /// re-arm the receive.
+    pub fn flush(&mut self, ring: &mut Ring, stats: &mut ShardStats) {
+        stats.udp_dropped += std::mem::take(&mut self.dropped);
         let ready = std::mem::take(&mut self.ready);
+        let now = Instant::now();
         for &slot in &ready {
             let fd = self.fd.as_raw_fd();
             let Some(r) = self.reqs.slot_mut(slot) else {
@@ -178,6 +275,20 @@ impl Udp {
             };
             let reply = r.replies.ready();
             let datagrams = frame::split_reply(r.request_id, reply);
+            let bytes = reply.len() + datagrams.len() * frame::HEADER_LEN;
+            if bytes > self.guard.max_reply {
+                stats.udp_replies_too_large += 1;
+                self.reqs.remove(slot);
+                continue;
+            }
+            let source = source_ip(&r.peer);
+            if let Some(ip) = source
+                && !spend(&mut self.buckets, self.guard, ip, bytes, now)
+            {
+                stats.udp_replies_rate_limited += 1;
+                self.reqs.remove(slot);
+                continue;
+            }
             r.frames.clear();
             r.frames
                 .reserve_exact(reply.len() + datagrams.len() * frame::HEADER_LEN);
@@ -275,4 +386,81 @@ pub struct Datagram {
     pub slot: u32,
     pub generation: u32,
     pub body: std::ops::Range<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_source_gets_its_burst_then_the_rate() {
+        let guard = Guard {
+            max_reply: 1000,
+            rate: 2000,
+        };
+        let (mut b, t0) = (HashMap::new(), Instant::now());
+        let ip = IpAddr::from([10, 0, 0, 1]);
+        // Burst: max(4 x max_reply, rate) = 4000 bytes.
+        assert!(spend(&mut b, guard, ip, 2500, t0));
+        assert!(spend(&mut b, guard, ip, 1500, t0));
+        assert!(!spend(&mut b, guard, ip, 1, t0), "the burst is spent");
+        assert!(
+            spend(&mut b, guard, IpAddr::from([10, 0, 0, 2]), 4000, t0),
+            "another source has its own budget"
+        );
+        // Half a second refills 1000 bytes.
+        let t1 = t0 + Duration::from_millis(500);
+        assert!(spend(&mut b, guard, ip, 1000, t1));
+        assert!(!spend(&mut b, guard, ip, 10, t1));
+        // A long pause refills to the burst, not beyond.
+        let t2 = t1 + Duration::from_secs(60);
+        assert!(!spend(&mut b, guard, ip, 4001, t2));
+        assert!(spend(&mut b, guard, ip, 4000, t2));
+        let unlimited = Guard { rate: 0, ..guard };
+        assert!(spend(&mut b, unlimited, ip, usize::MAX, t2));
+    }
+
+    #[test]
+    fn the_source_table_stays_bounded() {
+        let guard = Guard {
+            max_reply: 1000,
+            rate: 1000,
+        };
+        let (mut b, t0) = (HashMap::new(), Instant::now());
+        for i in 0..(MAX_SOURCES as u32 + 10) {
+            spend(&mut b, guard, IpAddr::from(i.to_be_bytes()), 1, t0);
+        }
+        assert!(b.len() <= MAX_SOURCES);
+    }
+
+    #[test]
+    fn source_addresses_of_both_families() {
+        // SAFETY: all-zero sockaddr structs are valid values.
+        let mut v4: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        {
+            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
+            let a = unsafe {
+                &mut *(&mut v4 as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+            };
+            a.sin_family = libc::AF_INET as libc::sa_family_t;
+            a.sin_addr.s_addr = u32::from_be_bytes([192, 0, 2, 7]).to_be();
+        }
+        assert_eq!(source_ip(&v4), Some(IpAddr::from([192, 0, 2, 7])));
+        // SAFETY: as above.
+        let mut v6: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let ip6: std::net::Ipv6Addr = "2001:db8::9".parse().unwrap();
+        {
+            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in6.
+            let a = unsafe {
+                &mut *(&mut v6 as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            a.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            a.sin6_addr.s6_addr = ip6.octets();
+        }
+        assert_eq!(source_ip(&v6), Some(IpAddr::V6(ip6)));
+        // SAFETY: as above.
+        let unix: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        assert_eq!(source_ip(&unix), None);
+    }
 }

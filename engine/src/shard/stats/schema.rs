@@ -41,6 +41,14 @@ impl Merge {
     }
 }
 
+/// When the `stats` reply prints an entry (the other outputs always carry it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shown {
+    Always,
+    /// Only while `-o idle_timeout` is set, as memcached 1.6.18 does.
+    WithIdleTimeout,
+}
+
 /// One stat. `G` is the getter's type: over a shard's general counters
 /// ([`GeneralGet`]) or over one slab class ([`ClassGet`]).
 #[derive(Clone, Copy, Debug)]
@@ -50,6 +58,7 @@ pub struct Entry<G> {
     pub merge: Merge,
     pub help: &'static str,
     pub get: G,
+    pub shown: Shown,
 }
 
 pub type GeneralGet = fn(&ShardStats, &StoreStats) -> u64;
@@ -90,7 +99,13 @@ const fn stat(
         merge,
         help,
         get,
+        shown: Shown::Always,
     }
+}
+
+/// A general entry that the `stats` reply prints only in some configurations.
+const fn stat_if(shown: Shown, entry: Entry<GeneralGet>) -> Entry<GeneralGet> {
+    Entry { shown, ..entry }
 }
 
 const fn class(
@@ -106,6 +121,7 @@ const fn class(
         merge,
         help,
         get,
+        shown: Shown::Always,
     }
 }
 
@@ -153,9 +169,13 @@ pub static GENERAL: &[Entry<GeneralGet>] = &[
     stat("touch_misses", Counter, Sum, |_, st| st.touch_misses, "Touches of keys not found."),
     stat("store_too_large", Counter, Sum, |_, st| st.store_too_large, "Stores refused because the item was larger than the largest class."),
     stat("store_no_memory", Counter, Sum, |_, st| st.store_no_memory, "Stores refused because no memory could be freed."),
+    stat("auth_cmds", Counter, Sum, |s, _| s.auth_cmds, "Authentication attempts (-Y or SASL)."),
+    stat("auth_errors", Counter, Sum, |s, _| s.auth_errors, "Authentication attempts that failed."),
+    stat_if(Shown::WithIdleTimeout, stat("idle_kicks", Counter, Sum, |s, _| s.idle_kicks, "Connections closed for being idle longer than idle_timeout.")),
     stat("bytes_read", Counter, Sum, |s, _| s.bytes_read, "Bytes read from clients."),
     stat("bytes_written", Counter, Sum, |s, _| s.bytes_written, "Bytes sent to clients."),
     stat("limit_maxbytes", Gauge, Sum, |_, st| st.limit_maxbytes, "Bytes of item memory the server may use."),
+    stat("conn_yields", Counter, Sum, |s, _| s.conn_yields, "Times a connection gave up its turn with requests still buffered (reqs_per_event)."),
     stat("hash_bytes", Gauge, Sum, |_, st| st.hash_bytes, "Bytes of index slots."),
     stat("hash_is_expanding", Gauge, Max, |_, st| st.hash_is_expanding.into(), "1 while some shard's index is growing."),
     stat("slabs_moved", Counter, Sum, |_, st| st.slabs_moved, "Slab pages moved between size classes."),
@@ -172,6 +192,9 @@ pub static GENERAL: &[Entry<GeneralGet>] = &[
     stat("protocol_errors", Counter, Sum, |s, _| s.protocol_errors, "Requests answered with ERROR or CLIENT_ERROR."),
     stat("cross_shard_requests", Counter, Sum, |s, _| s.forwarded, "Requests sent to the shard owning their key."),
     stat("udp_requests", Counter, Sum, |s, _| s.udp_requests, "Requests received over UDP."),
+    stat("udp_dropped", Counter, Sum, |s, _| s.udp_dropped, "UDP datagrams dropped on arrival: malformed, truncated, or too many pending."),
+    stat("udp_replies_too_large", Counter, Sum, |s, _| s.udp_replies_too_large, "UDP replies dropped for exceeding network.udp_max_reply."),
+    stat("udp_replies_rate_limited", Counter, Sum, |s, _| s.udp_replies_rate_limited, "UDP replies dropped by the per-source reply rate bound."),
     stat("cluster_forwarded", Counter, Sum, |s, _| s.node_forwarded, "Requests sent to the cluster node owning their key."),
     stat("cluster_failed", Counter, Sum, |s, _| s.node_failed, "Forwarded requests failed because their node was down, slow or broken."),
     stat("slab_bytes", Gauge, Sum, |_, st| st.slab_bytes, "Bytes of slab pages handed to size classes."),
@@ -222,6 +245,7 @@ const fn link(
         merge,
         help,
         get,
+        shown: Shown::Always,
     }
 }
 

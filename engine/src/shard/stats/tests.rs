@@ -22,8 +22,15 @@ fn shard(base: u64) -> ShardStats {
         protocol_errors: base + 11,
         forwarded: base + 12,
         udp_requests: base + 13,
-        node_forwarded: base + 14,
-        node_failed: base + 15,
+        auth_cmds: base + 14,
+        auth_errors: base + 15,
+        udp_dropped: base + 16,
+        udp_replies_too_large: base + 17,
+        udp_replies_rate_limited: base + 18,
+        idle_kicks: base + 19,
+        conn_yields: base + 20,
+        node_forwarded: base + 21,
+        node_failed: base + 22,
     }
 }
 
@@ -103,6 +110,7 @@ fn info() -> ProcessInfo<'static> {
         max_connections: 1024,
         threads: 2,
         hash_power_level: 16,
+        idle_timeout: false,
     }
 }
 
@@ -113,6 +121,10 @@ fn golden(text: &str) -> String {
 }
 
 fn general_reply(shards: &[(ShardStats, StoreStats)]) -> String {
+    general_reply_with(shards, &info())
+}
+
+fn general_reply_with(shards: &[(ShardStats, StoreStats)], info: &ProcessInfo<'_>) -> String {
     let mut m = Merged::default();
     for (s, st) in shards {
         let mut snap = Vec::new();
@@ -120,7 +132,7 @@ fn general_reply(shards: &[(ShardStats, StoreStats)]) -> String {
         m.add(Section::General, &snap);
     }
     let mut out = Vec::new();
-    general_text(&mut out, &info(), ("1.250000", "0.500000"), &m);
+    general_text(&mut out, info, ("1.250000", "0.500000"), &m);
     String::from_utf8(out).unwrap()
 }
 
@@ -156,6 +168,27 @@ fn general_reply_of_two_shards_is_byte_identical() {
         (shard(1000), store(1000, true)),
     ]);
     assert_eq!(got, golden(include_str!("golden/general_two.txt")));
+}
+
+#[test]
+fn idle_kicks_is_printed_after_auth_errors_only_with_an_idle_timeout() {
+    let shards = [(shard(0), store(0, true))];
+    let without = general_reply(&shards);
+    assert!(!without.contains("idle_kicks"), "{without}");
+    let with = general_reply_with(
+        &shards,
+        &ProcessInfo {
+            idle_timeout: true,
+            ..info()
+        },
+    );
+    // memcached 1.6.18's order: ... auth_errors, idle_kicks, bytes_read ...
+    let want = without.replace(
+        "STAT auth_errors 15\r\n",
+        "STAT auth_errors 15\r\nSTAT idle_kicks 19\r\n",
+    );
+    assert_ne!(want, without);
+    assert_eq!(with, want);
 }
 
 #[test]
