@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite and the comparison benchmarks talk to: memcached 1.6
-# (the reference server), memcaslap (libmemcached-tools), perl's prove with the
-# core modules memcached's own test suite uses (scripts/memcached-t.sh), and the
+# (the reference server), memcaslap (libmemcached-tools), twemproxy (nutcracker), perl's prove
+# with the core modules memcached's own test suite uses (scripts/memcached-t.sh), and the
 # client libraries the binary-protocol tests use. Idempotent; when it
 # cannot install (not root, no apt), it says so and the tests that need these skip
 # with a message of their own.
@@ -9,6 +9,8 @@ set -u
 need=()
 command -v memcached >/dev/null 2>&1 || need+=(memcached)
 command -v memcaslap >/dev/null 2>&1 || need+=(libmemcached-tools)
+# twemproxy in front of a corecache cluster (engine/tests/cluster_twemproxy.rs).
+command -v nutcracker >/dev/null 2>&1 || need+=(nutcracker)
 # memcached's t/*.t: prove, Test::More and the core modules they load (Debian's perl
 # package brings them all, through perl-modules and perl-base).
 if ! command -v prove >/dev/null 2>&1 || ! perl -MTest::More -MTime::HiRes -MIO::Socket::INET \
@@ -42,5 +44,8 @@ if ! apt-get install -y -qq "${need[@]}" >/dev/null 2>&1; then
 fi
 # Debian starts the packaged memcached on 11211; the tests start their own on
 # ephemeral ports and do not want a system instance in the way.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now memcached >/dev/null 2>&1 || true; fi
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl disable --now memcached >/dev/null 2>&1 || true
+  systemctl disable --now nutcracker >/dev/null 2>&1 || true
+fi
 exit 0

@@ -225,6 +225,11 @@ impl From<ConfigError> for StartError {
 /// Runs the server until SIGINT, SIGTERM or an enabled `shutdown` command.
 pub fn run(config: Config) -> Result<(), StartError> {
     let cores = config.shard_cores()?;
+    let cluster = config.cluster_plan()?;
+    let cluster_addrs = match &cluster {
+        Some(plan) => plan.resolve()?,
+        None => Vec::new(),
+    };
     let shards = cores.len();
     let load = |path: &Option<String>| -> Result<Option<Auth>, StartError> {
         path.as_deref()
@@ -254,6 +259,8 @@ pub fn run(config: Config) -> Result<(), StartError> {
         drained: AtomicUsize::new(0),
         tcp_addrs: listeners.tcp_addrs.clone(),
         udp_addrs: listeners.udp_addrs.clone(),
+        cluster,
+        cluster_addrs,
         ascii_auth,
         sasl_auth,
         unix_path: listeners.unix.as_ref().map(|f| f.path.clone()),
@@ -364,6 +371,22 @@ pub fn run(config: Config) -> Result<(), StartError> {
     }
     for addr in &shared.udp_addrs {
         tracing::info!("listening on udp {addr}");
+    }
+    if let Some(plan) = &shared.cluster {
+        let members: Vec<String> = plan
+            .peers
+            .members
+            .iter()
+            .zip(&shared.cluster_addrs)
+            .map(|(m, a)| format!("{}={a}", m.name))
+            .collect();
+        tracing::info!(
+            node = %plan.peers.this().name,
+            ring = plan.ring.kind().name(),
+            forwarding = plan.forward,
+            members = %members.join(","),
+            "cluster member"
+        );
     }
     if let Some(path) = &shared.unix_path {
         tracing::info!("listening on unix {}", path.display());

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 use std::time::Instant;
 
 use crate::auth::Auth;
-use crate::config::Config;
+use crate::config::{ClusterPlan, Config};
 
 /// Read-mostly state every shard sees.
 pub struct Shared {
@@ -24,6 +24,10 @@ pub struct Shared {
     pub verbosity: AtomicU8,
     pub tcp_addrs: Vec<SocketAddr>,
     pub udp_addrs: Vec<SocketAddr>,
+    /// The cluster this node is part of, `None` for a single node.
+    pub cluster: Option<ClusterPlan>,
+    /// Every member's address (resolved at start), by ring index.
+    pub cluster_addrs: Vec<SocketAddr>,
     /// -Y: the ascii authentication file.
     pub ascii_auth: Option<Auth>,
     /// -S: the SASL PLAIN password file.

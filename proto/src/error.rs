@@ -119,6 +119,9 @@ reasons!(
     OutOfMemoryStats => "out of memory writing stats",
     OutOfMemoryNewItem => "Out of memory allocating new item",
     RefcountOverflow => "refcount overflow during fetch",
+    /// memcached's proxy (1.6.23+) for a backend that is down, timed out or
+    /// broke its reply stream; corecache for a peer node in that state.
+    BackendFailure => "backend failure",
 });
 
 reasons!(

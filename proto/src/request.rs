@@ -48,6 +48,11 @@ pub enum Request<'a> {
     /// `mn`: answered `MN`.
     MetaNoop,
     MetaDebug(MetaDebug<'a>),
+    /// `cluster_link <node>`: corecache's own, not memcached's. Another node
+    /// of the cluster opens its peer link with it; requests on that
+    /// connection are then served where they land, never forwarded again.
+    /// Answered `OK`.
+    ClusterLink(&'a [u8]),
 }
 
 /// The result of parsing the start of a buffer.
@@ -104,6 +109,7 @@ impl<'a> From<Admin<'a>> for Request<'a> {
             Admin::Watch(r) => Request::Watch(r),
             Admin::Misbehave => Request::Misbehave,
             Admin::DebugTime(r) => Request::DebugTime(r),
+            Admin::ClusterLink(name) => Request::ClusterLink(name),
         }
     }
 }
@@ -203,6 +209,7 @@ impl<'a> Request<'a> {
             | Request::Watch(_)
             | Request::Misbehave
             | Request::DebugTime(_)
+            | Request::ClusterLink(_)
             | Request::MetaNoop => RequestKeys(KeysInner::Keyless),
         }
     }
@@ -295,6 +302,7 @@ impl Request<'_> {
             Request::Watch(r) => Admin::Watch(*r).encode(out),
             Request::Misbehave => Admin::Misbehave.encode(out),
             Request::DebugTime(r) => Admin::DebugTime(*r).encode(out),
+            Request::ClusterLink(name) => Admin::ClusterLink(name).encode(out),
         }
     }
 
@@ -353,10 +361,11 @@ mod tests {
             Request::MetaArith(_) => "MetaArith",
             Request::MetaNoop => "MetaNoop",
             Request::MetaDebug(_) => "MetaDebug",
+            Request::ClusterLink(_) => "ClusterLink",
         }
     }
 
-    const ALL: usize = 24;
+    const ALL: usize = 25;
 
     /// (request, variant, keyed, keys as (raw, base64))
     type Row = (
@@ -413,6 +422,7 @@ mod tests {
             (b"mn\r\n", "MetaNoop", false, &[]),
             (b"me k\r\n", "MetaDebug", true, &[(b"k", P)]),
             (b"me Zm9v b\r\n", "MetaDebug", true, &[(b"Zm9v", B)]),
+            (b"cluster_link node-1\r\n", "ClusterLink", false, &[]),
         ];
         let limits = Limits::default();
         let mut seen = Vec::new();

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser};
 
+use super::cluster::RingName;
 use super::{
     ByteSize, Config, ConfigError, CoreList, Eviction, HugePages, Numa, Protocol, UnixMask, VERSION,
 };
@@ -100,6 +101,19 @@ pub struct Cli {
     /// Eviction policy when memory is full: lru, clock, s3fifo, lfu, fifo or random.
     #[arg(long, value_parser = parse_name::<Eviction>)]
     pub eviction: Option<Eviction>,
+
+    /// This node's name in --cluster-peers (turns the cluster on).
+    #[arg(long, value_name = "NAME")]
+    pub cluster_node: Option<String>,
+    /// Every node of the cluster, this one included: NAME=HOST:PORT[:WEIGHT],...
+    #[arg(long, value_name = "LIST")]
+    pub cluster_peers: Option<String>,
+    /// Key placement: libketama (default) or libmemcached-ketama.
+    #[arg(long, value_name = "KIND")]
+    pub cluster_ring: Option<RingName>,
+    /// Forward requests for other nodes' keys: on (default) or off.
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub cluster_forward: Option<bool>,
 
     // memcached flags accepted for compatibility; each is explained in a warning.
     #[arg(short = 'd', long = "daemon", hide = true)]
@@ -223,6 +237,18 @@ impl Cli {
         }
         if let Some(e) = self.eviction {
             c.memory.eviction = e;
+        }
+        if let Some(n) = &self.cluster_node {
+            c.cluster.node = Some(n.clone());
+        }
+        if let Some(p) = &self.cluster_peers {
+            c.cluster.peers = p.clone();
+        }
+        if let Some(r) = self.cluster_ring {
+            c.cluster.ring = r;
+        }
+        if let Some(f) = self.cluster_forward {
+            c.cluster.forward = f;
         }
         if let Some(p) = self.protocol {
             c.server.protocol = p;
@@ -360,6 +386,14 @@ fn apply_extended(
 fn parse_name<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
     use serde::de::IntoDeserializer;
     T::deserialize(s.into_deserializer()).map_err(|e: serde::de::value::Error| e.to_string())
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{s:?} is neither on nor off")),
+    }
 }
 
 /// memcached's -l: comma separated, repeatable, each `addr` or `addr:port`
@@ -567,6 +601,27 @@ mod tests {
         assert_eq!(c.memory.eviction, Eviction::Clock);
         assert_eq!(c.shards.cores, CoreList::List(vec![0]));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cluster_flags_fill_the_section() {
+        let (c, _) = config(&[
+            "--cluster-node",
+            "b",
+            "--cluster-peers",
+            "a=127.0.0.1:7001,b=127.0.0.1:7002",
+            "--cluster-ring",
+            "libmemcached-ketama",
+            "--cluster-forward",
+            "off",
+        ])
+        .unwrap();
+        assert_eq!(c.cluster.node.as_deref(), Some("b"));
+        assert!(!c.cluster.forward);
+        assert_eq!(c.cluster.ring.0, cluster::RingKind::LibmemcachedKetama);
+        assert!(config(&["--cluster-forward", "maybe"]).is_err());
+        let err = config(&["--cluster-node", "x", "--cluster-peers", "a=127.0.0.1:1"]).unwrap_err();
+        assert!(err.0.contains("no entry for this node `x`"), "{err}");
     }
 
     #[test]

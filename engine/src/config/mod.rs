@@ -4,6 +4,7 @@
 //! prints the result as TOML.
 
 pub mod cli;
+pub mod cluster;
 mod cores;
 mod derived;
 mod size;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use cluster::{ClusterConfig, ClusterPlan};
 pub use cores::{CoreList, allowed_cores};
 pub use derived::{CLOCK_START, VERSION};
 pub use size::ByteSize;
@@ -40,6 +42,7 @@ pub struct Config {
     pub memory: MemoryConfig,
     pub limits: LimitsConfig,
     pub network: NetworkConfig,
+    pub cluster: ClusterConfig,
 }
 
 /// `[server]`: listeners and what clients may do.
@@ -532,6 +535,7 @@ impl Config {
                 "must be at least one datagram, 1400 bytes (default 64k)",
             ));
         }
+        self.cluster_plan()?;
         Ok(())
     }
 
@@ -564,8 +568,18 @@ impl Config {
                 format!("{count} is more than 1024 (use -t <= cores)"),
             ));
         }
+        // Several nodes of one cluster on one host (tests, small set-ups) would
+        // otherwise all pin their shards to the first allowed cores: with
+        // "all", node k starts k * count cores further on, so `-t 1` nodes
+        // spread over the allowed set (`taskset` narrows it).
+        let offset = match (&self.shards.cores, self.cluster_plan()?) {
+            (CoreList::All, Some(plan)) => plan.peers.this_node * count,
+            _ => 0,
+        };
         // More shards than cores share cores round-robin, as memcached's -t may exceed the core count.
-        Ok((0..count).map(|i| available[i % available.len()]).collect())
+        Ok((0..count)
+            .map(|i| available[(offset + i) % available.len()])
+            .collect())
     }
 }
 
@@ -689,6 +703,19 @@ mod tests {
             Config::from_file(&dir.join("default.toml")).unwrap(),
             Config::default()
         );
+    }
+
+    #[test]
+    fn cluster_nodes_with_all_cores_spread_their_shards() {
+        let mut c = Config::default();
+        c.shards.count = 1;
+        c.cluster.node = Some("b".into());
+        c.cluster.peers = "a=127.0.0.1:7001,b=127.0.0.1:7002,c=127.0.0.1:7003".into();
+        let allowed = allowed_cores();
+        assert_eq!(c.shard_cores().unwrap(), vec![allowed[1 % allowed.len()]]);
+        // An explicit list is the operator's choice: used as given.
+        c.shards.cores = CoreList::List(vec![5]);
+        assert_eq!(c.shard_cores().unwrap(), vec![5]);
     }
 
     #[test]

@@ -132,6 +132,19 @@ impl Core {
             // `mn` has no key, but its reply must follow every reply before
             // it, remote ones included: the queue sees to that.
             Request::MetaNoop => return self.reply(client, proto::meta::get::encode_mn),
+            Request::ClusterLink(name) => {
+                if let Client::Conn { slot, generation } = client
+                    && let Some(conn) = self.net.conns.get_mut(slot, generation)
+                {
+                    conn.peer_link = true;
+                    tracing::debug!(
+                        shard = self.id,
+                        peer = %String::from_utf8_lossy(name),
+                        "a cluster peer opened a link"
+                    );
+                }
+                return self.reply(client, |out| Status::Ok.encode(out));
+            }
             // Keyed requests are routed by `handle` and never get here.
             Request::Get(_)
             | Request::Store(_)
@@ -214,6 +227,7 @@ impl Core {
             Some(b"slabs") => Section::Slabs,
             Some(b"items") => Section::Items,
             Some(b"conns") => Section::Conns,
+            Some(b"cluster") => Section::Cluster,
             Some(b"settings") => {
                 let mut text = Vec::new();
                 self.format_settings(&mut text);
@@ -291,6 +305,9 @@ impl Core {
 
     /// This shard's part of a `stats` reply, serialised for merging.
     pub(super) fn snapshot(&self, section: Section, out: &mut Vec<u8>) {
+        if section == Section::Cluster {
+            return self.cluster_snapshot(out);
+        }
         if section != Section::Conns {
             return stats::snapshot(section, &self.stats, &self.store, out);
         }
@@ -370,6 +387,7 @@ impl Core {
                 out.extend_from_slice(&merged.text);
                 Status::End.encode(out);
             }
+            Section::Cluster => self.format_cluster(merged, out),
         }
     }
 

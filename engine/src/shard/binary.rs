@@ -41,8 +41,12 @@ impl Core {
             return self.binary_keyless(client, request);
         };
         let hash = route::key_hash(key);
+        // Within this node only: peer links carry the text protocols, so a
+        // binary request is served by the node it was sent to, as with
+        // `--cluster-forward off` (docs/cluster.md). `route::target` never
+        // names a node.
         match route::target(hash, self.id, self.mesh.shards()) {
-            Target::Local => {
+            Target::Local | Target::Node(_) => {
                 let Some(queue) = self.net.queue(client) else {
                     return Handled::Done;
                 };

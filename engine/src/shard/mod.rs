@@ -26,6 +26,7 @@ pub mod mesh;
 mod net;
 mod ops;
 pub mod order;
+mod peer;
 mod prefetch;
 mod remote;
 mod request;
@@ -48,6 +49,7 @@ use mesh::Mesh;
 use net::conn::Wire;
 pub use net::udp::Guard as UdpGuard;
 use net::{Net, Received};
+use peer::Links;
 use prefetch::Prefetch;
 use slots::Slots;
 
@@ -189,6 +191,8 @@ pub(crate) struct Core {
     stats: stats::ShardStats,
     /// The channels to the other shards.
     mesh: Mesh,
+    /// This shard's links to the other nodes of the cluster (none for one node).
+    links: Links,
     wake: WakeTarget,
     /// `stats` requests waiting for other shards' snapshots.
     gathers: Slots<Gather>,
@@ -224,7 +228,12 @@ impl Shard {
         let mut prefetch = [Prefetch::new(), Prefetch::new()];
         let mut stop_started: Option<Instant> = None;
         loop {
-            let timeout = if self.core.life.stopping || self.core.life.crawl_busy {
+            // Forwarded requests and connects in flight have deadlines: wake
+            // often enough that a dead peer is noticed within ~10 ms of one.
+            let timeout = if self.core.life.stopping
+                || self.core.life.crawl_busy
+                || self.core.links.has_deadlines()
+            {
                 Duration::from_millis(10)
             } else {
                 Duration::from_secs(1)
@@ -258,6 +267,7 @@ impl Shard {
             }
             self.core.resume_yielded(yielded);
             self.core.drain_mesh();
+            self.core.check_links();
             self.core.retry_stalled();
             self.core.end_of_turn();
             self.bufs.publish();
@@ -332,6 +342,10 @@ impl Core {
         wake: WakeTarget,
     ) -> Core {
         let limits = shared.config.proto_limits();
+        let links = match &shared.cluster {
+            Some(plan) => Links::new(plan, &shared.cluster_addrs),
+            None => Links::none(),
+        };
         let reqs_per_event = shared.config.network.reqs_per_event;
         let mut core = Core {
             id,
@@ -342,6 +356,7 @@ impl Core {
             store,
             stats: stats::ShardStats::default(),
             mesh,
+            links,
             wake,
             gathers: Slots::default(),
             prefetch: Prefetch::new(),
@@ -383,6 +398,7 @@ impl Core {
                     udp.on_send(t.slot, t.generation);
                 }
             }
+            OP_PEER_CONNECT | OP_PEER_SEND | OP_PEER_RECV => self.on_peer_completion(c),
             OP_CANCEL => {
                 // A cancel that found nothing to cancel: the operation had
                 // already completed. Nothing to do.
@@ -545,5 +561,6 @@ impl Core {
         self.net.restore_dirty(dirty);
         self.net.flush_udp(&mut self.stats);
         self.mesh.flush(&mut self.net.ring);
+        self.links.flush(&mut self.net.ring);
     }
 }

@@ -15,3 +15,6 @@ pub const OP_UDP_SEND: u8 = 8;
 pub const TCP_GROUP: u16 = 0;
 /// Buffer group of the UDP socket's receives.
 pub const UDP_GROUP: u16 = 1;
+pub const OP_PEER_CONNECT: u8 = 9;
+pub const OP_PEER_SEND: u8 = 10;
+pub const OP_PEER_RECV: u8 = 11;

@@ -409,12 +409,13 @@ impl Core {
             return self.handle_keyless(client, request);
         };
         let mut keybuf: KeyBuf = [0; _];
-        let hash = if key.is_base64() {
-            route::key_hash(key.decode(&mut keybuf))
+        let (name, hash) = if key.is_base64() {
+            let decoded = key.decode(&mut keybuf);
+            (decoded, route::key_hash(decoded))
         } else {
-            self.prefetch.hash_of(first_key, key.raw())
+            (key.raw(), self.prefetch.hash_of(first_key, key.raw()))
         };
-        match route::target(hash, self.id, self.mesh.shards()) {
+        match self.place_key(name, hash, self.may_forward(client, raw)) {
             Target::Local => self.execute_local(client, &request, hash),
             Target::Shard(owner) => {
                 if !self.mesh.can_send(owner) {
@@ -423,6 +424,7 @@ impl Core {
                 self.forward(client, owner, Kind::Exec, &hash.to_le_bytes(), raw);
                 Handled::Done
             }
+            Target::Node(node) => self.forward_to_node(client, node, &request, raw),
         }
     }
 
@@ -471,7 +473,7 @@ impl Core {
         end: bool,
     ) -> Handled {
         let shards = self.mesh.shards();
-        if shards == 1 {
+        if shards == 1 && self.shared.cluster.is_none() {
             let Some(queue) = self.net.queue(client) else {
                 return Handled::Done;
             };
@@ -497,15 +499,18 @@ impl Core {
             .enumerate()
             .map(|(i, k)| {
                 let hash = self.prefetch.hash_of(first_key.saturating_add(i), k);
-                (k, hash, route::target(hash, self.id, shards))
+                (k, hash, self.place(client, k, hash))
             })
             .collect();
         // Check room towards every owner first: a request is either routed
         // whole or not at all.
         for (_, _, target) in &owners {
-            if let Target::Shard(owner) = *target
-                && !self.mesh.can_send(owner)
-            {
+            let room = match *target {
+                Target::Local => true,
+                Target::Shard(owner) => self.mesh.can_send(owner),
+                Target::Node(node) => self.link_has_room(node),
+            };
+            if !room {
                 return Handled::Stall;
             }
         }
@@ -531,6 +536,12 @@ impl Core {
                     proto::cmd::get::encode_request(&mut line, get.kind, get.exptime, keys);
                     self.forward(client, owner, Kind::Values, &hashes, &line);
                 }
+                Target::Node(node) => {
+                    line.clear();
+                    let keys = run.iter().map(|&(k, _, _)| k);
+                    proto::cmd::get::encode_request(&mut line, get.kind, get.exptime, keys);
+                    self.forward_values_to_node(client, node, &line);
+                }
             }
         }
         if end && let Some(queue) = self.net.queue(client) {
@@ -544,12 +555,22 @@ impl Core {
     /// the key itself (decoded from base64 if it was sent so).
     fn unlink_refused(&mut self, key: &[u8]) {
         let hash = route::key_hash(key);
-        let owner = match route::target(hash, self.id, self.mesh.shards()) {
+        let owner = match self.place_key(key, hash, true) {
             Target::Local => {
                 self.store.delete(store::HashedKey::with_hash(key, hash));
                 return;
             }
             Target::Shard(owner) => owner,
+            Target::Node(node) => {
+                // Peer links speak text: the key goes in base64, which
+                // carries any bytes.
+                let mut line = Vec::with_capacity(key.len() * 4 / 3 + 12);
+                line.extend_from_slice(b"md ");
+                proto::base64::encode(key, &mut line);
+                line.extend_from_slice(b" b q\r\n");
+                self.effect_on_node(node, &line);
+                return;
+            }
         };
         // A binary `deleteq`, run for its effect only: the client has had
         // its one reply, so no place is kept for this one and whatever comes

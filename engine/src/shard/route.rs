@@ -1,5 +1,7 @@
-//! Where a key's requests run: a pure function of xxh3(key), this shard and
-//! the shard count. [`Target`] grows a `Node` variant with the cluster.
+//! Where a key's requests run inside a node: a pure function of xxh3(key),
+//! this shard and the shard count. In a cluster the node comes first: the
+//! cluster crate's `Router` decides both in one function (see
+//! `shard::peer::forward`, `Core::place`), with the same shard reduction.
 //!
 //! The hash is reduced with a multiply-shift (Lemire's fastrange) on the full
 //! 64 bits, so the owner depends mostly on the high bits while the store's
@@ -15,17 +17,13 @@ pub fn shard_of_hash(hash: u64, shards: usize) -> usize {
     ((hash as u128 * shards as u128) >> 64) as usize
 }
 
-/// Where a request for a key runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// On this shard's store, inline.
-    Local,
-    /// On another shard of this process, through the mesh.
-    Shard(usize),
-}
+/// Where a request for a key runs: on this shard's store inline (`Local`),
+/// on another shard of this process through the mesh (`Shard`), or on
+/// another node over a peer link (`Node`, an index into the ring's members).
+pub use cluster::Target;
 
 /// Where a request for a key with hash `hash` runs, seen from shard `me` of
-/// `shards` (> 0).
+/// `shards` (> 0), within this node (never [`Target::Node`]).
 #[inline]
 pub fn target(hash: u64, me: usize, shards: usize) -> Target {
     if shards == 1 {

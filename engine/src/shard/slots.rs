@@ -51,6 +51,14 @@ impl<T> Slots<T> {
         self.entries[slot as usize].as_mut()
     }
 
+    /// The entry in `slot` if it still has `generation`.
+    pub fn get(&self, slot: u32, generation: u32) -> Option<&T> {
+        if self.generations.get(slot as usize) != Some(&generation) {
+            return None;
+        }
+        self.entries[slot as usize].as_ref()
+    }
+
     /// The entry in `slot`, whatever its generation.
     pub fn slot(&self, slot: u32) -> Option<&T> {
         self.entries.get(slot as usize)?.as_ref()

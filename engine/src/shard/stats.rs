@@ -17,7 +17,7 @@ pub mod schema;
 #[cfg(test)]
 mod tests;
 
-use schema::{ClassGet, Entry, GENERAL, GeneralGet, ITEMS, SLABS, Shown, entries};
+use schema::{Entry, GENERAL, GeneralGet, ITEMS, LINKS, SLABS, Shown, entries};
 
 /// The engine's own counters on one shard (the store counts the rest).
 #[derive(Clone, Debug, Default)]
@@ -49,6 +49,11 @@ pub struct ShardStats {
     pub idle_kicks: u64,
     /// Times a connection stopped for the turn with requests still buffered (-R).
     pub conn_yields: u64,
+    /// Requests this shard sent to the node owning their key.
+    pub node_forwarded: u64,
+    /// Of those, the ones answered `SERVER_ERROR backend failure` (or left
+    /// out of a multi-get) because the peer was down, slow or broken.
+    pub node_failed: u64,
 }
 
 impl ShardStats {
@@ -69,6 +74,8 @@ pub(super) enum Section {
     Items,
     /// `stats conns`: text lines, concatenated.
     Conns,
+    /// `stats cluster`: one row per peer link, keyed by ring member.
+    Cluster,
 }
 
 impl Section {
@@ -78,6 +85,7 @@ impl Section {
             Section::Slabs => 1,
             Section::Items => 2,
             Section::Conns => 3,
+            Section::Cluster => 4,
         }
     }
 
@@ -87,6 +95,7 @@ impl Section {
             1 => Section::Slabs,
             2 => Section::Items,
             3 => Section::Conns,
+            4 => Section::Cluster,
             _ => return None,
         })
     }
@@ -98,7 +107,8 @@ pub(super) fn snapshot(section: Section, stats: &ShardStats, store: &Store, out:
     match section {
         Section::General => general_snapshot(stats, &store.stats(), out),
         Section::Slabs | Section::Items => class_snapshot(section, &store.slab_stats(), out),
-        Section::Conns => {}
+        // Written by the caller, who has the connections and the links.
+        Section::Conns | Section::Cluster => {}
     }
 }
 
@@ -117,7 +127,7 @@ fn class_snapshot(section: Section, classes: &[SlabClassStats], out: &mut Vec<u8
     }
 }
 
-fn put_row(out: &mut Vec<u8>, key: u32, values: impl ExactSizeIterator<Item = u64>) {
+pub(super) fn put_row(out: &mut Vec<u8>, key: u32, values: impl ExactSizeIterator<Item = u64>) {
     out.extend_from_slice(&key.to_le_bytes());
     out.extend_from_slice(&(values.len() as u32).to_le_bytes());
     for v in values {
@@ -159,6 +169,7 @@ impl Merged {
             Section::General => GENERAL.get(i).map(|e| e.merge),
             Section::Slabs => SLABS.get(i).map(|e| e.merge),
             Section::Items => ITEMS.get(i).map(|e| e.merge),
+            Section::Cluster => LINKS.get(i).map(|e| e.merge),
             Section::Conns => None,
         };
         for (key, values) in rows(snapshot) {
@@ -188,17 +199,12 @@ impl Merged {
         self.general().find(|(e, _)| e.name == name).map(|(_, v)| v)
     }
 
-    /// The merged per-class rows of `table` (`SLABS` or `ITEMS`, whichever
-    /// section was gathered), by class id.
-    pub fn classes(
+    /// The merged keyed rows of `table` (`SLABS` or `ITEMS` by class id,
+    /// `LINKS` by ring member, whichever section was gathered).
+    pub fn classes<G>(
         &self,
-        table: &'static [Entry<ClassGet>],
-    ) -> impl Iterator<
-        Item = (
-            u32,
-            impl Iterator<Item = (&'static Entry<ClassGet>, u64)> + '_,
-        ),
-    > + '_ {
+        table: &'static [Entry<G>],
+    ) -> impl Iterator<Item = (u32, impl Iterator<Item = (&'static Entry<G>, u64)> + '_)> + '_ {
         self.rows
             .iter()
             .map(move |(id, values)| (*id, entries(table, values)))

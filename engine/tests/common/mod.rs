@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -80,6 +82,12 @@ impl Server {
         let mut all = vec!["-s", path];
         all.extend_from_slice(args);
         Server::spawn(&all).unwrap_or_else(|f| panic!("corecache did not start: {f:?}"))
+    }
+
+    /// Starts `corecache <args>` as given (no `-p 0`: the caller names the
+    /// port, e.g. for a cluster whose peer list needs every port up front).
+    pub fn try_start_exact(args: &[&str]) -> Result<Server, StartFailure> {
+        Server::spawn(args)
     }
 
     fn spawn(args: &[&str]) -> Result<Server, StartFailure> {

@@ -130,6 +130,7 @@ pub(crate) enum Admin<'a> {
     Watch(Watch),
     Misbehave,
     DebugTime(DebugTime),
+    ClusterLink(&'a [u8]),
 }
 
 pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, Admin<'a>> {
@@ -152,6 +153,8 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, Admin<'a>> {
             Admin::FlushAll(FlushAll { delay, noreply })
         }
         b"version" => Admin::Version,
+        // corecache's own: a node announcing a peer link (see `Request::ClusterLink`).
+        b"cluster_link" if n == 2 => Admin::ClusterLink(t.get(1)),
         b"quit" => Admin::Quit,
         b"misbehave" => Admin::Misbehave,
         b"verbosity" => {
@@ -312,6 +315,10 @@ impl Admin<'_> {
                 put_noreply(out, f.noreply);
             }
             Admin::Version => out.extend_from_slice(b"version"),
+            Admin::ClusterLink(name) => {
+                out.extend_from_slice(b"cluster_link ");
+                out.extend_from_slice(name);
+            }
             Admin::Quit => out.extend_from_slice(b"quit"),
             Admin::Misbehave => out.extend_from_slice(b"misbehave"),
             Admin::Verbosity(v) => {

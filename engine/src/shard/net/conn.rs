@@ -89,6 +89,9 @@ pub struct Conn {
     /// Requests handled since the end of the last loop turn (-R).
     pub served: u32,
     pub listener: u32,
+    /// Another node of the cluster announced this connection as its peer
+    /// link (`cluster_link`): its requests are served here, never forwarded.
+    pub peer_link: bool,
 }
 
 impl Conn {
@@ -120,6 +123,7 @@ impl Conn {
             last_cmd: now,
             served: 0,
             listener,
+            peer_link: false,
         }
     }
 

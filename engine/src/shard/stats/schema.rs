@@ -11,6 +11,7 @@
 use store::{SlabClassStats, StoreStats};
 
 use super::ShardStats;
+use crate::shard::peer::LinkRow;
 
 /// What a value means over time, as Prometheus types it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,11 +63,19 @@ pub struct Entry<G> {
 
 pub type GeneralGet = fn(&ShardStats, &StoreStats) -> u64;
 pub type ClassGet = fn(&SlabClassStats) -> u64;
+pub type LinkGet = fn(&LinkRow) -> u64;
 
 impl Entry<GeneralGet> {
     /// This entry's value on one shard.
     pub fn read(&self, shard: &ShardStats, store: &StoreStats) -> u64 {
         (self.get)(shard, store)
+    }
+}
+
+impl Entry<LinkGet> {
+    /// This entry's value for one peer link of one shard.
+    pub fn read(&self, link: &LinkRow) -> u64 {
+        (self.get)(link)
     }
 }
 
@@ -186,6 +195,8 @@ pub static GENERAL: &[Entry<GeneralGet>] = &[
     stat("udp_dropped", Counter, Sum, |s, _| s.udp_dropped, "UDP datagrams dropped on arrival: malformed, truncated, or too many pending."),
     stat("udp_replies_too_large", Counter, Sum, |s, _| s.udp_replies_too_large, "UDP replies dropped for exceeding network.udp_max_reply."),
     stat("udp_replies_rate_limited", Counter, Sum, |s, _| s.udp_replies_rate_limited, "UDP replies dropped by the per-source reply rate bound."),
+    stat("cluster_forwarded", Counter, Sum, |s, _| s.node_forwarded, "Requests sent to the cluster node owning their key."),
+    stat("cluster_failed", Counter, Sum, |s, _| s.node_failed, "Forwarded requests failed because their node was down, slow or broken."),
     stat("slab_bytes", Gauge, Sum, |_, st| st.slab_bytes, "Bytes of slab pages handed to size classes."),
 ];
 
@@ -221,6 +232,34 @@ pub static ITEMS: &[Entry<ClassGet>] = &[
     class("crawler_reclaimed", Counter, Sum, |c| c.counters.crawler_reclaimed, "Expired items freed by the background crawler."),
 ];
 
+const fn link(
+    name: &'static str,
+    kind: Kind,
+    merge: Merge,
+    get: LinkGet,
+    help: &'static str,
+) -> Entry<LinkGet> {
+    Entry {
+        name,
+        kind,
+        merge,
+        help,
+        get,
+        shown: Shown::Always,
+    }
+}
+
+/// `stats cluster` per peer node: every shard's link to it, summed.
+#[rustfmt::skip]
+pub static LINKS: &[Entry<LinkGet>] = &[
+    link("forwarded", Counter, Sum, |l| l.stats.forwarded, "Requests forwarded to this node."),
+    link("failed", Counter, Sum, |l| l.stats.failed, "Forwarded requests failed (SERVER_ERROR backend failure, or left out of a multi-get)."),
+    link("timeouts", Counter, Sum, |l| l.stats.timeouts, "Connects and requests to this node that ran out of time."),
+    link("reconnects", Counter, Sum, |l| l.stats.reconnects, "Links to this node opened again after the first."),
+    link("in_flight", Gauge, Sum, |l| l.in_flight, "Requests sent to this node and not yet answered."),
+    link("links_up", Gauge, Sum, |l| l.up.into(), "Shards whose link to this node is connected."),
+];
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -247,6 +286,7 @@ mod tests {
         check(GENERAL);
         check(SLABS);
         check(ITEMS);
+        check(LINKS);
     }
 
     #[test]

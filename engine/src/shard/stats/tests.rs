@@ -29,6 +29,8 @@ fn shard(base: u64) -> ShardStats {
         udp_replies_rate_limited: base + 18,
         idle_kicks: base + 19,
         conn_yields: base + 20,
+        node_forwarded: base + 21,
+        node_failed: base + 22,
     }
 }
 

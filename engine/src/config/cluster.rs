@@ -1,0 +1,289 @@
+//! `[cluster]`: the nodes that form one cache, and how this one forwards.
+//!
+//! Without `node` and `peers` the server is one node, as before. With them,
+//! [`Config::cluster_plan`] validates the member list (the cluster crate's
+//! `Peers::parse` words every refusal as one line naming the entry and the
+//! fix) and builds the ring every shard routes with.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use cluster::{Peers, Ring, RingKind};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{ByteSize, Config, ConfigError};
+
+/// `[cluster]`, and the `--cluster-*` flags.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's name in `peers` (--cluster-node).
+    pub node: Option<String>,
+    /// Every member, this node included: `NAME=HOST:PORT[:WEIGHT],...`, each
+    /// address the memcached address clients use for that node (--cluster-peers).
+    pub peers: String,
+    /// The ketama convention: "libketama" (libmemcached's ketama_weighted,
+    /// php-memcached's LIBKETAMA_COMPATIBLE, twemproxy's ketama/md5) or
+    /// "libmemcached-ketama" (pylibmc's {"ketama": True}) (--cluster-ring).
+    pub ring: RingName,
+    /// Forward requests for keys another node owns (--cluster-forward on|off).
+    /// Off: answer for every key sent here, for clients or proxies that place keys.
+    pub forward: bool,
+    /// How long a peer link may take to connect before its requests fail.
+    pub connect_timeout_ms: u64,
+    /// How long a forwarded request may wait for its reply before the link
+    /// is dropped and its requests fail.
+    pub request_timeout_ms: u64,
+    /// First wait before reconnecting a failed link; doubles per failure.
+    pub reconnect_backoff_ms: u64,
+    /// Longest wait between reconnects.
+    pub reconnect_backoff_max_ms: u64,
+    /// Forwarded requests one shard may have in flight on one link.
+    pub max_in_flight: usize,
+    /// Request bytes one shard may have queued on one link, not yet taken by
+    /// the kernel; past either bound the link is full (backpressure).
+    pub max_link_output: ByteSize,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            node: None,
+            peers: String::new(),
+            ring: RingName(RingKind::Libketama),
+            forward: true,
+            connect_timeout_ms: 1000,
+            request_timeout_ms: 2000,
+            reconnect_backoff_ms: 100,
+            reconnect_backoff_max_ms: 5000,
+            max_in_flight: 4096,
+            max_link_output: ByteSize(4 << 20),
+        }
+    }
+}
+
+/// A [`RingKind`] as the config file and the flag spell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingName(pub RingKind);
+
+impl std::str::FromStr for RingName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<RingName, String> {
+        RingKind::from_name(s).map(RingName).ok_or_else(|| {
+            format!("{s:?} is not a ring kind (use \"libketama\" or \"libmemcached-ketama\")")
+        })
+    }
+}
+
+impl Serialize for RingName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for RingName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<RingName, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// A validated cluster: what the shards route and forward with.
+#[derive(Clone, Debug)]
+pub struct ClusterPlan {
+    pub peers: Peers,
+    pub ring: Ring,
+    pub forward: bool,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub backoff: Duration,
+    pub backoff_max: Duration,
+    pub max_in_flight: usize,
+    pub max_link_output: usize,
+}
+
+impl ClusterPlan {
+    /// The socket address of every member, by ring index, resolved once at
+    /// start (a name that does not resolve is a start-up error: the ring
+    /// would otherwise place keys on a node nobody can reach).
+    pub fn resolve(&self) -> Result<Vec<SocketAddr>, ConfigError> {
+        self.peers
+            .members
+            .iter()
+            .map(|m| {
+                (m.host.as_str(), m.port)
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or_else(|| {
+                        ConfigError(format!(
+                            "--cluster-peers entry `{}` names host `{}`, which does not resolve; give an address or a name this host resolves",
+                            m.name, m.host
+                        ))
+                    })
+            })
+            .collect()
+    }
+}
+
+impl Config {
+    /// The cluster this node belongs to, `None` for a single node; refuses a
+    /// half-given or bad member list with one line.
+    pub fn cluster_plan(&self) -> Result<Option<ClusterPlan>, ConfigError> {
+        let c = &self.cluster;
+        let node = c.node.as_deref();
+        let peers = c.peers.trim();
+        let node = match (node, peers.is_empty()) {
+            (None, true) => return Ok(None),
+            (None, false) => {
+                return Err(ConfigError(
+                    "--cluster-peers is given without --cluster-node; name this node with --cluster-node NAME (cluster.node)".into(),
+                ));
+            }
+            (Some(_), true) => {
+                return Err(ConfigError(
+                    "--cluster-node is given without --cluster-peers; list every node with --cluster-peers NAME=HOST:PORT,... (cluster.peers)".into(),
+                ));
+            }
+            (Some(n), false) => n,
+        };
+        let parsed = Peers::parse(node, peers).map_err(|e| ConfigError(e.to_string()))?;
+        let ring = Ring::new(&parsed.members, c.ring.0)
+            .map_err(|e| ConfigError(format!("invalid setting cluster.peers: {e}")))?;
+        let ms = |name: &str, v: u64, fix: &str| {
+            if v == 0 {
+                Err(ConfigError::setting(
+                    name,
+                    format!("must be at least 1 ({fix})"),
+                ))
+            } else {
+                Ok(Duration::from_millis(v))
+            }
+        };
+        let plan = ClusterPlan {
+            connect_timeout: ms(
+                "cluster.connect_timeout_ms",
+                c.connect_timeout_ms,
+                "default 1000",
+            )?,
+            request_timeout: ms(
+                "cluster.request_timeout_ms",
+                c.request_timeout_ms,
+                "default 2000",
+            )?,
+            backoff: ms(
+                "cluster.reconnect_backoff_ms",
+                c.reconnect_backoff_ms,
+                "default 100",
+            )?,
+            backoff_max: ms(
+                "cluster.reconnect_backoff_max_ms",
+                c.reconnect_backoff_max_ms,
+                "default 5000",
+            )?,
+            max_in_flight: c.max_in_flight,
+            max_link_output: c.max_link_output.0 as usize,
+            peers: parsed,
+            ring,
+            forward: c.forward,
+        };
+        if plan.max_in_flight == 0 {
+            return Err(ConfigError::setting(
+                "cluster.max_in_flight",
+                "must be at least 1 (default 4096)",
+            ));
+        }
+        if plan.max_link_output < 64 << 10 {
+            return Err(ConfigError::setting(
+                "cluster.max_link_output",
+                "must be at least 64k (default 4m)",
+            ));
+        }
+        if plan.backoff_max < plan.backoff {
+            return Err(ConfigError::setting(
+                "cluster.reconnect_backoff_max_ms",
+                "must be at least cluster.reconnect_backoff_ms",
+            ));
+        }
+        Ok(Some(plan))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(node: Option<&str>, peers: &str) -> Config {
+        let mut c = Config::default();
+        c.cluster.node = node.map(str::to_string);
+        c.cluster.peers = peers.to_string();
+        c
+    }
+
+    #[test]
+    fn no_cluster_settings_is_one_node() {
+        assert!(Config::default().cluster_plan().unwrap().is_none());
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn a_member_list_becomes_a_ring_with_this_node_in_it() {
+        let c = with(
+            Some("b"),
+            "a=127.0.0.1:7001, b=127.0.0.1:7002:2,c=127.0.0.1:7003",
+        );
+        let plan = c.cluster_plan().unwrap().unwrap();
+        assert_eq!(plan.peers.this_node, 1);
+        assert_eq!(plan.ring.len(), 3);
+        assert_eq!(plan.ring.kind(), RingKind::Libketama);
+        assert!(plan.forward);
+        assert_eq!(plan.request_timeout, Duration::from_secs(2));
+        let addrs = plan.resolve().unwrap();
+        assert_eq!(addrs[2], "127.0.0.1:7003".parse().unwrap());
+    }
+
+    #[test]
+    fn half_a_cluster_and_bad_lists_are_refused_in_one_line() {
+        for (node, peers, want) in [
+            (None, "a=127.0.0.1:1", "without --cluster-node"),
+            (Some("a"), "", "without --cluster-peers"),
+            (Some("z"), "a=127.0.0.1:1", "no entry for this node `z`"),
+            (Some("a"), "a=127.0.0.1:1,a=127.0.0.1:2", "repeats the name"),
+            (
+                Some("a"),
+                "a=127.0.0.1:1,b=127.0.0.1:1",
+                "repeats the address",
+            ),
+            (Some("a"), "a=127.0.0.1:1:0", "weight 0"),
+            (Some("a"), "a=127.0.0.1", "has no port"),
+        ] {
+            let err = with(node, peers).validate().unwrap_err();
+            assert!(err.0.contains(want), "{peers}: {err}");
+            assert!(!err.0.contains('\n'), "{err}");
+        }
+        let mut c = with(Some("a"), "a=127.0.0.1:1");
+        c.cluster.request_timeout_ms = 0;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .0
+                .contains("cluster.request_timeout_ms")
+        );
+    }
+
+    #[test]
+    fn the_section_reads_from_toml_and_prints_back() {
+        let c = Config::from_toml(
+            "[cluster]\nnode = \"a\"\npeers = \"a=127.0.0.1:1,b=127.0.0.1:2\"\nring = \"libmemcached-ketama\"\nforward = false\n",
+        )
+        .unwrap();
+        let plan = c.cluster_plan().unwrap().unwrap();
+        assert_eq!(plan.ring.kind(), RingKind::LibmemcachedKetama);
+        assert!(!plan.forward);
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+        let err = Config::from_toml("[cluster]\nring = \"maglev\"\n").unwrap_err();
+        assert!(err.0.contains("maglev"), "{err}");
+    }
+}

@@ -1,0 +1,250 @@
+//! The request path's side of peer links: where a key is served (node
+//! first, then shard), requests queued for another node with their place in
+//! the client's reply queue, and the links' completions turned into replies.
+
+use std::time::Instant;
+
+use cluster::Router;
+use proto::{ErrorReply, Request, ServerError};
+use runtime::Completion;
+
+use super::Failure;
+use super::replies::{Expect, OnFailure, Waiting, take_reply};
+use crate::shard::Core;
+use crate::shard::client::{Client, Handled};
+use crate::shard::ops::{OP_PEER_CONNECT, OP_PEER_RECV, OP_PEER_SEND};
+use crate::shard::route::{self, Target};
+
+/// Sent after a request that may have no reply: its `MN` always comes.
+const NOOP: &[u8] = b"mn\r\n";
+
+impl Core {
+    /// Where a request for `key` (decoded), whose hash is `hash`, is served:
+    /// the cluster's ring first when this node forwards and the request did
+    /// not come over a peer link (those run where they land), then the shard.
+    pub(in crate::shard) fn place(&self, client: Client, key: &[u8], hash: u64) -> Target {
+        self.place_key(key, hash, !self.on_peer_link(client))
+    }
+
+    /// [`Core::place`] for a request that may (`may_forward`) or may not
+    /// leave this node.
+    pub(in crate::shard) fn place_key(&self, key: &[u8], hash: u64, may_forward: bool) -> Target {
+        let shards = self.mesh.shards();
+        match &self.shared.cluster {
+            Some(plan) if plan.forward && may_forward => Router {
+                ring: &plan.ring,
+                this_node: plan.peers.this_node,
+                this_shard: self.id,
+                shards,
+                forwarding: true,
+            }
+            .route(key, hash),
+            _ => route::target(hash, self.id, shards),
+        }
+    }
+
+    /// Whether a request (`raw`, its bytes) from `client` may be forwarded to
+    /// another node: not when it came over a peer link (it runs where it
+    /// lands), and not in the binary protocol, which the links do not carry
+    /// (such a request is served by this node, as with forwarding off).
+    pub(in crate::shard) fn may_forward(&self, client: Client, raw: &[u8]) -> bool {
+        raw.first() != Some(&proto::binary::REQUEST_MAGIC) && !self.on_peer_link(client)
+    }
+
+    fn on_peer_link(&self, client: Client) -> bool {
+        match client {
+            Client::Conn { slot, generation } => self
+                .net
+                .conns
+                .get(slot, generation)
+                .is_some_and(|c| c.peer_link),
+            Client::Udp { .. } => false,
+        }
+    }
+
+    /// Whether a request for `node` can be queued now (else the connection
+    /// stalls until the link drains).
+    pub(in crate::shard) fn link_has_room(&self, node: usize) -> bool {
+        self.links.has_room(node)
+    }
+
+    /// Forwards one keyed request (its bytes on the wire, `raw`) to `node`.
+    pub(in crate::shard) fn forward_to_node(
+        &mut self,
+        client: Client,
+        node: usize,
+        request: &Request<'_>,
+        raw: &[u8],
+    ) -> Handled {
+        if !self.links.has_room(node) {
+            return Handled::Stall;
+        }
+        let quiet = request.noreply();
+        let meta = matches!(
+            request,
+            Request::MetaGet(_)
+                | Request::MetaSet(_)
+                | Request::MetaDelete(_)
+                | Request::MetaArith(_)
+                | Request::MetaDebug(_)
+        );
+        // A classic noreply hides errors too; meta's quiet mode only hides
+        // the common outcomes, so a failure is still said.
+        let on_failure = if quiet && !meta {
+            OnFailure::Nothing
+        } else {
+            OnFailure::Error
+        };
+        let expect = if quiet {
+            Expect::UntilNoop
+        } else {
+            Expect::One
+        };
+        let parts: &[&[u8]] = if quiet { &[raw, NOOP] } else { &[raw] };
+        self.queue_for_node(client, node, parts, expect, on_failure);
+        Handled::Done
+    }
+
+    /// Forwards one run of a multi-key get (`line`, a get-family request for
+    /// keys `node` owns) whose `VALUE` blocks take their place in the reply.
+    pub(in crate::shard) fn forward_values_to_node(
+        &mut self,
+        client: Client,
+        node: usize,
+        line: &[u8],
+    ) {
+        self.queue_for_node(client, node, &[line], Expect::Values, OnFailure::Nothing);
+    }
+
+    /// Runs `line` (a request that always has a reply, here a quiet delete)
+    /// on `node` for its effect only; skipped when the link cannot take it.
+    pub(in crate::shard) fn effect_on_node(&mut self, node: usize, line: &[u8]) {
+        let now = Instant::now();
+        if !self.links.has_room(node) || self.links.refuses(node, now) {
+            return;
+        }
+        let w = Waiting {
+            client: None,
+            part: 0,
+            expect: Expect::UntilNoop,
+            on_failure: OnFailure::Nothing,
+            since: now,
+        };
+        self.links.push(&mut self.net.ring, node, &[line, NOOP], w);
+    }
+
+    fn queue_for_node(
+        &mut self,
+        client: Client,
+        node: usize,
+        parts: &[&[u8]],
+        expect: Expect,
+        on_failure: OnFailure,
+    ) {
+        let now = Instant::now();
+        let Some(queue) = self.net.queue(client) else {
+            return;
+        };
+        let part = queue.await_remote();
+        self.stats.node_forwarded += 1;
+        let w = Waiting {
+            client: Some(client),
+            part,
+            expect,
+            on_failure,
+            since: now,
+        };
+        if self.links.refuses(node, now) || !self.links.push(&mut self.net.ring, node, parts, w) {
+            self.links.count_failed(node);
+            self.answer_failure(client, part, on_failure);
+        }
+    }
+
+    fn answer_failure(&mut self, client: Client, part: u32, on_failure: OnFailure) {
+        self.stats.node_failed += 1;
+        let mut line = Vec::new();
+        if on_failure == OnFailure::Error {
+            ErrorReply::Server(ServerError::BackendFailure).encode(&mut line);
+        }
+        self.deliver_to(client, part, &line);
+    }
+
+    /// A completion of a peer link's connect, send or receive.
+    pub(in crate::shard) fn on_peer_completion(&mut self, c: &Completion) {
+        let t = c.token();
+        let node = t.slot as usize;
+        let ring = &mut self.net.ring;
+        let failure = match t.op {
+            OP_PEER_CONNECT => self.links.on_connect(ring, t, c.result),
+            OP_PEER_SEND => self.links.on_send(ring, t, c.result),
+            OP_PEER_RECV => match self.links.on_recv(t, c.result) {
+                Ok(true) => self.match_replies(node),
+                Ok(false) => None,
+                Err(f) => Some(f),
+            },
+            _ => None,
+        };
+        if let Some(why) = failure {
+            self.fail_link(node, why);
+        }
+    }
+
+    /// Hands every complete reply in the link's buffer to the request
+    /// waiting for it, in order; then receives again.
+    fn match_replies(&mut self, node: usize) -> Option<Failure> {
+        let mut rbuf = self.links.take_rbuf(node);
+        let mut pos = 0;
+        let mut failure = None;
+        while let Some(front) = self.links.front(node) {
+            match take_reply(&rbuf[pos..], front.expect) {
+                Ok(Some((deliver, consumed))) => {
+                    self.links.pop_front(node);
+                    if let Some(client) = front.client {
+                        self.deliver_to(client, front.part, &rbuf[pos..pos + deliver]);
+                    }
+                    pos += consumed;
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    failure = Some(Failure::Garbage);
+                    break;
+                }
+            }
+        }
+        if pos < rbuf.len() && self.links.front(node).is_none() {
+            // Bytes nobody asked for: the stream is not what we sent it.
+            failure = Some(Failure::Garbage);
+        }
+        if pos > 0 {
+            self.links.healthy(node);
+        }
+        rbuf.drain(..pos);
+        self.links.put_rbuf(node, rbuf);
+        if failure.is_none() {
+            self.links.rearm(&mut self.net.ring, node);
+        }
+        failure
+    }
+
+    /// Drops the link to `node`, answering what waited on it.
+    fn fail_link(&mut self, node: usize, why: Failure) {
+        let waiting = self
+            .links
+            .fail(&mut self.net.ring, node, why, Instant::now());
+        for w in waiting {
+            if let Some(client) = w.client {
+                self.answer_failure(client, w.part, w.on_failure);
+            }
+        }
+    }
+
+    /// Every turn: links whose connect or oldest reply is overdue are dropped.
+    pub(in crate::shard) fn check_links(&mut self) {
+        if !self.links.has_deadlines() {
+            return;
+        }
+        for (node, why) in self.links.expired(Instant::now()) {
+            self.fail_link(node, why);
+        }
+    }
+}

@@ -1,0 +1,615 @@
+//! Peer links: this shard's own TCP connections to the other nodes of the
+//! cluster, on its own io_uring, carrying the requests this shard forwards.
+//!
+//! ```text
+//!   shard k of node A                                   node B (any shard)
+//!   ─────────────────                                   ─────────────────
+//!   client conn ─ get x ─► handle ─► Target::Node(B)
+//!                   reply queue: await_remote() = part 7
+//!                                  │
+//!   Link to B: out ◄─ "get x\r\n" ─┘ waiting: [.., (conn, part 7, One)]
+//!      │ one send in flight            ▲
+//!      └─────────── TCP ──────────────►│ cluster_link A (first line): served
+//!                                      │ where it lands, never forwarded again
+//!      ◄─────────── VALUE x … END ─────┘
+//!   recv ─► replies::take_reply ─► conn.replies.resolve(7, bytes)
+//! ```
+//!
+//! One link per peer per shard (a fixed number; one is enough while a
+//! shard's requests to a peer fit one pipelined connection), opened lazily by
+//! the first request for that peer. Everything is bounded: a link is full at
+//! `cluster.max_in_flight` requests or `cluster.max_link_output` unsent bytes
+//! (the connections that need it stall, as on a full mesh channel); a connect
+//! that takes longer than `cluster.connect_timeout_ms`, a reply later than
+//! `cluster.request_timeout_ms`, a reply stream that does not parse, or a close
+//! fails the requests in flight on that link (`SERVER_ERROR backend failure`,
+//! memcached's proxy wording) and drops it; requests for that peer then fail
+//! at once until the backoff (doubling from `cluster.reconnect_backoff_ms` to
+//! `cluster.reconnect_backoff_max_ms`) has passed, and the next one reconnects.
+//!
+//! Modules: `replies` (where each reply ends), `forward` (the request path's
+//! side: routing to a node, queueing, completions, delivery).
+
+mod forward;
+pub mod replies;
+mod report;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use runtime::{Ring, Token, opcode, types};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::ops::{OP_CANCEL, OP_PEER_CONNECT, OP_PEER_RECV, OP_PEER_SEND};
+use crate::config::ClusterPlan;
+use replies::Waiting;
+
+/// Bytes a receive asks the kernel for at most.
+const RECV_CHUNK: usize = 64 << 10;
+
+/// Counters of one link, for `stats cluster`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Requests sent on the link (the announcement not counted).
+    pub forwarded: u64,
+    /// Requests answered `SERVER_ERROR backend failure` (or, inside a
+    /// multi-get, left out) because the link failed or was down.
+    pub failed: u64,
+    /// Connects and requests that ran out of time.
+    pub timeouts: u64,
+    /// Connections opened after the first.
+    pub reconnects: u64,
+}
+
+/// One link's numbers for the stats schema (`stats::schema::LINKS`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinkRow {
+    pub stats: LinkStats,
+    pub in_flight: u64,
+    pub up: bool,
+}
+
+/// Where a link is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Never used, or failed and may be opened again from `retry_at` on.
+    Down {
+        retry_at: Option<Instant>,
+    },
+    Connecting {
+        since: Instant,
+    },
+    Up,
+}
+
+/// The socket of one connection attempt, kept until the kernel holds
+/// nothing of it (its connect address, the send buffer, the receive buffer).
+struct Sock {
+    fd: OwnedFd,
+    /// The connect's address: the kernel reads it until the connect completes.
+    _addr: Box<SockAddr>,
+    connecting: bool,
+    sending: bool,
+    receiving: bool,
+    /// A cancel of everything on the socket is queued: it is being retired.
+    retiring: bool,
+}
+
+impl Sock {
+    fn idle(&self) -> bool {
+        !self.connecting && !self.sending && !self.receiving
+    }
+}
+
+/// One shard's link to one peer node.
+pub struct Link {
+    addr: SocketAddr,
+    state: State,
+    /// The generation of the current socket, in its completions' tokens.
+    generation: u32,
+    sock: Option<Sock>,
+    /// Requests not yet handed to the kernel.
+    out: Vec<u8>,
+    /// Bytes of the send in flight, and how far the kernel has taken them.
+    inflight: Vec<u8>,
+    inflight_done: usize,
+    /// Reply bytes received and not yet matched to a request.
+    rbuf: Vec<u8>,
+    waiting: VecDeque<Waiting>,
+    backoff: Duration,
+    opened: u64,
+    pub stats: LinkStats,
+}
+
+/// Why a link is dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    ConnectTimeout,
+    RequestTimeout,
+    Refused(i32),
+    Closed,
+    Garbage,
+    Io(i32),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::ConnectTimeout => f.write_str("connect timed out"),
+            Failure::RequestTimeout => f.write_str("a reply timed out"),
+            Failure::Refused(e) => write!(
+                f,
+                "cannot connect: {}",
+                std::io::Error::from_raw_os_error(*e)
+            ),
+            Failure::Closed => f.write_str("the peer closed the link"),
+            Failure::Garbage => f.write_str("the peer sent a reply that does not parse"),
+            Failure::Io(e) => write!(f, "{}", std::io::Error::from_raw_os_error(*e)),
+        }
+    }
+}
+
+/// A shard's links, indexed by ring member (`None` for this node).
+pub struct Links {
+    links: Vec<Option<Link>>,
+    this_name: String,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    backoff_min: Duration,
+    backoff_max: Duration,
+    max_in_flight: usize,
+    max_output: usize,
+}
+
+impl Links {
+    /// No links: a single node.
+    pub fn none() -> Links {
+        Links {
+            links: Vec::new(),
+            this_name: String::new(),
+            connect_timeout: Duration::ZERO,
+            request_timeout: Duration::ZERO,
+            backoff_min: Duration::ZERO,
+            backoff_max: Duration::ZERO,
+            max_in_flight: 0,
+            max_output: 0,
+        }
+    }
+
+    /// One (closed) link per other member of `plan`, at `addrs`.
+    pub fn new(plan: &ClusterPlan, addrs: &[SocketAddr]) -> Links {
+        let links = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, &addr)| {
+                (i != plan.peers.this_node).then(|| Link {
+                    addr,
+                    state: State::Down { retry_at: None },
+                    generation: 0,
+                    sock: None,
+                    out: Vec::new(),
+                    inflight: Vec::new(),
+                    inflight_done: 0,
+                    rbuf: Vec::new(),
+                    waiting: VecDeque::new(),
+                    backoff: plan.backoff,
+                    opened: 0,
+                    stats: LinkStats::default(),
+                })
+            })
+            .collect();
+        Links {
+            links,
+            this_name: plan.peers.this().name.clone(),
+            connect_timeout: plan.connect_timeout,
+            request_timeout: plan.request_timeout,
+            backoff_min: plan.backoff,
+            backoff_max: plan.backoff_max,
+            max_in_flight: plan.max_in_flight,
+            max_output: plan.max_link_output,
+        }
+    }
+
+    fn link(&mut self, node: usize) -> Option<&mut Link> {
+        self.links.get_mut(node)?.as_mut()
+    }
+
+    /// Every link's numbers, by ring member.
+    pub fn report(&self) -> impl Iterator<Item = (usize, LinkRow)> + '_ {
+        self.links.iter().enumerate().filter_map(|(i, l)| {
+            l.as_ref().map(|l| {
+                // The announcement is not a request anybody sent.
+                let own = l.waiting.iter().filter(|w| w.client.is_some()).count();
+                let row = LinkRow {
+                    stats: l.stats,
+                    in_flight: own as u64,
+                    up: l.state == State::Up,
+                };
+                (i, row)
+            })
+        })
+    }
+
+    /// Whether any link has work whose time can run out: the loop then wakes
+    /// often enough to notice.
+    pub fn has_deadlines(&self) -> bool {
+        self.links.iter().flatten().any(|l| {
+            !l.waiting.is_empty()
+                || matches!(l.state, State::Connecting { .. })
+                || l.sock.as_ref().is_some_and(|s| s.retiring)
+        })
+    }
+
+    /// Whether a request for `node` can be taken now: the link is not full
+    /// (the announcement of a link being opened takes one of its places).
+    /// A link that is down takes requests (they fail at once).
+    pub fn has_room(&self, node: usize) -> bool {
+        match self.links.get(node).and_then(Option::as_ref) {
+            Some(l) => l.waiting.len() < self.max_in_flight && l.out.len() < self.max_output,
+            None => false,
+        }
+    }
+
+    /// Whether requests for `node` fail at once: the link is down and its
+    /// backoff has not passed, or the socket of its last failure is not yet
+    /// retired.
+    pub fn refuses(&self, node: usize, now: Instant) -> bool {
+        match self.links.get(node).and_then(Option::as_ref) {
+            Some(l) => match l.state {
+                State::Down { retry_at } => l.sock.is_some() || retry_at.is_some_and(|t| now < t),
+                _ => false,
+            },
+            None => true,
+        }
+    }
+
+    /// Queues `parts` (one request's bytes) on the link to `node`, opening it
+    /// if it is down; the caller checked [`Links::has_room`] and
+    /// [`Links::refuses`]. Returns false when the link could not be opened
+    /// (the request was not queued).
+    pub fn push(&mut self, ring: &mut Ring, node: usize, parts: &[&[u8]], w: Waiting) -> bool {
+        let Some(Some(link)) = self.links.get_mut(node) else {
+            return false;
+        };
+        if matches!(link.state, State::Down { .. })
+            && !link.open(ring, node, &self.this_name, w.since)
+        {
+            return false;
+        }
+        for p in parts {
+            link.out.extend_from_slice(p);
+        }
+        link.waiting.push_back(w);
+        link.stats.forwarded += 1;
+        true
+    }
+
+    /// End of turn: hand every up link's queued requests to the kernel.
+    pub fn flush(&mut self, ring: &mut Ring) {
+        for (node, link) in self.links.iter_mut().enumerate() {
+            if let Some(link) = link {
+                link.send(ring, node);
+            }
+        }
+    }
+
+    /// Links whose connect or oldest request ran out of time; the caller
+    /// fails them.
+    pub fn expired(&self, now: Instant) -> Vec<(usize, Failure)> {
+        let mut out = Vec::new();
+        for (node, link) in self.links.iter().enumerate() {
+            let Some(link) = link else { continue };
+            match link.state {
+                State::Connecting { since } if now - since > self.connect_timeout => {
+                    out.push((node, Failure::ConnectTimeout));
+                }
+                State::Up
+                    if link
+                        .waiting
+                        .front()
+                        .is_some_and(|w| now - w.since > self.request_timeout) =>
+                {
+                    out.push((node, Failure::RequestTimeout));
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Drops the link to `node`: returns the requests that were waiting on
+    /// it (for the caller to answer), cancels what the kernel holds and
+    /// starts the backoff.
+    pub fn fail(
+        &mut self,
+        ring: &mut Ring,
+        node: usize,
+        why: Failure,
+        now: Instant,
+    ) -> VecDeque<Waiting> {
+        let (min, max) = (self.backoff_min, self.backoff_max);
+        let Some(link) = self.link(node) else {
+            return VecDeque::new();
+        };
+        if matches!(why, Failure::ConnectTimeout | Failure::RequestTimeout) {
+            link.stats.timeouts += 1;
+        }
+        tracing::warn!(
+            peer = %link.addr,
+            in_flight = link.waiting.len(),
+            retry_in_ms = link.backoff.as_millis() as u64,
+            "cluster link failed: {why}"
+        );
+        link.state = State::Down {
+            retry_at: Some(now + link.backoff),
+        };
+        link.backoff = (link.backoff * 2).clamp(min, max);
+        link.out.clear();
+        link.rbuf.clear();
+        link.stats.failed += link.waiting.iter().filter(|w| w.client.is_some()).count() as u64;
+        if let Some(sock) = link.sock.as_mut()
+            && !sock.retiring
+        {
+            sock.retiring = true;
+            let fd = sock.fd.as_raw_fd();
+            // A cancel may miss an operation already running in the kernel;
+            // shutting the socket down ends a blocked receive or send too, so
+            // the socket is always retired.
+            // SAFETY: shutdown on a descriptor we own; no memory is passed.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+            let _ = ring.queue_cancel_fd(fd, Token::op(OP_CANCEL));
+        }
+        link.retire_if_idle();
+        std::mem::take(&mut link.waiting)
+    }
+
+    /// A reply on the link to `node` arrived in time: the backoff starts over.
+    fn healthy(&mut self, node: usize) {
+        let min = self.backoff_min;
+        if let Some(link) = self.link(node) {
+            link.backoff = min;
+        }
+    }
+}
+
+impl Link {
+    /// Opens a new connection: its first line announces this node, so the
+    /// peer serves what comes on it where it lands.
+    fn open(&mut self, ring: &mut Ring, node: usize, this_name: &str, now: Instant) -> bool {
+        debug_assert!(self.sock.is_none());
+        // Blocking, as the shard's accepted sockets are: io_uring waits for
+        // readiness itself, and an O_NONBLOCK socket may make some kernels
+        // hand EAGAIN back instead.
+        let socket = match Socket::new(
+            Domain::for_address(self.addr),
+            Type::STREAM.cloexec(),
+            Some(Protocol::TCP),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(peer = %self.addr, "cannot create a cluster link socket: {e}");
+                return false;
+            }
+        };
+        let _ = socket.set_tcp_nodelay(true);
+        self.generation = runtime::next_generation(self.generation);
+        let addr = Box::new(SockAddr::from(self.addr));
+        let entry = opcode::Connect::new(
+            types::Fd(socket.as_raw_fd()),
+            addr.as_ptr().cast(),
+            addr.len(),
+        )
+        .build()
+        .user_data(Token::new(OP_PEER_CONNECT, node as u32, self.generation).to_user_data());
+        // SAFETY: the address lives in `Sock::addr`, which is not dropped
+        // before the connect's completion has been seen (`Sock::idle`).
+        if unsafe { ring.push(&entry) }.is_err() {
+            return false;
+        }
+        self.sock = Some(Sock {
+            fd: socket.into(),
+            _addr: addr,
+            connecting: true,
+            sending: false,
+            receiving: false,
+            retiring: false,
+        });
+        if self.opened > 0 {
+            self.stats.reconnects += 1;
+        }
+        self.opened += 1;
+        self.state = State::Connecting { since: now };
+        self.out.clear();
+        self.out.extend_from_slice(b"cluster_link ");
+        self.out.extend_from_slice(this_name.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        self.waiting.push_back(Waiting {
+            client: None,
+            part: 0,
+            expect: replies::Expect::One,
+            on_failure: replies::OnFailure::Nothing,
+            since: now,
+        });
+        true
+    }
+
+    /// Sends what is queued, if the link is up and no send is in flight.
+    fn send(&mut self, ring: &mut Ring, node: usize) {
+        let Some(sock) = self.sock.as_mut() else {
+            return;
+        };
+        if self.state != State::Up || sock.sending || sock.retiring {
+            return;
+        }
+        if self.inflight_done == self.inflight.len() {
+            self.inflight.clear();
+            self.inflight_done = 0;
+            // A burst of large requests leaves no large buffer behind.
+            if self.inflight.capacity() > 1 << 20 {
+                self.inflight = Vec::new();
+            }
+            if self.out.is_empty() {
+                return;
+            }
+            std::mem::swap(&mut self.inflight, &mut self.out);
+        }
+        let token = Token::new(OP_PEER_SEND, node as u32, self.generation);
+        let rest = &self.inflight[self.inflight_done..];
+        // SAFETY: `inflight` is not written or dropped while `sending` is
+        // set, and the socket is kept until the send has completed.
+        if unsafe { ring.queue_send(sock.fd.as_raw_fd(), rest, libc::MSG_NOSIGNAL, token) }.is_ok()
+        {
+            sock.sending = true;
+        }
+    }
+
+    /// Arms one receive into the spare room of `rbuf`.
+    fn arm_recv(&mut self, ring: &mut Ring, node: usize) {
+        let Some(sock) = self.sock.as_mut() else {
+            return;
+        };
+        if sock.receiving || sock.retiring {
+            return;
+        }
+        self.rbuf.reserve(RECV_CHUNK);
+        let spare = self.rbuf.spare_capacity_mut();
+        let len = spare.len().min(u32::MAX as usize) as u32;
+        let entry = opcode::Recv::new(
+            types::Fd(sock.fd.as_raw_fd()),
+            spare.as_mut_ptr().cast(),
+            len,
+        )
+        .build()
+        .user_data(Token::new(OP_PEER_RECV, node as u32, self.generation).to_user_data());
+        // SAFETY: `rbuf` is neither grown, shrunk nor dropped while
+        // `receiving` is set (only `on_recv`, after the completion, touches
+        // it), and the socket is kept until the receive has completed.
+        if unsafe { ring.push(&entry) }.is_ok() {
+            sock.receiving = true;
+        }
+    }
+
+    /// Closes the socket once the kernel holds nothing of it.
+    fn retire_if_idle(&mut self) {
+        if self.sock.as_ref().is_some_and(|s| s.retiring && s.idle()) {
+            self.sock = None;
+            self.inflight.clear();
+            self.inflight_done = 0;
+        }
+    }
+}
+
+impl Links {
+    fn current(&mut self, t: Token) -> Option<&mut Link> {
+        self.link(t.slot as usize)
+            .filter(|l| l.generation == t.generation && l.sock.is_some())
+    }
+
+    /// A connect completed with `result`.
+    pub fn on_connect(&mut self, ring: &mut Ring, t: Token, result: i32) -> Option<Failure> {
+        let link = self.current(t)?;
+        let sock = link.sock.as_mut().expect("current has a socket");
+        sock.connecting = false;
+        if sock.retiring {
+            link.retire_if_idle();
+            return None;
+        }
+        if result < 0 {
+            return Some(Failure::Refused(-result));
+        }
+        link.state = State::Up;
+        link.arm_recv(ring, t.slot as usize);
+        None
+    }
+
+    /// A send completed with `result`.
+    pub fn on_send(&mut self, ring: &mut Ring, t: Token, result: i32) -> Option<Failure> {
+        let link = self.current(t)?;
+        let sock = link.sock.as_mut().expect("current has a socket");
+        sock.sending = false;
+        if sock.retiring {
+            link.retire_if_idle();
+            return None;
+        }
+        if result < 0 {
+            return Some(Failure::Io(-result));
+        }
+        link.inflight_done += result as usize;
+        link.send(ring, t.slot as usize);
+        None
+    }
+
+    /// A receive completed with `result`: `Ok(true)` when bytes were added
+    /// to the link's reply buffer.
+    pub fn on_recv(&mut self, t: Token, result: i32) -> Result<bool, Failure> {
+        let Some(link) = self.current(t) else {
+            return Ok(false);
+        };
+        let sock = link.sock.as_mut().expect("current has a socket");
+        sock.receiving = false;
+        if sock.retiring {
+            link.retire_if_idle();
+            return Ok(false);
+        }
+        match result {
+            0 => Err(Failure::Closed),
+            n if n < 0 => Err(Failure::Io(-n)),
+            n => {
+                let n = n as usize;
+                debug_assert!(n <= link.rbuf.capacity() - link.rbuf.len());
+                // SAFETY: the kernel wrote `n` bytes into the spare capacity
+                // the receive was given, starting at the old length.
+                unsafe { link.rbuf.set_len(link.rbuf.len() + n) };
+                Ok(true)
+            }
+        }
+    }
+}
+
+/// What `forward.rs` uses to match replies without holding a borrow of the
+/// link across deliveries.
+impl Links {
+    fn take_rbuf(&mut self, node: usize) -> Vec<u8> {
+        self.link(node)
+            .map(|l| std::mem::take(&mut l.rbuf))
+            .unwrap_or_default()
+    }
+
+    fn put_rbuf(&mut self, node: usize, rbuf: Vec<u8>) {
+        if let Some(l) = self.link(node) {
+            l.rbuf = rbuf;
+            if l.rbuf.is_empty() && l.rbuf.capacity() > 4 * RECV_CHUNK {
+                l.rbuf = Vec::new();
+            }
+        }
+    }
+
+    fn front(&self, node: usize) -> Option<Waiting> {
+        self.links.get(node)?.as_ref()?.waiting.front().copied()
+    }
+
+    fn pop_front(&mut self, node: usize) {
+        if let Some(l) = self.link(node) {
+            l.waiting.pop_front();
+        }
+    }
+
+    fn rearm(&mut self, ring: &mut Ring, node: usize) {
+        if let Some(l) = self.link(node)
+            && l.state == State::Up
+        {
+            l.arm_recv(ring, node);
+        }
+    }
+
+    /// A request for `node` was answered with a failure without being sent.
+    fn count_failed(&mut self, node: usize) {
+        if let Some(l) = self.link(node) {
+            l.stats.failed += 1;
+        }
+    }
+}

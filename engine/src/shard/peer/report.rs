@@ -1,0 +1,61 @@
+//! `stats cluster`: this node's view of the cluster (members, ring points
+//! per member) and every peer link, summed over the shards.
+
+use std::io::Write;
+
+use crate::shard::Core;
+use crate::shard::stats::schema::LINKS;
+use crate::shard::stats::{Merged, put_row};
+
+impl Core {
+    /// This shard's rows of `stats cluster`: one per peer link.
+    pub(in crate::shard) fn cluster_snapshot(&self, out: &mut Vec<u8>) {
+        for (node, row) in self.links.report() {
+            put_row(out, node as u32, LINKS.iter().map(|e| e.read(&row)));
+        }
+    }
+
+    /// The `stats cluster` reply from every shard's merged rows.
+    pub(in crate::shard) fn format_cluster(&self, merged: &Merged, out: &mut Vec<u8>) {
+        let mut stat = |name: &str, value: &dyn std::fmt::Display| {
+            let _ = write!(out, "STAT {name} {value}\r\n");
+        };
+        let Some(plan) = &self.shared.cluster else {
+            stat("cluster_enabled", &0);
+            out.extend_from_slice(b"END\r\n");
+            return;
+        };
+        let members = &plan.peers.members;
+        stat("cluster_enabled", &1);
+        stat("cluster_node", &plan.peers.this().name);
+        stat("cluster_ring", &plan.ring.kind().name());
+        stat("cluster_forwarding", &u8::from(plan.forward));
+        stat("cluster_members", &members.len());
+        for (i, m) in members.iter().enumerate() {
+            let address = self
+                .shared
+                .cluster_addrs
+                .get(i)
+                .map_or_else(|| format!("{}:{}", m.host, m.port), ToString::to_string);
+            stat(&format!("member:{}:address", m.name), &address);
+            stat(&format!("member:{}:weight", m.name), &m.weight);
+            stat(
+                &format!("member:{}:points", m.name),
+                &plan.ring.points_of(i),
+            );
+            stat(
+                &format!("member:{}:this", m.name),
+                &u8::from(i == plan.peers.this_node),
+            );
+        }
+        for (node, row) in merged.classes(LINKS) {
+            let Some(m) = members.get(node as usize) else {
+                continue;
+            };
+            for (e, v) in row {
+                stat(&format!("link:{}:{}", m.name, e.name), &v);
+            }
+        }
+        out.extend_from_slice(b"END\r\n");
+    }
+}
