@@ -226,57 +226,23 @@ fn counters_create_floor_and_refuse_text() {
 
 #[test]
 fn touch_and_gat_answer_flags_and_value_as_memcached() {
+    let touch = |key, opaque| BinRequest::new(BinOp::Touch { key, exptime: 100 }, false, opaque, 0);
+    let gat = |key, with_key, quiet, opaque| {
+        let op = BinOp::Gat {
+            key,
+            exptime: 100,
+            with_key,
+        };
+        BinRequest::new(op, quiet, opaque, 0)
+    };
     differential("binary_touch", |c| {
         vec![c.call(&[
             set(StoreMode::Set, b"t:a", b"value", false, 0),
-            BinRequest::new(
-                BinOp::Touch {
-                    key: b"t:a",
-                    exptime: 100,
-                },
-                false,
-                1,
-                0,
-            ),
-            BinRequest::new(
-                BinOp::Touch {
-                    key: b"t:none",
-                    exptime: 100,
-                },
-                false,
-                2,
-                0,
-            ),
-            BinRequest::new(
-                BinOp::Gat {
-                    key: b"t:a",
-                    exptime: 100,
-                    with_key: true,
-                },
-                false,
-                3,
-                0,
-            ),
-            BinRequest::new(
-                BinOp::Gat {
-                    key: b"t:none",
-                    exptime: 100,
-                    with_key: true,
-                },
-                false,
-                4,
-                0,
-            ),
-            BinRequest::new(
-                BinOp::Gat {
-                    key: b"t:none",
-                    exptime: 100,
-                    with_key: false,
-                },
-                true,
-                5,
-                0,
-            ),
+            touch(b"t:a", 1),
+            touch(b"t:none", 2),
+            gat(b"t:a", true, false, 3),
+            gat(b"t:none", true, false, 4),
+            gat(b"t:none", false, true, 5),
         ])]
     });
 }

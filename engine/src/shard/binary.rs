@@ -183,31 +183,19 @@ impl Exec<'_> {
         let to = request.reply_to();
         let quiet = request.quiet;
         match request.op {
-            BinOp::Get { key, with_key } => {
-                self.stats.cmd_get += 1;
-                match self.store.get(HashedKey::with_hash(key, hash)) {
-                    Some(it) => encode_hit(
-                        out,
-                        to,
-                        it.flags,
-                        it.cas,
-                        with_key.then_some(it.key),
-                        it.value,
-                    ),
-                    None if !quiet => encode_miss(out, to, with_key.then_some(key)),
-                    None => {}
-                }
-            }
-            BinOp::Gat {
-                key,
-                exptime,
-                with_key,
-            } => {
-                self.stats.cmd_touch += 1;
-                match self
-                    .store
-                    .gat(HashedKey::with_hash(key, hash), i64::from(exptime))
-                {
+            BinOp::Get { key, with_key } | BinOp::Gat { key, with_key, .. } => {
+                let hashed = HashedKey::with_hash(key, hash);
+                let item = match request.op {
+                    BinOp::Gat { exptime, .. } => {
+                        self.stats.cmd_touch += 1;
+                        self.store.gat(hashed, i64::from(exptime))
+                    }
+                    _ => {
+                        self.stats.cmd_get += 1;
+                        self.store.get(hashed)
+                    }
+                };
+                match item {
                     Some(it) => encode_hit(
                         out,
                         to,

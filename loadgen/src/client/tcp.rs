@@ -54,78 +54,54 @@ impl TcpConn {
 
     /// Parses and accounts every complete reply in `buf`; returns the bytes used.
     fn fold(&mut self, buf: &[u8], ctx: &mut Ctx, now: u64) -> Result<usize, Broken> {
-        if ctx.protocol == Protocol::Binary {
-            return self.fold_binary(buf, ctx, now);
-        }
+        let binary = ctx.protocol == Protocol::Binary;
         let mut used = 0;
         loop {
-            match parse_reply(&buf[used..]) {
-                ReplyParse::Incomplete { .. } => return Ok(used),
-                ReplyParse::Invalid(_) => {
-                    let phase = self
-                        .pending
-                        .front()
-                        .map_or(super::ctx::Phase::Measured, |p| p.phase);
+            let front = self.pending.front().copied();
+            let phase = front.map_or(super::ctx::Phase::Measured, |p| p.phase);
+            let rest = &buf[used..];
+            // One reply: Ok(None) when incomplete, Err when the stream is
+            // lost, else its length and what it did to the front request
+            // (None: no request was waiting for it).
+            let parsed = if binary {
+                match parse_response(rest) {
+                    ResponseParse::Incomplete { .. } => Ok(None),
+                    ResponseParse::Invalid(_) => Err(Broken),
+                    ResponseParse::Complete { response, consumed } => Ok(Some((
+                        consumed,
+                        front.map(|p| fold::apply_binary(&p, &mut self.partial, &response, ctx)),
+                    ))),
+                }
+            } else {
+                match parse_reply(rest) {
+                    ReplyParse::Incomplete { .. } => Ok(None),
+                    ReplyParse::Invalid(_) => Err(Broken),
+                    ReplyParse::Complete { reply, consumed } => Ok(Some((
+                        consumed,
+                        front.map(|p| fold::apply(&p, &mut self.partial, reply, ctx)),
+                    ))),
+                }
+            };
+            let (consumed, step) = match parsed {
+                Ok(None) => return Ok(used),
+                Ok(Some((consumed, Some(step)))) => (consumed, step),
+                Ok(Some((_, None))) | Err(Broken) => {
                     ctx.protocol_error(phase);
                     return Err(Broken);
                 }
-                ReplyParse::Complete { reply, consumed: n } => {
-                    let Some(p) = self.pending.front().copied() else {
-                        ctx.protocol_error(super::ctx::Phase::Measured);
-                        return Err(Broken);
-                    };
-                    used += n;
-                    match fold::apply(&p, &mut self.partial, reply, ctx) {
-                        Step::More => {}
-                        Step::Done(outcome) => {
-                            self.pending.pop_front();
-                            self.partial = Partial::default();
-                            ctx.complete(&p, outcome, now);
-                        }
-                        Step::Invalid => {
-                            ctx.protocol_error(p.phase);
-                            return Err(Broken);
-                        }
-                    }
+            };
+            used += consumed;
+            let p = front.expect("a step is only taken for a waiting request");
+            match step {
+                Step::More => {}
+                Step::Done(outcome) => {
+                    self.pending.pop_front();
+                    self.partial = Partial::default();
+                    ctx.complete(&p, outcome, now);
                 }
-            }
-        }
-    }
-}
-
-impl TcpConn {
-    /// [`fold`](Self::fold) for binary responses.
-    fn fold_binary(&mut self, buf: &[u8], ctx: &mut Ctx, now: u64) -> Result<usize, Broken> {
-        let mut used = 0;
-        loop {
-            let phase = self
-                .pending
-                .front()
-                .map_or(super::ctx::Phase::Measured, |p| p.phase);
-            match parse_response(&buf[used..]) {
-                ResponseParse::Incomplete { .. } => return Ok(used),
-                ResponseParse::Invalid(_) => {
-                    ctx.protocol_error(phase);
+                Step::Invalid => {
+                    ctx.protocol_error(p.phase);
                     return Err(Broken);
-                }
-                ResponseParse::Complete { response, consumed } => {
-                    let Some(p) = self.pending.front().copied() else {
-                        ctx.protocol_error(phase);
-                        return Err(Broken);
-                    };
-                    used += consumed;
-                    match fold::apply_binary(&p, &mut self.partial, &response, ctx) {
-                        Step::More => {}
-                        Step::Done(outcome) => {
-                            self.pending.pop_front();
-                            self.partial = Partial::default();
-                            ctx.complete(&p, outcome, now);
-                        }
-                        Step::Invalid => {
-                            ctx.protocol_error(p.phase);
-                            return Err(Broken);
-                        }
-                    }
                 }
             }
         }
