@@ -86,13 +86,14 @@ impl Entry<ClassGet> {
     }
 }
 
-const fn stat(
+/// An entry of any table, printed always.
+const fn entry<G>(
     name: &'static str,
     kind: Kind,
     merge: Merge,
-    get: GeneralGet,
+    get: G,
     help: &'static str,
-) -> Entry<GeneralGet> {
+) -> Entry<G> {
     Entry {
         name,
         kind,
@@ -101,6 +102,16 @@ const fn stat(
         get,
         shown: Shown::Always,
     }
+}
+
+const fn stat(
+    name: &'static str,
+    kind: Kind,
+    merge: Merge,
+    get: GeneralGet,
+    help: &'static str,
+) -> Entry<GeneralGet> {
+    entry(name, kind, merge, get, help)
 }
 
 /// A general entry that the `stats` reply prints only in some configurations.
@@ -115,14 +126,7 @@ const fn class(
     get: ClassGet,
     help: &'static str,
 ) -> Entry<ClassGet> {
-    Entry {
-        name,
-        kind,
-        merge,
-        help,
-        get,
-        shown: Shown::Always,
-    }
+    entry(name, kind, merge, get, help)
 }
 
 /// Pairs a row of values with the entries of its table; a short row reads as
@@ -239,14 +243,7 @@ const fn link(
     get: LinkGet,
     help: &'static str,
 ) -> Entry<LinkGet> {
-    Entry {
-        name,
-        kind,
-        merge,
-        help,
-        get,
-        shown: Shown::Always,
-    }
+    entry(name, kind, merge, get, help)
 }
 
 /// `stats cluster` per peer node: every shard's link to it, summed.
