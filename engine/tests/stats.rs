@@ -164,7 +164,6 @@ fn counters_match_memcached_for_the_same_requests() {
         "cmd_touch",
         "get_hits",
         "get_misses",
-        "get_expired",
         "delete_hits",
         "delete_misses",
         "incr_hits",
@@ -180,7 +179,10 @@ fn counters_match_memcached_for_the_same_requests() {
     ];
     // (Not total_items: memcached's incr replaces the item instead of
     // updating it in place when a background thread holds a reference, so
-    // its count varies from run to run.)
+    // its count varies from run to run. Not get_expired: memcached's LRU
+    // maintainer may reap the item `set gone 0 -1` stored already expired
+    // before the `get gone`, which then counts a plain miss; on a loaded
+    // host it did, once in CI.)
     let server = Server::start(&["-t", "2"]);
     let run = |addr| {
         let mut c = common::Conn::connect(addr);
