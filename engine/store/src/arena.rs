@@ -1,5 +1,6 @@
-//! The shard's arena: one anonymous mapping reserved up front and faulted in as slab
-//! pages are used.
+//! The shard's arena: one mapping reserved up front and faulted in as slab pages are
+//! used: anonymous, or (warm restart, `-e`) a shared mapping of the shard's region of
+//! the memory file, so that the items outlive the process.
 //!
 //! ```text
 //!   hugepages = "on"   MAP_HUGETLB (2 MiB) ──fail──► error naming /proc/sys/vm/nr_hugepages
@@ -28,6 +29,9 @@ pub enum Backing {
     Thp,
     /// Normal pages.
     Normal,
+    /// A shared mapping of a region of the memory file (`-e`); the file's filesystem
+    /// (tmpfs, hugetlbfs, DAX) decides the page size.
+    File,
 }
 
 impl Backing {
@@ -36,6 +40,7 @@ impl Backing {
             Backing::Hugetlb => "hugetlb",
             Backing::Thp => "thp",
             Backing::Normal => "normal",
+            Backing::File => "file",
         }
     }
 }
@@ -92,6 +97,61 @@ impl Arena {
             backing,
             numa: NumaBinding::Off,
         };
+        arena.bind_numa(cfg)?;
+        Ok(arena)
+    }
+
+    /// Maps `region_len` bytes of `file` at `offset` (MAP_SHARED) as the arena. The
+    /// region must lie inside the file; `offset` must be page aligned.
+    pub(crate) fn from_file(
+        cfg: &StoreConfig,
+        file: &std::fs::File,
+        offset: u64,
+        region_len: usize,
+    ) -> Result<Arena, StoreError> {
+        use std::os::fd::AsRawFd;
+        let len = round_down(cfg.memory_limit, cfg.slab_page_size);
+        if region_len < len {
+            return Err(StoreError::Config {
+                field: "memory_file",
+                reason: format!("a region of {region_len} bytes cannot hold {len}"),
+            });
+        }
+        // SAFETY: a fresh shared mapping of our own file; no existing memory is affected.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                region_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                offset as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(StoreError::Map {
+                bytes: region_len,
+                source: io::Error::last_os_error(),
+            });
+        }
+        let p = p as *mut u8;
+        if cfg.hugepages != HugePages::Off {
+            // tmpfs honours this when its huge= option allows; elsewhere it is a no-op.
+            advise(p, region_len, true);
+        }
+        let mut arena = Arena {
+            base: p,
+            len,
+            map_len: region_len,
+            backing: Backing::File,
+            numa: NumaBinding::Off,
+        };
+        arena.bind_numa(cfg)?;
+        Ok(arena)
+    }
+
+    fn bind_numa(&mut self, cfg: &StoreConfig) -> Result<(), StoreError> {
+        let root = Path::new(&cfg.sys_root);
         if cfg.numa == Numa::Local {
             let cpu = cfg.cpu.unwrap_or(0);
             let topo = Topology::read(root).map_err(|e| {
@@ -103,14 +163,35 @@ impl Arena {
             let node = topo.node_of_cpu(cpu).ok_or_else(|| {
                 StoreError::Numa(format!("cpu {cpu} belongs to no NUMA node; check `cpu`"))
             })?;
-            numa::bind(arena.base, arena.map_len, node).map_err(|e| {
+            numa::bind(self.base, self.map_len, node).map_err(|e| {
                 StoreError::Numa(format!(
                     "mbind to node {node} failed: {e}; set numa = \"off\""
                 ))
             })?;
-            arena.numa = NumaBinding::Bound { node };
+            self.numa = NumaBinding::Bound { node };
         }
-        Ok(arena)
+        Ok(())
+    }
+
+    /// The bytes `[off, off + len)` of the arena.
+    pub(crate) fn bytes(&self, off: usize, len: usize) -> &[u8] {
+        assert!(off + len <= self.len);
+        // SAFETY: the range lies inside the mapping (checked above); the shard owns it.
+        unsafe { std::slice::from_raw_parts(self.base.add(off), len) }
+    }
+
+    /// Writes dirty pages of a file-backed arena to the file (a no-op on tmpfs, needed
+    /// on a DAX or disk file before the meta names it valid).
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        if self.backing != Backing::File {
+            return Ok(());
+        }
+        // SAFETY: msync on our own mapping.
+        if unsafe { libc::msync(self.base as *mut libc::c_void, self.map_len, libc::MS_SYNC) } != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// Pointer to byte `off` of the arena.

@@ -166,6 +166,11 @@ pub(crate) struct Index {
 impl Index {
     /// `max_handle` is the largest handle the arena can produce.
     pub(crate) fn new(max_handle: u32) -> Index {
+        Index::with_capacity(max_handle, MIN_CAPACITY)
+    }
+
+    /// An empty index of `cap` slots (warm restart: the size the last run had grown to).
+    pub(crate) fn with_capacity(max_handle: u32, cap: usize) -> Index {
         let hbits = 32 - max_handle.leading_zeros();
         let hmask = if hbits >= 32 {
             u32::MAX
@@ -173,7 +178,7 @@ impl Index {
             (1u32 << hbits) - 1
         };
         Index {
-            cur: Table::new(MIN_CAPACITY),
+            cur: Table::new(cap.clamp(MIN_CAPACITY, (max_handle as usize).max(MIN_CAPACITY))),
             old: None,
             migrate_pos: 0,
             hmask,
@@ -184,6 +189,11 @@ impl Index {
     #[inline]
     fn tag(&self, hash: u64) -> u32 {
         hash as u32 & !self.hmask
+    }
+
+    /// Slots of the current table.
+    pub(crate) fn capacity(&self) -> usize {
+        self.cur.slots.len()
     }
 
     pub(crate) fn len(&self) -> usize {

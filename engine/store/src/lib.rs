@@ -32,6 +32,7 @@ mod key;
 mod meta;
 mod numa;
 mod ops;
+mod persist;
 mod policy;
 mod slab;
 mod stats;
@@ -52,6 +53,7 @@ pub use meta::{
 };
 pub use numa::{NumaBinding, Topology, parse_cpulist};
 pub use ops::{ArithOutcome, DeleteOutcome, StoreMode, StoreOutcome, TouchOutcome};
+pub use persist::Restored;
 pub use stats::{ClassStats, SlabClassStats, StoreStats};
 
 use index::{Found, Index};
@@ -128,6 +130,7 @@ pub struct Store {
     pinned: u32,
     stats: StoreStats,
     crawl: crawl::Cursor,
+    restored: Restored,
     /// The store is owned by one shard thread: raw pointers into the arena make it
     /// !Send and !Sync, which is what we want.
     _owner: PhantomData<*mut u8>,
@@ -157,6 +160,48 @@ impl Store {
     pub fn new(cfg: StoreConfig) -> Result<Store, StoreError> {
         cfg.validate()?;
         let arena = arena::Arena::new(&cfg)?;
+        Store::build(cfg, arena)
+    }
+
+    /// Bytes of arena a store with `cfg` maps: its region of a memory file must hold
+    /// at least this many.
+    pub fn arena_len(cfg: &StoreConfig) -> usize {
+        cfg.memory_limit / cfg.slab_page_size * cfg.slab_page_size
+    }
+
+    /// A store whose arena is `region_len` bytes of `file` at `offset` (`-e`, warm
+    /// restart). With `saved` (the state a previous run's `save_state` wrote for this
+    /// region) it brings back that run's items; the second result is then what was
+    /// restored, or why nothing was (and the store starts empty).
+    pub fn with_memory_file(
+        cfg: StoreConfig,
+        file: &std::fs::File,
+        offset: u64,
+        region_len: usize,
+        saved: Option<&[u8]>,
+    ) -> Result<(Store, Option<Result<Restored, String>>), StoreError> {
+        cfg.validate()?;
+        let arena = arena::Arena::from_file(&cfg, file, offset, region_len)?;
+        let mut store = Store::build(cfg, arena)?;
+        let outcome = saved.map(|s| {
+            let r = store.restore_from(s);
+            if r.is_err() {
+                store.reset_empty();
+            }
+            r
+        });
+        if let Some(Ok(r)) = &outcome {
+            store.restored = *r;
+        }
+        Ok((store, outcome))
+    }
+
+    /// What the warm start brought back (zero after a cold start).
+    pub fn restored(&self) -> Restored {
+        self.restored
+    }
+
+    fn build(cfg: StoreConfig, arena: arena::Arena) -> Result<Store, StoreError> {
         let layout = Layout::new(cfg.eviction.linked());
         let sizes = slab::class_sizes(layout.hdr + 8, cfg.slab_page_size, cfg.growth_factor);
         if sizes.len() > 250 {
@@ -215,6 +260,7 @@ impl Store {
             pinned: NONE,
             stats,
             crawl: crawl::Cursor::default(),
+            restored: Restored::default(),
             _owner: PhantomData,
         })
     }

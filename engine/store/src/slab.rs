@@ -15,6 +15,7 @@
 
 use super::arena::Arena;
 use super::item::ItemPtr;
+use super::persist::{Dec, DecResult, Enc, check_handle};
 use super::stats::ClassStats;
 
 /// No handle (empty list, no page).
@@ -283,5 +284,69 @@ impl Slabs {
         self.page_class.truncate(self.n_pages as usize);
         self.page_pos.truncate(self.n_pages as usize);
         self.page_atime.truncate(self.n_pages as usize);
+    }
+
+    /// Writes page ownership, free lists and bump cursors (warm restart).
+    pub(crate) fn save(&self, e: &mut Enc) {
+        e.u32(self.next_fresh);
+        e.u32s(self.free_pages.iter().copied());
+        e.u32s(self.page_class.iter().map(|&c| c as u32));
+        e.u32s(self.page_atime.iter().copied());
+        for c in &self.classes {
+            e.u32s(c.pages.iter().copied());
+            e.u32(c.free_head);
+            e.u32(c.free_count);
+            e.u32(c.bump_page);
+            e.u32(c.bump_next);
+        }
+    }
+
+    /// Reads what `save` wrote, checking that it describes this arena's pages.
+    pub(crate) fn load(&mut self, d: &mut Dec<'_>) -> DecResult<()> {
+        let n = self.n_pages as usize;
+        self.next_fresh = d.u32()?;
+        self.free_pages = d.u32s(n)?;
+        let owners = d.u32s(n)?;
+        let atimes = d.u32s(n)?;
+        if owners.len() != n || atimes.len() != n || self.next_fresh as usize > n {
+            return Err("the saved page table does not match the arena".into());
+        }
+        if self.free_pages.iter().any(|&p| p >= self.next_fresh) {
+            return Err("a saved free page is out of range".into());
+        }
+        for (p, &o) in owners.iter().enumerate() {
+            if o != UNASSIGNED as u32 && o as usize >= self.classes.len() {
+                return Err(format!("page {p} belongs to no size class"));
+            }
+            self.page_class[p] = o as u8;
+        }
+        self.page_atime = atimes;
+        for cls in 0..self.classes.len() {
+            let pages = d.u32s(n)?;
+            for (pos, &p) in pages.iter().enumerate() {
+                if p as usize >= n || self.page_class[p as usize] as usize != cls {
+                    return Err(format!("class {cls} names page {p}, which it does not own"));
+                }
+                self.page_pos[p as usize] = pos as u32;
+            }
+            let c = &mut self.classes[cls];
+            c.pages = pages;
+            c.free_head = d.u32()?;
+            c.free_count = d.u32()?;
+            c.bump_page = d.u32()?;
+            c.bump_next = d.u32()?;
+            if c.bump_next > c.per_page
+                || (c.bump_page != NONE
+                    && self.page_class.get(c.bump_page as usize - 1) != Some(&(cls as u8)))
+            {
+                return Err(format!("class {cls}'s saved bump cursor is out of range"));
+            }
+            check_handle(self, self.classes[cls].free_head, cls)?;
+        }
+        let owned: usize = self.classes.iter().map(|c| c.pages.len()).sum();
+        if owned != self.page_class.iter().filter(|&&c| c != UNASSIGNED).count() {
+            return Err("the saved page lists disagree with the page owners".into());
+        }
+        Ok(())
     }
 }

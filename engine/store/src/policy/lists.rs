@@ -72,6 +72,23 @@ impl ClassLists {
         self.push_head(arena, seg, h);
     }
 
+    /// Heads, tails and lengths of the three segments (warm restart).
+    pub(crate) fn words(&self) -> [u32; 9] {
+        let mut w = [0; 9];
+        w[..3].copy_from_slice(&self.head);
+        w[3..6].copy_from_slice(&self.tail);
+        w[6..].copy_from_slice(&self.len);
+        w
+    }
+
+    pub(crate) fn from_words(w: &[u32]) -> ClassLists {
+        ClassLists {
+            head: w[..3].try_into().unwrap(),
+            tail: w[3..6].try_into().unwrap(),
+            len: w[6..9].try_into().unwrap(),
+        }
+    }
+
     pub(crate) fn insert(&mut self, arena: &Arena, h: u32, fifo: bool) {
         ptr(arena, h).set_policy(0);
         self.push_head(arena, if fifo { COLD } else { HOT }, h);

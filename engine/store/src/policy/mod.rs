@@ -16,6 +16,7 @@ pub(crate) mod sweep;
 use super::arena::Arena;
 use super::config::Policy;
 use super::item::{ItemPtr, Layout};
+use super::persist::{Dec, DecResult, Enc, check_handle};
 use super::slab::{NONE, Slabs};
 use lists::ClassLists;
 use sweep::{Ghost, Hand, S3Pick, Small};
@@ -236,6 +237,67 @@ impl Policies {
                 hand.next_item(arena, slabs, cls, sweep::sweep_limit(slabs, cls))
                     .unwrap_or(NONE)
             }
+        }
+    }
+
+    /// Writes the per-class policy state (warm restart). The ghost is not kept.
+    pub(crate) fn save(&self, e: &mut Enc) {
+        e.u64(self.rng);
+        for l in &self.lists {
+            e.u32s(l.words().into_iter());
+        }
+        for h in &self.hands {
+            e.u32s(h.words().into_iter());
+        }
+        for s in &self.small {
+            e.u32(s.count);
+            e.u32s(s.entries());
+        }
+    }
+
+    /// Reads what `save` wrote for the same policy and classes, checking handles.
+    pub(crate) fn load(&mut self, d: &mut Dec<'_>, slabs: &Slabs) -> DecResult<()> {
+        self.rng = d.u64()? | 1;
+        let chunks: usize = slabs
+            .classes
+            .iter()
+            .map(|c| c.per_page as usize)
+            .sum::<usize>()
+            * slabs.n_pages as usize;
+        for (cls, l) in self.lists.iter_mut().enumerate() {
+            let w = d.u32s(9)?;
+            if w.len() != 9 {
+                return Err("saved lists are corrupt".into());
+            }
+            for &h in &w[..6] {
+                check_handle(slabs, h, cls)?;
+            }
+            *l = ClassLists::from_words(&w);
+        }
+        for h in self.hands.iter_mut() {
+            let w = d.u32s(2)?;
+            if w.len() != 2 {
+                return Err("saved hands are corrupt".into());
+            }
+            *h = Hand::from_words([w[0], w[1]]);
+        }
+        for s in self.small.iter_mut() {
+            let count = d.u32()?;
+            let ring = d.u32s(chunks)?;
+            *s = Small::from_entries(ring, count);
+        }
+        Ok(())
+    }
+
+    /// Back to the state of a new store.
+    pub(crate) fn clear(&mut self) {
+        self.lists
+            .iter_mut()
+            .for_each(|l| *l = ClassLists::default());
+        self.hands.iter_mut().for_each(|h| *h = Hand::default());
+        self.small.iter_mut().for_each(|s| *s = Small::default());
+        if let Some(g) = self.ghost.as_mut() {
+            g.clear();
         }
     }
 }

@@ -34,6 +34,18 @@ fn ptr(arena: &Arena, h: u32) -> ItemPtr {
 }
 
 impl Hand {
+    /// Position of the hand (warm restart).
+    pub(crate) fn words(self) -> [u32; 2] {
+        [self.page_pos, self.chunk]
+    }
+
+    pub(crate) fn from_words(w: [u32; 2]) -> Hand {
+        Hand {
+            page_pos: w[0],
+            chunk: w[1],
+        }
+    }
+
     /// Returns the next occupied chunk at or after the hand and moves the hand past it.
     /// Gives up after `limit` chunks (free ones included).
     pub(crate) fn next_item(
@@ -210,6 +222,18 @@ pub(crate) struct Small {
 }
 
 impl Small {
+    /// The ring's entries, oldest first (warm restart).
+    pub(crate) fn entries(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
+        self.ring.iter().copied()
+    }
+
+    pub(crate) fn from_entries(ring: Vec<u32>, count: u32) -> Small {
+        Small {
+            ring: ring.into(),
+            count,
+        }
+    }
+
     pub(crate) fn push(&mut self, h: u32) {
         self.ring.push_back(h);
         self.count += 1;
@@ -263,6 +287,11 @@ pub(crate) struct Ghost {
 }
 
 impl Ghost {
+    /// Forgets every fingerprint.
+    pub(crate) fn clear(&mut self) {
+        self.slots.fill(0);
+    }
+
     pub(crate) fn new(entries: usize) -> Ghost {
         // Largest power of two that fits the budget.
         let n = (entries.max(64) + 1).next_power_of_two() / 2;

@@ -9,6 +9,7 @@ mod layout;
 mod memory;
 mod meta;
 mod policy;
+mod restart;
 mod system;
 
 use super::{HashedKey, HugePages, Policy, Store, StoreConfig};
