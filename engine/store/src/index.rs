@@ -4,7 +4,9 @@
 //! ```text
 //!   slot (u32):  | tag: 32 - hbits | handle: hbits |     0 = empty, 1 = tombstone
 //!                  low bits of xxh3   offset/8 + 2       hbits = bits of the largest handle
-//!   home slot  = (hash >> 32) * capacity >> 32          (any capacity, not only 2^k)
+//!   home slot  = bits 22..54 of hash * capacity >> 32   (any capacity, not only 2^k)
+//!   (the engine routes a key to its shard by the top bits, 54..64 for up to 1024
+//!   shards: a home taken from those would put a shard's keys in one part of its table)
 //!
 //!   growing:  [ old table ] ──8 slots per insert──► [ new table, 1.25x ]
 //!             lookups try new, then old; inserts go to new; `crawl` finishes the move
@@ -25,6 +27,9 @@ const GROW_DEN: usize = 4;
 /// from 0.68 to at most 0.78).
 const MIGRATE_PER_INSERT: usize = 8;
 const MIN_CAPACITY: usize = 1024;
+/// The home slot comes from bits 22..54 of the hash: clear of the top bits the
+/// shards are chosen by (see the module comment) and of most tag bits.
+const HOME_SHIFT: u32 = 22;
 
 /// A hint to the CPU to bring the cache line at `p` in; never faults, so any
 /// address is allowed.
@@ -97,7 +102,7 @@ impl Table {
     }
     #[inline]
     fn home(&self, hash: u64) -> usize {
-        (((hash >> 32) * self.slots.len() as u64) >> 32) as usize
+        ((((hash >> HOME_SHIFT) & 0xffff_ffff) * self.slots.len() as u64) >> 32) as usize
     }
     #[inline]
     fn next(&self, pos: usize) -> usize {
@@ -189,6 +194,19 @@ impl Index {
     #[inline]
     fn tag(&self, hash: u64) -> u32 {
         hash as u32 & !self.hmask
+    }
+
+    /// Slots a lookup of `hash` that misses reads in the current table (tests).
+    #[cfg(test)]
+    pub(crate) fn miss_probe_len(&self, hash: u64) -> usize {
+        let t = &self.cur;
+        let mut pos = t.home(hash);
+        let mut n = 1;
+        while t.slots[pos] != EMPTY {
+            pos = t.next(pos);
+            n += 1;
+        }
+        n
     }
 
     /// Slots of the current table.
