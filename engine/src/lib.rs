@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod restart;
 pub mod server;
 pub mod shard;
 pub mod shared;

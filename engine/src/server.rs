@@ -242,6 +242,19 @@ pub fn run(config: Config) -> Result<(), StartError> {
     } else {
         None
     };
+    let mut memory = match &config.memory.file {
+        Some(path) => {
+            let region = store::Store::arena_len(&config.store_config(0, shards, 0, 0));
+            let plan = crate::restart::Plan::prepare(Path::new(path), shards, region)?;
+            if let Some(why) = &plan.cold {
+                tracing::warn!("warm restart not possible, starting with an empty cache: {why}");
+            }
+            Some(plan)
+        }
+        None => None,
+    };
+    let mut regions = memory.as_mut().map(|p| p.regions().into_iter());
+    let (saved_tx, saved_rx) = mpsc::channel::<(usize, std::io::Result<Vec<u8>>)>();
     let listeners = bind(&config, shards)?;
     block_stop_signals();
     let started_unix = SystemTime::now()
@@ -301,6 +314,13 @@ pub fn run(config: Config) -> Result<(), StartError> {
             wake_tx: wake_tx.clone(),
             mesh_rx,
             ready_tx: ready_tx.clone(),
+            memory: regions
+                .as_mut()
+                .and_then(Iterator::next)
+                .map(|region| shard::ShardMemory {
+                    region,
+                    saved_tx: saved_tx.clone(),
+                }),
         };
         let thread = std::thread::Builder::new()
             .name(format!("shard-{id}"))
@@ -308,7 +328,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
             .map_err(|e| StartError::Runtime(e.into()))?;
         threads.push(thread);
     }
-    drop((wake_tx, ready_tx));
+    drop((wake_tx, ready_tx, saved_tx));
 
     let mut wakes: Vec<Option<WakeTarget>> = vec![None; shards];
     for _ in 0..shards {
@@ -398,7 +418,11 @@ pub fn run(config: Config) -> Result<(), StartError> {
         signal,
         "stopping: no new connections; finishing in-flight requests"
     );
+    let stop_started = Instant::now();
     stop_and_join(&shared, &wakes, threads);
+    if let Some(plan) = &memory {
+        save_memory(&plan.file, &saved_rx, shards, stop_started);
+    }
     if let Some(path) = &shared.config.server.pidfile {
         let _ = std::fs::remove_file(path);
     }
@@ -438,6 +462,40 @@ fn stop_and_join(shared: &Shared, wakes: &[WakeTarget], threads: Vec<std::thread
     }
 }
 
+/// Writes the restart metadata from every shard's saved state; without every
+/// shard's state no meta is written, and the next start is cold.
+fn save_memory(
+    file: &crate::restart::MemoryFile,
+    saved_rx: &mpsc::Receiver<(usize, std::io::Result<Vec<u8>>)>,
+    shards: usize,
+    stop_started: Instant,
+) {
+    let mut states: Vec<Option<Vec<u8>>> = vec![None; shards];
+    while let Ok((id, state)) = saved_rx.try_recv() {
+        match state {
+            Ok(s) => states[id] = Some(s),
+            Err(e) => tracing::error!(shard = id, "cannot sync the memory file: {e}"),
+        }
+    }
+    let Some(states) = states.into_iter().collect::<Option<Vec<_>>>() else {
+        tracing::error!(
+            "a shard did not save its state: no restart metadata written, the next start is cold"
+        );
+        return;
+    };
+    match file.save(&states) {
+        Ok(bytes) => tracing::info!(
+            file = %file.path().display(),
+            meta_bytes = bytes,
+            ms = stop_started.elapsed().as_secs_f64() * 1000.0,
+            "memory file saved for a warm restart"
+        ),
+        Err(e) => {
+            tracing::error!(file = %file.path().display(), "cannot write the restart metadata: {e}")
+        }
+    }
+}
+
 fn stop_signals() -> libc::sigset_t {
     // SAFETY: sigemptyset/sigaddset initialise and fill the set we own.
     unsafe {
@@ -446,6 +504,7 @@ fn stop_signals() -> libc::sigset_t {
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
         set
     }
 }
@@ -474,6 +533,8 @@ fn wait_for_stop_signal(shared: &Shared) -> &'static str {
         }
         match sig {
             libc::SIGINT => return "SIGINT",
+            // memcached's graceful restart signal; with -e every graceful stop saves.
+            libc::SIGUSR1 => return "SIGUSR1",
             libc::SIGHUP => reload_auth(shared),
             _ => return "SIGTERM",
         }

@@ -139,7 +139,8 @@ pub struct Cli {
     pub disable_dumping: bool,
     #[arg(short = 'W', long = "disable-watch", hide = true)]
     pub disable_watch: bool,
-    #[arg(short = 'e', long = "memory-file", hide = true)]
+    /// Keep item memory in this file (tmpfs or DAX) and restart warm from it (SIGUSR1).
+    #[arg(short = 'e', long = "memory-file", value_name = "PATH")]
     pub memory_file: Option<String>,
     #[arg(short = 'N', long = "napi-ids", hide = true)]
     pub napi_ids: Option<String>,
@@ -193,6 +194,9 @@ impl Cli {
         }
         if let Some(m) = self.memory_mb {
             c.memory.limit_mb = m;
+        }
+        if let Some(f) = &self.memory_file {
+            c.memory.file = Some(f.clone());
         }
         if let Some(n) = self.max_connections {
             c.server.max_connections = n;
@@ -303,7 +307,7 @@ impl Cli {
     }
 
     fn warn_ignored(&self, warnings: &mut Vec<String>) {
-        let ignored: [(bool, &str); 12] = [
+        let ignored: [(bool, &str); 11] = [
             (
                 self.daemon,
                 "-d: corecache runs in the foreground (use your service manager); ignored",
@@ -340,10 +344,6 @@ impl Cli {
             (
                 self.disable_watch,
                 "-W: watch is not served anyway; ignored",
-            ),
-            (
-                self.memory_file.is_some(),
-                "-e: restartable memory files are not supported; ignored",
             ),
             (
                 self.napi_ids.is_some(),

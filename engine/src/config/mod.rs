@@ -219,6 +219,9 @@ pub struct MemoryConfig {
     pub slab_page_size: ByteSize,
     /// Growth factor between size classes (-f).
     pub growth_factor: f64,
+    /// The memory file (-e): item memory lives in a shared mapping of it, and a
+    /// graceful stop leaves `<file>.meta` so the next start is warm (docs/restart.md).
+    pub file: Option<String>,
 }
 
 impl Default for MemoryConfig {
@@ -230,6 +233,7 @@ impl Default for MemoryConfig {
             eviction: Eviction::default(),
             slab_page_size: ByteSize(1 << 20),
             growth_factor: 1.08,
+            file: None,
         }
     }
 }

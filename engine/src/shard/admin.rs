@@ -376,7 +376,9 @@ impl Core {
                     version: VERSION,
                     max_connections: self.shared.config.server.max_connections,
                     threads: self.shared.shards,
-                    hash_power_level: 0,
+                    hash_power_level: hash_power_level(
+                        merged.general_value("hash_slots").unwrap_or(0),
+                    ),
                     idle_timeout: self.shared.config.server.idle_timeout > 0,
                 };
                 stats::format_general(out, &info, merged);
@@ -459,6 +461,7 @@ impl Core {
         stat("hash_algorithm", &"xxh3");
         stat("flush_enabled", &yes_no(!c.server.disable_flush_all));
         stat("idle_timeout", &c.server.idle_timeout);
+        stat("memory_file", &c.memory.file.as_deref().unwrap_or("(null)"));
         stat("corecache_shards", &self.shared.shards);
         stat(
             "corecache_cores",
@@ -475,4 +478,11 @@ impl Core {
         stat("corecache_ring", &self.net.ring.mode().as_str());
         out.extend_from_slice(b"END\r\n");
     }
+}
+
+/// memcached's `hash_power_level` for our index: the log2 of its slots across the
+/// shards, at least memcached's starting 16. Like memcached's it only grows, and a
+/// warm restart brings the index back at the size it had.
+fn hash_power_level(slots: u64) -> u32 {
+    slots.max(1).ilog2().max(16)
 }

@@ -66,6 +66,15 @@ pub struct ShardParams {
     pub wake_tx: mpsc::Sender<(usize, WakeTarget)>,
     pub mesh_rx: mpsc::Receiver<Mesh>,
     pub ready_tx: mpsc::Sender<(usize, Result<ShardReady, ShardError>)>,
+    /// With `-e`: this shard's region of the memory file, and where its state goes
+    /// at a graceful stop.
+    pub memory: Option<ShardMemory>,
+}
+
+/// A shard's share of the memory file (`-e`, crate::restart).
+pub struct ShardMemory {
+    pub region: crate::restart::Region,
+    pub saved_tx: mpsc::Sender<(usize, std::io::Result<Vec<u8>>)>,
 }
 
 /// What a shard reports once it serves, for the start-up log.
@@ -111,6 +120,7 @@ pub fn run(params: ShardParams) {
         wake_tx,
         mesh_rx,
         ready_tx,
+        memory,
     } = params;
     let fail = |e: ShardError| {
         let _ = ready_tx.send((id, Err(e)));
@@ -139,9 +149,27 @@ pub fn run(params: ShardParams) {
     let store_config = shared
         .config
         .store_config(id, shared.shards, core, shared.started_unix);
-    let store = match Store::new(store_config) {
-        Ok(s) => s,
-        Err(e) => return fail(e.into()),
+    let (store, saved_tx) = match memory {
+        None => match Store::new(store_config) {
+            Ok(s) => (s, None),
+            Err(e) => return fail(e.into()),
+        },
+        Some(ShardMemory { region, saved_tx }) => {
+            let r = &region;
+            match Store::with_memory_file(
+                store_config,
+                &r.file,
+                r.offset,
+                r.len,
+                r.saved.as_deref(),
+            ) {
+                Ok((store, outcome)) => {
+                    log_restore(id, outcome);
+                    (store, Some(saved_tx))
+                }
+                Err(e) => return fail(e.into()),
+            }
+        }
     };
     let udp = match udp {
         Some(fd) => match net::udp::Udp::new(&ring, UDP_GROUP, fd, shared.config.udp_guard()) {
@@ -168,6 +196,27 @@ pub fn run(params: ShardParams) {
     let _ = ready_tx.send((id, Ok(ready)));
     drop(ready_tx);
     shard.run_loop();
+    if let Some(tx) = saved_tx {
+        let _ = tx.send((id, shard.core.store.save_state()));
+    }
+}
+
+/// One line per shard on what the warm restart brought back, or why it did not.
+fn log_restore(id: usize, outcome: Option<Result<store::Restored, String>>) {
+    match outcome {
+        Some(Ok(r)) => tracing::info!(
+            shard = id,
+            items = r.items,
+            dropped_expired_or_flushed = r.dropped,
+            ms = r.micros as f64 / 1000.0,
+            "warm restart: items recovered from the memory file"
+        ),
+        Some(Err(why)) => tracing::warn!(
+            shard = id,
+            "warm restart refused, the shard starts empty: {why}"
+        ),
+        None => {}
+    }
 }
 
 /// The receive buffers, kept apart from the rest so that a received buffer
@@ -475,12 +524,13 @@ impl Core {
         };
         let mut backlog = std::mem::take(&mut conn.backlog);
         let mut done = conn.backlog_done;
+        let off = std::mem::take(&mut conn.rbuf_off);
         // Bytes that arrived while it waited come after the backlog.
         if done == backlog.len() {
             backlog = std::mem::take(&mut conn.rbuf);
-            done = 0;
+            done = off;
         } else {
-            backlog.extend_from_slice(&conn.rbuf);
+            backlog.extend_from_slice(&conn.rbuf[off..]);
             conn.rbuf.clear();
         }
         done += self.process(slot, &backlog[done..]);
@@ -496,7 +546,13 @@ impl Core {
         // unfinished request at most, unless paused) is ordinary input again.
         conn.backlog_done = 0;
         if !conn.closing {
-            conn.rbuf.extend_from_slice(&backlog[done..]);
+            if conn.rbuf.is_empty() && conn.pause != net::conn::Pause::No {
+                // Paused for another reason: the rest is resumed from its offset.
+                conn.rbuf = backlog;
+                conn.rbuf_off = done;
+            } else {
+                conn.rbuf.extend_from_slice(&backlog[done..]);
+            }
         }
         if conn.eof {
             conn.closing = true;

@@ -112,11 +112,19 @@ impl Core {
             return;
         };
         let mut buf = std::mem::take(&mut conn.rbuf);
-        let consumed = self.process(slot, &buf);
-        buf.drain(..consumed);
+        let off = std::mem::take(&mut conn.rbuf_off);
+        let consumed = off + self.process(slot, &buf[off..]);
         if let Some(conn) = self.net.conns.slot_mut(slot)
             && !conn.closing
         {
+            // Paused again with most of the input left: keep the offset (the
+            // rest is moved down only once as much has been parsed, so each
+            // byte moves at most once per doubling).
+            if conn.pause != Pause::No && consumed * 2 < buf.len() {
+                conn.rbuf_off = consumed;
+            } else {
+                buf.drain(..consumed);
+            }
             if buf.capacity() > 4 << 20 && buf.len() < 1 << 16 {
                 buf.shrink_to(1 << 16);
             }

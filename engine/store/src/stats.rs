@@ -43,6 +43,11 @@ pub struct StoreStats {
     pub slab_bytes: u64,
     /// The arena's limit in bytes (memcached's limit_maxbytes).
     pub limit_maxbytes: u64,
+    /// Slots of the index's current table (hash_power_level is derived from it).
+    pub hash_slots: u64,
+    /// Items a warm restart brought back, and those it found expired or flushed.
+    pub restored_items: u64,
+    pub restore_dropped: u64,
 }
 
 impl StoreStats {
@@ -55,6 +60,9 @@ impl StoreStats {
             hash_is_expanding: self.hash_is_expanding,
             slab_bytes: self.slab_bytes,
             limit_maxbytes: self.limit_maxbytes,
+            hash_slots: self.hash_slots,
+            restored_items: self.restored_items,
+            restore_dropped: self.restore_dropped,
             ..StoreStats::default()
         };
     }
@@ -106,6 +114,9 @@ impl super::Store {
         s.hash_bytes = self.index.bytes() as u64;
         s.hash_is_expanding = self.index.migrating();
         s.slab_bytes = self.slabs.used_bytes() as u64;
+        s.hash_slots = self.index.capacity() as u64;
+        s.restored_items = self.restored.items;
+        s.restore_dropped = self.restored.dropped;
         s
     }
 

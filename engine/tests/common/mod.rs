@@ -186,12 +186,21 @@ impl Server {
 
     /// Sends SIGTERM and waits (bounded) for the exit.
     pub fn terminate(mut self) -> ExitStatus {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Sends `sig` and waits (bounded) for the exit; the log stays readable.
+    pub fn stop_with(&mut self, sig: libc::c_int) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        signal(child.id(), libc::SIGTERM);
-        wait_deadline(&mut child, Duration::from_secs(30)).unwrap_or_else(|| {
+        signal(child.id(), sig);
+        let status = wait_deadline(&mut child, Duration::from_secs(30)).unwrap_or_else(|| {
             let _ = child.kill();
-            panic!("corecache did not exit within 30 s of SIGTERM");
-        })
+            panic!("corecache did not exit within 30 s of signal {sig}");
+        });
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        status
     }
 
     /// Waits (bounded) for the process to exit on its own.

@@ -45,8 +45,13 @@ pub enum Wire {
 pub struct Conn {
     pub fd: OwnedFd,
     pub generation: u32,
-    /// Bytes received and not yet parsed.
+    /// Bytes received and not yet parsed (from `rbuf_off` on).
     pub rbuf: Vec<u8>,
+    /// Bytes at the front of `rbuf` already parsed. Non-zero only while the
+    /// connection is paused: a paused connection's input is resumed from an
+    /// offset, so a deep pipeline is not moved down by every resume (which made
+    /// a multi-megabyte pipeline quadratic).
+    pub rbuf_off: usize,
     /// The input of a connection that yielded (-R), parsed from
     /// `backlog_done` on: taken a few requests a turn from an offset, so a
     /// deep pipeline is not moved down by every turn. What arrives meanwhile
@@ -102,6 +107,7 @@ impl Conn {
             fd,
             generation,
             rbuf: Vec::new(),
+            rbuf_off: 0,
             backlog: Vec::new(),
             backlog_done: 0,
             need: 0,

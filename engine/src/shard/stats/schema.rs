@@ -202,6 +202,9 @@ pub static GENERAL: &[Entry<GeneralGet>] = &[
     stat("cluster_forwarded", Counter, Sum, |s, _| s.node_forwarded, "Requests sent to the cluster node owning their key."),
     stat("cluster_failed", Counter, Sum, |s, _| s.node_failed, "Forwarded requests failed because their node was down, slow or broken."),
     stat("slab_bytes", Gauge, Sum, |_, st| st.slab_bytes, "Bytes of slab pages handed to size classes."),
+    stat("hash_slots", Gauge, Sum, |_, st| st.hash_slots, "Slots of the key index (hash_power_level is its log2, at least 16)."),
+    stat("restart_items_restored", Gauge, Sum, |_, st| st.restored_items, "Items brought back by the warm restart at start-up (-e)."),
+    stat("restart_items_dropped", Gauge, Sum, |_, st| st.restore_dropped, "Items the warm restart found expired or flushed while stopped."),
 ];
 
 /// `stats slabs` per class, in memcached's order.

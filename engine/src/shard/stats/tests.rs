@@ -68,6 +68,9 @@ fn store(base: u64, expanding: bool) -> StoreStats {
         hash_is_expanding: expanding,
         slab_bytes: base + 130,
         limit_maxbytes: base + 131,
+        hash_slots: base + 132,
+        restored_items: base + 133,
+        restore_dropped: base + 134,
     }
 }
 
