@@ -209,8 +209,9 @@ impl Plan {
             Ok(b) if b.is_empty() => {
                 return Err(err(
                     &meta_path,
-                    "the restart metadata is empty; remove it to start with an empty cache:",
-                    "zero bytes",
+                    "the restart metadata",
+                    "is empty (corecache never writes an empty one); remove it to start \
+                     with an empty cache",
                 ));
             }
             Ok(b) => {

@@ -51,7 +51,7 @@ impl Config {
         let m = &self.memory;
         StoreConfig {
             memory_limit: (m.limit_mb << 20) as usize / shards.max(1),
-            slab_page_size: m.slab_page_size.0 as usize,
+            slab_page_size: self.slab_page(),
             growth_factor: m.growth_factor,
             max_item_size: self.limits.max_item_size.0 as usize,
             hugepages: m.hugepages,
@@ -63,6 +63,14 @@ impl Config {
             process_started: started_unix.saturating_sub(u64::from(CLOCK_START)).max(1),
             ..StoreConfig::default()
         }
+    }
+
+    /// The slab page the stores use: `memory.slab_page_size`, raised to hold the
+    /// largest item (`-I` above 1m gives pages of the next power of two: an item
+    /// lives in one chunk of one page).
+    pub fn slab_page(&self) -> usize {
+        let page = self.memory.slab_page_size.0 as usize;
+        page.max((self.limits.max_item_size.0 as usize).next_power_of_two())
     }
 
     /// A shard ring's queue sizes.

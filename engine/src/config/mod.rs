@@ -453,21 +453,26 @@ impl Config {
         }
         let l = &self.limits;
         let item = l.max_item_size.0;
-        // memcached takes up to 1024m with chunked items; corecache stores an
-        // item in one slab chunk with a 20-bit value length, so 1m is the most.
-        if !(1 << 10..=1 << 20).contains(&item) {
+        // memcached's bounds and messages (memcached.c): at least 1k, at most 1024m,
+        // and at most half of -m.
+        if item < 1 << 10 {
             return Err(ConfigError::setting(
                 "limits.max_item_size",
-                format!(
-                    "{item} is outside 1k..1m, the item sizes corecache stores (use -I 1m or less)"
-                ),
+                format!("{item}: item max size cannot be less than 1024 bytes"),
             ));
         }
-        if item > m.limit_mb << 20 {
+        if item > 1 << 30 {
+            return Err(ConfigError::setting(
+                "limits.max_item_size",
+                format!("{item}: cannot set item size limit higher than 1024 mb"),
+            ));
+        }
+        if item > (m.limit_mb << 20) / 2 {
             return Err(ConfigError::setting(
                 "limits.max_item_size",
                 format!(
-                    "{item} bytes is larger than the memory limit of {} MiB (raise -m or lower -I)",
+                    "{item}: cannot set item size limit higher than 1/2 of memory max ({} MiB; \
+                     raise -m or lower -I)",
                     m.limit_mb
                 ),
             ));
@@ -560,7 +565,7 @@ impl Config {
             // two slab pages each (the least a store runs with): `-m 3` on a
             // many-core host runs one shard rather than refusing to start or
             // holding more than `-m`. An explicit count is honoured or refused.
-            let page = self.memory.slab_page_size.0.max(1);
+            let page = self.slab_page() as u64;
             let fits = ((self.memory.limit_mb << 20) / (2 * page)).max(1) as usize;
             available.len().min(fits)
         } else {

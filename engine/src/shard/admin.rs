@@ -456,7 +456,7 @@ impl Core {
         stat("hashpower_init", &0);
         stat("slab_reassign", &"yes");
         stat("slab_automove", &1);
-        stat("slab_chunk_max", &c.memory.slab_page_size.0);
+        stat("slab_chunk_max", &c.slab_page());
         stat("lru_crawler", &"yes");
         stat("hash_algorithm", &"xxh3");
         stat("flush_enabled", &yes_no(!c.server.disable_flush_all));

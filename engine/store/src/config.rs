@@ -154,13 +154,13 @@ pub const SHARD_BITS: u32 = 10;
 impl StoreConfig {
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
         let bad = |field: &'static str, reason: String| Err(StoreError::Config { field, reason });
-        if !(64 << 10..=64 << 20).contains(&self.slab_page_size)
+        if !(64 << 10..=1 << 30).contains(&self.slab_page_size)
             || !self.slab_page_size.is_power_of_two()
         {
             return bad(
                 "slab_page_size",
                 format!(
-                    "{} is not a power of two between 64 KiB and 64 MiB; use 1048576 (1 MiB)",
+                    "{} is not a power of two between 64 KiB and 1 GiB; use 1048576 (1 MiB)",
                     self.slab_page_size
                 ),
             );
@@ -193,13 +193,13 @@ impl StoreConfig {
                 ),
             );
         }
-        let max_item = (MAX_VALUE_LEN + 64).min(self.slab_page_size);
+        let max_item = self.slab_page_size.min(MAX_VALUE_LEN);
         if self.max_item_size < 64 || self.max_item_size > max_item {
             return bad(
                 "max_item_size",
                 format!(
-                    "{} is outside 64..={} (an item must fit one slab page and a 20-bit value \
-                     length); raise slab_page_size or lower max_item_size",
+                    "{} is outside 64..={} (an item must fit one slab page); raise \
+                     slab_page_size or lower max_item_size",
                     self.max_item_size, max_item
                 ),
             );

@@ -77,9 +77,7 @@ impl Store {
             self.stats.crawler_items_checked += 1;
             if self.is_expired(it) || self.is_flushed(it) {
                 let cls = owner as usize;
-                let bytes = self
-                    .layout
-                    .total(it.klen(), it.vlen(), self.layout.flags(it));
+                let bytes = self.layout.item_total(it);
                 let c = &mut self.slabs.classes[cls];
                 c.stats.crawler_reclaimed += 1;
                 c.stats.reclaimed += 1;

@@ -8,6 +8,7 @@
 //!         +---------------+---------------+---------------+---------------+
 //!  then   [prev u32 | next u32]   only for the list policies (lru, fifo): +8
 //!         [client flags u32]      only when the flags are non-zero (as memcached)
+//!         [value length u32]      only when vlen is LONG_VLEN (values of 1 MiB - 1 and up)
 //!         key (klen bytes), value (vlen bytes)
 //! ```
 //!
@@ -40,8 +41,11 @@ use std::ptr;
 pub const HEADER_LEN: usize = 20;
 /// Bytes of the prev/next links that list policies append to the header.
 pub const LINKS_LEN: usize = 8;
-/// Largest value length the 20-bit field holds.
-pub const MAX_VALUE_LEN: usize = (1 << 20) - 1;
+/// The 20-bit length field's mark for "the length is in the word before the key":
+/// values of this length and longer (items above 1 MiB, with `-I`) pay 4 bytes more.
+const LONG_VLEN: u32 = (1 << 20) - 1;
+/// Largest value length an item holds.
+pub const MAX_VALUE_LEN: usize = u32::MAX as usize;
 
 const OFF_CAS: usize = 0;
 const OFF_EXP: usize = 8;
@@ -127,9 +131,10 @@ impl ItemPtr {
     pub(crate) fn klen(self) -> usize {
         (self.len_word() & 0xff) as usize
     }
+    /// The 20-bit length field: the value's length, or LONG_VLEN ([`Layout::vlen`]).
     #[inline]
-    pub(crate) fn vlen(self) -> usize {
-        ((self.len_word() >> 8) & 0xf_ffff) as usize
+    fn vlen_field(self) -> u32 {
+        (self.len_word() >> 8) & 0xf_ffff
     }
     #[inline]
     pub(crate) fn is_free(self) -> bool {
@@ -149,7 +154,7 @@ impl ItemPtr {
     #[inline]
     pub(crate) fn init_lens(self, klen: usize, vlen: usize, has_flags: bool) {
         debug_assert!((1..=255).contains(&klen) && vlen <= MAX_VALUE_LEN);
-        let mut w = klen as u32 | ((vlen as u32) << 8);
+        let mut w = klen as u32 | ((vlen as u32).min(LONG_VLEN) << 8);
         if has_flags {
             w |= BIT_HAS_FLAGS;
         }
@@ -200,11 +205,33 @@ impl Layout {
     /// Bytes an item of this shape occupies (before chunk rounding).
     #[inline]
     pub(crate) fn total(self, klen: usize, vlen: usize, flags: u32) -> usize {
-        self.hdr + if flags != 0 { 4 } else { 0 } + klen + vlen
+        let long = if vlen >= LONG_VLEN as usize { 4 } else { 0 };
+        self.hdr + if flags != 0 { 4 } else { 0 } + long + klen + vlen
+    }
+    /// Offset of the long length word (after the flags word, if any).
+    #[inline]
+    fn long_off(self, it: ItemPtr) -> usize {
+        self.hdr + if it.has(BIT_HAS_FLAGS) { 4 } else { 0 }
     }
     #[inline]
     pub(crate) fn key_off(self, it: ItemPtr) -> usize {
-        self.hdr + if it.has(BIT_HAS_FLAGS) { 4 } else { 0 }
+        self.long_off(it) + if it.vlen_field() == LONG_VLEN { 4 } else { 0 }
+    }
+    /// The value's length.
+    #[inline]
+    pub(crate) fn vlen(self, it: ItemPtr) -> usize {
+        let f = it.vlen_field();
+        if f != LONG_VLEN {
+            return f as usize;
+        }
+        // SAFETY: a long item's chunk holds the length word at long_off (written by
+        // `init`, counted by `total`).
+        unsafe { ptr::read_unaligned(it.0.add(self.long_off(it)) as *const u32) as usize }
+    }
+    /// Bytes the live item `it` occupies (before chunk rounding).
+    #[inline]
+    pub(crate) fn item_total(self, it: ItemPtr) -> usize {
+        self.total(it.klen(), self.vlen(it), self.flags(it))
     }
     #[inline]
     pub(crate) fn flags(self, it: ItemPtr) -> u32 {
@@ -235,7 +262,9 @@ impl Layout {
     #[inline]
     pub(crate) fn value<'a>(self, it: ItemPtr) -> &'a [u8] {
         // SAFETY: as in `key`.
-        unsafe { std::slice::from_raw_parts(it.0.add(self.key_off(it) + it.klen()), it.vlen()) }
+        unsafe {
+            std::slice::from_raw_parts(it.0.add(self.key_off(it) + it.klen()), self.vlen(it))
+        }
     }
     /// Mutable value bytes, up to `cap` bytes (the chunk's room for the value).
     #[inline]
@@ -254,6 +283,10 @@ impl Layout {
         it.init_lens(key.len(), vlen, flags != 0);
         if flags != 0 {
             self.set_flags_word(it, flags);
+        }
+        if vlen >= LONG_VLEN as usize {
+            // SAFETY: `total` counted the word; the chunk holds it.
+            unsafe { ptr::write_unaligned(it.0.add(self.long_off(it)) as *mut u32, vlen as u32) }
         }
         // SAFETY: the chunk holds total(klen, vlen, flags) bytes; key_off + klen is within.
         unsafe {

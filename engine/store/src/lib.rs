@@ -479,9 +479,7 @@ impl Store {
     fn release(&mut self, h: u32) {
         let it = self.item(h);
         let cls = self.class_of(h);
-        let total = self
-            .layout
-            .total(it.klen(), it.vlen(), self.layout.flags(it)) as u64;
+        let total = self.layout.item_total(it) as u64;
         self.policies.on_remove(&self.arena, cls, h);
         let c = &mut self.slabs.classes[cls];
         c.items -= 1;
@@ -502,9 +500,7 @@ impl Store {
         it.set_cas(cas);
         it.set_atime(self.now);
         let cls = self.class_of(h);
-        let total = self
-            .layout
-            .total(it.klen(), it.vlen(), self.layout.flags(it)) as u64;
+        let total = self.layout.item_total(it) as u64;
         match replace {
             Some(old) => {
                 let old_policy = self.item(old.handle).policy();
@@ -759,9 +755,7 @@ impl Store {
             last_access,
             fetched,
             class_id: cls as u32 + 1,
-            size: self
-                .layout
-                .total(it.klen(), it.vlen(), self.layout.flags(it)),
+            size: self.layout.item_total(it),
         }
     }
 }

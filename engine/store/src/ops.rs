@@ -419,7 +419,7 @@ impl Store {
         let it = self.item(h);
         // memcached's order: an empty value is non-numeric before the CAS compare, any
         // other value is parsed after it.
-        if it.vlen() == 0 {
+        if self.layout.vlen(it) == 0 {
             return ArithOutcome::NonNumeric;
         }
         if cas != 0 && it.cas() != cas {
@@ -440,7 +440,7 @@ impl Store {
         }
         let mut buf = itoa::Buffer::new();
         let digits = buf.format(value).as_bytes();
-        let old_len = it.vlen();
+        let old_len = self.layout.vlen(it);
         if digits.len() <= old_len {
             // In place, padded with spaces to the old length, as memcached does: a client
             // that later appends to the counter sees memcached's bytes (and "5   x" still

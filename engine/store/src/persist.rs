@@ -221,7 +221,8 @@ impl Store {
         let old_now = (self.process_started as i64 - old_base as i64 + new_now)
             .clamp(stop_now as i64, u32::MAX as i64) as u32;
         let shift = old_now as i64 - new_now;
-        self.cas_counter = cas_counter;
+        // Never below where this store's own counter starts (it may start at a clock).
+        self.cas_counter = cas_counter.max(self.cas_counter);
         self.oldest_live = oldest_live;
         self.oldest_cas = oldest_cas;
         self.set_time(old_now);
@@ -246,7 +247,7 @@ impl Store {
                     continue;
                 }
                 let klen = it.klen();
-                let total = self.layout.total(klen, it.vlen(), self.layout.flags(it));
+                let total = self.layout.item_total(it);
                 if klen > KEY_MAX_LENGTH || total > size as usize {
                     return Err(format!("chunk {h} holds an impossible item"));
                 }

@@ -379,3 +379,46 @@ fn stats_reset_keeps_gauges() {
     assert_eq!(slabs.len(), 1);
     assert_eq!((slabs[0].used_chunks, slabs[0].total_pages), (1, 1));
 }
+
+/// Items above 1 MiB (`-I`): the value length moves to a word of its own at the
+/// 20-bit field's limit, and everything else about the item stays the same.
+#[test]
+fn values_of_a_mebibyte_and_more_round_trip_with_flags_appends_and_counters() {
+    let mut s = Store::new(StoreConfig {
+        slab_page_size: 8 << 20,
+        max_item_size: 8 << 20,
+        ..config(64 << 20, Policy::Lru)
+    })
+    .unwrap();
+    let limit = (1 << 20) - 1;
+    for (i, len) in [limit - 1, limit, limit + 1, 3 << 20, (8 << 20) - 400]
+        .into_iter()
+        .enumerate()
+    {
+        let v: Vec<u8> = (0..len).map(|j| (j * 31 + i) as u8).collect();
+        let k = format!("big{i}");
+        for flags in [0, 77] {
+            assert!(matches!(
+                s.set(hk(k.as_bytes()), &v, flags, 0),
+                StoreOutcome::Stored { .. }
+            ));
+            let got = s.get(hk(k.as_bytes())).unwrap();
+            assert_eq!((got.value.len(), got.flags), (len, flags));
+            assert!(got.value == &v[..], "value of {len} bytes");
+        }
+    }
+    // Across the boundary by append and prepend.
+    let v = vec![b'a'; limit - 2];
+    s.set(hk(b"grow"), &v, 5, 0);
+    s.store(StoreMode::Append, hk(b"grow"), 0, 0, b"bcd", 0);
+    s.store(StoreMode::Prepend, hk(b"grow"), 0, 0, b"z", 0);
+    let got = s.get(hk(b"grow")).unwrap();
+    assert_eq!((got.value.len(), got.flags), (limit + 2, 5));
+    assert_eq!((&got.value[..1], &got.value[limit - 1..]), (&b"z"[..], &b"bcd"[..]));
+    // Larger than the item limit: refused, as before.
+    let huge = vec![0u8; 8 << 20];
+    assert!(matches!(
+        s.set(hk(b"huge"), &huge, 0, 0),
+        StoreOutcome::TooLarge
+    ));
+}
