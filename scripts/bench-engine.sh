@@ -10,6 +10,8 @@
 #   ROUNDS=5 DURATION=10s bash scripts/bench-engine.sh
 #   SERVER_CPU=0 CLIENT_CPU=1 OUT=target/bench-engine SHAPES="32:1 256:16" bash scripts/bench-engine.sh
 #   BASELINE=/path/to/older/corecache bash scripts/bench-engine.sh   # A/B: adds it as a fourth target
+#   BASELINE=target/release/corecache BASELINE_ARGS="-e /dev/shm/cc-ab" bash scripts/bench-engine.sh
+#                                                     # A/B of a setting: the same binary with extra flags
 #   PROTOCOL=binary bash scripts/bench-engine.sh      # memcached's binary protocol (no null server: it speaks text)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,7 @@ OUT=${OUT:-target/bench-engine}
 SHAPES=${SHAPES:-"32:1 256:1 32:16 256:16"}
 EXTRA=${EXTRA:-}
 BASELINE=${BASELINE:-}
+BASELINE_ARGS=${BASELINE_ARGS:-}
 PROTOCOL=${PROTOCOL:-text}
 
 # shellcheck source=scripts/lib/servers.sh
@@ -35,7 +38,8 @@ targets=(--target "corecache=127.0.0.1:$CC_PORT" --target "memcached=127.0.0.1:$
 [[ $PROTOCOL == binary ]] || targets+=(--target "null=127.0.0.1:$NULL_PORT")
 if [[ -n $BASELINE ]]; then
   BASE_PORT=$(free_port)
-  taskset -c "$SERVER_CPU" "$BASELINE" -p "$BASE_PORT" -t 1 --cores "$SERVER_CPU" -m 1024 \
+  # shellcheck disable=SC2086
+  taskset -c "$SERVER_CPU" "$BASELINE" -p "$BASE_PORT" -t 1 --cores "$SERVER_CPU" -m 1024 $BASELINE_ARGS \
     2>"$OUT/baseline.log" &
   pids+=("$!")
   wait_port "$BASE_PORT"
