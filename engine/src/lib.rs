@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod membership;
 pub mod server;
 pub mod shard;
 pub mod shared;

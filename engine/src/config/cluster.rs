@@ -43,6 +43,45 @@ pub struct ClusterConfig {
     /// Request bytes one shard may have queued on one link, not yet taken by
     /// the kernel; past either bound the link is full (backpressure).
     pub max_link_output: ByteSize,
+    /// How members are known: "gossip" (SWIM over UDP with foca: members are
+    /// found alive or down and the ring follows) or "static" (the list is the
+    /// ring, a dead member's keys fail) (--cluster-membership).
+    pub membership: MembershipMode,
+    /// This node's gossip UDP port (--cluster-port); by default its data
+    /// port plus 1000. Every node's gossip port is its data port in `peers`
+    /// plus the same offset (this node's gossip port minus its data port).
+    pub port: Option<u16>,
+    /// Gossip: how often a member is probed (SWIM's protocol period).
+    pub probe_period_ms: u64,
+    /// Gossip: how long a direct probe waits for its ack before indirect
+    /// probes are sent through other members.
+    pub probe_rtt_ms: u64,
+    /// Gossip: how long a suspected member has to refute before it is down.
+    pub suspect_to_down_ms: u64,
+    /// Copies of every key: its ring owner and the next `replicas - 1` live
+    /// members clockwise (--replicas; 1 = no copies).
+    pub replicas: usize,
+    /// When a replicated write is answered: "owner" (after the owner applied
+    /// it; the copies follow asynchronously) (--replication-ack).
+    pub replication_ack: AckMode,
+}
+
+/// `cluster.membership`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MembershipMode {
+    Gossip,
+    Static,
+}
+
+/// `cluster.replication_ack`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AckMode {
+    /// Reply once the owner has applied the write; ship it to the copies after.
+    Owner,
+    /// Reply once every live copy has applied it (not built yet: refused).
+    All,
 }
 
 impl Default for ClusterConfig {
@@ -58,6 +97,13 @@ impl Default for ClusterConfig {
             reconnect_backoff_max_ms: 5000,
             max_in_flight: 4096,
             max_link_output: ByteSize(4 << 20),
+            membership: MembershipMode::Gossip,
+            port: None,
+            probe_period_ms: 200,
+            probe_rtt_ms: 100,
+            suspect_to_down_ms: 800,
+            replicas: 1,
+            replication_ack: AckMode::Owner,
         }
     }
 }
@@ -102,6 +148,21 @@ pub struct ClusterPlan {
     pub backoff_max: Duration,
     pub max_in_flight: usize,
     pub max_link_output: usize,
+    /// Gossip membership, `None` with `membership = "static"`.
+    pub gossip: Option<GossipPlan>,
+    /// Copies of every key (1: none).
+    pub replicas: usize,
+}
+
+/// How this node gossips: its UDP port's offset from the data port (the same
+/// on every node) and the SWIM timings.
+#[derive(Clone, Debug)]
+pub struct GossipPlan {
+    /// A member's gossip port minus its data port.
+    pub port_offset: i32,
+    pub probe_period: Duration,
+    pub probe_rtt: Duration,
+    pub suspect_to_down: Duration,
 }
 
 impl ClusterPlan {
@@ -123,6 +184,34 @@ impl ClusterPlan {
                             m.name, m.host
                         ))
                     })
+            })
+            .collect()
+    }
+}
+
+impl ClusterPlan {
+    /// Every member's gossip address, by ring index, from its data address
+    /// (`addrs`, as [`ClusterPlan::resolve`] gives them) and the port offset.
+    pub fn gossip_addrs(&self, addrs: &[SocketAddr]) -> Result<Vec<SocketAddr>, ConfigError> {
+        let Some(g) = &self.gossip else {
+            return Ok(Vec::new());
+        };
+        addrs
+            .iter()
+            .zip(&self.peers.members)
+            .map(|(a, m)| {
+                let port = u16::try_from(i32::from(a.port()) + g.port_offset).map_err(|_| {
+                    ConfigError::setting(
+                        "cluster.port",
+                        format!(
+                            "member `{}`'s gossip port would be {} + {}, outside 1..65535; every node gossips on its data port plus the same offset",
+                            m.name,
+                            a.port(),
+                            g.port_offset
+                        ),
+                    )
+                })?;
+                Ok(SocketAddr::new(a.ip(), port))
             })
             .collect()
     }
@@ -162,7 +251,58 @@ impl Config {
                 Ok(Duration::from_millis(v))
             }
         };
+        let gossip = match c.membership {
+            MembershipMode::Static => None,
+            MembershipMode::Gossip => {
+                let data = i32::from(parsed.this().port);
+                let port = c.port.map_or(data + 1000, i32::from);
+                if port == 0 || port > 65535 {
+                    return Err(ConfigError::setting(
+                        "cluster.port",
+                        format!(
+                            "{port} is not a port; give --cluster-port 1..65535 (default the data port + 1000)"
+                        ),
+                    ));
+                }
+                Some(GossipPlan {
+                    port_offset: port - data,
+                    probe_period: ms("cluster.probe_period_ms", c.probe_period_ms, "default 200")?,
+                    probe_rtt: ms("cluster.probe_rtt_ms", c.probe_rtt_ms, "default 100")?,
+                    suspect_to_down: ms(
+                        "cluster.suspect_to_down_ms",
+                        c.suspect_to_down_ms,
+                        "default 800",
+                    )?,
+                })
+            }
+        };
+        if let Some(g) = &gossip
+            && g.probe_rtt >= g.probe_period
+        {
+            return Err(ConfigError::setting(
+                "cluster.probe_rtt_ms",
+                "must be less than cluster.probe_period_ms",
+            ));
+        }
+        if c.replicas == 0 || c.replicas > cluster::MAX_REPLICAS {
+            return Err(ConfigError::setting(
+                "cluster.replicas",
+                format!(
+                    "{} is not 1..{} (1 = no copies)",
+                    c.replicas,
+                    cluster::MAX_REPLICAS
+                ),
+            ));
+        }
+        if c.replication_ack == AckMode::All && c.replicas > 1 {
+            return Err(ConfigError::setting(
+                "cluster.replication_ack",
+                "\"all\" is not built yet; use \"owner\" (replies after the owner, copies follow asynchronously)",
+            ));
+        }
         let plan = ClusterPlan {
+            gossip,
+            replicas: c.replicas,
             connect_timeout: ms(
                 "cluster.connect_timeout_ms",
                 c.connect_timeout_ms,

@@ -43,6 +43,7 @@ use runtime::{BufRing, Completion, Ring, WakeTarget};
 use store::Store;
 
 use crate::config::CLOCK_START;
+use crate::membership::view::{Published, View};
 use crate::shared::Shared;
 use admin::Gather;
 use mesh::Mesh;
@@ -193,6 +194,10 @@ pub(crate) struct Core {
     mesh: Mesh,
     /// This shard's links to the other nodes of the cluster (none for one node).
     links: Links,
+    /// The membership view this shard routes with, and the published
+    /// version it came from (checked once per turn).
+    view: Option<Arc<View>>,
+    view_version: u64,
     wake: WakeTarget,
     /// `stats` requests waiting for other shards' snapshots.
     gathers: Slots<Gather>,
@@ -250,6 +255,7 @@ impl Shard {
             }
             let yielded = self.core.net.take_yielded();
             self.core.update_clock();
+            self.core.check_membership();
             completions.clear();
             self.core.net.ring.drain(&mut completions);
             // Index slots of a receive's keys are prefetched while the
@@ -347,6 +353,8 @@ impl Core {
             None => Links::none(),
         };
         let reqs_per_event = shared.config.network.reqs_per_event;
+        let view = shared.membership.as_ref().map(Published::load);
+        let view_version = shared.membership.as_ref().map_or(0, Published::version);
         let mut core = Core {
             id,
             shared,
@@ -357,6 +365,8 @@ impl Core {
             stats: stats::ShardStats::default(),
             mesh,
             links,
+            view,
+            view_version,
             wake,
             gathers: Slots::default(),
             prefetch: Prefetch::new(),

@@ -30,9 +30,9 @@ impl Core {
     /// leave this node.
     pub(in crate::shard) fn place_key(&self, key: &[u8], hash: u64, may_forward: bool) -> Target {
         let shards = self.mesh.shards();
-        match &self.shared.cluster {
-            Some(plan) if plan.forward && may_forward => Router {
-                ring: &plan.ring,
+        match (&self.shared.cluster, &self.view) {
+            (Some(plan), Some(view)) if plan.forward && may_forward => Router {
+                ring: &view.ring,
                 this_node: plan.peers.this_node,
                 this_shard: self.id,
                 shards,
@@ -234,6 +234,33 @@ impl Core {
         for w in waiting {
             if let Some(client) = w.client {
                 self.answer_failure(client, w.part, w.on_failure);
+            }
+        }
+    }
+
+    /// Every turn: a new membership view is taken (one atomic load when
+    /// nothing changed); the links to members it declares down are dropped,
+    /// failing what waited on them, so nothing waits on a dead node.
+    pub(in crate::shard) fn check_membership(&mut self) {
+        let Some(published) = &self.shared.membership else {
+            return;
+        };
+        let version = published.version();
+        if version == self.view_version {
+            return;
+        }
+        self.view_version = version;
+        let view = published.load();
+        let Some(old) = self.view.replace(view.clone()) else {
+            return;
+        };
+        for node in 0..view.members.len() {
+            match (old.is_live(node), view.is_live(node)) {
+                (true, false) if self.links.in_flight(node) > 0 => {
+                    self.fail_link(node, Failure::MemberDown)
+                }
+                (false, true) => self.links.revive(node),
+                _ => {}
             }
         }
     }
