@@ -29,6 +29,7 @@ pub mod order;
 mod peer;
 mod prefetch;
 mod remote;
+mod replicate;
 mod request;
 pub mod route;
 pub mod slots;

@@ -107,7 +107,15 @@ impl Core {
                     exec.values(get.kind, get.exptime, keys, out);
                 }
                 _ => {
-                    exec.run(&request, hash_at(0), out);
+                    let before = self.replica_before(&request, hash_at(0));
+                    Exec {
+                        store: &mut self.store,
+                        stats: &mut self.stats,
+                    }
+                    .run(&request, hash_at(0), out);
+                    if let Some(b) = before {
+                        self.replica_after(b);
+                    }
                 }
             },
             Parse::Invalid(invalid) => {

@@ -430,6 +430,10 @@ impl Core {
 
     /// Runs `request` on this shard's store, replying into the client's queue.
     fn execute_local(&mut self, client: Client, request: &Request<'_>, hash: u64) -> Handled {
+        if self.net.queue(client).is_none() {
+            return Handled::Done;
+        }
+        let before = self.replica_before(request, hash);
         let Some(queue) = self.net.queue(client) else {
             return Handled::Done;
         };
@@ -437,7 +441,11 @@ impl Core {
             store: &mut self.store,
             stats: &mut self.stats,
         };
-        match exec.run(request, hash, queue.sink()) {
+        let outcome = exec.run(request, hash, queue.sink());
+        if let Some(b) = before {
+            self.replica_after(b);
+        }
+        match outcome {
             Outcome::Done => Handled::Done,
             Outcome::Close => Handled::Close,
         }

@@ -117,11 +117,12 @@ impl Core {
     }
 
     /// Runs `line` (a request that always has a reply, here a quiet delete)
-    /// on `node` for its effect only; skipped when the link cannot take it.
-    pub(in crate::shard) fn effect_on_node(&mut self, node: usize, line: &[u8]) {
+    /// on `node` for its effect only; skipped (false) when the link cannot
+    /// take it.
+    pub(in crate::shard) fn effect_on_node(&mut self, node: usize, line: &[u8]) -> bool {
         let now = Instant::now();
         if !self.links.has_room(node) || self.links.refuses(node, now) {
-            return;
+            return false;
         }
         let w = Waiting {
             client: None,
@@ -130,7 +131,7 @@ impl Core {
             on_failure: OnFailure::Nothing,
             since: now,
         };
-        self.links.push(&mut self.net.ring, node, &[line, NOOP], w);
+        self.links.push(&mut self.net.ring, node, &[line, NOOP], w)
     }
 
     fn queue_for_node(

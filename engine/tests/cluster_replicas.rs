@@ -1,0 +1,133 @@
+//! Replicas (issue 12): with `--replicas 2` the acting owner of a key ships
+//! the item's state (value, flags, TTL, CAS) or its delete to the next live
+//! node of the ring; kill the owner with SIGKILL and the key is read through
+//! any survivor with the same value and CAS, and `cas` with the CAS from
+//! before the failover still works. The replica records' ordering rule (`Y`:
+//! apply only if newer) is checked on one node.
+//! The cluster harness is `common::cluster`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::cluster::{Cluster, get, set, text};
+use common::{Server, stat};
+
+const CONVERGE_WITHIN: Duration = Duration::from_secs(10);
+const DETECT_WITHIN: Duration = Duration::from_secs(4);
+
+/// `gets key` as (flags, value, cas), or `None` on a miss.
+fn gets(c: &mut common::Conn, key: &str) -> Option<(String, String, u64)> {
+    c.send(format!("gets {key}\r\n").as_bytes());
+    let line = text(&c.read_line());
+    if line == "END\r\n" {
+        return None;
+    }
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(parts.len(), 5, "{line:?}");
+    let len: usize = parts[3].parse().unwrap();
+    let value = text(&c.read_n(len + 2));
+    assert_eq!(text(&c.read_line()), "END\r\n");
+    Some((
+        parts[2].to_string(),
+        value.trim_end_matches("\r\n").to_string(),
+        parts[4].parse().unwrap(),
+    ))
+}
+
+#[test]
+fn a_killed_owners_keys_read_back_from_its_replica_with_the_same_cas() {
+    let mut cluster = Cluster::start_gossip(3, &["--replicas", "2"]);
+    for i in 0..3 {
+        let want: Vec<(String, &str)> = (0..3)
+            .map(|j| (format!("n{j}"), if i == j { "this" } else { "alive" }))
+            .collect();
+        let want: Vec<(&str, &str)> = want.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        cluster.until_states(i, &want, CONVERGE_WITHIN);
+    }
+    // Keys n1 owns, written through n0 (forwarded to n1, which ships them).
+    let keys: Vec<String> = (0..)
+        .map(|i| format!("r:{i}"))
+        .filter(|k| cluster.owner(k) == 1)
+        .take(40)
+        .collect();
+    let mut a = cluster.connect(0);
+    for (i, key) in keys.iter().enumerate() {
+        a.send(format!("set {key} {i} 0 3\r\nv{i:02}\r\n").as_bytes());
+        assert_eq!(text(&a.read_line()), "STORED\r\n", "{key}");
+    }
+    // A delete is shipped too; an incr ships the new value.
+    let (gone, counter) = (&keys[0], &keys[1]);
+    a.send(format!("delete {gone}\r\n").as_bytes());
+    assert_eq!(text(&a.read_line()), "DELETED\r\n");
+    set(&mut a, counter, "41");
+    a.send(format!("incr {counter} 1\r\n").as_bytes());
+    assert_eq!(text(&a.read_line()), "42\r\n");
+    let before: Vec<Option<(String, String, u64)>> = keys.iter().map(|k| gets(&mut a, k)).collect();
+    assert!(before[0].is_none());
+    // Replication is asynchronous (ack "owner"): wait until n1 has shipped
+    // every record and has nothing in flight to its peers.
+    let shipped_all = keys.len() as u64 + 3;
+    cluster.until_stats(1, CONVERGE_WITHIN, "done shipping", |s| {
+        s.iter()
+            .filter(|(k, _)| k.starts_with("link:") && k.ends_with(":in_flight"))
+            .all(|(_, v)| v == "0")
+    });
+    let stats = cluster.connect(1).stats("");
+    assert_eq!(stat(&stats, "replica_shipped"), shipped_all, "{stats:?}");
+    assert_eq!(stat(&stats, "replica_dropped"), 0);
+
+    cluster.kill(1);
+    for i in [0, 2] {
+        cluster.until_states(i, &[("n1", "down")], DETECT_WITHIN);
+    }
+    for i in [0, 2] {
+        let mut c = cluster.connect(i);
+        for (key, want) in keys.iter().zip(&before) {
+            assert_eq!(&gets(&mut c, key), want, "{key} through n{i}");
+        }
+    }
+    // The CAS from before the failover still means the same item.
+    let (_, _, cas) = before[2].clone().unwrap();
+    let key = &keys[2];
+    let mut c = cluster.connect(2);
+    c.send(format!("cas {key} 9 0 3 {cas}\r\nnew\r\n").as_bytes());
+    assert_eq!(text(&c.read_line()), "STORED\r\n");
+    let (flags, value, new_cas) = gets(&mut c, key).unwrap();
+    assert_eq!((flags.as_str(), value.as_str()), ("9", "new"));
+    assert!(
+        new_cas > cas,
+        "the new owner's CAS {new_cas} orders after {cas}"
+    );
+    assert_eq!(
+        get(&mut a, key),
+        "VALUE ".to_string() + key + " 9 3\r\nnew\r\nEND\r\n"
+    );
+}
+
+#[test]
+fn replica_records_apply_only_if_newer() {
+    let server = Server::start(&["-t", "1"]);
+    let mut c = server.connect();
+    let rt = |c: &mut common::Conn, req: &str| text(&c.round_trip(req.as_bytes()));
+    assert_eq!(rt(&mut c, "ms k 2 E100 Y\r\nv1\r\n"), "HD\r\n");
+    // An older record arriving late loses.
+    assert_eq!(rt(&mut c, "ms k 2 E50 Y\r\nv0\r\n"), "NS\r\n");
+    assert_eq!(rt(&mut c, "ms k 2 E100 Y\r\nv0\r\n"), "NS\r\n");
+    assert_eq!(rt(&mut c, "mg k v c\r\n"), "VA 2 c100\r\nv1\r\n");
+    // A delete of an older item leaves the newer one.
+    assert_eq!(rt(&mut c, "md k E99 Y\r\n"), "EX\r\n");
+    assert_eq!(rt(&mut c, "mg k v\r\n"), "VA 2\r\nv1\r\n");
+    // The store's CAS clock moved past what it applied.
+    assert_eq!(rt(&mut c, "ms k 2 E500 Y\r\nv2\r\n"), "HD\r\n");
+    assert_eq!(rt(&mut c, "ms j 1\r\nx\r\n"), "HD\r\n");
+    let cas: u64 = rt(&mut c, "mg j c\r\n")
+        .trim()
+        .strip_prefix("HD c")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(cas > 500, "{cas}");
+    assert_eq!(rt(&mut c, "md k E500 Y\r\n"), "HD\r\n");
+    assert_eq!(rt(&mut c, "mg k v\r\n"), "EN\r\n");
+}
