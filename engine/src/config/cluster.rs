@@ -426,4 +426,70 @@ mod tests {
         let err = Config::from_toml("[cluster]\nring = \"maglev\"\n").unwrap_err();
         assert!(err.0.contains("maglev"), "{err}");
     }
+
+    #[test]
+    fn gossip_ports_follow_the_data_ports_by_one_offset() {
+        let mut c = with(Some("b"), "a=127.0.0.1:7001,b=127.0.0.1:7002");
+        let plan = c.cluster_plan().unwrap().unwrap();
+        let g = plan.gossip.as_ref().unwrap();
+        assert_eq!(g.port_offset, 1000);
+        assert_eq!(g.probe_period, Duration::from_millis(200));
+        let addrs = plan.resolve().unwrap();
+        let gossip = plan.gossip_addrs(&addrs).unwrap();
+        assert_eq!(gossip[0], "127.0.0.1:8001".parse().unwrap());
+        c.cluster.port = Some(7002);
+        let plan = c.cluster_plan().unwrap().unwrap();
+        assert_eq!(plan.gossip_addrs(&addrs).unwrap()[0].port(), 7001);
+        c.cluster.port = Some(65535);
+        c.cluster.peers = "a=127.0.0.1:60000,b=127.0.0.1:7002".into();
+        let plan = c.cluster_plan().unwrap().unwrap();
+        let err = plan.gossip_addrs(&plan.resolve().unwrap()).unwrap_err();
+        assert!(err.0.contains("cluster.port"), "{err}");
+        c.cluster.membership = MembershipMode::Static;
+        let plan = c.cluster_plan().unwrap().unwrap();
+        assert!(plan.gossip.is_none());
+        assert!(
+            plan.gossip_addrs(&plan.resolve().unwrap())
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn replicas_and_timings_are_checked() {
+        let base = || with(Some("a"), "a=127.0.0.1:7001,b=127.0.0.1:7002");
+        for (edit, want) in [
+            (
+                (|c: &mut Config| c.cluster.replicas = 0) as fn(&mut Config),
+                "cluster.replicas",
+            ),
+            (|c| c.cluster.replicas = 9, "cluster.replicas"),
+            (
+                |c| {
+                    c.cluster.replicas = 2;
+                    c.cluster.replication_ack = AckMode::All;
+                },
+                "not built yet",
+            ),
+            (|c| c.cluster.probe_rtt_ms = 200, "cluster.probe_rtt_ms"),
+            (
+                |c| c.cluster.suspect_to_down_ms = 0,
+                "cluster.suspect_to_down_ms",
+            ),
+        ] {
+            let mut c = base();
+            edit(&mut c);
+            let err = c.validate().unwrap_err();
+            assert!(err.0.contains(want), "{err}");
+        }
+        let mut c = base();
+        c.cluster.replicas = 2;
+        assert_eq!(c.cluster_plan().unwrap().unwrap().replicas, 2);
+        let c = Config::from_toml(
+            "[cluster]\nnode = \"a\"\npeers = \"a=127.0.0.1:1\"\nmembership = \"static\"\nport = 9000\nreplicas = 2\nreplication_ack = \"owner\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.cluster.membership, MembershipMode::Static);
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+    }
 }
