@@ -23,12 +23,8 @@ fn epoch(cluster: &Cluster, i: usize) -> u64 {
 #[test]
 fn members_find_each_other_and_stats_cluster_shows_them() {
     let cluster = Cluster::start_gossip(3, &[]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
     for i in 0..3 {
-        let others: Vec<(String, &str)> = (0..3)
-            .map(|j| (format!("n{j}"), if i == j { "this" } else { "alive" }))
-            .collect();
-        let want: Vec<(&str, &str)> = others.iter().map(|(n, s)| (n.as_str(), *s)).collect();
-        cluster.until_states(i, &want, CONVERGE_WITHIN);
         let stats = cluster.connect(i).stats("cluster");
         assert_eq!(stat_text(&stats, "cluster_membership"), "gossip");
         assert_eq!(common::stat(&stats, "cluster_live_members"), 3);
@@ -47,13 +43,7 @@ fn members_find_each_other_and_stats_cluster_shows_them() {
 #[test]
 fn a_killed_node_is_detected_its_keys_move_and_it_rejoins() {
     let mut cluster = Cluster::start_gossip(3, &[]);
-    let all = [("n0", "this"), ("n1", "alive"), ("n2", "alive")];
-    cluster.until_states(0, &all, CONVERGE_WITHIN);
-    cluster.until_states(
-        1,
-        &[("n0", "alive"), ("n1", "this"), ("n2", "alive")],
-        CONVERGE_WITHIN,
-    );
+    cluster.until_all_alive(CONVERGE_WITHIN);
     let before = epoch(&cluster, 0).max(epoch(&cluster, 1));
     let keys: Vec<String> = (0..90).map(|i| format!("m:{i}")).collect();
     let on_n2 = keys.iter().filter(|k| cluster.owner(k) == 2).count();
@@ -85,10 +75,7 @@ fn a_killed_node_is_detected_its_keys_move_and_it_rejoins() {
     }
 
     cluster.restart(2);
-    for i in 0..2 {
-        cluster.until_states(i, &[("n2", "alive")], CONVERGE_WITHIN);
-    }
-    cluster.until_states(2, &[("n0", "alive"), ("n1", "alive")], CONVERGE_WITHIN);
+    cluster.until_all_alive(CONVERGE_WITHIN);
     let after = epoch(&cluster, 0);
     assert!(after > before + 1, "epoch {before} -> {after}");
     // n2's keys are its own again: written through a survivor, they are on

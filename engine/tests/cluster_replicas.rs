@@ -38,13 +38,7 @@ fn gets(c: &mut common::Conn, key: &str) -> Option<(String, String, u64)> {
 #[test]
 fn a_killed_owners_keys_read_back_from_its_replica_with_the_same_cas() {
     let mut cluster = Cluster::start_gossip(3, &["--replicas", "2"]);
-    for i in 0..3 {
-        let want: Vec<(String, &str)> = (0..3)
-            .map(|j| (format!("n{j}"), if i == j { "this" } else { "alive" }))
-            .collect();
-        let want: Vec<(&str, &str)> = want.iter().map(|(n, s)| (n.as_str(), *s)).collect();
-        cluster.until_states(i, &want, CONVERGE_WITHIN);
-    }
+    cluster.until_all_alive(CONVERGE_WITHIN);
     // Keys n1 owns, written through n0 (forwarded to n1, which ships them).
     let keys: Vec<String> = (0..)
         .map(|i| format!("r:{i}"))

@@ -188,6 +188,19 @@ impl Cluster {
         })
     }
 
+    /// Polls every running node until it sees every other one alive.
+    pub fn until_all_alive(&self, within: Duration) {
+        let names: Vec<String> = (0..self.nodes.len()).map(|j| format!("n{j}")).collect();
+        for i in (0..self.nodes.len()).filter(|&i| self.nodes[i].server.is_some()) {
+            let want: Vec<(&str, &str)> = names
+                .iter()
+                .enumerate()
+                .map(|(j, n)| (n.as_str(), if i == j { "this" } else { "alive" }))
+                .collect();
+            self.until_states(i, &want, within);
+        }
+    }
+
     pub fn kill(&mut self, i: usize) {
         drop(self.nodes[i].server.take());
     }
