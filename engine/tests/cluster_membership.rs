@@ -86,3 +86,20 @@ fn a_killed_node_is_detected_its_keys_move_and_it_rejoins() {
         assert_eq!(get(&mut n2, key), value_reply(key, "home"), "{key} on n2");
     }
 }
+
+#[test]
+fn a_node_stopped_with_sigterm_announces_its_leave() {
+    let mut cluster = Cluster::start_gossip(3, &[]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let server = cluster.nodes[2].server.take().expect("running");
+    let stopped = Instant::now();
+    assert!(server.terminate().success());
+    // The leave is gossiped as the drain starts: the others need not wait
+    // for a probe to fail and the suspicion to run out (about 1.2 s).
+    for i in 0..2 {
+        cluster.until_states(i, &[("n2", "down")], DETECT_WITHIN);
+    }
+    let took = stopped.elapsed();
+    eprintln!("n2 down on both survivors {took:?} after SIGTERM");
+    assert!(took < Duration::from_millis(800), "{took:?}");
+}
