@@ -125,3 +125,40 @@ fn replica_records_apply_only_if_newer() {
     assert_eq!(rt(&mut c, "md k E500 Y\r\n"), "HD\r\n");
     assert_eq!(rt(&mut c, "mg k v\r\n"), "EN\r\n");
 }
+
+#[test]
+fn read_from_any_answers_from_a_local_replica() {
+    let cluster = Cluster::start_gossip(3, &["--replicas", "2", "--cluster-read-from", "any"]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let key = cluster.key_on(1, "any");
+    let replicas: Vec<usize> = cluster.ring.replicas(key.as_bytes(), 2).collect();
+    assert_eq!(replicas[0], 1);
+    let (replica, other) = (replicas[1], 3 - 1 - replicas[1]);
+    let mut w = cluster.connect(1);
+    set(&mut w, &key, "shared");
+    cluster.until_stats(1, CONVERGE_WITHIN, "done shipping", |s| {
+        s.iter()
+            .filter(|(k, _)| k.ends_with(":in_flight"))
+            .all(|(_, v)| v == "0")
+    });
+    let forwarded = |i: usize| stat(&cluster.connect(i).stats(""), "cluster_forwarded");
+    let want = format!("VALUE {key} 5 6\r\nshared\r\nEND\r\n");
+    // The replica answers from its own copy: nothing forwarded.
+    let before = forwarded(replica);
+    let mut r = cluster.connect(replica);
+    assert_eq!(get(&mut r, &key), want);
+    r.send(format!("get {key} {key}\r\n").as_bytes());
+    assert_eq!(
+        text(&r.read_through(b"END\r\n")),
+        format!("VALUE {key} 5 6\r\nshared\r\nVALUE {key} 5 6\r\nshared\r\nEND\r\n")
+    );
+    assert_eq!(forwarded(replica), before);
+    // A node outside the replica set forwards to the owner.
+    let before = forwarded(other);
+    assert_eq!(get(&mut cluster.connect(other), &key), want);
+    assert_eq!(forwarded(other), before + 1);
+    // Writes still go to the owner, from the replica too.
+    let before = forwarded(replica);
+    set(&mut r, &key, "again!");
+    assert_eq!(forwarded(replica), before + 1);
+}

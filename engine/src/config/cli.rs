@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser};
 
-use super::cluster::{AckMode, MembershipMode, RingName};
+use super::cluster::{AckMode, MembershipMode, ReadFrom, RingName};
 use super::{
     ByteSize, Config, ConfigError, CoreList, Eviction, HugePages, Numa, Protocol, UnixMask, VERSION,
 };
@@ -127,6 +127,10 @@ pub struct Cli {
     /// When a replicated write is answered: owner (default).
     #[arg(long, value_name = "owner|all", value_parser = parse_name::<AckMode>)]
     pub replication_ack: Option<AckMode>,
+    /// Where reads of a replicated key are served: owner (default) or any
+    /// live replica.
+    #[arg(long, value_name = "owner|any", value_parser = parse_name::<ReadFrom>)]
+    pub cluster_read_from: Option<ReadFrom>,
 
     // memcached flags accepted for compatibility; each is explained in a warning.
     #[arg(short = 'd', long = "daemon", hide = true)]
@@ -274,6 +278,9 @@ impl Cli {
         }
         if let Some(a) = self.replication_ack {
             c.cluster.replication_ack = a;
+        }
+        if let Some(r) = self.cluster_read_from {
+            c.cluster.read_from = r;
         }
         if let Some(p) = self.protocol {
             c.server.protocol = p;

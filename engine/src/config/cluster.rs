@@ -64,6 +64,18 @@ pub struct ClusterConfig {
     /// When a replicated write is answered: "owner" (after the owner applied
     /// it; the copies follow asynchronously) (--replication-ack).
     pub replication_ack: AckMode,
+    /// Where reads of a replicated key are served: "owner" (its acting owner)
+    /// or "any" (any live replica: a node in the key's replica set answers
+    /// from its own copy instead of forwarding) (--cluster-read-from).
+    pub read_from: ReadFrom,
+}
+
+/// `cluster.read_from`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadFrom {
+    Owner,
+    Any,
 }
 
 /// `cluster.membership`.
@@ -104,6 +116,7 @@ impl Default for ClusterConfig {
             suspect_to_down_ms: 800,
             replicas: 1,
             replication_ack: AckMode::Owner,
+            read_from: ReadFrom::Owner,
         }
     }
 }
@@ -152,6 +165,8 @@ pub struct ClusterPlan {
     pub gossip: Option<GossipPlan>,
     /// Copies of every key (1: none).
     pub replicas: usize,
+    /// Reads of a key served by any of its live replicas.
+    pub read_any: bool,
 }
 
 /// How this node gossips: its UDP port's offset from the data port (the same
@@ -303,6 +318,7 @@ impl Config {
         let plan = ClusterPlan {
             gossip,
             replicas: c.replicas,
+            read_any: c.read_from == ReadFrom::Any,
             connect_timeout: ms(
                 "cluster.connect_timeout_ms",
                 c.connect_timeout_ms,

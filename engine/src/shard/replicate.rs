@@ -58,7 +58,31 @@ fn writes(request: &Request<'_>) -> bool {
     }
 }
 
+/// Whether a request only reads its key (a `read_from = "any"` candidate).
+pub(super) fn reads_only(request: &Request<'_>) -> bool {
+    match request {
+        Request::Get(g) => !g.kind.touches(),
+        Request::MetaGet(m) => m.flags.ttl().is_none() && m.flags.vivify().is_none(),
+        Request::MetaDebug(_) => true,
+        _ => false,
+    }
+}
+
 impl Core {
+    /// With `read_from = "any"`: whether this node holds a replica of `key`
+    /// (decoded) and so answers a read of it itself.
+    pub(super) fn read_here(&self, key: &[u8]) -> bool {
+        let (Some(plan), Some(view)) = (self.shared.cluster.as_ref(), self.view.as_ref()) else {
+            return false;
+        };
+        plan.read_any
+            && plan.replicas > 1
+            && view
+                .ring
+                .replicas(key, plan.replicas)
+                .any(|n| n == plan.peers.this_node)
+    }
+
     /// Before a keyed request runs here: what to compare after it when this
     /// node is the acting owner of a replicated key, `None` otherwise.
     pub(super) fn replica_before(&mut self, request: &Request<'_>, hash: u64) -> Option<Before> {

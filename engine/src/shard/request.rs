@@ -26,6 +26,7 @@ use super::exec::{Exec, Outcome};
 use super::mesh::{self, Kind, Origin};
 use super::net::conn::{MAX_AWAITED, Pause, Wire};
 use super::prefetch::ITEMS_AHEAD;
+use super::replicate;
 use super::route::{self, Target};
 use crate::config::Protocol;
 
@@ -415,7 +416,9 @@ impl Core {
         } else {
             (key.raw(), self.prefetch.hash_of(first_key, key.raw()))
         };
-        match self.place_key(name, hash, self.may_forward(client, raw)) {
+        let may_forward = self.may_forward(client, raw)
+            && !(replicate::reads_only(&request) && self.read_here(name));
+        match self.place_key(name, hash, may_forward) {
             Target::Local => self.execute_local(client, &request, hash),
             Target::Shard(owner) => {
                 if !self.mesh.can_send(owner) {
@@ -507,7 +510,13 @@ impl Core {
             .enumerate()
             .map(|(i, k)| {
                 let hash = self.prefetch.hash_of(first_key.saturating_add(i), k);
-                (k, hash, self.place(client, k, hash))
+                let here = !get.kind.touches() && self.read_here(k);
+                let target = if here {
+                    self.place_key(k, hash, false)
+                } else {
+                    self.place(client, k, hash)
+                };
+                (k, hash, target)
             })
             .collect();
         // Check room towards every owner first: a request is either routed
