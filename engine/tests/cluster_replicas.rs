@@ -62,11 +62,7 @@ fn a_killed_owners_keys_read_back_from_its_replica_with_the_same_cas() {
     // Replication is asynchronous (ack "owner"): wait until n1 has shipped
     // every record and has nothing in flight to its peers.
     let shipped_all = keys.len() as u64 + 3;
-    cluster.until_stats(1, CONVERGE_WITHIN, "done shipping", |s| {
-        s.iter()
-            .filter(|(k, _)| k.starts_with("link:") && k.ends_with(":in_flight"))
-            .all(|(_, v)| v == "0")
-    });
+    until_shipped(&cluster, 1);
     let stats = cluster.connect(1).stats("");
     assert_eq!(stat(&stats, "replica_shipped"), shipped_all, "{stats:?}");
     assert_eq!(stat(&stats, "replica_dropped"), 0);
@@ -136,11 +132,7 @@ fn read_from_any_answers_from_a_local_replica() {
     let (replica, other) = (replicas[1], 3 - 1 - replicas[1]);
     let mut w = cluster.connect(1);
     set(&mut w, &key, "shared");
-    cluster.until_stats(1, CONVERGE_WITHIN, "done shipping", |s| {
-        s.iter()
-            .filter(|(k, _)| k.ends_with(":in_flight"))
-            .all(|(_, v)| v == "0")
-    });
+    until_shipped(&cluster, 1);
     let forwarded = |i: usize| stat(&cluster.connect(i).stats(""), "cluster_forwarded");
     let want = format!("VALUE {key} 5 6\r\nshared\r\nEND\r\n");
     // The replica answers from its own copy: nothing forwarded.
@@ -161,4 +153,44 @@ fn read_from_any_answers_from_a_local_replica() {
     let before = forwarded(replica);
     set(&mut r, &key, "again!");
     assert_eq!(forwarded(replica), before + 1);
+}
+
+/// Polls until n`i`'s links have nothing in flight (its replica records
+/// are all answered).
+fn until_shipped(cluster: &Cluster, i: usize) {
+    cluster.until_stats(i, CONVERGE_WITHIN, "done shipping", |s| {
+        s.iter()
+            .filter(|(k, _)| k.ends_with(":in_flight"))
+            .all(|(_, v)| v == "0")
+    });
+}
+
+#[test]
+fn a_restarted_owners_new_writes_win_over_what_its_replica_took_meanwhile() {
+    let mut cluster = Cluster::start_gossip(3, &["--replicas", "2"]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let key = cluster.key_on(1, "back");
+    let replica = cluster.ring.replicas(key.as_bytes(), 2).nth(1).unwrap();
+    let entry = 3 - 1 - replica;
+    let mut a = cluster.connect(entry);
+    set(&mut a, &key, "v1");
+    until_shipped(&cluster, 1);
+    cluster.kill(1);
+    cluster.until_states(entry, &[("n1", "down")], DETECT_WITHIN);
+    cluster.until_states(replica, &[("n1", "down")], DETECT_WITHIN);
+    // Written during the outage: the replica is the acting owner.
+    set(&mut a, &key, "v2");
+    cluster.restart(1);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    // The restarted owner is empty and its CAS clock starts anew; its write
+    // must still replace the replica's newer-numbered copy.
+    set(&mut a, &key, "v3");
+    until_shipped(&cluster, 1);
+    cluster.kill(1);
+    cluster.until_states(entry, &[("n1", "down")], DETECT_WITHIN);
+    cluster.until_states(replica, &[("n1", "down")], DETECT_WITHIN);
+    assert_eq!(
+        get(&mut cluster.connect(replica), &key),
+        format!("VALUE {key} 5 2\r\nv3\r\nEND\r\n")
+    );
 }

@@ -381,6 +381,7 @@ impl Core {
             },
         };
         core.update_clock();
+        core.start_cas_clock();
         core
     }
 

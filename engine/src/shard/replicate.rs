@@ -69,6 +69,20 @@ pub(super) fn reads_only(request: &Request<'_>) -> bool {
 }
 
 impl Core {
+    /// With replicas, this shard's CAS values start at the wall clock's
+    /// microseconds (in the store's counter bits): a node that restarts
+    /// empty then makes CAS values greater than any it or its replicas made
+    /// before (as long as no shard made more than one per microsecond of
+    /// its life), so its records are not refused as older (`Y`).
+    pub(super) fn start_cas_clock(&mut self) {
+        if self.shared.cluster.as_ref().is_some_and(|p| p.replicas > 1) {
+            let micros = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64);
+            self.store.observe_cas(micros << store::SHARD_BITS);
+        }
+    }
+
     /// With `read_from = "any"`: whether this node holds a replica of `key`
     /// (decoded) and so answers a read of it itself.
     pub(super) fn read_here(&self, key: &[u8]) -> bool {
