@@ -3,12 +3,16 @@
 //! node of the ring; kill the owner with SIGKILL and the key is read through
 //! any survivor with the same value and CAS, and `cas` with the CAS from
 //! before the failover still works. The replica records' ordering rule (`Y`:
-//! apply only if newer) is checked on one node.
+//! apply only if newer) is checked on one node; with `--replication-ack all`
+//! (the default) a reply waits for the replica, and killing the owner under
+//! a running writer loses no acknowledged write.
 //! The cluster harness is `common::cluster`.
 
 mod common;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, get, set, text};
 use common::{Server, stat};
@@ -37,7 +41,7 @@ fn gets(c: &mut common::Conn, key: &str) -> Option<(String, String, u64)> {
 
 #[test]
 fn a_killed_owners_keys_read_back_from_its_replica_with_the_same_cas() {
-    let mut cluster = Cluster::start_gossip(3, &["--replicas", "2"]);
+    let mut cluster = Cluster::start_gossip(3, &["--replicas", "2", "--replication-ack", "owner"]);
     cluster.until_all_alive(CONVERGE_WITHIN);
     // Keys n1 owns, written through n0 (forwarded to n1, which ships them).
     let keys: Vec<String> = (0..)
@@ -193,4 +197,83 @@ fn a_restarted_owners_new_writes_win_over_what_its_replica_took_meanwhile() {
         get(&mut cluster.connect(replica), &key),
         format!("VALUE {key} 5 2\r\nv3\r\nEND\r\n")
     );
+}
+
+#[test]
+fn with_ack_all_a_write_waits_for_its_replica() {
+    let cluster = Cluster::start_gossip(3, &["--replicas", "2", "--replication-ack", "all"]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let key = cluster.key_on(1, "all");
+    let replica = cluster.ring.replicas(key.as_bytes(), 2).nth(1).unwrap();
+    let mut owner = cluster.connect(1);
+    let started = Instant::now();
+    set(&mut owner, &key, "one");
+    let quick = started.elapsed();
+    // A stopped replica holds the reply until membership declares it down
+    // (its link then fails and is not waited for); then the write is STORED.
+    let pid = cluster.nodes[replica].server.as_ref().unwrap().pid();
+    common::signal(pid, libc::SIGSTOP);
+    let started = Instant::now();
+    set(&mut owner, &key, "two");
+    let held = started.elapsed();
+    common::signal(pid, libc::SIGCONT);
+    eprintln!("reply with the replica up {quick:?}, stopped {held:?}");
+    assert!(held > Duration::from_millis(500), "{held:?}");
+    assert!(held < Duration::from_secs(5), "{held:?}");
+    assert_eq!(
+        get(&mut owner, &key),
+        format!("VALUE {key} 5 3\r\ntwo\r\nEND\r\n")
+    );
+}
+
+#[test]
+fn with_ack_all_no_acknowledged_write_is_lost_when_the_owner_is_killed() {
+    let mut cluster = Cluster::start_gossip(3, &["--replicas", "2", "--replication-ack", "all"]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let written = Arc::new(AtomicUsize::new(0));
+    let mut w = cluster.connect(0);
+    let count = written.clone();
+    // Every key through n0, a third of them owned by n1 (forwarded), with
+    // a replica on the next node; the writer keeps going through the kill.
+    let writer = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for i in 0..1500 {
+            let key = format!("w:{i}");
+            w.send(format!("set {key} 0 0 5\r\nv{i:04}\r\n").as_bytes());
+            let line = text(&w.read_line());
+            if line == "STORED\r\n" {
+                acked.push(key);
+            } else {
+                assert_eq!(line, "SERVER_ERROR backend failure\r\n", "{key}");
+            }
+            count.store(i + 1, Ordering::Relaxed);
+        }
+        acked
+    });
+    let start = Instant::now();
+    while written.load(Ordering::Relaxed) < 300 {
+        assert!(start.elapsed() < CONVERGE_WITHIN, "the writer is stuck");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cluster.kill(1);
+    let acked = writer.join().unwrap();
+    cluster.until_states(0, &[("n1", "down")], DETECT_WITHIN);
+    cluster.until_states(2, &[("n1", "down")], DETECT_WITHIN);
+    let owned_by_n1 = acked.iter().filter(|k| cluster.owner(k) == 1).count();
+    assert!(owned_by_n1 > 50, "{owned_by_n1}");
+    eprintln!(
+        "{} of 1500 writes acknowledged, {owned_by_n1} of them owned by the killed node",
+        acked.len()
+    );
+    for i in [0, 2] {
+        let mut c = cluster.connect(i);
+        for key in &acked {
+            let n: usize = key[2..].parse().unwrap();
+            assert_eq!(
+                get(&mut c, key),
+                format!("VALUE {key} 0 5\r\nv{n:04}\r\nEND\r\n"),
+                "{key} through n{i}"
+            );
+        }
+    }
 }

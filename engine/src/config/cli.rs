@@ -124,7 +124,8 @@ pub struct Cli {
     /// Copies of every key: its owner and the next R-1 live nodes (default 1).
     #[arg(long, value_name = "R")]
     pub replicas: Option<usize>,
-    /// When a replicated write is answered: owner (default).
+    /// When a replicated write is answered: all (default: every live
+    /// replica applied it) or owner (the copies follow asynchronously).
     #[arg(long, value_name = "owner|all", value_parser = parse_name::<AckMode>)]
     pub replication_ack: Option<AckMode>,
     /// Where reads of a replicated key are served: owner (default) or any

@@ -61,8 +61,9 @@ pub struct ClusterConfig {
     /// Copies of every key: its ring owner and the next `replicas - 1` live
     /// members clockwise (--replicas; 1 = no copies).
     pub replicas: usize,
-    /// When a replicated write is answered: "owner" (after the owner applied
-    /// it; the copies follow asynchronously) (--replication-ack).
+    /// When a replicated write is answered: "all" (default: after every live
+    /// copy applied it) or "owner" (after the owner applied it; the copies
+    /// follow asynchronously) (--replication-ack).
     pub replication_ack: AckMode,
     /// Where reads of a replicated key are served: "owner" (its acting owner)
     /// or "any" (any live replica: a node in the key's replica set answers
@@ -92,7 +93,7 @@ pub enum MembershipMode {
 pub enum AckMode {
     /// Reply once the owner has applied the write; ship it to the copies after.
     Owner,
-    /// Reply once every live copy has applied it (not built yet: refused).
+    /// Reply once every live copy has applied it (or its link failed).
     All,
 }
 
@@ -115,7 +116,7 @@ impl Default for ClusterConfig {
             probe_rtt_ms: 100,
             suspect_to_down_ms: 800,
             replicas: 1,
-            replication_ack: AckMode::Owner,
+            replication_ack: AckMode::All,
             read_from: ReadFrom::Owner,
         }
     }
@@ -167,6 +168,8 @@ pub struct ClusterPlan {
     pub replicas: usize,
     /// Reads of a key served by any of its live replicas.
     pub read_any: bool,
+    /// Replies to replicated writes wait for every live replica.
+    pub ack_all: bool,
 }
 
 /// How this node gossips: its UDP port's offset from the data port (the same
@@ -309,16 +312,11 @@ impl Config {
                 ),
             ));
         }
-        if c.replication_ack == AckMode::All && c.replicas > 1 {
-            return Err(ConfigError::setting(
-                "cluster.replication_ack",
-                "\"all\" is not built yet; use \"owner\" (replies after the owner, copies follow asynchronously)",
-            ));
-        }
         let plan = ClusterPlan {
             gossip,
             replicas: c.replicas,
             read_any: c.read_from == ReadFrom::Any,
+            ack_all: c.replication_ack == AckMode::All,
             connect_timeout: ms(
                 "cluster.connect_timeout_ms",
                 c.connect_timeout_ms,
@@ -480,13 +478,6 @@ mod tests {
                 "cluster.replicas",
             ),
             (|c| c.cluster.replicas = 9, "cluster.replicas"),
-            (
-                |c| {
-                    c.cluster.replicas = 2;
-                    c.cluster.replication_ack = AckMode::All;
-                },
-                "not built yet",
-            ),
             (|c| c.cluster.probe_rtt_ms = 200, "cluster.probe_rtt_ms"),
             (
                 |c| c.cluster.suspect_to_down_ms = 0,

@@ -199,6 +199,9 @@ pub(crate) struct Core {
     /// version it came from (checked once per turn).
     view: Option<Arc<View>>,
     view_version: u64,
+    /// Replies held for their replicas (`replication_ack = "all"`), by key.
+    acks: std::collections::HashMap<u64, replicate::Held>,
+    next_ack: u64,
     wake: WakeTarget,
     /// `stats` requests waiting for other shards' snapshots.
     gathers: Slots<Gather>,
@@ -368,6 +371,8 @@ impl Core {
             links,
             view,
             view_version,
+            acks: std::collections::HashMap::new(),
+            next_ack: 0,
             wake,
             gathers: Slots::default(),
             prefetch: Prefetch::new(),

@@ -20,10 +20,13 @@
 //! deleted item's, and every applied CAS advances the replica store's CAS
 //! clock (`Store::observe_cas`), so the next owner's writes order after it.
 //!
-//! Acknowledgement is "owner": the client's reply leaves after the owner's
-//! store applied the write; the records follow asynchronously, and a record
-//! for a link that is full or failing is dropped (counted as
-//! `replica_dropped`).
+//! Acknowledgement: with "all" (the default) the client's reply is held
+//! (`Held`: a place in its reply queue, or the shard that forwarded the
+//! request) until every record is answered or its link failed (a replica
+//! that cannot be reached is not waited for; membership soon drops it);
+//! with "owner" it leaves after the owner's store applied the write and the
+//! records follow. Either way a record for a link that is full or failing is
+//! dropped (counted as `replica_dropped`) and not waited for.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -31,6 +34,9 @@ use proto::Request;
 use store::HashedKey;
 
 use super::Core;
+use super::client::Client;
+use super::exec::{Exec, Outcome};
+use super::mesh::{Kind, Origin};
 
 /// The state of the key before a write that may have to be shipped.
 pub(super) struct Before {
@@ -38,6 +44,23 @@ pub(super) struct Before {
     hash: u64,
     /// CAS and relative expiry of the item before, if there was one.
     prior: Option<(u64, u32)>,
+}
+
+/// A client's reply held until the replicas have applied its write.
+pub(super) struct Held {
+    to: Option<HeldFor>,
+    reply: Vec<u8>,
+    /// Replica records not yet answered.
+    remaining: u32,
+}
+
+/// Where a held reply goes.
+#[derive(Clone, Copy)]
+pub(super) enum HeldFor {
+    /// A place in a connection's reply queue on this shard.
+    Client { client: Client, part: u32 },
+    /// Back to the shard that forwarded the request.
+    Shard { shard: usize, origin: Origin },
 }
 
 /// Relative TTLs above this are absolute unix times on the wire (memcached).
@@ -119,7 +142,9 @@ impl Core {
 
     /// After the request ran: ships the item's new state, or its delete, to
     /// the key's other replicas.
-    pub(super) fn replica_after(&mut self, before: Before) {
+    /// Returns how many records were sent; `ack` is the held reply their
+    /// answers count for (`replication_ack = "all"`).
+    pub(super) fn replica_after(&mut self, before: Before, ack: Option<u64>) -> u32 {
         let Before { key, hash, prior } = before;
         let mut record = Vec::with_capacity(key.len() * 2 + 64);
         record.extend_from_slice(b"m");
@@ -150,20 +175,98 @@ impl Core {
                 proto::base64::encode(&key, &mut record);
                 record.extend_from_slice(format!(" b E{cas} Y q\r\n").as_bytes());
             }
-            _ => return,
+            _ => return 0,
         }
-        let Some(plan) = self.shared.cluster.as_ref() else {
-            return;
+        let (Some(plan), Some(view)) = (self.shared.cluster.as_ref(), self.view.clone()) else {
+            return 0;
         };
-        let Some(view) = self.view.clone() else {
-            return;
-        };
+        let mut sent = 0;
         for node in view.ring.replicas(&key, plan.replicas).skip(1) {
-            if self.effect_on_node(node, &record) {
+            if self.effect_on_node(node, &record, ack) {
                 self.stats.replica_shipped += 1;
+                sent += 1;
             } else {
                 self.stats.replica_dropped += 1;
             }
+        }
+        sent
+    }
+
+    /// Whether replies to replicated writes wait for the replicas.
+    fn ack_all(&self) -> bool {
+        self.shared
+            .cluster
+            .as_ref()
+            .is_some_and(|p| p.ack_all && p.replicas > 1)
+    }
+
+    /// Runs a keyed request here and ships what it changed: the reply goes
+    /// to `out` at once, or, with `replication_ack = "all"` when records
+    /// were sent, is held until every one is answered (`Ok(None)` then: the
+    /// caller makes the [`Held`] destination with the returned key).
+    pub(super) fn run_replicated(
+        &mut self,
+        request: &Request<'_>,
+        hash: u64,
+        out: &mut Vec<u8>,
+    ) -> (Outcome, Option<u64>) {
+        let before = self.replica_before(request, hash);
+        let outcome = Exec {
+            store: &mut self.store,
+            stats: &mut self.stats,
+        }
+        .run(request, hash, out);
+        let Some(b) = before else {
+            return (outcome, None);
+        };
+        if !self.ack_all() {
+            self.replica_after(b, None);
+            return (outcome, None);
+        }
+        self.next_ack += 1;
+        let id = self.next_ack;
+        match self.replica_after(b, Some(id)) {
+            0 => (outcome, None),
+            n => {
+                self.acks.insert(
+                    id,
+                    Held {
+                        to: None,
+                        reply: std::mem::take(out),
+                        remaining: n,
+                    },
+                );
+                (outcome, Some(id))
+            }
+        }
+    }
+
+    /// Says where the held reply `id` goes once its replicas have answered.
+    pub(super) fn hold_for(&mut self, id: u64, to: HeldFor) {
+        if let Some(h) = self.acks.get_mut(&id) {
+            h.to = Some(to);
+        }
+    }
+
+    /// One replica record of held reply `id` was answered (or its link
+    /// failed); the last one sends the reply on.
+    pub(super) fn ack_arrived(&mut self, id: u64) {
+        let Some(h) = self.acks.get_mut(&id) else {
+            return;
+        };
+        h.remaining -= 1;
+        if h.remaining > 0 {
+            return;
+        }
+        let Some(h) = self.acks.remove(&id) else {
+            return;
+        };
+        match h.to {
+            Some(HeldFor::Client { client, part }) => self.deliver_to(client, part, &h.reply),
+            Some(HeldFor::Shard { shard, origin }) => {
+                self.mesh.push(shard, Kind::Reply, origin, &[&h.reply])
+            }
+            None => {}
         }
     }
 }

@@ -26,7 +26,7 @@ use super::exec::{Exec, Outcome};
 use super::mesh::{self, Kind, Origin};
 use super::net::conn::{MAX_AWAITED, Pause, Wire};
 use super::prefetch::ITEMS_AHEAD;
-use super::replicate;
+use super::replicate::{self, HeldFor};
 use super::route::{self, Target};
 use crate::config::Protocol;
 
@@ -436,18 +436,19 @@ impl Core {
         if self.net.queue(client).is_none() {
             return Handled::Done;
         }
-        let before = self.replica_before(request, hash);
-        let Some(queue) = self.net.queue(client) else {
-            return Handled::Done;
-        };
-        let mut exec = Exec {
-            store: &mut self.store,
-            stats: &mut self.stats,
-        };
-        let outcome = exec.run(request, hash, queue.sink());
-        if let Some(b) = before {
-            self.replica_after(b);
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        let (outcome, held) = self.run_replicated(request, hash, &mut out);
+        if let Some(queue) = self.net.queue(client) {
+            match held {
+                Some(id) => {
+                    let part = queue.await_remote();
+                    self.hold_for(id, HeldFor::Client { client, part });
+                }
+                None => queue.sink().extend_from_slice(&out),
+            }
         }
+        self.scratch = out;
         match outcome {
             Outcome::Done => Handled::Done,
             Outcome::Close => Handled::Close,
@@ -585,7 +586,7 @@ impl Core {
                 line.extend_from_slice(b"md ");
                 proto::base64::encode(key, &mut line);
                 line.extend_from_slice(b" b q\r\n");
-                self.effect_on_node(node, &line);
+                self.effect_on_node(node, &line, None);
                 return;
             }
         };

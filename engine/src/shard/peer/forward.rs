@@ -118,8 +118,13 @@ impl Core {
 
     /// Runs `line` (a request that always has a reply, here a quiet delete)
     /// on `node` for its effect only; skipped (false) when the link cannot
-    /// take it.
-    pub(in crate::shard) fn effect_on_node(&mut self, node: usize, line: &[u8]) -> bool {
+    /// take it. `ack`: the held reply its answer counts for.
+    pub(in crate::shard) fn effect_on_node(
+        &mut self,
+        node: usize,
+        line: &[u8],
+        ack: Option<u64>,
+    ) -> bool {
         let now = Instant::now();
         if !self.links.has_room(node) || self.links.refuses(node, now) {
             return false;
@@ -130,6 +135,7 @@ impl Core {
             expect: Expect::UntilNoop,
             on_failure: OnFailure::Nothing,
             since: now,
+            ack,
         };
         self.links.push(&mut self.net.ring, node, &[line, NOOP], w)
     }
@@ -154,6 +160,7 @@ impl Core {
             expect,
             on_failure,
             since: now,
+            ack: None,
         };
         if self.links.refuses(node, now) || !self.links.push(&mut self.net.ring, node, parts, w) {
             self.links.count_failed(node);
@@ -203,6 +210,9 @@ impl Core {
                     if let Some(client) = front.client {
                         self.deliver_to(client, front.part, &rbuf[pos..pos + deliver]);
                     }
+                    if let Some(id) = front.ack {
+                        self.ack_arrived(id);
+                    }
                     pos += consumed;
                 }
                 Ok(None) => break,
@@ -235,6 +245,10 @@ impl Core {
         for w in waiting {
             if let Some(client) = w.client {
                 self.answer_failure(client, w.part, w.on_failure);
+            }
+            // A replica that cannot be reached is not waited for.
+            if let Some(id) = w.ack {
+                self.ack_arrived(id);
             }
         }
     }

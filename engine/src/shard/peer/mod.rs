@@ -456,6 +456,7 @@ impl Link {
             expect: replies::Expect::One,
             on_failure: replies::OnFailure::Nothing,
             since: now,
+            ack: None,
         });
         true
     }
