@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod membership;
 pub mod restart;
 pub mod server;
 pub mod shard;

@@ -230,6 +230,18 @@ pub fn run(config: Config) -> Result<(), StartError> {
         Some(plan) => plan.resolve()?,
         None => Vec::new(),
     };
+    let membership = cluster
+        .as_ref()
+        .map(crate::membership::initial)
+        .transpose()?;
+    let gossip_addrs = match &cluster {
+        Some(plan) => plan.gossip_addrs(&cluster_addrs)?,
+        None => Vec::new(),
+    };
+    let gossip_socket = match &cluster {
+        Some(plan) if plan.gossip.is_some() => Some(crate::membership::bind(plan, &gossip_addrs)?),
+        _ => None,
+    };
     let shards = cores.len();
     let load = |path: &Option<String>| -> Result<Option<Auth>, StartError> {
         path.as_deref()
@@ -274,6 +286,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         udp_addrs: listeners.udp_addrs.clone(),
         cluster,
         cluster_addrs,
+        membership,
         ascii_auth,
         sasl_auth,
         unix_path: listeners.unix.as_ref().map(|f| f.path.clone()),
@@ -411,6 +424,13 @@ pub fn run(config: Config) -> Result<(), StartError> {
     if let Some(path) = &shared.unix_path {
         tracing::info!("listening on unix {}", path.display());
     }
+    let gossip = match gossip_socket {
+        Some(socket) => Some(
+            crate::membership::spawn(shared.clone(), socket, gossip_addrs)
+                .map_err(|e| StartError::Runtime(e.into()))?,
+        ),
+        None => None,
+    };
     tracing::info!(shards, version = crate::config::VERSION, "corecache ready");
 
     let signal = wait_for_stop_signal(&shared);
@@ -422,6 +442,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
     stop_and_join(&shared, &wakes, threads);
     if let Some(plan) = &memory {
         save_memory(&plan.file, &saved_rx, shards, stop_started);
+    }
+    if let Some(g) = gossip {
+        let _ = g.join();
     }
     if let Some(path) = &shared.config.server.pidfile {
         let _ = std::fs::remove_file(path);

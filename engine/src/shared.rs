@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::auth::Auth;
 use crate::config::{ClusterPlan, Config};
+use crate::membership::view::Published;
 
 /// Read-mostly state every shard sees.
 pub struct Shared {
@@ -28,6 +29,9 @@ pub struct Shared {
     pub cluster: Option<ClusterPlan>,
     /// Every member's address (resolved at start), by ring index.
     pub cluster_addrs: Vec<SocketAddr>,
+    /// The live members and the ring over them, published by the gossip
+    /// thread (`None` for one node; never changes with static membership).
+    pub membership: Option<Published>,
     /// -Y: the ascii authentication file.
     pub ascii_auth: Option<Auth>,
     /// -S: the SASL PLAIN password file.

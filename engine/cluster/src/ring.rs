@@ -124,7 +124,18 @@ impl Ring {
     /// only where points collide (two members on one 32-bit point, which
     /// libmemcached breaks in favour of the earlier server).
     pub fn new(members: &[Member], kind: RingKind) -> Result<Ring, RingError> {
-        if members.is_empty() {
+        Ring::over_live(members, kind, &vec![true; members.len()])
+    }
+
+    /// The ring of the members marked in `live` (by index, one flag per
+    /// member), with the placement a client given only those servers computes:
+    /// indices returned by lookups still index `members`, and the members not
+    /// live have no points. So a key moves only when its owner leaves or comes
+    /// back (with equal weights; weighted shares are recomputed over the live
+    /// members, as the client would). At least one member must be live.
+    pub fn over_live(members: &[Member], kind: RingKind, live: &[bool]) -> Result<Ring, RingError> {
+        assert_eq!(live.len(), members.len(), "one live flag per member");
+        if members.is_empty() || !live.contains(&true) {
             return Err(RingError::Empty);
         }
         if u32::try_from(members.len()).is_err() {
@@ -138,12 +149,21 @@ impl Ring {
             RingKind::Libketama => true,
             RingKind::LibmemcachedKetama => members.iter().any(|m| m.weight > 1),
         };
-        let total_weight: u64 = members.iter().map(|m| u64::from(m.weight)).sum();
+        let total_weight: u64 = members
+            .iter()
+            .zip(live)
+            .filter(|&(_, &l)| l)
+            .map(|(m, _)| u64::from(m.weight))
+            .sum();
+        let live_members = live.iter().filter(|&&l| l).count();
         let points_per_member: Vec<u32> = members
             .iter()
-            .map(|m| {
-                if weighted {
-                    weighted_points(m.weight, total_weight, members.len())
+            .zip(live)
+            .map(|(m, &l)| {
+                if !l {
+                    0
+                } else if weighted {
+                    weighted_points(m.weight, total_weight, live_members)
                 } else {
                     POINTS_PER_SERVER
                 }
@@ -423,5 +443,37 @@ mod tests {
         }
         assert_eq!(RingKind::from_name("ketama"), None);
         assert_eq!(RingKind::default(), RingKind::Libketama);
+    }
+
+    #[test]
+    fn a_ring_over_live_members_moves_only_the_keys_of_the_missing() {
+        let all = members(&[1, 1, 1, 1]);
+        let full = Ring::new(&all, RingKind::Libketama).unwrap();
+        let live = [true, false, true, true];
+        let part = Ring::over_live(&all, RingKind::Libketama, &live).unwrap();
+        // The same placement as a client given only the live servers.
+        let kept: Vec<Member> = [0, 2, 3].iter().map(|&i| all[i].clone()).collect();
+        let client = Ring::new(&kept, RingKind::Libketama).unwrap();
+        assert_eq!(part.len(), 4);
+        assert_eq!(part.points_of(1), 0);
+        for i in 0..5000 {
+            let key = format!("key:{i}");
+            let k = key.as_bytes();
+            let owner = part.node_of(k);
+            assert_ne!(owner, 1, "{key}");
+            assert_eq!(owner, [0, 2, 3][client.node_of(k)], "{key}");
+            if full.node_of(k) != 1 {
+                assert_eq!(owner, full.node_of(k), "{key} moved");
+            }
+            let reps: Vec<usize> = part.replicas(k, 4).collect();
+            assert_eq!(reps.len(), 3);
+            assert!(!reps.contains(&1));
+        }
+        let one = Ring::over_live(&all, RingKind::Libketama, &[false, false, true, false]).unwrap();
+        assert!((0..100).all(|i| one.node_of(format!("k{i}").as_bytes()) == 2));
+        assert!(matches!(
+            Ring::over_live(&all, RingKind::Libketama, &[false; 4]),
+            Err(RingError::Empty)
+        ));
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser};
 
-use super::cluster::RingName;
+use super::cluster::{AckMode, MembershipMode, ReadFrom, RingName};
 use super::{
     ByteSize, Config, ConfigError, CoreList, Eviction, HugePages, Numa, Protocol, UnixMask, VERSION,
 };
@@ -114,6 +114,24 @@ pub struct Cli {
     /// Forward requests for other nodes' keys: on (default) or off.
     #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
     pub cluster_forward: Option<bool>,
+    /// How members are known: gossip (default: SWIM over UDP, the ring
+    /// follows the live members) or static (the list is the ring).
+    #[arg(long, value_name = "gossip|static", value_parser = parse_name::<MembershipMode>)]
+    pub cluster_membership: Option<MembershipMode>,
+    /// This node's gossip UDP port (default the data port + 1000).
+    #[arg(long, value_name = "PORT")]
+    pub cluster_port: Option<u16>,
+    /// Copies of every key: its owner and the next R-1 live nodes (default 1).
+    #[arg(long, value_name = "R")]
+    pub replicas: Option<usize>,
+    /// When a replicated write is answered: all (default: every live
+    /// replica applied it) or owner (the copies follow asynchronously).
+    #[arg(long, value_name = "owner|all", value_parser = parse_name::<AckMode>)]
+    pub replication_ack: Option<AckMode>,
+    /// Where reads of a replicated key are served: owner (default) or any
+    /// live replica.
+    #[arg(long, value_name = "owner|any", value_parser = parse_name::<ReadFrom>)]
+    pub cluster_read_from: Option<ReadFrom>,
 
     // memcached flags accepted for compatibility; each is explained in a warning.
     #[arg(short = 'd', long = "daemon", hide = true)]
@@ -253,6 +271,21 @@ impl Cli {
         }
         if let Some(f) = self.cluster_forward {
             c.cluster.forward = f;
+        }
+        if let Some(m) = self.cluster_membership {
+            c.cluster.membership = m;
+        }
+        if let Some(p) = self.cluster_port {
+            c.cluster.port = Some(p);
+        }
+        if let Some(r) = self.replicas {
+            c.cluster.replicas = r;
+        }
+        if let Some(a) = self.replication_ack {
+            c.cluster.replication_ack = a;
+        }
+        if let Some(r) = self.cluster_read_from {
+            c.cluster.read_from = r;
         }
         if let Some(p) = self.protocol {
             c.server.protocol = p;

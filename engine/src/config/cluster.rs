@@ -43,6 +43,58 @@ pub struct ClusterConfig {
     /// Request bytes one shard may have queued on one link, not yet taken by
     /// the kernel; past either bound the link is full (backpressure).
     pub max_link_output: ByteSize,
+    /// How members are known: "gossip" (SWIM over UDP with foca: members are
+    /// found alive or down and the ring follows) or "static" (the list is the
+    /// ring, a dead member's keys fail) (--cluster-membership).
+    pub membership: MembershipMode,
+    /// This node's gossip UDP port (--cluster-port); by default its data
+    /// port plus 1000. Every node's gossip port is its data port in `peers`
+    /// plus the same offset (this node's gossip port minus its data port).
+    pub port: Option<u16>,
+    /// Gossip: how often a member is probed (SWIM's protocol period).
+    pub probe_period_ms: u64,
+    /// Gossip: how long a direct probe waits for its ack before indirect
+    /// probes are sent through other members.
+    pub probe_rtt_ms: u64,
+    /// Gossip: how long a suspected member has to refute before it is down.
+    pub suspect_to_down_ms: u64,
+    /// Copies of every key: its ring owner and the next `replicas - 1` live
+    /// members clockwise (--replicas; 1 = no copies).
+    pub replicas: usize,
+    /// When a replicated write is answered: "all" (default: after every live
+    /// copy applied it) or "owner" (after the owner applied it; the copies
+    /// follow asynchronously) (--replication-ack).
+    pub replication_ack: AckMode,
+    /// Where reads of a replicated key are served: "owner" (its acting owner)
+    /// or "any" (any live replica: a node in the key's replica set answers
+    /// from its own copy instead of forwarding) (--cluster-read-from).
+    pub read_from: ReadFrom,
+}
+
+/// `cluster.read_from`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadFrom {
+    Owner,
+    Any,
+}
+
+/// `cluster.membership`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MembershipMode {
+    Gossip,
+    Static,
+}
+
+/// `cluster.replication_ack`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AckMode {
+    /// Reply once the owner has applied the write; ship it to the copies after.
+    Owner,
+    /// Reply once every live copy has applied it (or its link failed).
+    All,
 }
 
 impl Default for ClusterConfig {
@@ -58,6 +110,14 @@ impl Default for ClusterConfig {
             reconnect_backoff_max_ms: 5000,
             max_in_flight: 4096,
             max_link_output: ByteSize(4 << 20),
+            membership: MembershipMode::Gossip,
+            port: None,
+            probe_period_ms: 200,
+            probe_rtt_ms: 100,
+            suspect_to_down_ms: 800,
+            replicas: 1,
+            replication_ack: AckMode::All,
+            read_from: ReadFrom::Owner,
         }
     }
 }
@@ -102,6 +162,25 @@ pub struct ClusterPlan {
     pub backoff_max: Duration,
     pub max_in_flight: usize,
     pub max_link_output: usize,
+    /// Gossip membership, `None` with `membership = "static"`.
+    pub gossip: Option<GossipPlan>,
+    /// Copies of every key (1: none).
+    pub replicas: usize,
+    /// Reads of a key served by any of its live replicas.
+    pub read_any: bool,
+    /// Replies to replicated writes wait for every live replica.
+    pub ack_all: bool,
+}
+
+/// How this node gossips: its UDP port's offset from the data port (the same
+/// on every node) and the SWIM timings.
+#[derive(Clone, Debug)]
+pub struct GossipPlan {
+    /// A member's gossip port minus its data port.
+    pub port_offset: i32,
+    pub probe_period: Duration,
+    pub probe_rtt: Duration,
+    pub suspect_to_down: Duration,
 }
 
 impl ClusterPlan {
@@ -123,6 +202,34 @@ impl ClusterPlan {
                             m.name, m.host
                         ))
                     })
+            })
+            .collect()
+    }
+}
+
+impl ClusterPlan {
+    /// Every member's gossip address, by ring index, from its data address
+    /// (`addrs`, as [`ClusterPlan::resolve`] gives them) and the port offset.
+    pub fn gossip_addrs(&self, addrs: &[SocketAddr]) -> Result<Vec<SocketAddr>, ConfigError> {
+        let Some(g) = &self.gossip else {
+            return Ok(Vec::new());
+        };
+        addrs
+            .iter()
+            .zip(&self.peers.members)
+            .map(|(a, m)| {
+                let port = u16::try_from(i32::from(a.port()) + g.port_offset).map_err(|_| {
+                    ConfigError::setting(
+                        "cluster.port",
+                        format!(
+                            "member `{}`'s gossip port would be {} + {}, outside 1..65535; every node gossips on its data port plus the same offset",
+                            m.name,
+                            a.port(),
+                            g.port_offset
+                        ),
+                    )
+                })?;
+                Ok(SocketAddr::new(a.ip(), port))
             })
             .collect()
     }
@@ -162,7 +269,54 @@ impl Config {
                 Ok(Duration::from_millis(v))
             }
         };
+        let gossip = match c.membership {
+            MembershipMode::Static => None,
+            MembershipMode::Gossip => {
+                let data = i32::from(parsed.this().port);
+                let port = c.port.map_or(data + 1000, i32::from);
+                if port == 0 || port > 65535 {
+                    return Err(ConfigError::setting(
+                        "cluster.port",
+                        format!(
+                            "{port} is not a port; give --cluster-port 1..65535 (default the data port + 1000)"
+                        ),
+                    ));
+                }
+                Some(GossipPlan {
+                    port_offset: port - data,
+                    probe_period: ms("cluster.probe_period_ms", c.probe_period_ms, "default 200")?,
+                    probe_rtt: ms("cluster.probe_rtt_ms", c.probe_rtt_ms, "default 100")?,
+                    suspect_to_down: ms(
+                        "cluster.suspect_to_down_ms",
+                        c.suspect_to_down_ms,
+                        "default 800",
+                    )?,
+                })
+            }
+        };
+        if let Some(g) = &gossip
+            && g.probe_rtt >= g.probe_period
+        {
+            return Err(ConfigError::setting(
+                "cluster.probe_rtt_ms",
+                "must be less than cluster.probe_period_ms",
+            ));
+        }
+        if c.replicas == 0 || c.replicas > cluster::MAX_REPLICAS {
+            return Err(ConfigError::setting(
+                "cluster.replicas",
+                format!(
+                    "{} is not 1..{} (1 = no copies)",
+                    c.replicas,
+                    cluster::MAX_REPLICAS
+                ),
+            ));
+        }
         let plan = ClusterPlan {
+            gossip,
+            replicas: c.replicas,
+            read_any: c.read_from == ReadFrom::Any,
+            ack_all: c.replication_ack == AckMode::All,
             connect_timeout: ms(
                 "cluster.connect_timeout_ms",
                 c.connect_timeout_ms,
@@ -285,5 +439,64 @@ mod tests {
         assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
         let err = Config::from_toml("[cluster]\nring = \"maglev\"\n").unwrap_err();
         assert!(err.0.contains("maglev"), "{err}");
+    }
+
+    #[test]
+    fn gossip_ports_follow_the_data_ports_by_one_offset() {
+        let mut c = with(Some("b"), "a=127.0.0.1:7001,b=127.0.0.1:7002");
+        let plan = c.cluster_plan().unwrap().unwrap();
+        let g = plan.gossip.as_ref().unwrap();
+        assert_eq!(g.port_offset, 1000);
+        assert_eq!(g.probe_period, Duration::from_millis(200));
+        let addrs = plan.resolve().unwrap();
+        let gossip = plan.gossip_addrs(&addrs).unwrap();
+        assert_eq!(gossip[0], "127.0.0.1:8001".parse().unwrap());
+        c.cluster.port = Some(7002);
+        let plan = c.cluster_plan().unwrap().unwrap();
+        assert_eq!(plan.gossip_addrs(&addrs).unwrap()[0].port(), 7001);
+        c.cluster.port = Some(65535);
+        c.cluster.peers = "a=127.0.0.1:60000,b=127.0.0.1:7002".into();
+        let plan = c.cluster_plan().unwrap().unwrap();
+        let err = plan.gossip_addrs(&plan.resolve().unwrap()).unwrap_err();
+        assert!(err.0.contains("cluster.port"), "{err}");
+        c.cluster.membership = MembershipMode::Static;
+        let plan = c.cluster_plan().unwrap().unwrap();
+        assert!(plan.gossip.is_none());
+        assert!(
+            plan.gossip_addrs(&plan.resolve().unwrap())
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn replicas_and_timings_are_checked() {
+        let base = || with(Some("a"), "a=127.0.0.1:7001,b=127.0.0.1:7002");
+        for (edit, want) in [
+            (
+                (|c: &mut Config| c.cluster.replicas = 0) as fn(&mut Config),
+                "cluster.replicas",
+            ),
+            (|c| c.cluster.replicas = 9, "cluster.replicas"),
+            (|c| c.cluster.probe_rtt_ms = 200, "cluster.probe_rtt_ms"),
+            (
+                |c| c.cluster.suspect_to_down_ms = 0,
+                "cluster.suspect_to_down_ms",
+            ),
+        ] {
+            let mut c = base();
+            edit(&mut c);
+            let err = c.validate().unwrap_err();
+            assert!(err.0.contains(want), "{err}");
+        }
+        let mut c = base();
+        c.cluster.replicas = 2;
+        assert_eq!(c.cluster_plan().unwrap().unwrap().replicas, 2);
+        let c = Config::from_toml(
+            "[cluster]\nnode = \"a\"\npeers = \"a=127.0.0.1:1\"\nmembership = \"static\"\nport = 9000\nreplicas = 2\nreplication_ack = \"owner\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.cluster.membership, MembershipMode::Static);
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
     }
 }

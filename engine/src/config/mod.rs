@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use cluster::{ClusterConfig, ClusterPlan};
+pub use cluster::{AckMode, ClusterConfig, ClusterPlan, GossipPlan, MembershipMode, ReadFrom};
 pub use cores::{CoreList, allowed_cores};
 pub use derived::{CLOCK_START, VERSION};
 pub use size::ByteSize;

@@ -130,6 +130,17 @@ impl Exec<'_> {
                 self.stats.cmd_meta += 1;
                 let mut buf: proto::meta::KeyBuf = [0; _];
                 let key = m.key.decode(&mut buf);
+                // A replica's delete: only what is not newer than the item
+                // the owner deleted.
+                if m.flags.if_newer()
+                    && let Some(cas) = m.flags.new_cas()
+                {
+                    self.store.observe_cas(cas);
+                    if self.newer_stored(key, hash, cas + 1) {
+                        encode_md(out, m, MdOutcome::Exists);
+                        return Outcome::Done;
+                    }
+                }
                 let args = MetaDeleteArgs {
                     compare_cas: m.flags.compare_cas(),
                     invalidate: m.flags.invalidate(),
@@ -250,10 +261,27 @@ impl Exec<'_> {
         encode_mg(out, m, &outcome);
     }
 
+    /// Whether the stored item under `key` has a CAS of at least `cas`.
+    fn newer_stored(&mut self, key: &[u8], hash: u64, cas: u64) -> bool {
+        self.store
+            .peek(HashedKey::with_hash(key, hash))
+            .is_some_and(|it| it.cas >= cas)
+    }
+
     fn meta_set(&mut self, m: &proto::meta::set::MetaSet<'_>, hash: u64, out: &mut Vec<u8>) {
         let mut buf: proto::meta::KeyBuf = [0; _];
         let key = m.key.decode(&mut buf);
         let f = &m.flags;
+        // A replica record: applied as a set with the owner's CAS, only if
+        // that CAS is newer than the stored item's (see replicate.rs).
+        if f.if_newer()
+            && let Some(cas) = f.new_cas()
+        {
+            if self.newer_stored(key, hash, cas) {
+                return encode_ms(out, m, &MsOutcome::NotStored);
+            }
+            self.store.observe_cas(cas);
+        }
         let args = MetaSetArgs {
             mode: match m.mode {
                 SetMode::Set => MetaSetMode::Set,
@@ -264,7 +292,7 @@ impl Exec<'_> {
             },
             flags: f.client_flags().unwrap_or(0),
             exptime: f.ttl().map_or(0, i64::from),
-            compare_cas: f.compare_cas(),
+            compare_cas: f.compare_cas().filter(|_| !f.if_newer()),
             invalidate: f.invalidate(),
             new_cas: f.new_cas(),
             vivify: f.vivify().map(i64::from),

@@ -29,6 +29,7 @@ pub mod order;
 mod peer;
 mod prefetch;
 mod remote;
+mod replicate;
 mod request;
 pub mod route;
 pub mod slots;
@@ -43,6 +44,7 @@ use runtime::{BufRing, Completion, Ring, WakeTarget};
 use store::Store;
 
 use crate::config::CLOCK_START;
+use crate::membership::view::{Published, View};
 use crate::shared::Shared;
 use admin::Gather;
 use mesh::Mesh;
@@ -242,6 +244,13 @@ pub(crate) struct Core {
     mesh: Mesh,
     /// This shard's links to the other nodes of the cluster (none for one node).
     links: Links,
+    /// The membership view this shard routes with, and the published
+    /// version it came from (checked once per turn).
+    view: Option<Arc<View>>,
+    view_version: u64,
+    /// Replies held for their replicas (`replication_ack = "all"`), by key.
+    acks: std::collections::HashMap<u64, replicate::Held>,
+    next_ack: u64,
     wake: WakeTarget,
     /// `stats` requests waiting for other shards' snapshots.
     gathers: Slots<Gather>,
@@ -299,6 +308,7 @@ impl Shard {
             }
             let yielded = self.core.net.take_yielded();
             self.core.update_clock();
+            self.core.check_membership();
             completions.clear();
             self.core.net.ring.drain(&mut completions);
             // Index slots of a receive's keys are prefetched while the
@@ -396,6 +406,8 @@ impl Core {
             None => Links::none(),
         };
         let reqs_per_event = shared.config.network.reqs_per_event;
+        let view = shared.membership.as_ref().map(Published::load);
+        let view_version = shared.membership.as_ref().map_or(0, Published::version);
         let mut core = Core {
             id,
             shared,
@@ -406,6 +418,10 @@ impl Core {
             stats: stats::ShardStats::default(),
             mesh,
             links,
+            view,
+            view_version,
+            acks: std::collections::HashMap::new(),
+            next_ack: 0,
             wake,
             gathers: Slots::default(),
             prefetch: Prefetch::new(),
@@ -419,6 +435,7 @@ impl Core {
             },
         };
         core.update_clock();
+        core.start_cas_clock();
         core
     }
 

@@ -10,6 +10,7 @@ use super::binary;
 use super::client::{Client, ORIGIN_GATHER};
 use super::exec::Exec;
 use super::mesh::{self, Kind, Record};
+use super::replicate::HeldFor;
 use super::stats::Section;
 
 impl Core {
@@ -33,8 +34,16 @@ impl Core {
             Kind::Exec | Kind::Values => {
                 let mut out = std::mem::take(&mut self.scratch);
                 out.clear();
-                self.execute_for_peer(r.kind, r.payload, &mut out);
-                self.mesh.push(peer, Kind::Reply, r.origin, &[&out]);
+                match self.execute_for_peer(r.kind, r.payload, &mut out) {
+                    Some(id) => self.hold_for(
+                        id,
+                        HeldFor::Shard {
+                            shard: peer,
+                            origin: r.origin,
+                        },
+                    ),
+                    None => self.mesh.push(peer, Kind::Reply, r.origin, &[&out]),
+                }
                 self.scratch = out;
             }
             Kind::Stats => {
@@ -70,7 +79,8 @@ impl Core {
     /// Runs a request another shard forwarded, with the hashes of its keys
     /// the sender computed (see [`Kind`]); it was validated there with the
     /// same limits, so it parses whole here.
-    fn execute_for_peer(&mut self, kind: Kind, payload: &[u8], out: &mut Vec<u8>) {
+    /// Returns the key of the held reply when it waits for replicas.
+    fn execute_for_peer(&mut self, kind: Kind, payload: &[u8], out: &mut Vec<u8>) -> Option<u64> {
         let mut exec = Exec {
             store: &mut self.store,
             stats: &mut self.stats,
@@ -93,7 +103,7 @@ impl Core {
                     debug_assert!(false, "forwarded binary request is incomplete")
                 }
             }
-            return;
+            return None;
         }
         let hash_at = |i: usize| {
             hashes
@@ -106,9 +116,7 @@ impl Core {
                     let keys = get.keys.clone().enumerate().map(|(i, k)| (k, hash_at(i)));
                     exec.values(get.kind, get.exptime, keys, out);
                 }
-                _ => {
-                    exec.run(&request, hash_at(0), out);
-                }
+                _ => return self.run_replicated(&request, hash_at(0), out).1,
             },
             Parse::Invalid(invalid) => {
                 if invalid.reply {
@@ -117,5 +125,6 @@ impl Core {
             }
             Parse::Incomplete { .. } => debug_assert!(false, "forwarded request is incomplete"),
         }
+        None
     }
 }

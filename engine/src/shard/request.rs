@@ -26,6 +26,7 @@ use super::exec::{Exec, Outcome};
 use super::mesh::{self, Kind, Origin};
 use super::net::conn::{MAX_AWAITED, Pause, Wire};
 use super::prefetch::ITEMS_AHEAD;
+use super::replicate::{self, HeldFor};
 use super::route::{self, Target};
 use crate::config::Protocol;
 
@@ -423,7 +424,9 @@ impl Core {
         } else {
             (key.raw(), self.prefetch.hash_of(first_key, key.raw()))
         };
-        match self.place_key(name, hash, self.may_forward(client, raw)) {
+        let may_forward = self.may_forward(client, raw)
+            && !(replicate::reads_only(&request) && self.read_here(name));
+        match self.place_key(name, hash, may_forward) {
             Target::Local => self.execute_local(client, &request, hash),
             Target::Shard(owner) => {
                 if !self.mesh.can_send(owner) {
@@ -438,14 +441,23 @@ impl Core {
 
     /// Runs `request` on this shard's store, replying into the client's queue.
     fn execute_local(&mut self, client: Client, request: &Request<'_>, hash: u64) -> Handled {
-        let Some(queue) = self.net.queue(client) else {
+        if self.net.queue(client).is_none() {
             return Handled::Done;
-        };
-        let mut exec = Exec {
-            store: &mut self.store,
-            stats: &mut self.stats,
-        };
-        match exec.run(request, hash, queue.sink()) {
+        }
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        let (outcome, held) = self.run_replicated(request, hash, &mut out);
+        if let Some(queue) = self.net.queue(client) {
+            match held {
+                Some(id) => {
+                    let part = queue.await_remote();
+                    self.hold_for(id, HeldFor::Client { client, part });
+                }
+                None => queue.sink().extend_from_slice(&out),
+            }
+        }
+        self.scratch = out;
+        match outcome {
             Outcome::Done => Handled::Done,
             Outcome::Close => Handled::Close,
         }
@@ -507,7 +519,13 @@ impl Core {
             .enumerate()
             .map(|(i, k)| {
                 let hash = self.prefetch.hash_of(first_key.saturating_add(i), k);
-                (k, hash, self.place(client, k, hash))
+                let here = !get.kind.touches() && self.read_here(k);
+                let target = if here {
+                    self.place_key(k, hash, false)
+                } else {
+                    self.place(client, k, hash)
+                };
+                (k, hash, target)
             })
             .collect();
         // Check room towards every owner first: a request is either routed
@@ -576,7 +594,7 @@ impl Core {
                 line.extend_from_slice(b"md ");
                 proto::base64::encode(key, &mut line);
                 line.extend_from_slice(b" b q\r\n");
-                self.effect_on_node(node, &line);
+                self.effect_on_node(node, &line, None);
                 return;
             }
         };

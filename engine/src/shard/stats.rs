@@ -54,6 +54,11 @@ pub struct ShardStats {
     /// Of those, the ones answered `SERVER_ERROR backend failure` (or left
     /// out of a multi-get) because the peer was down, slow or broken.
     pub node_failed: u64,
+    /// Replica records (item states, deletes) this shard sent as the acting
+    /// owner of their key.
+    pub replica_shipped: u64,
+    /// Replica records not sent because the link was full or failing.
+    pub replica_dropped: u64,
 }
 
 impl ShardStats {

@@ -392,6 +392,16 @@ impl Store {
         self.slabs.page_class[self.slabs.page_of(h) as usize] as usize
     }
 
+    /// A CAS value made elsewhere (a replica record from the owner node):
+    /// the CAS values this store makes from now on are greater, so that a
+    /// later write to the key still orders after it (a Lamport clock).
+    pub fn observe_cas(&mut self, cas: u64) {
+        let counter = cas >> SHARD_BITS;
+        if counter >= self.cas_counter {
+            self.cas_counter = counter + 1;
+        }
+    }
+
     #[inline]
     fn next_cas(&mut self) -> u64 {
         let c = (self.cas_counter << SHARD_BITS) | self.cfg.shard_id as u64;

@@ -4,6 +4,11 @@
 //! Every node's port must be in the peer list before any node starts: the
 //! ports are picked by binding port 0 (all at once, so they differ), released,
 //! and passed with -p; a lost race ("in use") starts the cluster again.
+//!
+//! [`Cluster::start`] keeps the member list static (the ring never changes,
+//! as issue 11's tests expect); [`Cluster::start_gossip`] runs membership by
+//! gossip, each node's UDP gossip port the same number as its TCP data port
+//! (`--cluster-port`), so no further port has to be found free.
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -34,12 +39,23 @@ pub struct Cluster {
 
 impl Cluster {
     /// `n` real nodes on 127.0.0.1, each `-t 2`, with `extra` arguments.
+    /// Static membership.
     pub fn start(n: usize, extra: &[&str]) -> Cluster {
         Cluster::start_with_fakes(n, 0, extra)
     }
 
-    /// `n` real nodes and `fakes` members whose port is a listener the test holds.
+    /// `n` real nodes and `fakes` members whose port is a listener the test
+    /// holds; static membership (a fake does not gossip).
     pub fn start_with_fakes(n: usize, fakes: usize, extra: &[&str]) -> Cluster {
+        Cluster::launch(n, fakes, false, extra)
+    }
+
+    /// `n` real nodes, `-t 2`, with membership by gossip.
+    pub fn start_gossip(n: usize, extra: &[&str]) -> Cluster {
+        Cluster::launch(n, 0, true, extra)
+    }
+
+    fn launch(n: usize, fakes: usize, gossip: bool, extra: &[&str]) -> Cluster {
         for _ in 0..5 {
             let mut listeners: Vec<TcpListener> = (0..n + fakes)
                 .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
@@ -92,6 +108,11 @@ impl Cluster {
                 .iter()
                 .map(|s| s.to_string())
                 .collect();
+                if gossip {
+                    args.extend(["--cluster-port".to_string(), port.to_string()]);
+                } else {
+                    args.extend(["--cluster-membership".into(), "static".into()]);
+                }
                 args.extend(extra.iter().map(|s| s.to_string()));
                 let argv: Vec<&str> = args.iter().map(String::as_str).collect();
                 match Server::try_start_exact(&argv) {
@@ -133,6 +154,53 @@ impl Cluster {
             .unwrap()
     }
 
+    /// Polls `stats cluster` on node `i` until `done` holds for it, within
+    /// `within`; returns how long that took.
+    pub fn until_stats(
+        &self,
+        i: usize,
+        within: Duration,
+        what: &str,
+        done: impl Fn(&[(String, String)]) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        let mut c = self.connect(i);
+        loop {
+            let stats = c.stats("cluster");
+            if done(&stats) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < within,
+                "n{i}: not {what} after {within:?}: {stats:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Polls node `i` until it sees the members `states` name in those
+    /// states (`stats cluster`'s `member:NAME:state`).
+    pub fn until_states(&self, i: usize, states: &[(&str, &str)], within: Duration) -> Duration {
+        self.until_stats(i, within, &format!("{states:?}"), |stats| {
+            states
+                .iter()
+                .all(|(name, want)| stat_text(stats, &format!("member:{name}:state")) == *want)
+        })
+    }
+
+    /// Polls every running node until it sees every other one alive.
+    pub fn until_all_alive(&self, within: Duration) {
+        let names: Vec<String> = (0..self.nodes.len()).map(|j| format!("n{j}")).collect();
+        for i in (0..self.nodes.len()).filter(|&i| self.nodes[i].server.is_some()) {
+            let want: Vec<(&str, &str)> = names
+                .iter()
+                .enumerate()
+                .map(|(j, n)| (n.as_str(), if i == j { "this" } else { "alive" }))
+                .collect();
+            self.until_states(i, &want, within);
+        }
+    }
+
     pub fn kill(&mut self, i: usize) {
         drop(self.nodes[i].server.take());
     }
@@ -157,6 +225,15 @@ impl Cluster {
             }
         }
     }
+}
+
+/// A `STAT` value as text ("" when absent).
+pub fn stat_text(stats: &[(String, String)], name: &str) -> String {
+    stats
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
 }
 
 pub fn set(c: &mut Conn, key: &str, value: &str) {

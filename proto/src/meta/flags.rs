@@ -267,7 +267,7 @@ impl<'a> MetaFlags<'a> {
                 },
                 b'O' => f.opaque = arg,
                 b'P' | b'L' | b'c' | b'f' | b'h' | b'k' | b'l' | b'q' | b's' | b't' | b'u'
-                | b'v' | b'x' | b'I' => {}
+                | b'v' | b'x' | b'I' | b'Y' => {}
                 _ => return Err(ClientError::InvalidFlag),
             }
             f.present |= bit(o);
@@ -321,6 +321,12 @@ impl<'a> MetaFlags<'a> {
     /// `I`.
     pub fn invalidate(&self) -> bool {
         self.has(b'I')
+    }
+    /// `Y` (corecache's own, for replica records on peer links): apply an
+    /// ms only if its `E` CAS is newer than the stored item's, an md only if
+    /// the stored item's CAS is not newer than its `E`.
+    pub fn if_newer(&self) -> bool {
+        self.has(b'Y')
     }
     /// `x`.
     pub fn remove_value(&self) -> bool {

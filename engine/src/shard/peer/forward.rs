@@ -30,9 +30,9 @@ impl Core {
     /// leave this node.
     pub(in crate::shard) fn place_key(&self, key: &[u8], hash: u64, may_forward: bool) -> Target {
         let shards = self.mesh.shards();
-        match &self.shared.cluster {
-            Some(plan) if plan.forward && may_forward => Router {
-                ring: &plan.ring,
+        match (&self.shared.cluster, &self.view) {
+            (Some(plan), Some(view)) if plan.forward && may_forward => Router {
+                ring: &view.ring,
                 this_node: plan.peers.this_node,
                 this_shard: self.id,
                 shards,
@@ -117,11 +117,17 @@ impl Core {
     }
 
     /// Runs `line` (a request that always has a reply, here a quiet delete)
-    /// on `node` for its effect only; skipped when the link cannot take it.
-    pub(in crate::shard) fn effect_on_node(&mut self, node: usize, line: &[u8]) {
+    /// on `node` for its effect only; skipped (false) when the link cannot
+    /// take it. `ack`: the held reply its answer counts for.
+    pub(in crate::shard) fn effect_on_node(
+        &mut self,
+        node: usize,
+        line: &[u8],
+        ack: Option<u64>,
+    ) -> bool {
         let now = Instant::now();
         if !self.links.has_room(node) || self.links.refuses(node, now) {
-            return;
+            return false;
         }
         let w = Waiting {
             client: None,
@@ -129,8 +135,9 @@ impl Core {
             expect: Expect::UntilNoop,
             on_failure: OnFailure::Nothing,
             since: now,
+            ack,
         };
-        self.links.push(&mut self.net.ring, node, &[line, NOOP], w);
+        self.links.push(&mut self.net.ring, node, &[line, NOOP], w)
     }
 
     fn queue_for_node(
@@ -153,6 +160,7 @@ impl Core {
             expect,
             on_failure,
             since: now,
+            ack: None,
         };
         if self.links.refuses(node, now) || !self.links.push(&mut self.net.ring, node, parts, w) {
             self.links.count_failed(node);
@@ -202,6 +210,9 @@ impl Core {
                     if let Some(client) = front.client {
                         self.deliver_to(client, front.part, &rbuf[pos..pos + deliver]);
                     }
+                    if let Some(id) = front.ack {
+                        self.ack_arrived(id);
+                    }
                     pos += consumed;
                 }
                 Ok(None) => break,
@@ -234,6 +245,37 @@ impl Core {
         for w in waiting {
             if let Some(client) = w.client {
                 self.answer_failure(client, w.part, w.on_failure);
+            }
+            // A replica that cannot be reached is not waited for.
+            if let Some(id) = w.ack {
+                self.ack_arrived(id);
+            }
+        }
+    }
+
+    /// Every turn: a new membership view is taken (one atomic load when
+    /// nothing changed); the links to members it declares down are dropped,
+    /// failing what waited on them, so nothing waits on a dead node.
+    pub(in crate::shard) fn check_membership(&mut self) {
+        let Some(published) = &self.shared.membership else {
+            return;
+        };
+        let version = published.version();
+        if version == self.view_version {
+            return;
+        }
+        self.view_version = version;
+        let view = published.load();
+        let Some(old) = self.view.replace(view.clone()) else {
+            return;
+        };
+        for node in 0..view.members.len() {
+            match (old.is_live(node), view.is_live(node)) {
+                (true, false) if self.links.in_flight(node) > 0 => {
+                    self.fail_link(node, Failure::MemberDown)
+                }
+                (false, true) => self.links.revive(node),
+                _ => {}
             }
         }
     }

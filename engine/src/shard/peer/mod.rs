@@ -134,6 +134,8 @@ pub enum Failure {
     Closed,
     Garbage,
     Io(i32),
+    /// Membership declared the peer down.
+    MemberDown,
 }
 
 impl std::fmt::Display for Failure {
@@ -148,6 +150,7 @@ impl std::fmt::Display for Failure {
             ),
             Failure::Closed => f.write_str("the peer closed the link"),
             Failure::Garbage => f.write_str("the peer sent a reply that does not parse"),
+            Failure::MemberDown => f.write_str("membership declared the peer down"),
             Failure::Io(e) => write!(f, "{}", std::io::Error::from_raw_os_error(*e)),
         }
     }
@@ -367,6 +370,26 @@ impl Links {
         std::mem::take(&mut link.waiting)
     }
 
+    /// Requests waiting on the link to `node`.
+    pub fn in_flight(&self, node: usize) -> usize {
+        self.links
+            .get(node)
+            .and_then(Option::as_ref)
+            .map_or(0, |l| l.waiting.len())
+    }
+
+    /// Membership says `node` is back: a link waiting out its backoff may
+    /// be opened by the next request, and the backoff starts over.
+    pub fn revive(&mut self, node: usize) {
+        let min = self.backoff_min;
+        if let Some(link) = self.link(node) {
+            link.backoff = min;
+            if let State::Down { retry_at } = &mut link.state {
+                *retry_at = None;
+            }
+        }
+    }
+
     /// A reply on the link to `node` arrived in time: the backoff starts over.
     fn healthy(&mut self, node: usize) {
         let min = self.backoff_min;
@@ -433,6 +456,7 @@ impl Link {
             expect: replies::Expect::One,
             on_failure: replies::OnFailure::Nothing,
             since: now,
+            ack: None,
         });
         true
     }

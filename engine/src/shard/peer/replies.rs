@@ -53,6 +53,10 @@ pub struct Waiting {
     pub expect: Expect,
     pub on_failure: OnFailure,
     pub since: Instant,
+    /// A replica record a held reply waits for (`replication_ack = "all"`):
+    /// the key of its `Core::acks` entry, counted down when this request is
+    /// answered or fails.
+    pub ack: Option<u64>,
 }
 
 /// Where the next reply for `expect` ends in `buf`: `Ok(Some((deliver,

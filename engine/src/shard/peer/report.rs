@@ -26,11 +26,31 @@ impl Core {
             return;
         };
         let members = &plan.peers.members;
+        // The latest published view (not this shard's, which may be one
+        // turn old), for the members' states.
+        let view = self.shared.membership.as_ref().map(|p| p.load());
+        let ring = view.as_ref().map_or(&plan.ring, |v| &v.ring);
         stat("cluster_enabled", &1);
         stat("cluster_node", &plan.peers.this().name);
         stat("cluster_ring", &plan.ring.kind().name());
         stat("cluster_forwarding", &u8::from(plan.forward));
+        stat(
+            "cluster_membership",
+            &if plan.gossip.is_some() {
+                "gossip"
+            } else {
+                "static"
+            },
+        );
+        stat("cluster_epoch", &view.as_ref().map_or(1, |v| v.epoch));
+        stat("cluster_replicas", &plan.replicas);
         stat("cluster_members", &members.len());
+        stat(
+            "cluster_live_members",
+            &view.as_ref().map_or(members.len(), |v| {
+                v.members.iter().filter(|m| m.live).count()
+            }),
+        );
         for (i, m) in members.iter().enumerate() {
             let address = self
                 .shared
@@ -39,10 +59,18 @@ impl Core {
                 .map_or_else(|| format!("{}:{}", m.host, m.port), ToString::to_string);
             stat(&format!("member:{}:address", m.name), &address);
             stat(&format!("member:{}:weight", m.name), &m.weight);
-            stat(
-                &format!("member:{}:points", m.name),
-                &plan.ring.points_of(i),
-            );
+            stat(&format!("member:{}:points", m.name), &ring.points_of(i));
+            if let Some(v) = view.as_ref().and_then(|v| v.members.get(i)) {
+                let state = if plan.gossip.is_some() {
+                    v.state.name()
+                } else {
+                    "static"
+                };
+                stat(&format!("member:{}:state", m.name), &state);
+                stat(&format!("member:{}:live", m.name), &u8::from(v.live));
+                stat(&format!("member:{}:incarnation", m.name), &v.incarnation);
+                stat(&format!("member:{}:generation", m.name), &v.generation);
+            }
             stat(
                 &format!("member:{}:this", m.name),
                 &u8::from(i == plan.peers.this_node),

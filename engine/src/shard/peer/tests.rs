@@ -33,6 +33,7 @@ fn waiting(part: u32, since: Instant) -> Waiting {
         expect: Expect::One,
         on_failure: OnFailure::Error,
         since,
+        ack: None,
     }
 }
 

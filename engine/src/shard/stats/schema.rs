@@ -201,6 +201,8 @@ pub static GENERAL: &[Entry<GeneralGet>] = &[
     stat("udp_replies_rate_limited", Counter, Sum, |s, _| s.udp_replies_rate_limited, "UDP replies dropped by the per-source reply rate bound."),
     stat("cluster_forwarded", Counter, Sum, |s, _| s.node_forwarded, "Requests sent to the cluster node owning their key."),
     stat("cluster_failed", Counter, Sum, |s, _| s.node_failed, "Forwarded requests failed because their node was down, slow or broken."),
+    stat("replica_shipped", Counter, Sum, |s, _| s.replica_shipped, "Replica records (item states, deletes) sent to the other replicas of their key."),
+    stat("replica_dropped", Counter, Sum, |s, _| s.replica_dropped, "Replica records not sent because the link to the replica was full or failing."),
     stat("slab_bytes", Gauge, Sum, |_, st| st.slab_bytes, "Bytes of slab pages handed to size classes."),
     stat("hash_slots", Gauge, Sum, |_, st| st.hash_slots, "Slots of the key index (hash_power_level is its log2, at least 16)."),
     stat("restart_items_restored", Gauge, Sum, |_, st| st.restored_items, "Items brought back by the warm restart at start-up (-e)."),

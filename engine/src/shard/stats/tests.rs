@@ -31,6 +31,8 @@ fn shard(base: u64) -> ShardStats {
         conn_yields: base + 20,
         node_forwarded: base + 21,
         node_failed: base + 22,
+        replica_shipped: base + 23,
+        replica_dropped: base + 24,
     }
 }
 

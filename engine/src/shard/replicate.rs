@@ -1,0 +1,278 @@
+//! Replicas: after the acting owner of a key executed a write, it ships the
+//! item's resulting state (value, flags, TTL, CAS) or its delete to the
+//! other nodes of the key's replica set, over this shard's peer links.
+//!
+//! ```text
+//!   write on the owning shard ─► peek before ─► Exec::run ─► peek after
+//!        changed (CAS or TTL)? ─► ms <key> <len> b F T E<cas> Y q   (a set)
+//!        gone?                 ─► md <key> b E<cas before> Y q       (a delete)
+//!                                  └─► effect_on_node(r) for every other replica r
+//!   replica, any shard ─► owning shard ─► `Y`: apply only if newer (exec.rs)
+//! ```
+//!
+//! The replica set of a key is its owner in the current ring (over the live
+//! members) and the next `replicas - 1` distinct live members clockwise. A
+//! shard ships only for keys whose acting owner is this node, and never for
+//! a replica record (`Y`), so records do not bounce. Ordering: records of
+//! one key leave one shard over one link, in order; across an owner change
+//! the `Y` rule decides: a set applies only if its CAS is greater than the
+//! stored item's, a delete only if the stored CAS is not greater than the
+//! deleted item's, and every applied CAS advances the replica store's CAS
+//! clock (`Store::observe_cas`), so the next owner's writes order after it.
+//!
+//! Acknowledgement: with "all" (the default) the client's reply is held
+//! (`Held`: a place in its reply queue, or the shard that forwarded the
+//! request) until every record is answered or its link failed (a replica
+//! that cannot be reached is not waited for; membership soon drops it);
+//! with "owner" it leaves after the owner's store applied the write and the
+//! records follow. Either way a record for a link that is full or failing is
+//! dropped (counted as `replica_dropped`) and not waited for.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use proto::Request;
+use store::HashedKey;
+
+use super::Core;
+use super::client::Client;
+use super::exec::{Exec, Outcome};
+use super::mesh::{Kind, Origin};
+
+/// The state of the key before a write that may have to be shipped.
+pub(super) struct Before {
+    key: Vec<u8>,
+    hash: u64,
+    /// CAS and relative expiry of the item before, if there was one.
+    prior: Option<(u64, u32)>,
+}
+
+/// A client's reply held until the replicas have applied its write.
+pub(super) struct Held {
+    to: Option<HeldFor>,
+    reply: Vec<u8>,
+    /// Replica records not yet answered.
+    remaining: u32,
+}
+
+/// Where a held reply goes.
+#[derive(Clone, Copy)]
+pub(super) enum HeldFor {
+    /// A place in a connection's reply queue on this shard.
+    Client { client: Client, part: u32 },
+    /// Back to the shard that forwarded the request.
+    Shard { shard: usize, origin: Origin },
+}
+
+/// Relative TTLs above this are absolute unix times on the wire (memcached).
+const MAX_RELATIVE_TTL: i64 = 60 * 60 * 24 * 30;
+
+/// Whether a request may change its key's item (and is not itself a
+/// replica record).
+fn writes(request: &Request<'_>) -> bool {
+    match request {
+        Request::Store(_) | Request::Delete(_) | Request::Arith(_) | Request::Touch(_) => true,
+        Request::MetaArith(_) => true,
+        Request::MetaSet(m) => !m.flags.if_newer(),
+        Request::MetaDelete(m) => !m.flags.if_newer(),
+        Request::MetaGet(m) => m.flags.ttl().is_some() || m.flags.vivify().is_some(),
+        // gat/gats of one key; a multi-key gat is not replicated.
+        Request::Get(g) => g.kind.touches() && g.keys.len() == 1,
+        _ => false,
+    }
+}
+
+/// Whether a request only reads its key (a `read_from = "any"` candidate).
+pub(super) fn reads_only(request: &Request<'_>) -> bool {
+    match request {
+        Request::Get(g) => !g.kind.touches(),
+        Request::MetaGet(m) => m.flags.ttl().is_none() && m.flags.vivify().is_none(),
+        Request::MetaDebug(_) => true,
+        _ => false,
+    }
+}
+
+impl Core {
+    /// With replicas, this shard's CAS values start at the wall clock's
+    /// microseconds (in the store's counter bits): a node that restarts
+    /// empty then makes CAS values greater than any it or its replicas made
+    /// before (as long as no shard made more than one per microsecond of
+    /// its life), so its records are not refused as older (`Y`).
+    pub(super) fn start_cas_clock(&mut self) {
+        if self.shared.cluster.as_ref().is_some_and(|p| p.replicas > 1) {
+            let micros = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64);
+            self.store.observe_cas(micros << store::SHARD_BITS);
+        }
+    }
+
+    /// With `read_from = "any"`: whether this node holds a replica of `key`
+    /// (decoded) and so answers a read of it itself.
+    pub(super) fn read_here(&self, key: &[u8]) -> bool {
+        let (Some(plan), Some(view)) = (self.shared.cluster.as_ref(), self.view.as_ref()) else {
+            return false;
+        };
+        plan.read_any
+            && plan.replicas > 1
+            && view
+                .ring
+                .replicas(key, plan.replicas)
+                .any(|n| n == plan.peers.this_node)
+    }
+
+    /// Before a keyed request runs here: what to compare after it when this
+    /// node is the acting owner of a replicated key, `None` otherwise.
+    pub(super) fn replica_before(&mut self, request: &Request<'_>, hash: u64) -> Option<Before> {
+        let plan = self.shared.cluster.as_ref()?;
+        if plan.replicas < 2 || !writes(request) {
+            return None;
+        }
+        let view = self.view.as_ref()?;
+        let mut buf: proto::meta::KeyBuf = [0; _];
+        let key = request.key()?.decode(&mut buf).to_vec();
+        if view.ring.replicas(&key, plan.replicas).next() != Some(plan.peers.this_node) {
+            return None;
+        }
+        let prior = self
+            .store
+            .peek(HashedKey::with_hash(&key, hash))
+            .map(|it| (it.cas, it.exptime));
+        Some(Before { key, hash, prior })
+    }
+
+    /// After the request ran: ships the item's new state, or its delete, to
+    /// the key's other replicas.
+    /// Returns how many records were sent; `ack` is the held reply their
+    /// answers count for (`replication_ack = "all"`).
+    pub(super) fn replica_after(&mut self, before: Before, ack: Option<u64>) -> u32 {
+        let Before { key, hash, prior } = before;
+        let mut record = Vec::with_capacity(key.len() * 2 + 64);
+        record.extend_from_slice(b"m");
+        let after = self.store.peek(HashedKey::with_hash(&key, hash));
+        match (after, prior) {
+            (Some(it), prior) if prior != Some((it.cas, it.exptime)) => {
+                let ttl = match it.ttl {
+                    -1 => 0,
+                    t if t > MAX_RELATIVE_TTL => unix_now() + t,
+                    // An item due this second still expires (T0 would keep it).
+                    t => t.max(1),
+                };
+                record.extend_from_slice(b"s ");
+                proto::base64::encode(&key, &mut record);
+                let line = format!(
+                    " {} b F{} T{} E{} Y q\r\n",
+                    it.value.len(),
+                    it.flags,
+                    ttl,
+                    it.cas
+                );
+                record.extend_from_slice(line.as_bytes());
+                record.extend_from_slice(it.value);
+                record.extend_from_slice(b"\r\n");
+            }
+            (None, Some((cas, _))) => {
+                record.extend_from_slice(b"d ");
+                proto::base64::encode(&key, &mut record);
+                record.extend_from_slice(format!(" b E{cas} Y q\r\n").as_bytes());
+            }
+            _ => return 0,
+        }
+        let (Some(plan), Some(view)) = (self.shared.cluster.as_ref(), self.view.clone()) else {
+            return 0;
+        };
+        let mut sent = 0;
+        for node in view.ring.replicas(&key, plan.replicas).skip(1) {
+            if self.effect_on_node(node, &record, ack) {
+                self.stats.replica_shipped += 1;
+                sent += 1;
+            } else {
+                self.stats.replica_dropped += 1;
+            }
+        }
+        sent
+    }
+
+    /// Whether replies to replicated writes wait for the replicas.
+    fn ack_all(&self) -> bool {
+        self.shared
+            .cluster
+            .as_ref()
+            .is_some_and(|p| p.ack_all && p.replicas > 1)
+    }
+
+    /// Runs a keyed request here and ships what it changed: the reply goes
+    /// to `out` at once, or, with `replication_ack = "all"` when records
+    /// were sent, is held until every one is answered (`Ok(None)` then: the
+    /// caller makes the [`Held`] destination with the returned key).
+    pub(super) fn run_replicated(
+        &mut self,
+        request: &Request<'_>,
+        hash: u64,
+        out: &mut Vec<u8>,
+    ) -> (Outcome, Option<u64>) {
+        let before = self.replica_before(request, hash);
+        let outcome = Exec {
+            store: &mut self.store,
+            stats: &mut self.stats,
+        }
+        .run(request, hash, out);
+        let Some(b) = before else {
+            return (outcome, None);
+        };
+        if !self.ack_all() {
+            self.replica_after(b, None);
+            return (outcome, None);
+        }
+        self.next_ack += 1;
+        let id = self.next_ack;
+        match self.replica_after(b, Some(id)) {
+            0 => (outcome, None),
+            n => {
+                self.acks.insert(
+                    id,
+                    Held {
+                        to: None,
+                        reply: std::mem::take(out),
+                        remaining: n,
+                    },
+                );
+                (outcome, Some(id))
+            }
+        }
+    }
+
+    /// Says where the held reply `id` goes once its replicas have answered.
+    pub(super) fn hold_for(&mut self, id: u64, to: HeldFor) {
+        if let Some(h) = self.acks.get_mut(&id) {
+            h.to = Some(to);
+        }
+    }
+
+    /// One replica record of held reply `id` was answered (or its link
+    /// failed); the last one sends the reply on.
+    pub(super) fn ack_arrived(&mut self, id: u64) {
+        let Some(h) = self.acks.get_mut(&id) else {
+            return;
+        };
+        h.remaining -= 1;
+        if h.remaining > 0 {
+            return;
+        }
+        let Some(h) = self.acks.remove(&id) else {
+            return;
+        };
+        match h.to {
+            Some(HeldFor::Client { client, part }) => self.deliver_to(client, part, &h.reply),
+            Some(HeldFor::Shard { shard, origin }) => {
+                self.mesh.push(shard, Kind::Reply, origin, &[&h.reply])
+            }
+            None => {}
+        }
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

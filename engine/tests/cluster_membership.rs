@@ -1,0 +1,105 @@
+//! Membership by gossip (issue 12): three real nodes on 127.0.0.1 find each
+//! other, a node killed with SIGKILL is declared down within the detection
+//! time by both survivors, its keys are then served by the next live node of
+//! the ring (set then get through each survivor), and the restarted node
+//! rejoins: the epoch grows and its keys go back to it.
+//! The cluster harness is `common::cluster`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::cluster::{Cluster, get, set, stat_text, value_reply};
+
+/// The default timings detect a killed node within 2 s on loopback; a
+/// loaded 2-core CI machine gets some slack on top.
+const DETECT_WITHIN: Duration = Duration::from_secs(4);
+const CONVERGE_WITHIN: Duration = Duration::from_secs(10);
+
+fn epoch(cluster: &Cluster, i: usize) -> u64 {
+    common::stat(&cluster.connect(i).stats("cluster"), "cluster_epoch")
+}
+
+#[test]
+fn members_find_each_other_and_stats_cluster_shows_them() {
+    let cluster = Cluster::start_gossip(3, &[]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    for i in 0..3 {
+        let stats = cluster.connect(i).stats("cluster");
+        assert_eq!(stat_text(&stats, "cluster_membership"), "gossip");
+        assert_eq!(common::stat(&stats, "cluster_live_members"), 3);
+        for j in 0..3 {
+            assert_eq!(common::stat(&stats, &format!("member:n{j}:live")), 1);
+            assert!(common::stat(&stats, &format!("member:n{j}:points")) > 0);
+            if j != i {
+                // Every identity carries its start time as its generation.
+                assert!(common::stat(&stats, &format!("member:n{j}:generation")) > 0);
+            }
+            common::stat(&stats, &format!("member:n{j}:incarnation"));
+        }
+    }
+}
+
+#[test]
+fn a_killed_node_is_detected_its_keys_move_and_it_rejoins() {
+    let mut cluster = Cluster::start_gossip(3, &[]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let before = epoch(&cluster, 0).max(epoch(&cluster, 1));
+    let keys: Vec<String> = (0..90).map(|i| format!("m:{i}")).collect();
+    let on_n2 = keys.iter().filter(|k| cluster.owner(k) == 2).count();
+    assert!(on_n2 > 10, "{on_n2} of the keys on n2");
+
+    cluster.kill(2);
+    let killed = Instant::now();
+    for i in 0..2 {
+        cluster.until_states(i, &[("n2", "down")], DETECT_WITHIN);
+    }
+    let detected = killed.elapsed();
+    eprintln!("n2 declared down by both survivors {detected:?} after SIGKILL");
+    for i in 0..2 {
+        let stats = cluster.connect(i).stats("cluster");
+        assert!(common::stat(&stats, "cluster_epoch") > before);
+        assert_eq!(common::stat(&stats, "cluster_live_members"), 2);
+        assert_eq!(common::stat(&stats, "member:n2:live"), 0);
+        assert_eq!(common::stat(&stats, "member:n2:points"), 0);
+    }
+    // Every key, n2's included, is served: set through one survivor, read
+    // through the other and through itself.
+    let mut c = [cluster.connect(0), cluster.connect(1)];
+    for (i, key) in keys.iter().enumerate() {
+        let (a, b) = (i % 2, 1 - i % 2);
+        set(&mut c[a], key, &format!("v{i}"));
+        let want = value_reply(key, &format!("v{i}"));
+        assert_eq!(get(&mut c[b], key), want, "{key} through n{b}");
+        assert_eq!(get(&mut c[a], key), want, "{key} through n{a}");
+    }
+
+    cluster.restart(2);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let after = epoch(&cluster, 0);
+    assert!(after > before + 1, "epoch {before} -> {after}");
+    // n2's keys are its own again: written through a survivor, they are on
+    // n2 (which serves its own keys itself, never forwarding them).
+    let mut n2 = cluster.connect(2);
+    for key in keys.iter().filter(|k| cluster.owner(k) == 2) {
+        set(&mut c[0], key, "home");
+        assert_eq!(get(&mut n2, key), value_reply(key, "home"), "{key} on n2");
+    }
+}
+
+#[test]
+fn a_node_stopped_with_sigterm_announces_its_leave() {
+    let mut cluster = Cluster::start_gossip(3, &[]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let server = cluster.nodes[2].server.take().expect("running");
+    let stopped = Instant::now();
+    assert!(server.terminate().success());
+    // The leave is gossiped as the drain starts: the others need not wait
+    // for a probe to fail and the suspicion to run out (about 1.2 s).
+    for i in 0..2 {
+        cluster.until_states(i, &[("n2", "down")], DETECT_WITHIN);
+    }
+    let took = stopped.elapsed();
+    eprintln!("n2 down on both survivors {took:?} after SIGTERM");
+    assert!(took < Duration::from_millis(800), "{took:?}");
+}

@@ -1,0 +1,279 @@
+//! Replicas (issue 12): with `--replicas 2` the acting owner of a key ships
+//! the item's state (value, flags, TTL, CAS) or its delete to the next live
+//! node of the ring; kill the owner with SIGKILL and the key is read through
+//! any survivor with the same value and CAS, and `cas` with the CAS from
+//! before the failover still works. The replica records' ordering rule (`Y`:
+//! apply only if newer) is checked on one node; with `--replication-ack all`
+//! (the default) a reply waits for the replica, and killing the owner under
+//! a running writer loses no acknowledged write.
+//! The cluster harness is `common::cluster`.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::cluster::{Cluster, get, set, text};
+use common::{Server, stat};
+
+const CONVERGE_WITHIN: Duration = Duration::from_secs(10);
+const DETECT_WITHIN: Duration = Duration::from_secs(4);
+
+/// `gets key` as (flags, value, cas), or `None` on a miss.
+fn gets(c: &mut common::Conn, key: &str) -> Option<(String, String, u64)> {
+    c.send(format!("gets {key}\r\n").as_bytes());
+    let line = text(&c.read_line());
+    if line == "END\r\n" {
+        return None;
+    }
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(parts.len(), 5, "{line:?}");
+    let len: usize = parts[3].parse().unwrap();
+    let value = text(&c.read_n(len + 2));
+    assert_eq!(text(&c.read_line()), "END\r\n");
+    Some((
+        parts[2].to_string(),
+        value.trim_end_matches("\r\n").to_string(),
+        parts[4].parse().unwrap(),
+    ))
+}
+
+#[test]
+fn a_killed_owners_keys_read_back_from_its_replica_with_the_same_cas() {
+    let mut cluster = Cluster::start_gossip(3, &["--replicas", "2", "--replication-ack", "owner"]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    // Keys n1 owns, written through n0 (forwarded to n1, which ships them).
+    let keys: Vec<String> = (0..)
+        .map(|i| format!("r:{i}"))
+        .filter(|k| cluster.owner(k) == 1)
+        .take(40)
+        .collect();
+    let mut a = cluster.connect(0);
+    for (i, key) in keys.iter().enumerate() {
+        a.send(format!("set {key} {i} 0 3\r\nv{i:02}\r\n").as_bytes());
+        assert_eq!(text(&a.read_line()), "STORED\r\n", "{key}");
+    }
+    // A delete is shipped too; an incr ships the new value.
+    let (gone, counter) = (&keys[0], &keys[1]);
+    a.send(format!("delete {gone}\r\n").as_bytes());
+    assert_eq!(text(&a.read_line()), "DELETED\r\n");
+    set(&mut a, counter, "41");
+    a.send(format!("incr {counter} 1\r\n").as_bytes());
+    assert_eq!(text(&a.read_line()), "42\r\n");
+    let before: Vec<Option<(String, String, u64)>> = keys.iter().map(|k| gets(&mut a, k)).collect();
+    assert!(before[0].is_none());
+    // Replication is asynchronous (ack "owner"): wait until n1 has shipped
+    // every record and has nothing in flight to its peers.
+    let shipped_all = keys.len() as u64 + 3;
+    until_shipped(&cluster, 1);
+    let stats = cluster.connect(1).stats("");
+    assert_eq!(stat(&stats, "replica_shipped"), shipped_all, "{stats:?}");
+    assert_eq!(stat(&stats, "replica_dropped"), 0);
+
+    cluster.kill(1);
+    for i in [0, 2] {
+        cluster.until_states(i, &[("n1", "down")], DETECT_WITHIN);
+    }
+    for i in [0, 2] {
+        let mut c = cluster.connect(i);
+        for (key, want) in keys.iter().zip(&before) {
+            assert_eq!(&gets(&mut c, key), want, "{key} through n{i}");
+        }
+    }
+    // The CAS from before the failover still means the same item.
+    let (_, _, cas) = before[2].clone().unwrap();
+    let key = &keys[2];
+    let mut c = cluster.connect(2);
+    c.send(format!("cas {key} 9 0 3 {cas}\r\nnew\r\n").as_bytes());
+    assert_eq!(text(&c.read_line()), "STORED\r\n");
+    let (flags, value, new_cas) = gets(&mut c, key).unwrap();
+    assert_eq!((flags.as_str(), value.as_str()), ("9", "new"));
+    assert!(
+        new_cas > cas,
+        "the new owner's CAS {new_cas} orders after {cas}"
+    );
+    assert_eq!(
+        get(&mut a, key),
+        "VALUE ".to_string() + key + " 9 3\r\nnew\r\nEND\r\n"
+    );
+}
+
+#[test]
+fn replica_records_apply_only_if_newer() {
+    let server = Server::start(&["-t", "1"]);
+    let mut c = server.connect();
+    let rt = |c: &mut common::Conn, req: &str| text(&c.round_trip(req.as_bytes()));
+    assert_eq!(rt(&mut c, "ms k 2 E100 Y\r\nv1\r\n"), "HD\r\n");
+    // An older record arriving late loses.
+    assert_eq!(rt(&mut c, "ms k 2 E50 Y\r\nv0\r\n"), "NS\r\n");
+    assert_eq!(rt(&mut c, "ms k 2 E100 Y\r\nv0\r\n"), "NS\r\n");
+    assert_eq!(rt(&mut c, "mg k v c\r\n"), "VA 2 c100\r\nv1\r\n");
+    // A delete of an older item leaves the newer one.
+    assert_eq!(rt(&mut c, "md k E99 Y\r\n"), "EX\r\n");
+    assert_eq!(rt(&mut c, "mg k v\r\n"), "VA 2\r\nv1\r\n");
+    // The store's CAS clock moved past what it applied.
+    assert_eq!(rt(&mut c, "ms k 2 E500 Y\r\nv2\r\n"), "HD\r\n");
+    assert_eq!(rt(&mut c, "ms j 1\r\nx\r\n"), "HD\r\n");
+    let cas: u64 = rt(&mut c, "mg j c\r\n")
+        .trim()
+        .strip_prefix("HD c")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(cas > 500, "{cas}");
+    assert_eq!(rt(&mut c, "md k E500 Y\r\n"), "HD\r\n");
+    assert_eq!(rt(&mut c, "mg k v\r\n"), "EN\r\n");
+}
+
+#[test]
+fn read_from_any_answers_from_a_local_replica() {
+    let cluster = Cluster::start_gossip(3, &["--replicas", "2", "--cluster-read-from", "any"]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let key = cluster.key_on(1, "any");
+    let replicas: Vec<usize> = cluster.ring.replicas(key.as_bytes(), 2).collect();
+    assert_eq!(replicas[0], 1);
+    let (replica, other) = (replicas[1], 3 - 1 - replicas[1]);
+    let mut w = cluster.connect(1);
+    set(&mut w, &key, "shared");
+    until_shipped(&cluster, 1);
+    let forwarded = |i: usize| stat(&cluster.connect(i).stats(""), "cluster_forwarded");
+    let want = format!("VALUE {key} 5 6\r\nshared\r\nEND\r\n");
+    // The replica answers from its own copy: nothing forwarded.
+    let before = forwarded(replica);
+    let mut r = cluster.connect(replica);
+    assert_eq!(get(&mut r, &key), want);
+    r.send(format!("get {key} {key}\r\n").as_bytes());
+    assert_eq!(
+        text(&r.read_through(b"END\r\n")),
+        format!("VALUE {key} 5 6\r\nshared\r\nVALUE {key} 5 6\r\nshared\r\nEND\r\n")
+    );
+    assert_eq!(forwarded(replica), before);
+    // A node outside the replica set forwards to the owner.
+    let before = forwarded(other);
+    assert_eq!(get(&mut cluster.connect(other), &key), want);
+    assert_eq!(forwarded(other), before + 1);
+    // Writes still go to the owner, from the replica too.
+    let before = forwarded(replica);
+    set(&mut r, &key, "again!");
+    assert_eq!(forwarded(replica), before + 1);
+}
+
+/// Polls until n`i`'s links have nothing in flight (its replica records
+/// are all answered).
+fn until_shipped(cluster: &Cluster, i: usize) {
+    cluster.until_stats(i, CONVERGE_WITHIN, "done shipping", |s| {
+        s.iter()
+            .filter(|(k, _)| k.ends_with(":in_flight"))
+            .all(|(_, v)| v == "0")
+    });
+}
+
+#[test]
+fn a_restarted_owners_new_writes_win_over_what_its_replica_took_meanwhile() {
+    let mut cluster = Cluster::start_gossip(3, &["--replicas", "2"]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let key = cluster.key_on(1, "back");
+    let replica = cluster.ring.replicas(key.as_bytes(), 2).nth(1).unwrap();
+    let entry = 3 - 1 - replica;
+    let mut a = cluster.connect(entry);
+    set(&mut a, &key, "v1");
+    until_shipped(&cluster, 1);
+    cluster.kill(1);
+    cluster.until_states(entry, &[("n1", "down")], DETECT_WITHIN);
+    cluster.until_states(replica, &[("n1", "down")], DETECT_WITHIN);
+    // Written during the outage: the replica is the acting owner.
+    set(&mut a, &key, "v2");
+    cluster.restart(1);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    // The restarted owner is empty and its CAS clock starts anew; its write
+    // must still replace the replica's newer-numbered copy.
+    set(&mut a, &key, "v3");
+    until_shipped(&cluster, 1);
+    cluster.kill(1);
+    cluster.until_states(entry, &[("n1", "down")], DETECT_WITHIN);
+    cluster.until_states(replica, &[("n1", "down")], DETECT_WITHIN);
+    assert_eq!(
+        get(&mut cluster.connect(replica), &key),
+        format!("VALUE {key} 5 2\r\nv3\r\nEND\r\n")
+    );
+}
+
+#[test]
+fn with_ack_all_a_write_waits_for_its_replica() {
+    let cluster = Cluster::start_gossip(3, &["--replicas", "2", "--replication-ack", "all"]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let key = cluster.key_on(1, "all");
+    let replica = cluster.ring.replicas(key.as_bytes(), 2).nth(1).unwrap();
+    let mut owner = cluster.connect(1);
+    let started = Instant::now();
+    set(&mut owner, &key, "one");
+    let quick = started.elapsed();
+    // A stopped replica holds the reply until membership declares it down
+    // (its link then fails and is not waited for); then the write is STORED.
+    let pid = cluster.nodes[replica].server.as_ref().unwrap().pid();
+    common::signal(pid, libc::SIGSTOP);
+    let started = Instant::now();
+    set(&mut owner, &key, "two");
+    let held = started.elapsed();
+    common::signal(pid, libc::SIGCONT);
+    eprintln!("reply with the replica up {quick:?}, stopped {held:?}");
+    assert!(held > Duration::from_millis(500), "{held:?}");
+    assert!(held < Duration::from_secs(5), "{held:?}");
+    assert_eq!(
+        get(&mut owner, &key),
+        format!("VALUE {key} 5 3\r\ntwo\r\nEND\r\n")
+    );
+}
+
+#[test]
+fn with_ack_all_no_acknowledged_write_is_lost_when_the_owner_is_killed() {
+    let mut cluster = Cluster::start_gossip(3, &["--replicas", "2", "--replication-ack", "all"]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let written = Arc::new(AtomicUsize::new(0));
+    let mut w = cluster.connect(0);
+    let count = written.clone();
+    // Every key through n0, a third of them owned by n1 (forwarded), with
+    // a replica on the next node; the writer keeps going through the kill.
+    let writer = std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        for i in 0..1500 {
+            let key = format!("w:{i}");
+            w.send(format!("set {key} 0 0 5\r\nv{i:04}\r\n").as_bytes());
+            let line = text(&w.read_line());
+            if line == "STORED\r\n" {
+                acked.push(key);
+            } else {
+                assert_eq!(line, "SERVER_ERROR backend failure\r\n", "{key}");
+            }
+            count.store(i + 1, Ordering::Relaxed);
+        }
+        acked
+    });
+    let start = Instant::now();
+    while written.load(Ordering::Relaxed) < 300 {
+        assert!(start.elapsed() < CONVERGE_WITHIN, "the writer is stuck");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cluster.kill(1);
+    let acked = writer.join().unwrap();
+    cluster.until_states(0, &[("n1", "down")], DETECT_WITHIN);
+    cluster.until_states(2, &[("n1", "down")], DETECT_WITHIN);
+    let owned_by_n1 = acked.iter().filter(|k| cluster.owner(k) == 1).count();
+    assert!(owned_by_n1 > 50, "{owned_by_n1}");
+    eprintln!(
+        "{} of 1500 writes acknowledged, {owned_by_n1} of them owned by the killed node",
+        acked.len()
+    );
+    for i in [0, 2] {
+        let mut c = cluster.connect(i);
+        for key in &acked {
+            let n: usize = key[2..].parse().unwrap();
+            assert_eq!(
+                get(&mut c, key),
+                format!("VALUE {key} 0 5\r\nv{n:04}\r\nEND\r\n"),
+                "{key} through n{i}"
+            );
+        }
+    }
+}
