@@ -228,6 +228,7 @@ impl Core {
             Some(b"items") => Section::Items,
             Some(b"conns") => Section::Conns,
             Some(b"cluster") => Section::Cluster,
+            Some(b"shards") => Section::Shards,
             Some(b"settings") => {
                 let mut text = Vec::new();
                 self.format_settings(&mut text);
@@ -307,6 +308,9 @@ impl Core {
     pub(super) fn snapshot(&self, section: Section, out: &mut Vec<u8>) {
         if section == Section::Cluster {
             return self.cluster_snapshot(out);
+        }
+        if section == Section::Shards {
+            return stats::shard_snapshot(self.id, &self.stats, &self.store, out);
         }
         if section != Section::Conns {
             return stats::snapshot(section, &self.stats, &self.store, out);
@@ -388,6 +392,7 @@ impl Core {
                 Status::End.encode(out);
             }
             Section::Cluster => self.format_cluster(merged, out),
+            Section::Shards => stats::format_shards(out, merged),
         }
     }
 

@@ -21,6 +21,7 @@ mod auth;
 mod binary;
 pub mod client;
 mod exec;
+mod http;
 mod long_get;
 pub mod mesh;
 mod net;
@@ -62,6 +63,8 @@ pub struct ShardParams {
     pub core: usize,
     pub tcp: Vec<std::os::fd::OwnedFd>,
     pub udp: Option<std::os::fd::OwnedFd>,
+    /// This shard's listener on the HTTP port, when it is on.
+    pub http: Option<std::os::fd::OwnedFd>,
     pub shared: Arc<Shared>,
     pub wake_tx: mpsc::Sender<(usize, WakeTarget)>,
     pub mesh_rx: mpsc::Receiver<Mesh>,
@@ -107,6 +110,7 @@ pub fn run(params: ShardParams) {
         core,
         tcp,
         udp,
+        http,
         shared,
         wake_tx,
         mesh_rx,
@@ -160,7 +164,14 @@ pub fn run(params: ShardParams) {
     };
     let mut shard = Shard {
         bufs,
-        core: Core::new(id, shared, Net::new(ring, tcp, udp), store, mesh, wake),
+        core: Core::new(
+            id,
+            shared,
+            Net::new(ring, tcp, http, udp),
+            store,
+            mesh,
+            wake,
+        ),
     };
     if let Err(e) = shard.core.net.arm_listeners() {
         return fail(ShardError::Listeners(e));
@@ -294,13 +305,13 @@ impl Shard {
             && let Some(bid) = c.buffer_id()
         {
             let core = &self.core;
-            // Binary requests are not lines: nothing to scan for.
-            let binary = core
+            // Binary and HTTP requests are not memcached lines: nothing to scan for.
+            let not_text = core
                 .net
                 .conns
                 .slot(c.token().slot)
-                .is_some_and(|conn| conn.wire == Wire::Binary);
-            if binary {
+                .is_some_and(|conn| matches!(conn.wire, Wire::Binary | Wire::Http));
+            if not_text {
                 return;
             }
             let input = self.bufs.get(bid, c.result as usize);

@@ -76,6 +76,9 @@ pub(super) enum Section {
     Conns,
     /// `stats cluster`: one row per peer link, keyed by ring member.
     Cluster,
+    /// `stats shards` (corecache's): the general counters of each shard,
+    /// one row per shard keyed by its id, never merged (for `/metrics`).
+    Shards,
 }
 
 impl Section {
@@ -86,6 +89,7 @@ impl Section {
             Section::Items => 2,
             Section::Conns => 3,
             Section::Cluster => 4,
+            Section::Shards => 5,
         }
     }
 
@@ -96,6 +100,7 @@ impl Section {
             2 => Section::Items,
             3 => Section::Conns,
             4 => Section::Cluster,
+            5 => Section::Shards,
             _ => return None,
         })
     }
@@ -108,8 +113,18 @@ pub(super) fn snapshot(section: Section, stats: &ShardStats, store: &Store, out:
         Section::General => general_snapshot(stats, &store.stats(), out),
         Section::Slabs | Section::Items => class_snapshot(section, &store.slab_stats(), out),
         // Written by the caller, who has the connections and the links.
-        Section::Conns | Section::Cluster => {}
+        Section::Conns | Section::Cluster | Section::Shards => {}
     }
+}
+
+/// Shard `id`'s general counters as the row keyed by its id (`stats shards`).
+pub(super) fn shard_snapshot(id: usize, stats: &ShardStats, store: &Store, out: &mut Vec<u8>) {
+    let store = store.stats();
+    put_row(
+        out,
+        id as u32,
+        GENERAL.iter().map(|e| e.read(stats, &store)),
+    );
 }
 
 fn general_snapshot(stats: &ShardStats, store: &StoreStats, out: &mut Vec<u8>) {
@@ -170,7 +185,8 @@ impl Merged {
             Section::Slabs => SLABS.get(i).map(|e| e.merge),
             Section::Items => ITEMS.get(i).map(|e| e.merge),
             Section::Cluster => LINKS.get(i).map(|e| e.merge),
-            Section::Conns => None,
+            // Rows are keyed by shard: none is merged with another.
+            Section::Conns | Section::Shards => None,
         };
         for (key, values) in rows(snapshot) {
             match self.rows.entry(key) {
@@ -320,6 +336,17 @@ pub(super) fn format_slabs(out: &mut Vec<u8>, merged: &Merged) {
     }
     stat(out, "active_slabs", active);
     stat(out, "total_malloced", malloced);
+    out.extend_from_slice(b"END\r\n");
+}
+
+/// `stats shards`: `STAT <shard>:<name> <value>` for every general counter
+/// of every shard.
+pub(super) fn format_shards(out: &mut Vec<u8>, merged: &Merged) {
+    for (id, row) in merged.classes(GENERAL) {
+        for (e, v) in row {
+            stat(out, &format!("{id}:{}", e.name), v);
+        }
+    }
     out.extend_from_slice(b"END\r\n");
 }
 
