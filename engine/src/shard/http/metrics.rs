@@ -14,9 +14,12 @@ use proto::client::{Reply, StatLines};
 use super::answer::json_string;
 use crate::shard::stats::schema::{GENERAL, Kind};
 
+/// `(shard, value)` samples of one stat.
+type Samples<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 /// The Prometheus text of a `stats shards` reply (`STAT <shard>:<name> <value>`).
 pub fn prometheus(lines: StatLines<'_>) -> Vec<u8> {
-    let mut by_name: HashMap<&[u8], Vec<(&[u8], &[u8])>> = HashMap::new();
+    let mut by_name: HashMap<&[u8], Samples<'_>> = HashMap::new();
     for (name, value) in lines {
         let Some(colon) = name.iter().position(|&b| b == b':') else {
             continue;
