@@ -26,6 +26,9 @@ pub struct HttpConfig {
     /// The node name the legacy `/set` and `/get` answers carry when the
     /// server is not part of a cluster (with one, the cluster node's name).
     pub node_name: String,
+    /// Time every request per command family into histograms shown on
+    /// `/metrics` (only while the HTTP port is on).
+    pub latency_histograms: bool,
 }
 
 impl Default for HttpConfig {
@@ -37,6 +40,7 @@ impl Default for HttpConfig {
             max_header_bytes: ByteSize(8 << 10),
             max_body_bytes: ByteSize(2 << 20),
             node_name: "node-1".to_string(),
+            latency_histograms: true,
         }
     }
 }
@@ -85,6 +89,11 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// Whether the shards keep latency histograms.
+    pub fn latency_histograms(&self) -> bool {
+        self.http.port.is_some() && self.http.latency_histograms
     }
 
     /// The address the HTTP port binds, when it is on.

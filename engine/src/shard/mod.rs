@@ -358,6 +358,7 @@ impl Core {
             None => Links::none(),
         };
         let reqs_per_event = shared.config.network.reqs_per_event;
+        let latency = shared.config.latency_histograms();
         let mut core = Core {
             id,
             shared,
@@ -365,7 +366,10 @@ impl Core {
             reqs_per_event,
             net,
             store,
-            stats: stats::ShardStats::default(),
+            stats: stats::ShardStats {
+                latency: latency.then(Box::default),
+                ..Default::default()
+            },
             mesh,
             links,
             wake,

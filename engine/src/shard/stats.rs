@@ -13,6 +13,7 @@ use std::collections::btree_map::Entry as Slot;
 
 use store::{SlabClassStats, Store, StoreStats};
 
+pub mod latency;
 pub mod schema;
 #[cfg(test)]
 mod tests;
@@ -54,6 +55,8 @@ pub struct ShardStats {
     /// Of those, the ones answered `SERVER_ERROR backend failure` (or left
     /// out of a multi-get) because the peer was down, slow or broken.
     pub node_failed: u64,
+    /// Latency histograms per command family, when they are on.
+    pub latency: Option<Box<latency::Latency>>,
 }
 
 impl ShardStats {
@@ -61,6 +64,7 @@ impl ShardStats {
     pub fn reset(&mut self) {
         *self = ShardStats {
             curr_connections: self.curr_connections,
+            latency: self.latency.as_ref().map(|_| Box::default()),
             ..ShardStats::default()
         };
     }
@@ -117,7 +121,12 @@ pub(super) fn snapshot(section: Section, stats: &ShardStats, store: &Store, out:
     }
 }
 
-/// Shard `id`'s general counters as the row keyed by its id (`stats shards`).
+/// `stats shards` rows from this key on are latency histograms: shard
+/// `s`'s family `f` is the row `LATENCY_ROWS + s * 8 + f`.
+const LATENCY_ROWS: u32 = 1 << 20;
+
+/// Shard `id`'s general counters as the row keyed by its id, and its latency
+/// histograms when they are on (`stats shards`).
 pub(super) fn shard_snapshot(id: usize, stats: &ShardStats, store: &Store, out: &mut Vec<u8>) {
     let store = store.stats();
     put_row(
@@ -125,6 +134,11 @@ pub(super) fn shard_snapshot(id: usize, stats: &ShardStats, store: &Store, out: 
         id as u32,
         GENERAL.iter().map(|e| e.read(stats, &store)),
     );
+    if let Some(l) = &stats.latency {
+        for f in 0..latency::FAMILIES.len() {
+            put_row(out, LATENCY_ROWS + id as u32 * 8 + f as u32, l.row(f));
+        }
+    }
 }
 
 fn general_snapshot(stats: &ShardStats, store: &StoreStats, out: &mut Vec<u8>) {
@@ -340,12 +354,23 @@ pub(super) fn format_slabs(out: &mut Vec<u8>, merged: &Merged) {
 }
 
 /// `stats shards`: `STAT <shard>:<name> <value>` for every general counter
-/// of every shard.
+/// of every shard; with latency histograms, `STAT <shard>:latency:<family>
+/// <bucket counts, comma separated>,<sum ns>` after them (buckets as in
+/// `latency::BOUNDS_NS`).
 pub(super) fn format_shards(out: &mut Vec<u8>, merged: &Merged) {
-    for (id, row) in merged.classes(GENERAL) {
-        for (e, v) in row {
-            stat(out, &format!("{id}:{}", e.name), v);
+    for (id, values) in &merged.rows {
+        if *id < LATENCY_ROWS {
+            for (e, v) in entries(GENERAL, values) {
+                stat(out, &format!("{id}:{}", e.name), v);
+            }
+            continue;
         }
+        let (shard, family) = ((id - LATENCY_ROWS) / 8, (id - LATENCY_ROWS) % 8);
+        let Some(name) = latency::FAMILIES.get(family as usize) else {
+            continue;
+        };
+        let list: Vec<String> = values.iter().map(u64::to_string).collect();
+        stat(out, &format!("{shard}:latency:{name}"), list.join(","));
     }
     out.extend_from_slice(b"END\r\n");
 }

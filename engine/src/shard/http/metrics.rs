@@ -4,7 +4,9 @@
 //! shards`: every general counter of the one stats schema
 //! (`shard/stats/schema.rs`) with its help, as a `counter` or `gauge` by the
 //! schema's kind, one sample per shard with a `shard` label. Counters are
-//! named `corecache_<stat>_total`, gauges `corecache_<stat>`.
+//! named `corecache_<stat>_total`, gauges `corecache_<stat>`. With latency
+//! histograms on, `corecache_request_duration_seconds` is a histogram per
+//! shard and command family (`family` label).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -12,7 +14,10 @@ use std::io::Write;
 use proto::client::{Reply, StatLines};
 
 use super::answer::json_string;
+use crate::shard::stats::latency::BOUNDS_NS;
 use crate::shard::stats::schema::{GENERAL, Kind};
+
+const HISTOGRAM: &str = "corecache_request_duration_seconds";
 
 /// `(shard, value)` samples of one stat.
 type Samples<'a> = Vec<(&'a [u8], &'a [u8])>;
@@ -20,12 +25,16 @@ type Samples<'a> = Vec<(&'a [u8], &'a [u8])>;
 /// The Prometheus text of a `stats shards` reply (`STAT <shard>:<name> <value>`).
 pub fn prometheus(lines: StatLines<'_>) -> Vec<u8> {
     let mut by_name: HashMap<&[u8], Samples<'_>> = HashMap::new();
+    let mut latency: Vec<(&[u8], &[u8], &[u8])> = Vec::new();
     for (name, value) in lines {
         let Some(colon) = name.iter().position(|&b| b == b':') else {
             continue;
         };
         let (shard, stat) = (&name[..colon], &name[colon + 1..]);
-        by_name.entry(stat).or_default().push((shard, value));
+        match stat.strip_prefix(b"latency:") {
+            Some(family) => latency.push((shard, family, value)),
+            None => by_name.entry(stat).or_default().push((shard, value)),
+        }
     }
     let mut out = Vec::with_capacity(64 << 10);
     for e in GENERAL {
@@ -48,7 +57,49 @@ pub fn prometheus(lines: StatLines<'_>) -> Vec<u8> {
             out.push(b'\n');
         }
     }
+    histograms(&mut out, &latency);
     out
+}
+
+/// `corecache_request_duration_seconds` from `(shard, family, "c0,c1,…,sum_ns")`.
+fn histograms(out: &mut Vec<u8>, rows: &[(&[u8], &[u8], &[u8])]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP {HISTOGRAM} Time from a parsed request to its reply queued, on the shard that ran it, by command family."
+    );
+    let _ = writeln!(out, "# TYPE {HISTOGRAM} histogram");
+    for (shard, family, values) in rows {
+        let values: Option<Vec<u64>> = values
+            .split(|&b| b == b',')
+            .map(|v| std::str::from_utf8(v).ok()?.parse().ok())
+            .collect();
+        let Some(values) = values.filter(|v| v.len() == BOUNDS_NS.len() + 2) else {
+            continue;
+        };
+        let (counts, sum_ns) = (&values[..=BOUNDS_NS.len()], values[BOUNDS_NS.len() + 1]);
+        let (shard, family) = (
+            String::from_utf8_lossy(shard),
+            String::from_utf8_lossy(family),
+        );
+        let labels = format!("shard=\"{shard}\",family=\"{family}\"");
+        let mut cumulative = 0;
+        for (i, c) in counts.iter().enumerate() {
+            cumulative += c;
+            let le = match BOUNDS_NS.get(i) {
+                Some(&ns) => format!("{}", ns as f64 / 1e9),
+                None => "+Inf".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "{HISTOGRAM}_bucket{{{labels},le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(out, "{HISTOGRAM}_sum{{{labels}}} {}", sum_ns as f64 / 1e9);
+        let _ = writeln!(out, "{HISTOGRAM}_count{{{labels}}} {cumulative}");
+    }
 }
 
 fn escape_help(help: &str) -> String {
@@ -146,6 +197,46 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("cmd_get"), "only the stats given: {out}");
+        assert!(
+            !out.contains(HISTOGRAM),
+            "no histograms without latency rows"
+        );
+    }
+
+    #[test]
+    fn latency_rows_become_cumulative_histograms() {
+        let mut text = b"STAT 1:latency:get ".to_vec();
+        let mut counts = vec!["0"; BOUNDS_NS.len() + 1];
+        counts[0] = "2";
+        counts[3] = "1";
+        text.extend_from_slice(counts.join(",").as_bytes());
+        text.extend_from_slice(b",3000\r\nEND\r\n");
+        let Reply::Stats(lines) = reply(&text) else {
+            panic!()
+        };
+        let out = String::from_utf8(prometheus(lines)).unwrap();
+        assert!(
+            out.contains("# TYPE corecache_request_duration_seconds histogram\n"),
+            "{out}"
+        );
+        let b = "corecache_request_duration_seconds_bucket{shard=\"1\",family=\"get\"";
+        assert!(
+            out.contains(&format!("{b},le=\"0.00000025\"}} 2\n")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("{b},le=\"0.0000025\"}} 3\n")),
+            "{out}"
+        );
+        assert!(out.contains(&format!("{b},le=\"+Inf\"}} 3\n")), "{out}");
+        assert!(
+            out.contains("_sum{shard=\"1\",family=\"get\"} 0.000003\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("_count{shard=\"1\",family=\"get\"} 3\n"),
+            "{out}"
+        );
     }
 
     #[test]

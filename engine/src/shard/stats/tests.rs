@@ -31,6 +31,7 @@ fn shard(base: u64) -> ShardStats {
         conn_yields: base + 20,
         node_forwarded: base + 21,
         node_failed: base + 22,
+        latency: None,
     }
 }
 
