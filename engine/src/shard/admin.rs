@@ -326,11 +326,14 @@ impl Core {
                     .peer
                     .map_or_else(|| "unknown".to_string(), |p| p.to_string());
                 let _ = write!(out, "STAT {fd}:addr tcp:{peer}\r\n");
-                let listen = self
-                    .shared
-                    .tcp_addrs
-                    .get(c.listener as usize)
-                    .or(self.shared.tcp_addrs.first());
+                let listen = if c.wire == super::net::conn::Wire::Http {
+                    self.shared.http_addr.as_ref()
+                } else {
+                    self.shared
+                        .tcp_addrs
+                        .get(c.listener as usize)
+                        .or(self.shared.tcp_addrs.first())
+                };
                 if let Some(l) = listen {
                     let _ = write!(out, "STAT {fd}:listen_addr tcp:{l}\r\n");
                 }
