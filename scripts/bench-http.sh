@@ -13,6 +13,7 @@
 #
 #   bash scripts/bench-http.sh                    # 3 rounds of 5 s
 #   ROUNDS=5 DURATION=8s DEPTH=16 bash scripts/bench-http.sh
+#   HISTOGRAMS_ONLY=1 bash scripts/bench-http.sh  # part 2 alone
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVER_CPU=${SERVER_CPU:-0}
@@ -79,6 +80,7 @@ H=$(free_port)
 start_corecache "$P" "$H" "$OUT/corecache.log"
 taskset -c "$CLIENT_CPU" "$LG" run --no-progress --target "127.0.0.1:$P" --cores "$CLIENT_CPU" \
   --conns "$CONNS" --prefill --keys 100000 --value-size 100 --duration 1s --warmup 0s >/dev/null
+if [[ -z ${HISTOGRAMS_ONLY:-} ]]; then
 echo "## REST vs memcached text, $CONNS connections, same server (req/s, median of $ROUNDS)"
 printf '| operation | depth | memcached text | REST | REST / text |\n|---|---|---|---|---|\n'
 for op in get set; do
@@ -101,6 +103,7 @@ for op in get set; do
     printf '| %s | %s | %.0f | %.0f | %.2f |\n' "$op" "$depth" "$m" "$r" "$(echo "$r / $m" | bc -l)"
   done
 done
+fi
 
 echo "## latency histograms on vs off (corecache-loadgen compare, 90/10 get/set, $CONNS connections)"
 P2=$(free_port)

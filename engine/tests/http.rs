@@ -235,7 +235,11 @@ fn the_legacy_endpoints_answer_exactly_the_old_shapes() {
 
 #[test]
 fn metrics_are_prometheus_text_with_types_and_a_shard_label() {
-    let (_server, base) = start(&[]);
+    // Every request timed (the default is one in 16), so that the counts are exact.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("corecache.toml");
+    std::fs::write(&config, "[http]\nlatency_sample = 1\n").unwrap();
+    let (_server, base) = start(&["--config", config.to_str().unwrap()]);
     let a = agent();
     for i in 0..20 {
         put(&a, &format!("{base}/v1/keys/m{i}"), b"v");

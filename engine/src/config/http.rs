@@ -29,6 +29,8 @@ pub struct HttpConfig {
     /// Time every request per command family into histograms shown on
     /// `/metrics` (only while the HTTP port is on).
     pub latency_histograms: bool,
+    /// Time one request in this many (per shard); 1 times every request.
+    pub latency_sample: u32,
 }
 
 impl Default for HttpConfig {
@@ -41,6 +43,7 @@ impl Default for HttpConfig {
             max_body_bytes: ByteSize(2 << 20),
             node_name: "node-1".to_string(),
             latency_histograms: true,
+            latency_sample: 16,
         }
     }
 }
@@ -61,6 +64,12 @@ impl Config {
             return Err(ConfigError::setting(
                 "http.max_header_bytes",
                 format!("{} is outside 1k..1m (use \"8k\")", h.max_header_bytes.0),
+            ));
+        }
+        if h.latency_sample == 0 {
+            return Err(ConfigError::setting(
+                "http.latency_sample",
+                "must be at least 1 (1 times every request; use 16)",
             ));
         }
         if h.max_body_bytes.0 > 64 << 20 {

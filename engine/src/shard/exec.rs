@@ -14,7 +14,6 @@ use proto::{ClientError, ErrorReply, Request, ServerError};
 
 use super::route::key_hash;
 use super::stats::{ShardStats, latency};
-use std::time::Instant;
 use store::{
     ArithOutcome, DeleteOutcome, HashedKey, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet,
     MetaGetArgs, MetaSetArgs, MetaSetMode, Store, StoreMode, StoreOutcome, TouchOutcome,
@@ -50,9 +49,15 @@ impl Exec<'_> {
     /// Runs a keyed request whose (first) key hashes to `hash`, timed into
     /// the latency histograms when they are on.
     pub(super) fn run(&mut self, request: &Request<'_>, hash: u64, out: &mut Vec<u8>) -> Outcome {
-        let Some(start) = self.stats.latency.is_some().then(Instant::now) else {
+        let sampled = self
+            .stats
+            .latency
+            .as_deref_mut()
+            .is_some_and(|l| l.sample());
+        if !sampled {
             return self.run_untimed(request, hash, out);
-        };
+        }
+        let start = latency::Stamp::now();
         let outcome = self.run_untimed(request, hash, out);
         if let Some(l) = self.stats.latency.as_deref_mut() {
             l.record(latency::family(request), start.elapsed());

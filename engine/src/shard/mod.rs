@@ -358,7 +358,14 @@ impl Core {
             None => Links::none(),
         };
         let reqs_per_event = shared.config.network.reqs_per_event;
-        let latency = shared.config.latency_histograms();
+        let latency = shared.config.latency_histograms().then(|| {
+            Box::new(stats::latency::Latency::new(
+                shared.config.http.latency_sample,
+            ))
+        });
+        if latency.is_some() {
+            stats::latency::calibrate();
+        }
         let mut core = Core {
             id,
             shared,
@@ -367,7 +374,7 @@ impl Core {
             net,
             store,
             stats: stats::ShardStats {
-                latency: latency.then(Box::default),
+                latency,
                 ..Default::default()
             },
             mesh,

@@ -64,7 +64,7 @@ impl ShardStats {
     pub fn reset(&mut self) {
         *self = ShardStats {
             curr_connections: self.curr_connections,
-            latency: self.latency.as_ref().map(|_| Box::default()),
+            latency: self.latency.as_ref().map(|l| Box::new(l.cleared())),
             ..ShardStats::default()
         };
     }
