@@ -310,6 +310,8 @@ fn metrics_are_prometheus_text_with_types_and_a_shard_label() {
         serde_json::from_slice(&s.body_mut().read_to_vec().unwrap()).unwrap();
     assert_eq!(stats["stats"]["get_hits"], 20);
     assert!(stats["settings"]["maxbytes"].is_u64());
+    assert!(stats["shards"]["0:get_hits"].is_u64() && stats["shards"]["1:get_hits"].is_u64());
+    assert!(stats["shards"]["0:latency:meta"].is_string());
     assert!(stats["slabs"]["active_slabs"].as_u64().unwrap() >= 1);
     assert!(
         stats["items"]

@@ -65,7 +65,18 @@ fn the_status_page_renders_the_server_s_numbers() {
         eprintln!("skipped: chromium is not installed (scripts/install-test-deps.sh)");
         return;
     };
-    let server = Server::start(&["-t", "2", "--http-port", "0"]);
+    // Every request timed, for the latency table.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("corecache.toml");
+    std::fs::write(&config, "[http]\nlatency_sample = 1\n").unwrap();
+    let server = Server::start(&[
+        "-t",
+        "2",
+        "--http-port",
+        "0",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
     let mut c = server.connect();
     for i in 0..10 {
         c.set(&format!("page-{i}"), b"0123456789");
@@ -97,6 +108,26 @@ fn the_status_page_renders_the_server_s_numbers() {
     );
     assert!(text_of(&dom, "meta").contains("2 shards"));
     assert_eq!(text_of(&dom, "error"), "");
+    // The latency table: a row per shard and family that ran requests; the
+    // 10 sets over two shards, each with its percentiles.
+    let set_rows: Vec<&str> = dom.split("<tr class=\"lat-set\">").skip(1).collect();
+    assert!(!set_rows.is_empty(), "no latency row for set: {dom}");
+    let timed: u64 = set_rows
+        .iter()
+        .map(|row| {
+            let cells: Vec<&str> = row
+                .split("<td>")
+                .skip(1)
+                .map(|c| &c[..c.find('<').unwrap()])
+                .collect();
+            assert!(
+                cells[3].starts_with("≤ ") || cells[3].starts_with("> "),
+                "{cells:?}"
+            );
+            cells[2].parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(timed, 10, "the sets, timed on the shards that ran them");
 
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("status.png");
     let _ = std::fs::remove_file(&shot);

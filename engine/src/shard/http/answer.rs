@@ -31,7 +31,7 @@ pub enum Op {
         key: Vec<u8>,
         node: String,
     },
-    /// `/stats`: four replies.
+    /// `/stats`: five replies.
     Stats,
     /// `/metrics`: the `stats shards` reply.
     Metrics,
@@ -44,7 +44,7 @@ impl Op {
     /// How many memcached replies this request is answered from.
     pub fn replies(&self) -> usize {
         match self {
-            Op::Stats => 4,
+            Op::Stats => 5,
             Op::Busy(n) => *n,
             _ => 1,
         }

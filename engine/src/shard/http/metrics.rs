@@ -107,12 +107,15 @@ fn escape_help(help: &str) -> String {
 }
 
 /// The `/stats` JSON from the replies to `stats`, `stats settings`, `stats
-/// slabs` and `stats items`: `{"stats": {...}, "settings": {...}, "slabs":
-/// {...}, "items": {...}}`, numbers as JSON numbers and the rest as strings.
+/// slabs`, `stats items` and `stats shards`: `{"stats": {...}, "settings":
+/// {...}, "slabs": {...}, "items": {...}, "shards": {...}, "latency_bounds_ns":
+/// [...]}`, numbers as JSON numbers and the rest as strings (a latency row is
+/// the string of its comma-separated bucket counts and sum, the buckets'
+/// upper bounds are `latency_bounds_ns`).
 pub fn stats_json(replies: &[Reply<'_>]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(16 << 10);
     out.push(b'{');
-    for (i, (section, reply)) in ["stats", "settings", "slabs", "items"]
+    for (i, (section, reply)) in ["stats", "settings", "slabs", "items", "shards"]
         .iter()
         .zip(replies)
         .enumerate()
@@ -142,6 +145,8 @@ pub fn stats_json(replies: &[Reply<'_>]) -> Option<Vec<u8>> {
         }
         out.push(b'}');
     }
+    let bounds: Vec<String> = BOUNDS_NS.iter().map(u64::to_string).collect();
+    let _ = write!(out, ", \"latency_bounds_ns\": [{}]", bounds.join(", "));
     out.push(b'}');
     Some(out)
 }
@@ -246,12 +251,18 @@ mod tests {
         let settings = reply(b"STAT maxbytes 67108864\r\nSTAT evictions on\r\nEND\r\n");
         let slabs = reply(b"STAT active_slabs 0\r\nEND\r\n");
         let items = reply(b"END\r\n");
-        let json = stats_json(&[stats, settings, slabs, items]).unwrap();
+        let shards = reply(b"STAT 0:get_hits 3\r\nEND\r\n");
+        let json = stats_json(&[stats, settings, slabs, items, shards]).unwrap();
+        let bounds: Vec<String> = BOUNDS_NS.iter().map(u64::to_string).collect();
         assert_eq!(
             String::from_utf8(json).unwrap(),
-            "{\"stats\": {\"pid\": 12, \"version\": \"1.2.3\", \"rusage_user\": 0.010}, \
-             \"settings\": {\"maxbytes\": 67108864, \"evictions\": \"on\"}, \
-             \"slabs\": {\"active_slabs\": 0}, \"items\": {}}"
+            format!(
+                "{{\"stats\": {{\"pid\": 12, \"version\": \"1.2.3\", \"rusage_user\": 0.010}}, \
+                 \"settings\": {{\"maxbytes\": 67108864, \"evictions\": \"on\"}}, \
+                 \"slabs\": {{\"active_slabs\": 0}}, \"items\": {{}}, \"shards\": {{\"0:get_hits\": 3}}, \
+                 \"latency_bounds_ns\": [{}]}}",
+                bounds.join(", ")
+            )
         );
         assert!(!is_json_number(b"01") && !is_json_number(b"1.") && !is_json_number(b"-1"));
     }

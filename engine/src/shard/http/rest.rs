@@ -13,7 +13,7 @@
 //! | `POST /v1/flush` | `flush_all` |
 //! | `POST /set?key=k&value=v` | `ms k <len> T0` |
 //! | `GET /get?key=k` | `mg k v` |
-//! | `GET /stats` | `stats`, `stats settings`, `stats slabs`, `stats items` |
+//! | `GET /stats` | `stats`, `stats settings`, `stats slabs`, `stats items`, `stats shards` |
 //! | `GET /metrics` | `stats shards` |
 
 use std::io::Write;
@@ -65,7 +65,8 @@ pub fn route(req: &Request<'_>, cx: &Context<'_>) -> Action {
         "/" if get => return Action::Direct(answer::page(head, req.close)),
         "/stats" if get => {
             return memcached(
-                b"stats\r\nstats settings\r\nstats slabs\r\nstats items\r\n".to_vec(),
+                b"stats\r\nstats settings\r\nstats slabs\r\nstats items\r\nstats shards\r\n"
+                    .to_vec(),
                 Op::Stats,
             );
         }
