@@ -63,17 +63,21 @@ pub fn route(req: &Request<'_>, cx: &Context<'_>) -> Action {
             return Action::Direct(answer::json(200, "{\"ready\": true}", head, req.close));
         }
         "/" if get => return Action::Direct(answer::page(head, req.close)),
-        "/stats" if get => {
+        // No HEAD where the answer comes from memcached replies (only a
+        // key's GET knows to leave the body out): 405.
+        "/stats" if req.method == "GET" => {
             return memcached(
                 b"stats\r\nstats settings\r\nstats slabs\r\nstats items\r\nstats shards\r\n"
                     .to_vec(),
                 Op::Stats,
             );
         }
-        "/metrics" if get => return memcached(b"stats shards\r\n".to_vec(), Op::Metrics),
+        "/metrics" if req.method == "GET" => {
+            return memcached(b"stats shards\r\n".to_vec(), Op::Metrics);
+        }
         "/v1/flush" if post => return memcached(b"flush_all\r\n".to_vec(), Op::Flush),
         "/set" if post => return legacy_set(req, cx),
-        "/get" if get => return legacy_get(req, cx),
+        "/get" if req.method == "GET" => return legacy_get(req, cx),
         "/health" | "/ready" | "/" | "/stats" | "/metrics" | "/v1/flush" | "/set" | "/get" => {
             return direct(405, "method not allowed");
         }
@@ -493,6 +497,7 @@ mod tests {
         );
         assert_eq!(status(route(&request("GET", "/nope", None), &CX)), 404);
         assert_eq!(status(route(&request("GET", "/set", None), &CX)), 405);
+        assert_eq!(status(route(&request("HEAD", "/metrics", None), &CX)), 405);
         assert_eq!(
             status(route(&request("POST", "/set", Some("key=a")), &CX)),
             400
