@@ -2,7 +2,7 @@
 # Installs what the test suite and the comparison benchmarks talk to: memcached 1.6
 # (the reference server), memcaslap (libmemcached-tools), twemproxy (nutcracker), perl's prove
 # with the core modules memcached's own test suite uses (scripts/memcached-t.sh), and the
-# client libraries the binary-protocol tests use. Idempotent; when it
+# client libraries the binary-protocol tests use, and Chromium for the status page. Idempotent; when it
 # cannot install (not root, no apt), it says so and the tests that need these skip
 # with a message of their own.
 set -u
@@ -27,6 +27,8 @@ fi
 # Text-protocol libraries of the 1000-key multi-get test (engine/tests/text_clients.rs).
 /usr/bin/python3 -c 'import pymemcache' >/dev/null 2>&1 || need+=(python3-pymemcache)
 /usr/bin/python3 -c 'import memcache' >/dev/null 2>&1 || need+=(python3-memcache)
+# The HTTP port's status page is loaded in headless Chromium (engine/tests/http_status_page.rs).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # `corecache-loadgen plot` draws its text with a TrueType font.
 [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need+=(fonts-dejavu-core)
 if ((${#need[@]} == 0)); then

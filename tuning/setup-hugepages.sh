@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Reserves N 2 MiB hugepages for `hugepages = "on"` (default 512 = 1 GiB) and
-# shows the result. Needs root. Persist with vm.nr_hugepages in /etc/sysctl.d/.
+# Reserves at least N 2 MiB hugepages for `hugepages = "on"` (default 512 = 1 GiB) and
+# shows the result; never lowers a larger reservation, and 0 does nothing (the
+# systemd unit's ExecStartPre runs it with CORECACHE_HUGEPAGES). Needs root to
+# raise it. Persist with vm.nr_hugepages in /etc/sysctl.d/.
 set -euo pipefail
 pages=${1:-512}
+have=$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)
+if (( pages <= have )); then
+  echo "nr_hugepages = $have (asked for at least $pages): nothing to do"
+  exit 0
+fi
 if [[ $(id -u) -ne 0 ]]; then
   echo "setup-hugepages: run as root (writes /proc/sys/vm/nr_hugepages)" >&2
   exit 1

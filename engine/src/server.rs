@@ -199,6 +199,33 @@ fn bind(config: &Config, shards: usize) -> Result<Listeners, ConfigError> {
     })
 }
 
+/// Binds the HTTP port when it is on: one SO_REUSEPORT listener per shard,
+/// like the memcached port, so each shard serves its own HTTP connections.
+fn bind_http(
+    config: &Config,
+    shards: usize,
+) -> Result<(Vec<Option<OwnedFd>>, Option<SocketAddr>), ConfigError> {
+    let Some(mut port) = config.http.port else {
+        return Ok(((0..shards).map(|_| None).collect(), None));
+    };
+    let ip = config.http_ip();
+    if port != 0 {
+        let addr = SocketAddr::new(ip, port);
+        port_is_free(addr, false).map_err(|e| bind_error("http.port", addr, e))?;
+    }
+    let (mut fds, mut bound) = (Vec::with_capacity(shards), None);
+    for _ in 0..shards {
+        let addr = SocketAddr::new(ip, port);
+        let fd = socket::tcp_listener(addr, config.server.backlog)
+            .map_err(|e| bind_error("http.port", addr, e))?;
+        let local = socket::local_addr(&fd).map_err(|e| bind_error("http.port", addr, e))?;
+        port = local.port();
+        bound = Some(local);
+        fds.push(Some(fd));
+    }
+    Ok((fds, bound))
+}
+
 /// Why the server stopped with an error: the exit code and the line to print.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -268,6 +295,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let mut regions = memory.as_mut().map(|p| p.regions().into_iter());
     let (saved_tx, saved_rx) = mpsc::channel::<(usize, std::io::Result<Vec<u8>>)>();
     let listeners = bind(&config, shards)?;
+    let (http, http_addr) = bind_http(&config, shards)?;
     block_stop_signals();
     let started_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -284,6 +312,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         drained: AtomicUsize::new(0),
         tcp_addrs: listeners.tcp_addrs.clone(),
         udp_addrs: listeners.udp_addrs.clone(),
+        http_addr,
         cluster,
         cluster_addrs,
         membership,
@@ -310,9 +339,10 @@ pub fn run(config: Config) -> Result<(), StartError> {
         unix: _socket_file,
         ..
     } = listeners;
-    for (id, ((tcp, udp), core)) in tcp
+    for (id, (((tcp, udp), http), core)) in tcp
         .into_iter()
         .zip(udp)
+        .zip(http)
         .zip(cores.iter().copied())
         .enumerate()
     {
@@ -323,6 +353,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
             core,
             tcp,
             udp,
+            http,
             shared: shared.clone(),
             wake_tx: wake_tx.clone(),
             mesh_rx,
@@ -404,6 +435,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
     }
     for addr in &shared.udp_addrs {
         tracing::info!("listening on udp {addr}");
+    }
+    if let Some(addr) = &shared.http_addr {
+        tracing::info!("listening on http {addr}");
     }
     if let Some(plan) = &shared.cluster {
         let members: Vec<String> = plan

@@ -25,6 +25,8 @@ pub struct Shared {
     pub verbosity: AtomicU8,
     pub tcp_addrs: Vec<SocketAddr>,
     pub udp_addrs: Vec<SocketAddr>,
+    /// The HTTP port's address, when it is on.
+    pub http_addr: Option<SocketAddr>,
     /// The cluster this node is part of, `None` for a single node.
     pub cluster: Option<ClusterPlan>,
     /// Every member's address (resolved at start), by ring index.

@@ -133,6 +133,16 @@ pub struct Cli {
     #[arg(long, value_name = "owner|any", value_parser = parse_name::<ReadFrom>)]
     pub cluster_read_from: Option<ReadFrom>,
 
+    /// Serve HTTP (REST, /metrics, /stats, status page) on this port (0 picks a free one).
+    #[arg(long, value_name = "PORT")]
+    pub http_port: Option<u16>,
+    /// Address of the HTTP port (default: the first -l address).
+    #[arg(long, value_name = "ADDR")]
+    pub http_listen: Option<std::net::IpAddr>,
+    /// Require `Authorization: Bearer TOKEN` on every HTTP path but /health.
+    #[arg(long, value_name = "TOKEN")]
+    pub http_token: Option<String>,
+
     // memcached flags accepted for compatibility; each is explained in a warning.
     #[arg(short = 'd', long = "daemon", hide = true)]
     pub daemon: bool,
@@ -286,6 +296,15 @@ impl Cli {
         }
         if let Some(r) = self.cluster_read_from {
             c.cluster.read_from = r;
+        }
+        if let Some(p) = self.http_port {
+            c.http.port = Some(p);
+        }
+        if let Some(a) = self.http_listen {
+            c.http.listen = Some(a);
+        }
+        if let Some(t) = &self.http_token {
+            c.http.token = Some(t.clone());
         }
         if let Some(p) = self.protocol {
             c.server.protocol = p;

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod cluster;
 mod cores;
 mod derived;
+mod http;
 mod size;
 
 use std::net::IpAddr;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use cluster::{AckMode, ClusterConfig, ClusterPlan, GossipPlan, MembershipMode, ReadFrom};
 pub use cores::{CoreList, allowed_cores};
 pub use derived::{CLOCK_START, VERSION};
+pub use http::HttpConfig;
 pub use size::ByteSize;
 
 /// The store's own setting types, embedded in `[memory]`.
@@ -43,6 +45,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub network: NetworkConfig,
     pub cluster: ClusterConfig,
+    pub http: HttpConfig,
 }
 
 /// `[server]`: listeners and what clients may do.
@@ -399,6 +402,7 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_auth()?;
+        self.validate_http()?;
         let s = &self.server;
         if s.listen.is_empty() {
             return Err(ConfigError::setting(

@@ -228,6 +228,7 @@ impl Core {
             Some(b"items") => Section::Items,
             Some(b"conns") => Section::Conns,
             Some(b"cluster") => Section::Cluster,
+            Some(b"shards") => Section::Shards,
             Some(b"settings") => {
                 let mut text = Vec::new();
                 self.format_settings(&mut text);
@@ -308,6 +309,9 @@ impl Core {
         if section == Section::Cluster {
             return self.cluster_snapshot(out);
         }
+        if section == Section::Shards {
+            return stats::shard_snapshot(self.id, &self.stats, &self.store, out);
+        }
         if section != Section::Conns {
             return stats::snapshot(section, &self.stats, &self.store, out);
         }
@@ -322,11 +326,14 @@ impl Core {
                     .peer
                     .map_or_else(|| "unknown".to_string(), |p| p.to_string());
                 let _ = write!(out, "STAT {fd}:addr tcp:{peer}\r\n");
-                let listen = self
-                    .shared
-                    .tcp_addrs
-                    .get(c.listener as usize)
-                    .or(self.shared.tcp_addrs.first());
+                let listen = if c.wire == super::net::conn::Wire::Http {
+                    self.shared.http_addr.as_ref()
+                } else {
+                    self.shared
+                        .tcp_addrs
+                        .get(c.listener as usize)
+                        .or(self.shared.tcp_addrs.first())
+                };
                 if let Some(l) = listen {
                     let _ = write!(out, "STAT {fd}:listen_addr tcp:{l}\r\n");
                 }
@@ -390,6 +397,7 @@ impl Core {
                 Status::End.encode(out);
             }
             Section::Cluster => self.format_cluster(merged, out),
+            Section::Shards => stats::format_shards(out, merged),
         }
     }
 

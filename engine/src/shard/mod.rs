@@ -21,6 +21,7 @@ mod auth;
 mod binary;
 pub mod client;
 mod exec;
+mod http;
 mod long_get;
 pub mod mesh;
 mod net;
@@ -64,6 +65,8 @@ pub struct ShardParams {
     pub core: usize,
     pub tcp: Vec<std::os::fd::OwnedFd>,
     pub udp: Option<std::os::fd::OwnedFd>,
+    /// This shard's listener on the HTTP port, when it is on.
+    pub http: Option<std::os::fd::OwnedFd>,
     pub shared: Arc<Shared>,
     pub wake_tx: mpsc::Sender<(usize, WakeTarget)>,
     pub mesh_rx: mpsc::Receiver<Mesh>,
@@ -118,6 +121,7 @@ pub fn run(params: ShardParams) {
         core,
         tcp,
         udp,
+        http,
         shared,
         wake_tx,
         mesh_rx,
@@ -190,7 +194,14 @@ pub fn run(params: ShardParams) {
     };
     let mut shard = Shard {
         bufs,
-        core: Core::new(id, shared, Net::new(ring, tcp, udp), store, mesh, wake),
+        core: Core::new(
+            id,
+            shared,
+            Net::new(ring, tcp, http, udp),
+            store,
+            mesh,
+            wake,
+        ),
     };
     if let Err(e) = shard.core.net.arm_listeners() {
         return fail(ShardError::Listeners(e));
@@ -353,13 +364,13 @@ impl Shard {
             && let Some(bid) = c.buffer_id()
         {
             let core = &self.core;
-            // Binary requests are not lines: nothing to scan for.
-            let binary = core
+            // Binary and HTTP requests are not memcached lines: nothing to scan for.
+            let not_text = core
                 .net
                 .conns
                 .slot(c.token().slot)
-                .is_some_and(|conn| conn.wire == Wire::Binary);
-            if binary {
+                .is_some_and(|conn| matches!(conn.wire, Wire::Binary | Wire::Http));
+            if not_text {
                 return;
             }
             let input = self.bufs.get(bid, c.result as usize);
@@ -408,6 +419,14 @@ impl Core {
         let reqs_per_event = shared.config.network.reqs_per_event;
         let view = shared.membership.as_ref().map(Published::load);
         let view_version = shared.membership.as_ref().map_or(0, Published::version);
+        let latency = shared.config.latency_histograms().then(|| {
+            Box::new(stats::latency::Latency::new(
+                shared.config.http.latency_sample,
+            ))
+        });
+        if latency.is_some() {
+            stats::latency::calibrate();
+        }
         let mut core = Core {
             id,
             shared,
@@ -415,7 +434,10 @@ impl Core {
             reqs_per_event,
             net,
             store,
-            stats: stats::ShardStats::default(),
+            stats: stats::ShardStats {
+                latency,
+                ..Default::default()
+            },
             mesh,
             links,
             view,

@@ -190,6 +190,7 @@ impl Core {
             };
             let step = match conn.wire {
                 Wire::Binary => self.step_binary(slot, client, rest),
+                Wire::Http => self.step_http(slot, client, rest),
                 Wire::Text | Wire::Undecided => self.step_text(slot, client, rest, &mut ran_keys),
             };
             match step {

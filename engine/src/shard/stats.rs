@@ -13,6 +13,7 @@ use std::collections::btree_map::Entry as Slot;
 
 use store::{SlabClassStats, Store, StoreStats};
 
+pub mod latency;
 pub mod schema;
 #[cfg(test)]
 mod tests;
@@ -59,6 +60,8 @@ pub struct ShardStats {
     pub replica_shipped: u64,
     /// Replica records not sent because the link was full or failing.
     pub replica_dropped: u64,
+    /// Latency histograms per command family, when they are on.
+    pub latency: Option<Box<latency::Latency>>,
 }
 
 impl ShardStats {
@@ -66,6 +69,7 @@ impl ShardStats {
     pub fn reset(&mut self) {
         *self = ShardStats {
             curr_connections: self.curr_connections,
+            latency: self.latency.as_ref().map(|l| Box::new(l.cleared())),
             ..ShardStats::default()
         };
     }
@@ -81,6 +85,9 @@ pub(super) enum Section {
     Conns,
     /// `stats cluster`: one row per peer link, keyed by ring member.
     Cluster,
+    /// `stats shards` (corecache's): the general counters of each shard,
+    /// one row per shard keyed by its id, never merged (for `/metrics`).
+    Shards,
 }
 
 impl Section {
@@ -91,6 +98,7 @@ impl Section {
             Section::Items => 2,
             Section::Conns => 3,
             Section::Cluster => 4,
+            Section::Shards => 5,
         }
     }
 
@@ -101,6 +109,7 @@ impl Section {
             2 => Section::Items,
             3 => Section::Conns,
             4 => Section::Cluster,
+            5 => Section::Shards,
             _ => return None,
         })
     }
@@ -113,7 +122,27 @@ pub(super) fn snapshot(section: Section, stats: &ShardStats, store: &Store, out:
         Section::General => general_snapshot(stats, &store.stats(), out),
         Section::Slabs | Section::Items => class_snapshot(section, &store.slab_stats(), out),
         // Written by the caller, who has the connections and the links.
-        Section::Conns | Section::Cluster => {}
+        Section::Conns | Section::Cluster | Section::Shards => {}
+    }
+}
+
+/// `stats shards` rows from this key on are latency histograms: shard
+/// `s`'s family `f` is the row `LATENCY_ROWS + s * 8 + f`.
+const LATENCY_ROWS: u32 = 1 << 20;
+
+/// Shard `id`'s general counters as the row keyed by its id, and its latency
+/// histograms when they are on (`stats shards`).
+pub(super) fn shard_snapshot(id: usize, stats: &ShardStats, store: &Store, out: &mut Vec<u8>) {
+    let store = store.stats();
+    put_row(
+        out,
+        id as u32,
+        GENERAL.iter().map(|e| e.read(stats, &store)),
+    );
+    if let Some(l) = &stats.latency {
+        for f in 0..latency::FAMILIES.len() {
+            put_row(out, LATENCY_ROWS + id as u32 * 8 + f as u32, l.row(f));
+        }
     }
 }
 
@@ -175,7 +204,8 @@ impl Merged {
             Section::Slabs => SLABS.get(i).map(|e| e.merge),
             Section::Items => ITEMS.get(i).map(|e| e.merge),
             Section::Cluster => LINKS.get(i).map(|e| e.merge),
-            Section::Conns => None,
+            // Rows are keyed by shard: none is merged with another.
+            Section::Conns | Section::Shards => None,
         };
         for (key, values) in rows(snapshot) {
             match self.rows.entry(key) {
@@ -325,6 +355,28 @@ pub(super) fn format_slabs(out: &mut Vec<u8>, merged: &Merged) {
     }
     stat(out, "active_slabs", active);
     stat(out, "total_malloced", malloced);
+    out.extend_from_slice(b"END\r\n");
+}
+
+/// `stats shards`: `STAT <shard>:<name> <value>` for every general counter
+/// of every shard; with latency histograms, `STAT <shard>:latency:<family>
+/// <bucket counts, comma separated>,<sum ns>` after them (buckets as in
+/// `latency::BOUNDS_NS`).
+pub(super) fn format_shards(out: &mut Vec<u8>, merged: &Merged) {
+    for (id, values) in &merged.rows {
+        if *id < LATENCY_ROWS {
+            for (e, v) in entries(GENERAL, values) {
+                stat(out, &format!("{id}:{}", e.name), v);
+            }
+            continue;
+        }
+        let (shard, family) = ((id - LATENCY_ROWS) / 8, (id - LATENCY_ROWS) % 8);
+        let Some(name) = latency::FAMILIES.get(family as usize) else {
+            continue;
+        };
+        let list: Vec<String> = values.iter().map(u64::to_string).collect();
+        stat(out, &format!("{shard}:latency:{name}"), list.join(","));
+    }
     out.extend_from_slice(b"END\r\n");
 }
 

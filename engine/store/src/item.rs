@@ -262,9 +262,7 @@ impl Layout {
     #[inline]
     pub(crate) fn value<'a>(self, it: ItemPtr) -> &'a [u8] {
         // SAFETY: as in `key`.
-        unsafe {
-            std::slice::from_raw_parts(it.0.add(self.key_off(it) + it.klen()), self.vlen(it))
-        }
+        unsafe { std::slice::from_raw_parts(it.0.add(self.key_off(it) + it.klen()), self.vlen(it)) }
     }
     /// Mutable value bytes, up to `cap` bytes (the chunk's room for the value).
     #[inline]

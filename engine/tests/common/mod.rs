@@ -31,6 +31,8 @@ pub struct Server {
     child: Option<Child>,
     pub addr: SocketAddr,
     pub udp: Option<SocketAddr>,
+    /// The HTTP port, when `--http-port` was given.
+    pub http: Option<SocketAddr>,
     log: Arc<Mutex<Vec<String>>>,
     /// The thread draining stderr; it ends when the process does.
     reader: Option<std::thread::JoinHandle<()>>,
@@ -116,7 +118,7 @@ impl Server {
             })
         };
         let deadline = Instant::now() + START_DEADLINE;
-        let (mut tcp, mut udp, mut unix) = (None, None, false);
+        let (mut tcp, mut udp, mut http, mut unix) = (None, None, None, false);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
@@ -125,6 +127,8 @@ impl Server {
                         tcp.get_or_insert(a);
                     } else if let Some(a) = after(&line, "listening on udp ") {
                         udp.get_or_insert(a);
+                    } else if let Some(a) = after(&line, "listening on http ") {
+                        http.get_or_insert(a);
                     } else if line.contains("listening on unix ") {
                         unix = true;
                     } else if line.contains("corecache ready") {
@@ -138,6 +142,7 @@ impl Server {
                             child: Some(child),
                             addr,
                             udp,
+                            http,
                             log,
                             reader: Some(reader),
                         });

@@ -39,6 +39,8 @@ pub enum Wire {
     Text,
     /// The binary protocol.
     Binary,
+    /// HTTP/1.1, on the HTTP port (shard/http/).
+    Http,
 }
 
 #[derive(Debug)]
@@ -97,6 +99,8 @@ pub struct Conn {
     /// Another node of the cluster announced this connection as its peer
     /// link (`cluster_link`): its requests are served here, never forwarded.
     pub peer_link: bool,
+    /// On the HTTP port: its requests awaiting answers, its responses.
+    pub http: Option<Box<crate::shard::http::Session>>,
 }
 
 impl Conn {
@@ -130,6 +134,7 @@ impl Conn {
             served: 0,
             listener,
             peer_link: false,
+            http: None,
         }
     }
 
@@ -139,12 +144,40 @@ impl Conn {
 
     /// Bytes owed to the client and not yet taken by the kernel.
     pub fn pending_output(&self) -> usize {
-        self.replies.buffered() + self.inflight.len() - self.inflight_done
+        let http = self.http.as_ref().map_or(0, |h| h.buffered());
+        self.replies.buffered() + http + self.inflight.len() - self.inflight_done
     }
 
     /// Whether everything owed has been sent and nothing is awaited.
     pub fn flushed(&self) -> bool {
-        !self.sending && self.replies.awaiting() == 0 && !self.replies.has_ready()
+        !self.sending
+            && self.replies.awaiting() == 0
+            && !self.replies.has_ready()
+            && self.http.as_ref().is_none_or(|h| h.idle())
+    }
+
+    /// Moves what is ready to send into `inflight` (empty, as no send is in
+    /// flight); false when nothing is. An HTTP connection's memcached
+    /// replies become its responses here first.
+    pub fn take_output(&mut self) -> bool {
+        match self.http.as_deref_mut() {
+            None if self.replies.has_ready() => {
+                self.replies.swap_ready(&mut self.inflight);
+                true
+            }
+            None => false,
+            Some(h) => {
+                if !h.translate(&mut self.replies) {
+                    self.closing = true;
+                }
+                if h.out.is_empty() {
+                    return false;
+                }
+                std::mem::swap(&mut h.out, &mut self.inflight);
+                h.out.clear();
+                true
+            }
+        }
     }
 
     /// Whether the connection is waiting for its next request, and has

@@ -33,6 +33,8 @@ pub use recv::Received;
 pub struct Net {
     pub ring: Ring,
     listeners: Vec<OwnedFd>,
+    /// The index in `listeners` of the HTTP port's, when it is on.
+    http_listener: Option<u32>,
     accept_armed: Vec<bool>,
     /// When accepting failed for lack of file descriptors: retry at the next tick.
     accept_backoff: bool,
@@ -50,11 +52,21 @@ pub struct Net {
 }
 
 impl Net {
-    pub fn new(ring: Ring, listeners: Vec<OwnedFd>, udp: Option<Udp>) -> Net {
+    pub fn new(
+        ring: Ring,
+        mut listeners: Vec<OwnedFd>,
+        http: Option<OwnedFd>,
+        udp: Option<Udp>,
+    ) -> Net {
+        let http_listener = http.map(|fd| {
+            listeners.push(fd);
+            listeners.len() as u32 - 1
+        });
         let accept_armed = vec![false; listeners.len()];
         Net {
             ring,
             listeners,
+            http_listener,
             accept_armed,
             accept_backoff: false,
             conns: Conns::default(),

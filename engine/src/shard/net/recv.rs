@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use runtime::Token;
 
 use super::Net;
-use super::conn::{Conn, Pause};
+use super::conn::{Conn, Pause, Wire};
 use crate::shard::ops::{OP_CANCEL, OP_RECV, TCP_GROUP};
 use crate::shard::stats::ShardStats;
 use crate::shared::Shared;
@@ -96,9 +96,15 @@ impl Net {
             return;
         }
         let _ = runtime::socket::set_nodelay(&fd);
-        let (slot, _) = self
-            .conns
-            .insert(|generation| Conn::new(fd, generation, now, listener));
+        let http = self.http_listener == Some(listener);
+        let (slot, _) = self.conns.insert(|generation| {
+            let mut conn = Conn::new(fd, generation, now, listener);
+            if http {
+                conn.wire = Wire::Http;
+                conn.http = Some(Box::default());
+            }
+            conn
+        });
         stats.curr_connections += 1;
         stats.total_connections += 1;
         self.arm_recv(slot);

@@ -22,8 +22,7 @@ impl Net {
             return false;
         };
         conn.dirty = false;
-        if !conn.sending && conn.replies.has_ready() {
-            conn.replies.swap_ready(&mut conn.inflight);
+        if !conn.sending && conn.take_output() {
             conn.inflight_done = 0;
             self.queue_send(slot);
         }

@@ -414,7 +414,10 @@ fn values_of_a_mebibyte_and_more_round_trip_with_flags_appends_and_counters() {
     s.store(StoreMode::Prepend, hk(b"grow"), 0, 0, b"z", 0);
     let got = s.get(hk(b"grow")).unwrap();
     assert_eq!((got.value.len(), got.flags), (limit + 2, 5));
-    assert_eq!((&got.value[..1], &got.value[limit - 1..]), (&b"z"[..], &b"bcd"[..]));
+    assert_eq!(
+        (&got.value[..1], &got.value[limit - 1..]),
+        (&b"z"[..], &b"bcd"[..])
+    );
     // Larger than the item limit: refused, as before.
     let huge = vec![0u8; 8 << 20];
     assert!(matches!(
