@@ -85,14 +85,15 @@ impl Credentials {
     pub fn check(&self, user: &[u8], pass: &[u8]) -> bool {
         let mut found = false;
         for (u, p) in &self.entries {
-            found |= same(u, user) & same(p, pass);
+            found |= constant_time_eq(u, user) & constant_time_eq(p, pass);
         }
         found
     }
 }
 
-/// Constant-time equality for equal lengths (a length difference is not a secret).
-fn same(a: &[u8], b: &[u8]) -> bool {
+/// Constant-time equality for equal lengths (a length difference is not a secret):
+/// passwords here, the HTTP port's bearer token.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -203,27 +203,41 @@ fn a_restarted_owners_new_writes_win_over_what_its_replica_took_meanwhile() {
 fn with_ack_all_a_write_waits_for_its_replica() {
     let cluster = Cluster::start_gossip(3, &["--replicas", "2", "--replication-ack", "all"]);
     cluster.until_all_alive(CONVERGE_WITHIN);
-    let key = cluster.key_on(1, "all");
-    let replica = cluster.ring.replicas(key.as_bytes(), 2).nth(1).unwrap();
-    let mut owner = cluster.connect(1);
-    let started = Instant::now();
-    set(&mut owner, &key, "one");
-    let quick = started.elapsed();
-    // A stopped replica holds the reply until membership declares it down
-    // (its link then fails and is not waited for); then the write is STORED.
-    let pid = cluster.nodes[replica].server.as_ref().unwrap().pid();
-    common::signal(pid, libc::SIGSTOP);
-    let started = Instant::now();
-    set(&mut owner, &key, "two");
-    let held = started.elapsed();
-    common::signal(pid, libc::SIGCONT);
-    eprintln!("reply with the replica up {quick:?}, stopped {held:?}");
-    assert!(held > Duration::from_millis(500), "{held:?}");
-    assert!(held < Duration::from_secs(5), "{held:?}");
-    assert_eq!(
-        get(&mut owner, &key),
-        format!("VALUE {key} 5 3\r\ntwo\r\nEND\r\n")
-    );
+    let dropped = || common::stat(&cluster.connect(1).stats(""), "replica_dropped");
+    // A record the owner drops (its link to the replica full or failing, as
+    // under a loaded CI machine once) is not waited for, by design
+    // (docs/cluster.md): such an attempt says nothing, and is tried again.
+    for attempt in 0..3 {
+        let key = cluster.key_on(1, &format!("all{attempt}"));
+        let replica = cluster.ring.replicas(key.as_bytes(), 2).nth(1).unwrap();
+        let mut owner = cluster.connect(1);
+        let started = Instant::now();
+        set(&mut owner, &key, "one");
+        let quick = started.elapsed();
+        let dropped_before = dropped();
+        // A stopped replica holds the reply until membership declares it down
+        // (its link then fails and is not waited for); then the write is STORED.
+        let pid = cluster.nodes[replica].server.as_ref().unwrap().pid();
+        common::signal(pid, libc::SIGSTOP);
+        let started = Instant::now();
+        set(&mut owner, &key, "two");
+        let held = started.elapsed();
+        common::signal(pid, libc::SIGCONT);
+        eprintln!("reply with the replica up {quick:?}, stopped {held:?}");
+        if held < Duration::from_millis(500) && dropped() > dropped_before {
+            eprintln!("attempt {attempt}: the owner dropped the record; again");
+            cluster.until_all_alive(CONVERGE_WITHIN);
+            continue;
+        }
+        assert!(held > Duration::from_millis(500), "{held:?}");
+        assert!(held < Duration::from_secs(5), "{held:?}");
+        assert_eq!(
+            get(&mut owner, &key),
+            format!("VALUE {key} 5 3\r\ntwo\r\nEND\r\n")
+        );
+        return;
+    }
+    panic!("the owner dropped its replica record in 3 attempts out of 3");
 }
 
 #[test]
