@@ -8,7 +8,7 @@ mod common;
 use std::net::{TcpListener, UdpSocket};
 use std::time::Duration;
 
-use common::{READ_DEADLINE, Server, assert_bytes, run_to_exit, signal, stat};
+use common::{READ_DEADLINE, Server, assert_bytes, run_to_exit, show, signal, stat};
 
 /// Runs corecache expecting a refusal: exit code 2 and exactly one line on
 /// stderr that contains every one of `names`.
@@ -100,14 +100,43 @@ fn bad_config_files_name_the_key_and_line() {
     );
 }
 
-/// memcached takes -I up to 1g; corecache stores items of at most one slab
-/// chunk and 2^20 value bytes, so the config refuses -I over 1m by name,
-/// before anything starts (it used to pass validation and fail at shard
-/// start in the store's own terms).
+/// -I takes memcached's bounds: 1k..1024m and at most half of -m, each refused
+/// by name before anything starts; inside them, items that large are stored.
 #[test]
-fn an_item_size_the_store_cannot_hold_is_refused_by_name() {
-    refused(&["-I", "2m", "--print-config"], &["limits.max_item_size"]);
-    refused(&["-I", "2m", "-p", "0"], &["limits.max_item_size"]);
+fn item_sizes_outside_memcacheds_bounds_are_refused_by_name() {
+    refused(
+        &["-I", "512", "--print-config"],
+        &["limits.max_item_size", "1024 bytes"],
+    );
+    refused(
+        &["-I", "2g", "-m", "8192", "--print-config"],
+        &["limits.max_item_size", "1024 mb"],
+    );
+    refused(
+        &["-I", "64m", "-p", "0"],
+        &["limits.max_item_size", "1/2 of memory max"],
+    );
+}
+
+#[test]
+fn an_item_of_several_mebibytes_is_stored_with_a_larger_i() {
+    let s = Server::start(&["-I", "4m", "-m", "64"]);
+    let mut c = s.connect();
+    let value: Vec<u8> = (0..3 << 20).map(|i: u32| b'a' + (i % 23) as u8).collect();
+    c.set("big", &value);
+    assert_eq!(c.get("big").as_deref(), Some(&value[..]));
+    let settings = c.stats("settings");
+    assert!(settings.contains(&("item_size_max".to_string(), (4 << 20).to_string())));
+    // Larger than -I: memcached's answer, and the connection goes on.
+    let mut req = format!("set huge 0 0 {}\r\n", 5 << 20).into_bytes();
+    req.extend(std::iter::repeat_n(b'x', 5 << 20));
+    req.extend_from_slice(b"\r\n");
+    c.send(&req);
+    assert_eq!(
+        show(&c.read_line()),
+        "SERVER_ERROR object too large for cache\r\n"
+    );
+    assert_eq!(c.get("big").map(|v| v.len()), Some(3 << 20));
 }
 
 #[test]
