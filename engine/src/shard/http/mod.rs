@@ -179,6 +179,13 @@ impl Core {
             max_key_length: self.limits.max_key_len,
             max_value: self.limits.max_item_size,
             node,
+            // Settled once no member is merely presumed live: each has been
+            // heard from, or the start-up grace is over.
+            settled: self.view.as_ref().is_none_or(|v| {
+                v.members
+                    .iter()
+                    .all(|m| !(m.state == crate::membership::view::State::Unknown && m.live))
+            }),
         };
         let close = request.close;
         let action = rest::route(&request, &cx);

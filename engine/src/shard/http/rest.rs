@@ -32,6 +32,10 @@ pub struct Context<'a> {
     /// The largest value memcached would store (413 past it).
     pub max_value: usize,
     pub node: &'a str,
+    /// Whether cluster membership has settled: no member is only presumed
+    /// live (each was heard from, or the start-up grace is over). Always true
+    /// without gossip.
+    pub settled: bool,
 }
 
 /// What to do with one request.
@@ -58,6 +62,10 @@ pub fn route(req: &Request<'_>, cx: &Context<'_>) -> Action {
     match req.path {
         "/health" if get => {
             return Action::Direct(answer::json(200, "{\"status\": \"ok\"}", head, req.close));
+        }
+        "/ready" if get && !cx.settled => {
+            let body = "{\"ready\": false, \"reason\": \"cluster membership has not settled\"}";
+            return Action::Direct(answer::json(503, body, head, req.close));
         }
         "/ready" if get => {
             return Action::Direct(answer::json(200, "{\"ready\": true}", head, req.close));
@@ -364,6 +372,7 @@ mod tests {
         max_key_length: 250,
         max_value: 1 << 20,
         node: "node-1",
+        settled: true,
     };
 
     fn request<'a>(method: &'a str, path: &'a str, query: Option<&'a str>) -> Request<'a> {
@@ -508,6 +517,18 @@ mod tests {
         assert_eq!(status(route(&r, &cx)), 401);
         r.authorization = Some(b"Bearer s3cret");
         assert_eq!(status(route(&r, &cx)), 200);
+        let unsettled = Context {
+            settled: false,
+            ..CX
+        };
+        assert_eq!(
+            status(route(&request("GET", "/ready", None), &unsettled)),
+            503
+        );
+        assert_eq!(
+            status(route(&request("GET", "/health", None), &unsettled)),
+            200
+        );
         assert!(
             crate::auth::constant_time_eq(b"ab", b"ab")
                 && !crate::auth::constant_time_eq(b"ab", b"ac")
