@@ -184,9 +184,10 @@ impl Store {
         let arena = arena::Arena::from_file(&cfg, file, offset, region_len)?;
         let mut store = Store::build(cfg, arena)?;
         let outcome = saved.map(|s| {
+            let now = store.now;
             let r = store.restore_from(s);
             if r.is_err() {
-                store.reset_empty();
+                store.reset_empty(now);
             }
             r
         });

@@ -292,7 +292,13 @@ impl Store {
 
     /// Forgets every item: the arena's bytes become unused pages again (a cold start
     /// over a file whose contents cannot be trusted).
-    pub(crate) fn reset_empty(&mut self) {
+    pub(crate) fn reset_empty(&mut self, now: u32) {
+        // A restore that failed after reading the state has moved the clock and
+        // taken the old run's flush horizon: neither belongs to an empty store
+        // (a delayed flush left in place would flush this run's items later).
+        self.oldest_live = 0;
+        self.oldest_cas = 0;
+        self.now = now;
         let fresh = Slabs::new(self.arena.len, self.slabs.page_size, &self.class_sizes());
         let n_pages = self.slabs.n_pages;
         self.slabs = fresh;

@@ -230,3 +230,21 @@ fn a_state_that_does_not_fit_is_refused_and_the_store_starts_empty() {
     drop(map);
     refused(cfg_at(Policy::S3fifo, STARTED), &state, "contents differ");
 }
+
+#[test]
+fn an_empty_start_after_a_failed_restore_keeps_no_flush_of_the_old_run() {
+    let file = region();
+    let (mut s, _) = open(&file, cfg_at(Policy::Lru, STARTED), None);
+    s.set_time(10);
+    s.flush_all(50); // a delayed flush, due at 60 on this clock
+    // What a restore that read this state and then failed leaves behind.
+    s.set_time(33);
+    s.reset_empty(1);
+    s.set_time(2);
+    s.set(hk(b"k"), b"1", 0, 0);
+    s.set_time(70);
+    assert!(
+        s.get(hk(b"k")).is_some(),
+        "the old run's delayed flush must not flush the new run's items"
+    );
+}
