@@ -8,3 +8,4 @@ pub mod restart;
 pub mod server;
 pub mod shard;
 pub mod shared;
+pub mod tls;
