@@ -238,7 +238,9 @@ fn with_ack_all_a_write_waits_for_its_replica() {
         let after = owner_counts();
         let shipped_one = after.0 == before.0 + 1 && after.1 == before.1 && after.2 == before.2;
         if held < Duration::from_millis(500) && !shipped_one {
-            eprintln!("attempt {attempt}: no record went to the stopped replica ({before:?} -> {after:?}); again");
+            eprintln!(
+                "attempt {attempt}: no record went to the stopped replica ({before:?} -> {after:?}); again"
+            );
             cluster.until_all_alive(CONVERGE_WITHIN);
             continue;
         }
