@@ -38,6 +38,8 @@ struct Listeners {
     /// Stream listeners per shard: TCP, or with `-s` one descriptor of the
     /// unix socket each.
     tcp: Vec<Vec<OwnedFd>>,
+    /// Per entry of a shard's `tcp`: whether it speaks TLS.
+    tcp_tls: Vec<bool>,
     udp: Vec<Option<OwnedFd>>,
     tcp_addrs: Vec<SocketAddr>,
     udp_addrs: Vec<SocketAddr>,
@@ -104,6 +106,7 @@ fn bind_unix(config: &Config, path: &Path, shards: usize) -> Result<Listeners, C
     tcp.push(vec![fd]);
     Ok(Listeners {
         tcp,
+        tcp_tls: vec![false],
         udp: (0..shards).map(|_| None).collect(),
         tcp_addrs: Vec::new(),
         udp_addrs: Vec::new(),
@@ -171,6 +174,19 @@ fn bind(config: &Config, shards: usize) -> Result<Listeners, ConfigError> {
             per_shard.push(fd);
         }
     }
+    let mut tcp_tls = vec![config.tls.enabled; s.listen.len()];
+    for &addr in &config.tls.plain {
+        port_is_free(addr, false).map_err(|e| bind_error("-l notls:", addr, e))?;
+        for per_shard in tcp.iter_mut() {
+            let fd = socket::tcp_listener(addr, s.backlog)
+                .map_err(|e| bind_error("-l notls:", addr, e))?;
+            per_shard.push(fd);
+        }
+        if !tcp_addrs.contains(&addr) {
+            tcp_addrs.push(addr);
+        }
+        tcp_tls.push(false);
+    }
     if s.udp_port != 0 {
         // One UDP address: memcached's UDP replies go out of the socket the
         // request came in on, and one socket per shard is enough for it.
@@ -192,6 +208,7 @@ fn bind(config: &Config, shards: usize) -> Result<Listeners, ConfigError> {
     }
     Ok(Listeners {
         tcp,
+        tcp_tls,
         udp,
         tcp_addrs,
         udp_addrs,
@@ -294,6 +311,17 @@ pub fn run(config: Config) -> Result<(), StartError> {
     };
     let mut regions = memory.as_mut().map(|p| p.regions().into_iter());
     let (saved_tx, saved_rx) = mpsc::channel::<(usize, std::io::Result<Vec<u8>>)>();
+    let tls = if config.tls.enabled {
+        let certs = crate::tls::Certs::load(config.tls.settings()?).map_err(ConfigError)?;
+        if config.tls.kernel_tls {
+            tracing::info!(
+                "TLS: kernel offload is not built; every connection uses rustls on its shard"
+            );
+        }
+        Some(certs)
+    } else {
+        None
+    };
     let listeners = bind(&config, shards)?;
     let (http, http_addr) = bind_http(&config, shards)?;
     block_stop_signals();
@@ -319,6 +347,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         ascii_auth,
         sasl_auth,
         unix_path: listeners.unix.as_ref().map(|f| f.path.clone()),
+        tls,
     });
     if let Some(path) = &shared.config.server.pidfile {
         std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
@@ -335,6 +364,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     // Held until `run` returns: the socket file goes when the server does.
     let Listeners {
         tcp,
+        tcp_tls,
         udp,
         unix: _socket_file,
         ..
@@ -352,6 +382,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
             id,
             core,
             tcp,
+            tcp_tls: tcp_tls.clone(),
             udp,
             http,
             shared: shared.clone(),
@@ -579,7 +610,7 @@ fn block_stop_signals() {
 }
 
 /// Waits for SIGINT or SIGTERM; SIGHUP on the way re-reads the password
-/// files, as memcached does.
+/// files, as memcached does, and the TLS certificate and key.
 fn wait_for_stop_signal(shared: &Shared) -> &'static str {
     let set = stop_signals();
     let mut sig: libc::c_int = 0;
@@ -608,6 +639,12 @@ fn reload_auth(shared: &Shared) {
                 tracing::info!(file = %auth.path().display(), entries, "SIGHUP: auth file reloaded")
             }
             Err(e) => tracing::warn!("SIGHUP: {e}; keeping the entries read before"),
+        }
+    }
+    if let Some(certs) = &shared.tls {
+        match certs.refresh() {
+            Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+            Err(e) => tracing::warn!("SIGHUP: {e}; keeping the certificate loaded before"),
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct Shared {
     pub sasl_auth: Option<Auth>,
     /// The unix socket served instead of TCP and UDP (-s).
     pub unix_path: Option<std::path::PathBuf>,
+    /// -Z: the certificates TLS listeners hand out.
+    pub tls: Option<crate::tls::Certs>,
 }
 
 impl Shared {

@@ -39,6 +39,8 @@ pub enum Request<'a> {
     Watch(Watch),
     /// Debug builds of memcached only; release builds answer `ERROR`.
     Misbehave,
+    /// Reload the TLS certificate and key (`OK`, or why not).
+    RefreshCerts,
     /// Debug builds of memcached only; release builds answer `ERROR`.
     DebugTime(DebugTime),
     MetaGet(MetaGet<'a>),
@@ -108,6 +110,7 @@ impl<'a> From<Admin<'a>> for Request<'a> {
             Admin::Lru(r) => Request::Lru(r),
             Admin::Watch(r) => Request::Watch(r),
             Admin::Misbehave => Request::Misbehave,
+            Admin::RefreshCerts => Request::RefreshCerts,
             Admin::DebugTime(r) => Request::DebugTime(r),
             Admin::ClusterLink(name) => Request::ClusterLink(name),
         }
@@ -208,6 +211,7 @@ impl<'a> Request<'a> {
             | Request::Lru(_)
             | Request::Watch(_)
             | Request::Misbehave
+            | Request::RefreshCerts
             | Request::DebugTime(_)
             | Request::ClusterLink(_)
             | Request::MetaNoop => RequestKeys(KeysInner::Keyless),
@@ -301,6 +305,7 @@ impl Request<'_> {
             Request::Lru(r) => Admin::Lru(*r).encode(out),
             Request::Watch(r) => Admin::Watch(*r).encode(out),
             Request::Misbehave => Admin::Misbehave.encode(out),
+            Request::RefreshCerts => Admin::RefreshCerts.encode(out),
             Request::DebugTime(r) => Admin::DebugTime(*r).encode(out),
             Request::ClusterLink(name) => Admin::ClusterLink(name).encode(out),
         }
@@ -354,6 +359,7 @@ mod tests {
             Request::Lru(_) => "Lru",
             Request::Watch(_) => "Watch",
             Request::Misbehave => "Misbehave",
+            Request::RefreshCerts => "RefreshCerts",
             Request::DebugTime(_) => "DebugTime",
             Request::MetaGet(_) => "MetaGet",
             Request::MetaSet(_) => "MetaSet",
@@ -412,6 +418,7 @@ mod tests {
             (b"lru mode flat\r\n", "Lru", false, &[]),
             (b"watch\r\n", "Watch", false, &[]),
             (b"misbehave\r\n", "Misbehave", false, &[]),
+            (b"refresh_certs\r\n", "RefreshCerts", false, &[]),
             (b"debugtime p\r\n", "DebugTime", false, &[]),
             (b"mg k v\r\n", "MetaGet", true, &[(b"k", P)]),
             (b"mg Zm9v b v\r\n", "MetaGet", true, &[(b"Zm9v", B)]),

@@ -101,6 +101,12 @@ impl BufRing {
         &self.buffers[start..start + len.min(self.buf_size as usize)]
     }
 
+    /// The same, writable (TLS decrypts records where they arrived).
+    pub fn get_mut(&mut self, bid: u16, len: usize) -> &mut [u8] {
+        let start = bid as usize * self.buf_size as usize;
+        &mut self.buffers[start..start + len.min(self.buf_size as usize)]
+    }
+
     /// Gives buffer `bid` back to the kernel (visible after [`publish`]).
     ///
     /// [`publish`]: BufRing::publish

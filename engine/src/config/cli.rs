@@ -179,7 +179,10 @@ pub struct Cli {
     #[arg(short = 'Y', long = "auth-file", value_name = "FILE")]
     pub auth_file: Option<String>,
     /// TLS is refused: ignoring it would silently drop security.
-    #[arg(short = 'Z', long = "enable-ssl", hide = true)]
+    /// TLS on the TCP listeners (memcached's enable-ssl; -o ssl_chain_cert=,
+    /// ssl_key=, ssl_ca_cert=, ssl_verify_mode=, ssl_min_version=,
+    /// ssl_session_cache, ssl_ciphers=; -l notls:ADDR:PORT for a plain one).
+    #[arg(short = 'Z', long = "enable-ssl")]
     pub ssl: bool,
 }
 
@@ -192,22 +195,9 @@ impl Cli {
             None => Config::default(),
         };
         let mut warnings = Vec::new();
-        self.refuse_security_flags()?;
         self.apply(&mut config, &mut warnings)?;
         config.validate()?;
         Ok((config, warnings))
-    }
-
-    fn refuse_security_flags(&self) -> Result<(), ConfigError> {
-        let refused = [(self.ssl, "-Z (TLS)")];
-        for (given, what) in refused {
-            if given {
-                return Err(ConfigError(format!(
-                    "{what} is not supported by corecache; refusing to start without the protection it asks for (remove the flag, and put the server behind a private network or a TLS proxy)"
-                )));
-            }
-        }
-        Ok(())
     }
 
     fn apply(&self, c: &mut Config, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
@@ -216,6 +206,9 @@ impl Cli {
         }
         if let Some(p) = self.udp_port {
             c.server.udp_port = p;
+        }
+        if self.ssl {
+            c.tls.enabled = true;
         }
         if !self.listen.is_empty() {
             c.server.listen = parse_listen(&self.listen, c, warnings)?;
@@ -420,6 +413,40 @@ fn apply_extended(
 ) -> Result<(), ConfigError> {
     let (name, value) = opt.split_once('=').unwrap_or((opt, ""));
     match name {
+        "ssl_chain_cert" => c.tls.chain_cert = Some(value.into()),
+        "ssl_key" => c.tls.key = Some(value.into()),
+        "ssl_ca_cert" => c.tls.ca_cert = Some(value.into()),
+        "ssl_ciphers" => c.tls.ciphers = Some(value.into()),
+        "ssl_session_cache" => c.tls.session_cache = true,
+        "ssl_kernel_tls" => {
+            c.tls.kernel_tls = true;
+            warnings.push(format!(
+                "-o ssl_kernel_tls: kernel TLS offload is not built (this kernel {} the tls ULP); connections use rustls on the shard loop",
+                if crate::tls::kernel_tls_available() { "offers" } else { "lacks" }
+            ));
+        }
+        "ssl_verify_mode" | "ssl_min_version" | "ssl_wbuf_size" => {
+            let n: u32 = value.trim().parse().map_err(|_| {
+                ConfigError(format!(
+                    "invalid setting -o {name}: {value:?} is not a number"
+                ))
+            })?;
+            match name {
+                "ssl_verify_mode" if n <= 3 => c.tls.verify_mode = n as u8,
+                "ssl_min_version" if n <= 3 => {
+                    if let Ok((_, Some(w))) = crate::tls::MinVersion::from_memcached(value.trim()) {
+                        warnings.push(w);
+                    }
+                    c.tls.min_version = n as u8;
+                }
+                "ssl_wbuf_size" => c.tls.wbuf_size_kb = n,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "invalid setting -o {name}: must be 0..3, not {n}"
+                    )));
+                }
+            }
+        }
         "idle_timeout" => {
             c.server.idle_timeout = value.trim().parse().map_err(|_| {
                 ConfigError(format!(
@@ -462,6 +489,21 @@ fn parse_listen(
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
+        if let Some(plain) = item.strip_prefix("notls:") {
+            // Its own port: on the TLS listeners' port it would share their
+            // SO_REUSEPORT group and take a random share of their clients.
+            let addr = plain
+                .parse::<std::net::SocketAddr>()
+                .ok()
+                .filter(|a| a.port() != 0)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "invalid setting -l: {item:?} is not notls:ADDR:PORT (use -l notls:127.0.0.1:11212)"
+                    ))
+                })?;
+            c.tls.plain.push(addr);
+            continue;
+        }
         let bad = || {
             ConfigError(format!(
                 "invalid setting -l: {item:?} is not an IP address (use -l 127.0.0.1)"
@@ -565,8 +607,54 @@ mod tests {
     }
 
     #[test]
-    fn tls_is_refused_and_authentication_settings_are_checked() {
-        assert!(config(&["-Z"]).unwrap_err().0.contains("TLS"));
+    fn tls_takes_memcached_flags_and_authentication_settings_are_checked() {
+        assert!(config(&["-Z"]).unwrap_err().0.contains("ssl_chain_cert"));
+        let (c, w) = config(&[
+            "-Z",
+            "-o",
+            "ssl_chain_cert=/c.pem",
+            "-o",
+            "ssl_key=/k.pem",
+            "-o",
+            "ssl_verify_mode=2",
+            "-o",
+            "ssl_ca_cert=/ca.pem",
+            "-o",
+            "ssl_min_version=1",
+            "-o",
+            "ssl_session_cache",
+            "-o",
+            "ssl_wbuf_size=64",
+            "-l",
+            "notls:127.0.0.1:7001,127.0.0.1:7002",
+        ])
+        .unwrap();
+        assert!(c.tls.enabled && c.tls.session_cache);
+        assert_eq!(c.tls.verify_mode, 2);
+        assert_eq!(c.tls.min_version, 1);
+        assert_eq!(c.tls.wbuf_size_kb, 64);
+        assert_eq!(c.tls.plain, vec!["127.0.0.1:7001".parse().unwrap()]);
+        assert_eq!(c.server.port, 7002);
+        assert!(
+            w.iter().any(|w| w.contains("TLS 1.2 is the minimum")),
+            "{w:?}"
+        );
+        assert!(config(&["-o", "ssl_verify_mode=4"]).is_err());
+        assert!(config(&["-l", "notls:127.0.0.1"]).is_err());
+        assert!(
+            config(&[
+                "-Z",
+                "-o",
+                "ssl_chain_cert=/c",
+                "-o",
+                "ssl_key=/k",
+                "-o",
+                "ssl_ciphers=RC4-MD5"
+            ])
+            .unwrap_err()
+            .0
+            .contains("unknown cipher")
+        );
         let (c, _) = config(&["-Y", "/etc/pw"]).unwrap();
         assert_eq!(c.server.auth_file.as_deref(), Some("/etc/pw"));
         assert_eq!(c.wire_protocol(), Protocol::Ascii);

@@ -9,6 +9,7 @@ mod cores;
 mod derived;
 mod http;
 mod size;
+mod tls;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ pub use cores::{CoreList, allowed_cores};
 pub use derived::{CLOCK_START, VERSION};
 pub use http::HttpConfig;
 pub use size::ByteSize;
+pub use tls::TlsConfig;
 
 /// The store's own setting types, embedded in `[memory]`.
 pub use store::{HugePages, Numa, Policy as Eviction};
@@ -46,6 +48,7 @@ pub struct Config {
     pub network: NetworkConfig,
     pub cluster: ClusterConfig,
     pub http: HttpConfig,
+    pub tls: TlsConfig,
 }
 
 /// `[server]`: listeners and what clients may do.
@@ -403,6 +406,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_auth()?;
         self.validate_http()?;
+        self.validate_tls()?;
         let s = &self.server;
         if s.listen.is_empty() {
             return Err(ConfigError::setting(

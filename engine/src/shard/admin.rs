@@ -125,6 +125,20 @@ impl Core {
                     ErrorReply::from(ClientError::WatchNotAllowed).encode(out)
                 });
             }
+            Request::RefreshCerts => {
+                // memcached's answers: OK, or the loader's one-line error;
+                // without -Z there is nothing to refresh.
+                let result = self.shared.tls.as_ref().map(crate::tls::Certs::refresh);
+                return self.reply(client, |out| match result {
+                    None => ErrorReply::Error.encode(out),
+                    Some(Ok(())) => Status::Ok.encode(out),
+                    Some(Err(e)) => {
+                        tracing::warn!("refresh_certs: {e}");
+                        out.extend_from_slice(e.as_bytes());
+                        out.extend_from_slice(b"\r\n");
+                    }
+                });
+            }
             Request::Misbehave | Request::DebugTime(_) => {
                 // Debug-build commands: a release memcached answers ERROR.
                 return self.reply(client, |out| ErrorReply::Error.encode(out));
@@ -387,6 +401,10 @@ impl Core {
                         merged.general_value("hash_slots").unwrap_or(0),
                     ),
                     idle_timeout: self.shared.config.server.idle_timeout > 0,
+                    tls: self.shared.tls.as_ref().map(|c| stats::TlsInfo {
+                        since_refresh: c.since_refresh(),
+                        new_sessions: c.new_sessions(),
+                    }),
                 };
                 stats::format_general(out, &info, merged);
             }
@@ -470,6 +488,7 @@ impl Core {
         stat("flush_enabled", &yes_no(!c.server.disable_flush_all));
         stat("idle_timeout", &c.server.idle_timeout);
         stat("memory_file", &c.memory.file.as_deref().unwrap_or("(null)"));
+        tls_settings(&c.tls, &mut stat);
         stat("corecache_shards", &self.shared.shards);
         stat(
             "corecache_cores",
@@ -493,4 +512,28 @@ impl Core {
 /// warm restart brings the index back at the size it had.
 fn hash_power_level(slots: u64) -> u32 {
     slots.max(1).ilog2().max(16)
+}
+
+/// The `ssl_*` lines of `stats settings`, memcached's names and order.
+fn tls_settings(t: &crate::config::TlsConfig, stat: &mut dyn FnMut(&str, &dyn std::fmt::Display)) {
+    let path = |p: &Option<std::path::PathBuf>| {
+        p.as_ref()
+            .map_or_else(|| "NULL".to_string(), |p| p.display().to_string())
+    };
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    stat("ssl_enabled", &yes_no(t.enabled));
+    stat("ssl_chain_cert", &path(&t.chain_cert));
+    stat("ssl_key", &path(&t.key));
+    stat("ssl_verify_mode", &t.verify_mode);
+    // 1: PEM, the only format read.
+    stat("ssl_keyformat", &1);
+    stat("ssl_ciphers", &t.ciphers.as_deref().unwrap_or("NULL"));
+    stat("ssl_ca_cert", &path(&t.ca_cert));
+    stat("ssl_wbuf_size", &(u64::from(t.wbuf_size_kb) * 1024));
+    stat("ssl_session_cache", &yes_no(t.session_cache));
+    // Kernel offload is not built: every connection uses rustls.
+    stat("ssl_kernel_tls", &"no");
+    let min = crate::tls::MinVersion::from_memcached(&t.min_version.to_string())
+        .map_or("tlsv1.2", |(v, _)| v.name());
+    stat("ssl_min_version", &min);
 }

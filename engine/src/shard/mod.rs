@@ -64,6 +64,8 @@ pub struct ShardParams {
     pub id: usize,
     pub core: usize,
     pub tcp: Vec<std::os::fd::OwnedFd>,
+    /// Per entry of `tcp`: whether it speaks TLS.
+    pub tcp_tls: Vec<bool>,
     pub udp: Option<std::os::fd::OwnedFd>,
     /// This shard's listener on the HTTP port, when it is on.
     pub http: Option<std::os::fd::OwnedFd>,
@@ -120,6 +122,7 @@ pub fn run(params: ShardParams) {
         id,
         core,
         tcp,
+        tcp_tls,
         udp,
         http,
         shared,
@@ -197,7 +200,7 @@ pub fn run(params: ShardParams) {
         core: Core::new(
             id,
             shared,
-            Net::new(ring, tcp, http, udp),
+            Net::new(ring, tcp, tcp_tls, http, udp),
             store,
             mesh,
             wake,
@@ -364,12 +367,11 @@ impl Shard {
             && let Some(bid) = c.buffer_id()
         {
             let core = &self.core;
-            // Binary and HTTP requests are not memcached lines: nothing to scan for.
-            let not_text = core
-                .net
-                .conns
-                .slot(c.token().slot)
-                .is_some_and(|conn| matches!(conn.wire, Wire::Binary | Wire::Http));
+            // Binary and HTTP requests are not memcached lines, TLS records
+            // are ciphertext: nothing to scan for.
+            let not_text = core.net.conns.slot(c.token().slot).is_some_and(|conn| {
+                matches!(conn.wire, Wire::Binary | Wire::Http) || conn.tls.is_some()
+            });
             if not_text {
                 return;
             }
@@ -386,7 +388,19 @@ impl Shard {
                 match core.net.on_recv(t, c.result, c.more(), &mut core.stats) {
                     Received::Data(slot) => {
                         let bid = c.buffer_id().expect("data comes in a provided buffer");
-                        core.on_data(slot, self.bufs.get(bid, c.result as usize));
+                        let tls = core
+                            .net
+                            .conns
+                            .slot_mut(slot)
+                            .and_then(|conn| conn.tls.take());
+                        match tls {
+                            None => core.on_data(slot, self.bufs.get(bid, c.result as usize)),
+                            Some(tls) => core.on_tls_data(
+                                slot,
+                                tls,
+                                self.bufs.get_mut(bid, c.result as usize),
+                            ),
+                        }
                         core.net.mark_dirty(slot);
                     }
                     Received::Nothing(slot) => core.net.mark_dirty(slot),

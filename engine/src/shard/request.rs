@@ -106,6 +106,37 @@ impl Core {
         }
     }
 
+    /// Ciphertext arrived on TLS connection `slot`, whose record layer the
+    /// caller took out of it: what it decrypts goes to [`Core::on_data`].
+    pub(super) fn on_tls_data(
+        &mut self,
+        slot: u32,
+        mut tls: Box<crate::tls::TlsConn>,
+        data: &mut [u8],
+    ) {
+        let got = tls.receive(data, &mut |plain| self.on_data(slot, plain));
+        let Some(conn) = self.net.conns.slot_mut(slot) else {
+            return;
+        };
+        conn.tls = Some(tls);
+        match got {
+            crate::tls::Received::Open => {}
+            crate::tls::Received::PeerClosed => {
+                conn.eof = true;
+                if conn.pause != Pause::Yield {
+                    conn.closing = true;
+                }
+            }
+            crate::tls::Received::Failed { handshake } => {
+                if handshake {
+                    self.stats.ssl_handshake_errors += 1;
+                }
+                conn.eof = true;
+                conn.closing = true;
+            }
+        }
+    }
+
     /// Parses what is buffered on connection `slot` (after a pause, or when
     /// more of a request arrived).
     pub(super) fn resume_input(&mut self, slot: u32) {

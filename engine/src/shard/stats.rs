@@ -46,6 +46,8 @@ pub struct ShardStats {
     pub udp_replies_too_large: u64,
     /// UDP replies dropped by the per-source rate bound.
     pub udp_replies_rate_limited: u64,
+    /// TLS handshakes that failed (-Z).
+    pub ssl_handshake_errors: u64,
     /// Connections closed by `-o idle_timeout`.
     pub idle_kicks: u64,
     /// Times a connection stopped for the turn with requests still buffered (-R).
@@ -261,6 +263,15 @@ pub(super) struct ProcessInfo<'a> {
     pub hash_power_level: u32,
     /// `-o idle_timeout` is on (memcached prints `idle_kicks` only then).
     pub idle_timeout: bool,
+    /// -Z: `ssl_handshake_errors` and the certificate lines are printed,
+    /// `ssl_new_sessions` too with the session cache.
+    pub tls: Option<TlsInfo>,
+}
+
+/// TLS facts for the general `stats` reply.
+pub(super) struct TlsInfo {
+    pub since_refresh: u64,
+    pub new_sessions: Option<u64>,
 }
 
 fn stat(out: &mut Vec<u8>, name: &str, value: impl std::fmt::Display) {
@@ -289,7 +300,9 @@ pub(super) fn format_general(out: &mut Vec<u8>, info: &ProcessInfo<'_>, merged: 
 fn general_text(out: &mut Vec<u8>, info: &ProcessInfo<'_>, rusage: (&str, &str), merged: &Merged) {
     derived_lines(out, None, info, rusage, merged);
     for (e, v) in merged.general() {
-        if e.shown == Shown::WithIdleTimeout && !info.idle_timeout {
+        if e.shown == Shown::WithIdleTimeout && !info.idle_timeout
+            || e.shown == Shown::WithTls && info.tls.is_none()
+        {
             continue;
         }
         stat(out, e.name, v);
@@ -331,6 +344,14 @@ fn derived_lines(
             stat(out, "threads", info.threads);
         }
         Some("conn_yields") => stat(out, "hash_power_level", info.hash_power_level),
+        Some("ssl_handshake_errors") => {
+            if let Some(t) = &info.tls {
+                if let Some(n) = t.new_sessions {
+                    stat(out, "ssl_new_sessions", n);
+                }
+                stat(out, "time_since_server_cert_refresh", t.since_refresh);
+            }
+        }
         Some(_) => {}
     }
 }

@@ -13,10 +13,10 @@
 //! `incoming`. Replies are encrypted straight from the reply queue's bytes
 //! into the send buffer: the cipher's own copy is the only one.
 //!
-//! What is built and tested here: the server configuration from memcached's
-//! `-o ssl_*` settings ([`Settings`], [`server_config`]) and one connection's
-//! record layer ([`TlsConn`]). The shard loop does not use them yet (-Z is
-//! still refused: docs/security.md says what is missing).
+//! Here: the server configuration from memcached's `-o ssl_*` settings
+//! ([`Settings`], [`Certs`], reloaded by `refresh_certs`) and one
+//! connection's record layer ([`TlsConn`]); the shard's network half puts a
+//! `TlsConn` on each connection of a TLS listener (shard/net/).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -189,6 +189,94 @@ impl fmt::Debug for Server {
 /// Reads the certificates and key the settings name and builds the server
 /// configuration. Errors are one line, memcached's wording where it has one.
 pub fn server_config(s: &Settings) -> Result<Server, String> {
+    server_config_counting(s, Arc::new(AtomicU64::new(0)))
+}
+
+/// The server's certificates: loaded at start, reloaded by `refresh_certs`
+/// and SIGHUP. Shards keep the configuration they last took and take the
+/// new one when `version` moves, so accepting locks nothing unless it did.
+pub struct Certs {
+    settings: Settings,
+    version: AtomicU64,
+    current: std::sync::Mutex<Arc<ServerConfig>>,
+    sessions: Arc<AtomicU64>,
+    /// Seconds since the Unix epoch of the last successful load.
+    loaded_at: AtomicU64,
+}
+
+impl fmt::Debug for Certs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Certs")
+            .field("settings", &self.settings)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Certs {
+    pub fn load(settings: Settings) -> Result<Certs, String> {
+        let sessions = Arc::new(AtomicU64::new(0));
+        let server = server_config_counting(&settings, sessions.clone())?;
+        Ok(Certs {
+            settings,
+            version: AtomicU64::new(1),
+            current: std::sync::Mutex::new(server.config),
+            sessions,
+            loaded_at: AtomicU64::new(unix_now()),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Reads the files again; on an error the configuration in use stays.
+    pub fn refresh(&self) -> Result<(), String> {
+        let server = server_config_counting(&self.settings, self.sessions.clone())?;
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = server.config;
+        self.version.fetch_add(1, Ordering::Release);
+        self.loaded_at.store(unix_now(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The configuration for a new connection, through a shard's cache
+    /// (`cached`: the version and configuration it took last).
+    pub fn config(&self, cached: &mut Option<(u64, Arc<ServerConfig>)>) -> Arc<ServerConfig> {
+        let version = self.version.load(Ordering::Acquire);
+        match cached {
+            Some((v, c)) if *v == version => c.clone(),
+            _ => {
+                let c = self
+                    .current
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                *cached = Some((version, c.clone()));
+                c
+            }
+        }
+    }
+
+    /// Sessions stored for resumption (`ssl_new_sessions`), with the cache on.
+    pub fn new_sessions(&self) -> Option<u64> {
+        self.settings
+            .session_cache
+            .then(|| self.sessions.load(Ordering::Relaxed))
+    }
+
+    /// Seconds since the certificates were last loaded.
+    pub fn since_refresh(&self) -> u64 {
+        unix_now().saturating_sub(self.loaded_at.load(Ordering::Relaxed))
+    }
+}
+
+fn server_config_counting(s: &Settings, sessions: Arc<AtomicU64>) -> Result<Server, String> {
     let chain = load_chain(&s.chain_cert)
         .map_err(|e| format!("Error loading the certificate chain: {e}"))?;
     let key = PrivateKeyDer::from_pem_file(&s.key)
@@ -236,12 +324,11 @@ pub fn server_config(s: &Settings) -> Result<Server, String> {
         .map_err(|e| format!("Error loading the private key: {} : {e}", s.key.display()))?;
     config.max_early_data_size = 0;
     let new_sessions = if s.session_cache {
-        let counter = Arc::new(AtomicU64::new(0));
         config.session_storage = Arc::new(CountingCache {
             inner: ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES),
-            stored: counter.clone(),
+            stored: sessions.clone(),
         });
-        Some(counter)
+        Some(sessions)
     } else {
         config.session_storage = Arc::new(NoServerSessionStorage {});
         config.send_tls13_tickets = 0;

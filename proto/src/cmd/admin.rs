@@ -129,6 +129,7 @@ pub(crate) enum Admin<'a> {
     Lru(Lru),
     Watch(Watch),
     Misbehave,
+    RefreshCerts,
     DebugTime(DebugTime),
     ClusterLink(&'a [u8]),
 }
@@ -157,6 +158,7 @@ pub(crate) fn parse<'a>(t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, Admin<'a>> {
         b"cluster_link" if n == 2 => Admin::ClusterLink(t.get(1)),
         b"quit" => Admin::Quit,
         b"misbehave" => Admin::Misbehave,
+        b"refresh_certs" => Admin::RefreshCerts,
         b"verbosity" => {
             if n != 2 && n != 3 {
                 return error(true);
@@ -321,6 +323,7 @@ impl Admin<'_> {
             }
             Admin::Quit => out.extend_from_slice(b"quit"),
             Admin::Misbehave => out.extend_from_slice(b"misbehave"),
+            Admin::RefreshCerts => out.extend_from_slice(b"refresh_certs"),
             Admin::Verbosity(v) => {
                 out.extend_from_slice(b"verbosity");
                 put_sp_u64(out, v.level.into());

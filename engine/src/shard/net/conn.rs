@@ -101,6 +101,9 @@ pub struct Conn {
     pub peer_link: bool,
     /// On the HTTP port: its requests awaiting answers, its responses.
     pub http: Option<Box<crate::shard::http::Session>>,
+    /// On a TLS listener: the record layer and the ciphertext it holds.
+    /// Taken out while its plaintext is handed to the request path.
+    pub tls: Option<Box<crate::tls::TlsConn>>,
 }
 
 impl Conn {
@@ -135,6 +138,7 @@ impl Conn {
             listener,
             peer_link: false,
             http: None,
+            tls: None,
         }
     }
 
@@ -145,7 +149,8 @@ impl Conn {
     /// Bytes owed to the client and not yet taken by the kernel.
     pub fn pending_output(&self) -> usize {
         let http = self.http.as_ref().map_or(0, |h| h.buffered());
-        self.replies.buffered() + http + self.inflight.len() - self.inflight_done
+        let tls = self.tls.as_ref().map_or(0, |t| t.outgoing.len());
+        self.replies.buffered() + http + tls + self.inflight.len() - self.inflight_done
     }
 
     /// Whether everything owed has been sent and nothing is awaited.
@@ -154,12 +159,38 @@ impl Conn {
             && self.replies.awaiting() == 0
             && !self.replies.has_ready()
             && self.http.as_ref().is_none_or(|h| h.idle())
+            && self.tls.as_ref().is_none_or(|t| t.outgoing.is_empty())
     }
 
     /// Moves what is ready to send into `inflight` (empty, as no send is in
     /// flight); false when nothing is. An HTTP connection's memcached
     /// replies become its responses here first.
     pub fn take_output(&mut self) -> bool {
+        if self.tls.is_none() {
+            return self.take_plain_output();
+        }
+        // TLS: the plaintext goes through `inflight` into the record
+        // layer's ciphertext, which is what is sent.
+        if self.take_plain_output()
+            && let Some(tls) = self.tls.as_deref_mut()
+        {
+            if let Err(e) = tls.encrypt(&self.inflight) {
+                tracing::debug!("TLS encrypt failed: {e}");
+                self.closing = true;
+            }
+            self.inflight.clear();
+        }
+        let Some(tls) = self.tls.as_deref_mut() else {
+            return false;
+        };
+        if tls.outgoing.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut tls.outgoing, &mut self.inflight);
+        true
+    }
+
+    fn take_plain_output(&mut self) -> bool {
         match self.http.as_deref_mut() {
             None if self.replies.has_ready() => {
                 self.replies.swap_ready(&mut self.inflight);

@@ -49,12 +49,18 @@ pub struct Net {
     yielded: Vec<u32>,
     /// Listeners no longer accept: the shard is stopping.
     stopping: bool,
+    /// Which listeners speak TLS (-Z, all TCP ones but `notls:`).
+    tls_listener: Vec<bool>,
+    /// The TLS configuration this shard took last, and its version.
+    tls_config: Option<(u64, std::sync::Arc<rustls::ServerConfig>)>,
 }
 
 impl Net {
+    /// `tls` says, per listener, whether it speaks TLS.
     pub fn new(
         ring: Ring,
         mut listeners: Vec<OwnedFd>,
+        mut tls: Vec<bool>,
         http: Option<OwnedFd>,
         udp: Option<Udp>,
     ) -> Net {
@@ -62,6 +68,7 @@ impl Net {
             listeners.push(fd);
             listeners.len() as u32 - 1
         });
+        tls.resize(listeners.len(), false);
         let accept_armed = vec![false; listeners.len()];
         Net {
             ring,
@@ -75,6 +82,8 @@ impl Net {
             stalled: Vec::new(),
             yielded: Vec::new(),
             stopping: false,
+            tls_listener: tls,
+            tls_config: None,
         }
     }
 

@@ -96,6 +96,19 @@ impl Net {
             return;
         }
         let _ = runtime::socket::set_nodelay(&fd);
+        let tls = match &shared.tls {
+            Some(certs) if self.tls_listener.get(listener as usize) == Some(&true) => {
+                match crate::tls::TlsConn::new(certs.config(&mut self.tls_config)) {
+                    Ok(t) => Some(Box::new(t)),
+                    Err(e) => {
+                        tracing::warn!("TLS connection refused: {e}");
+                        shared.connections.fetch_sub(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }
+            _ => None,
+        };
         let http = self.http_listener == Some(listener);
         let (slot, _) = self.conns.insert(|generation| {
             let mut conn = Conn::new(fd, generation, now, listener);
@@ -103,6 +116,7 @@ impl Net {
                 conn.wire = Wire::Http;
                 conn.http = Some(Box::default());
             }
+            conn.tls = tls;
             conn
         });
         stats.curr_connections += 1;

@@ -47,6 +47,8 @@ pub enum Shown {
     Always,
     /// Only while `-o idle_timeout` is set, as memcached 1.6.18 does.
     WithIdleTimeout,
+    /// Only with -Z, as memcached's TLS stats.
+    WithTls,
 }
 
 /// One stat. `G` is the getter's type: over a shard's general counters
@@ -176,6 +178,7 @@ pub static GENERAL: &[Entry<GeneralGet>] = &[
     stat("auth_cmds", Counter, Sum, |s, _| s.auth_cmds, "Authentication attempts (-Y or SASL)."),
     stat("auth_errors", Counter, Sum, |s, _| s.auth_errors, "Authentication attempts that failed."),
     stat_if(Shown::WithIdleTimeout, stat("idle_kicks", Counter, Sum, |s, _| s.idle_kicks, "Connections closed for being idle longer than idle_timeout.")),
+    stat_if(Shown::WithTls, stat("ssl_handshake_errors", Counter, Sum, |s, _| s.ssl_handshake_errors, "TLS handshakes that failed.")),
     stat("bytes_read", Counter, Sum, |s, _| s.bytes_read, "Bytes read from clients."),
     stat("bytes_written", Counter, Sum, |s, _| s.bytes_written, "Bytes sent to clients."),
     stat("limit_maxbytes", Gauge, Sum, |_, st| st.limit_maxbytes, "Bytes of item memory the server may use."),

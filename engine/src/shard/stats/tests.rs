@@ -9,6 +9,7 @@ use super::*;
 
 fn shard(base: u64) -> ShardStats {
     ShardStats {
+        ssl_handshake_errors: 0,
         curr_connections: base + 1,
         total_connections: base + 2,
         rejected_connections: base + 3,
@@ -117,6 +118,7 @@ fn info() -> ProcessInfo<'static> {
         threads: 2,
         hash_power_level: 16,
         idle_timeout: false,
+        tls: None,
     }
 }
 
