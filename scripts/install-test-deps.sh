@@ -18,6 +18,8 @@ if ! command -v prove >/dev/null 2>&1 || ! perl -MTest::More -MTime::HiRes -MIO:
   -e 1 >/dev/null 2>&1; then
   need+=(perl)
 fi
+# The same suite over TLS (SSL_TEST=1, scripts/memcached-t.sh --tls) talks through IO::Socket::SSL.
+perl -MIO::Socket::SSL -e 1 >/dev/null 2>&1 || need+=(libio-socket-ssl-perl)
 # Client libraries the binary-protocol tests speak through (engine/tests/binary_clients.rs):
 # python-binary-memcached, pylibmc in binary mode, and Ruby's dalli (binary only). Debian's
 # own interpreters (/usr/bin), which apt's modules are installed for.

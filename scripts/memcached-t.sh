@@ -6,6 +6,12 @@
 #
 #   bash scripts/memcached-t.sh                    # target/release/corecache
 #   bash scripts/memcached-t.sh /usr/bin/memcached # the same lists against another server
+#   bash scripts/memcached-t.sh --tls [SERVER]     # the same over TLS (the suite's SSL_TEST=1)
+#
+# With --tls the server runs with -Z and the suite's own certificates, and every file speaks
+# TLS (IO::Socket::SSL); the lists are must-pass plus tls-must-pass (the suite's ssl_*.t
+# files) and known plus tls-known (files that pass in the clear but not over TLS, each with
+# its reason; empty when there are none). Logs go to target/memcached-t-tls.
 #
 # The suite is not part of the project: it is ../shared/memcached-t beside the clone
 # (MEMCACHED_T_DIR, relative to the project root, overrides). When it is missing the run fails under CI=true and is
@@ -16,6 +22,11 @@
 #   memcached-t: N passed, M failed, K known failing, P known now passing
 # and the exit code is 0 only when M and P are both 0.
 set -euo pipefail
+tls=false
+if [[ ${1:-} == --tls ]]; then
+  tls=true
+  shift
+fi
 bin=${1:-}
 [[ -z $bin ]] || bin=$(readlink -m "$bin")
 cd "$(dirname "$0")/.."
@@ -25,6 +36,7 @@ suite=${MEMCACHED_T_DIR:-../shared/memcached-t}
 per_file=${MEMCACHED_T_FILE_TIMEOUT:-90}
 jobs=${JOBS:-2}
 logs=target/memcached-t
+$tls && logs=target/memcached-t-tls
 
 unavailable() { # why
   if [[ ${CI:-} == true ]]; then
@@ -36,6 +48,11 @@ unavailable() { # why
 }
 [[ -f $suite/run.sh ]] || unavailable "no memcached test suite at $suite/run.sh"
 command -v prove >/dev/null || unavailable "perl's prove is missing (scripts/install-test-deps.sh installs it)"
+if $tls; then
+  perl -MIO::Socket::SSL -e 1 >/dev/null 2>&1 \
+    || unavailable "perl's IO::Socket::SSL is missing (scripts/install-test-deps.sh installs it)"
+  export SSL_TEST=1
+fi
 [[ -x $bin ]] || { echo "memcached-t: $bin is missing; build it: cargo build --release --bin corecache" >&2; exit 1; }
 
 # Reads a list: one suite file name a line (with or without .t), `#` starts a comment.
@@ -55,13 +72,31 @@ read_list() { # file
 }
 read_list scripts/memcached-t/must-pass
 must=("${names[@]}")
-read_list scripts/memcached-t/known
-known=("${names[@]}")
+if $tls; then
+  read_list scripts/memcached-t/tls-must-pass
+  must+=("${names[@]}")
+fi
+known=()
 declare -A why
-for i in "${!known[@]}"; do
-  [[ -n ${reasons[$i]} ]] || { echo "memcached-t: known entry ${known[$i]} has no reason (# why, on its line)" >&2; exit 1; }
-  why[${known[$i]}]=${reasons[$i]}
-done
+add_known() { # list file
+  read_list "$1"
+  local i
+  for i in "${!names[@]}"; do
+    [[ -n ${reasons[$i]} ]] || { echo "memcached-t: known entry ${names[$i]} of $1 has no reason (# why, on its line)" >&2; exit 1; }
+    known+=("${names[$i]}")
+    why[${names[$i]}]=${reasons[$i]}
+  done
+}
+add_known scripts/memcached-t/known
+if $tls; then
+  add_known scripts/memcached-t/tls-known
+  # A file known to fail over TLS only is no longer a must-pass file there.
+  declare -A tls_only
+  for n in "${names[@]}"; do tls_only[$n]=1; done
+  kept=()
+  for n in "${must[@]}"; do [[ -n ${tls_only[$n]+x} ]] || kept+=("$n"); done
+  must=("${kept[@]}")
+fi
 for n in "${must[@]}"; do
   [[ -z ${why[$n]+x} ]] || { echo "memcached-t: $n is on both lists" >&2; exit 1; }
 done
@@ -70,6 +105,7 @@ rm -rf "$logs"
 mkdir -p "$logs"
 suite=$(cd "$suite" && pwd)
 started=$SECONDS
+$tls && echo "memcached-t: over TLS (SSL_TEST=1)"
 echo "memcached-t: $(basename "$bin") against $((${#must[@]} + ${#known[@]})) files of $suite, $jobs at a time, ${per_file} s each at most"
 
 # One file through run.sh; its verdict (pass, skip or fail) and seconds go to NAME.result.

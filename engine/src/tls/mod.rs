@@ -413,6 +413,8 @@ pub struct TlsConn {
     /// Replies made before the handshake allowed encrypting them.
     early: Vec<u8>,
     failed: bool,
+    /// close_notify has been queued (or cannot be): nothing more to send.
+    finished: bool,
 }
 
 impl fmt::Debug for TlsConn {
@@ -433,6 +435,7 @@ impl TlsConn {
             outgoing: Vec::new(),
             early: Vec::new(),
             failed: false,
+            finished: false,
         })
     }
 
@@ -622,20 +625,27 @@ impl TlsConn {
         self.incoming = Vec::new();
     }
 
-    /// Queues close_notify before the connection closes.
-    pub fn close_notify(&mut self) {
-        if self.failed {
-            return;
+    /// Queues close_notify before the connection closes, as memcached's
+    /// SSL_shutdown does: a client reading after the server closed then sees
+    /// a clean end of the stream rather than a truncation. Once only; true
+    /// when this call queued it (the caller then has ciphertext to send).
+    pub fn close_notify(&mut self) -> bool {
+        if self.failed || self.finished {
+            return false;
         }
+        self.finished = true;
         let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut self.incoming);
-        if let Ok(ConnectionState::WriteTraffic(mut traffic)) = state {
-            let _ = append(&mut self.outgoing, 64, |out| {
-                traffic.queue_close_notify(out).map_err(|e| match e {
-                    EncryptError::InsufficientSize(s) => Some(s.required_size),
-                    _ => None,
-                })
-            });
-        }
+        let Ok(ConnectionState::WriteTraffic(mut traffic)) = state else {
+            return false;
+        };
+        let before = self.outgoing.len();
+        let _ = append(&mut self.outgoing, 64, |out| {
+            traffic.queue_close_notify(out).map_err(|e| match e {
+                EncryptError::InsufficientSize(s) => Some(s.required_size),
+                _ => None,
+            })
+        });
+        self.outgoing.len() > before
     }
 }
 

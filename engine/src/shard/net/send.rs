@@ -114,6 +114,14 @@ impl Net {
         if !conn.closing || !conn.flushed() {
             return;
         }
+        // A TLS connection ends with close_notify, sent before the close.
+        if conn.tls.as_deref_mut().is_some_and(|t| t.close_notify()) {
+            if !conn.sending && conn.take_output() {
+                conn.inflight_done = 0;
+                self.queue_send(slot);
+            }
+            return;
+        }
         if conn.recv_armed {
             self.cancel_recv(slot);
             return;
