@@ -462,7 +462,13 @@ pub fn run(config: Config) -> Result<(), StartError> {
         return Err(e);
     }
     for addr in &shared.tcp_addrs {
-        tracing::info!("listening on tcp {addr}");
+        if shared.tls.is_some() && !shared.config.tls.plain.contains(addr) {
+            // Which path its connections take: rustls on the shard loop
+            // (kernel offload is not built).
+            tracing::info!("listening on tcp {addr} tls=rustls");
+        } else {
+            tracing::info!("listening on tcp {addr}");
+        }
     }
     for addr in &shared.udp_addrs {
         tracing::info!("listening on udp {addr}");
