@@ -371,7 +371,7 @@ mod tests {
         }
     }
 
-    const ALL: usize = 25;
+    const ALL: usize = 26;
 
     /// (request, variant, keyed, keys as (raw, base64))
     type Row = (
