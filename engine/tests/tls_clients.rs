@@ -4,7 +4,8 @@
 //! its CA. memcached's own suite covers the rest over TLS
 //! (scripts/memcached-t.sh --tls); this checks what it does not: TLS 1.2 and
 //! 1.3 clients side by side, large values and multi-gets spanning many
-//! records, and mutual TLS refusing a client without a certificate.
+//! records, mutual TLS refusing a client without a certificate, and the
+//! HTTP port speaking HTTPS under -Z.
 
 mod common;
 
@@ -56,4 +57,25 @@ fn pymemcache_over_tls_1_2_and_1_3_sets_gets_and_multi_gets() {
 fn mutual_tls_refuses_a_client_without_a_certificate_and_serves_one_with() {
     let ca = format!("{}/ca.pem", certs());
     pymemcache("mtls", &format!("ssl_verify_mode=2,ssl_ca_cert={ca}"));
+}
+
+#[test]
+fn with_tls_on_the_http_port_speaks_https_and_shares_the_store() {
+    if !available("/usr/bin/python3", &["-c", "import pymemcache, ssl"]) {
+        return;
+    }
+    let args = tls_args("");
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.extend(["--http-port", "0"]);
+    let server = Server::start(&args);
+    let http = server.http.expect("an HTTP port");
+    let mc = server.addr.to_string();
+    if let Err(e) = run(
+        "/usr/bin/python3",
+        "tls_pymemcache.py",
+        &["https", &certs(), &mc],
+        http,
+    ) {
+        panic!("{e}\nserver log:\n{}", server.log().join("\n"));
+    }
 }

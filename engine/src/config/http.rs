@@ -31,6 +31,9 @@ pub struct HttpConfig {
     pub latency_histograms: bool,
     /// Time one request in this many (per shard); 1 times every request.
     pub latency_sample: u32,
+    /// With TLS on (-Z), the HTTP port speaks HTTPS with the memcached port's
+    /// certificates and client-certificate rules; false keeps it plain.
+    pub tls: bool,
 }
 
 impl Default for HttpConfig {
@@ -44,6 +47,7 @@ impl Default for HttpConfig {
             node_name: "node-1".to_string(),
             latency_histograms: true,
             latency_sample: 16,
+            tls: true,
         }
     }
 }

@@ -131,6 +131,8 @@ pub fn run(params: ShardParams) {
         ready_tx,
         memory,
     } = params;
+    // The HTTP port speaks HTTPS when TLS is on, unless `[http] tls = false`.
+    let https = shared.tls.is_some() && shared.config.http.tls;
     let fail = |e: ShardError| {
         let _ = ready_tx.send((id, Err(e)));
     };
@@ -200,7 +202,7 @@ pub fn run(params: ShardParams) {
         core: Core::new(
             id,
             shared,
-            Net::new(ring, tcp, tcp_tls, http, udp),
+            Net::new(ring, tcp, tcp_tls, http.map(|fd| (fd, https)), udp),
             store,
             mesh,
             wake,

@@ -8,6 +8,9 @@ Run by engine/tests/tls_clients.rs; prints "ok" when every check passed. Modes:
   mtls    the server requires a client certificate (ssl_verify_mode=2): a client without one
           is refused, one with CERT_DIR/client.pem is served, and the refusal is counted in
           ssl_handshake_errors
+  https   HOST:PORT is the HTTP port of the same server: a REST PUT and GET over HTTPS
+          (Python's http.client), the key then read over memcached TLS at the memcached
+          address (MODE CERT_DIR MEMCACHED_ADDR HTTP_ADDR), and a plain-HTTP request to the HTTPS port gets no HTTP answer
 """
 import os
 import ssl
@@ -16,7 +19,7 @@ import sys
 from pymemcache.client.base import Client
 from pymemcache.exceptions import MemcacheUnexpectedCloseError
 
-mode, certs, addr = sys.argv[1], sys.argv[2], sys.argv[3]
+mode, certs, addr = sys.argv[1], sys.argv[2], sys.argv[-1]
 host, port = addr.rsplit(":", 1)
 server = (host, int(port))
 
@@ -77,6 +80,35 @@ elif mode == "mtls":
     allowed = client(context(client_cert=True))
     stats = exercise(allowed, "m")
     assert stats[b"ssl_handshake_errors"] >= 1, stats[b"ssl_handshake_errors"]
+elif mode == "https":
+    import http.client
+    import socket
+
+    web = http.client.HTTPSConnection(host, int(port), timeout=10, context=context())
+    web.request("PUT", "/v1/keys/over-https", body=b"secret value")
+    r = web.getresponse()
+    r.read()
+    assert r.status in (200, 201, 204), r.status
+    web.request("GET", "/v1/keys/over-https")
+    r = web.getresponse()
+    assert r.status == 200 and r.read() == b"secret value", r.status
+    mc_host, mc_port = sys.argv[3].rsplit(":", 1)
+    mc = Client((mc_host, int(mc_port)), timeout=10, tls_context=context())
+    assert mc.get("over-https") == b"secret value"
+    # Plain HTTP to the HTTPS port: no HTTP answer comes back (a TLS alert, or
+    # nothing, then the close).
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        raw.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        try:
+            while True:
+                chunk = raw.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+        except (ConnectionError, socket.timeout):
+            pass
+        assert not got.startswith(b"HTTP/"), got[:40]
 else:
     raise SystemExit("unknown mode " + mode)
 print("ok")

@@ -56,19 +56,21 @@ pub struct Net {
 }
 
 impl Net {
-    /// `tls` says, per listener, whether it speaks TLS.
+    /// `tls` says, per memcached listener, whether it speaks TLS; `http` is
+    /// the HTTP listener and whether it does.
     pub fn new(
         ring: Ring,
         mut listeners: Vec<OwnedFd>,
         mut tls: Vec<bool>,
-        http: Option<OwnedFd>,
+        http: Option<(OwnedFd, bool)>,
         udp: Option<Udp>,
     ) -> Net {
-        let http_listener = http.map(|fd| {
+        tls.resize(listeners.len(), false);
+        let http_listener = http.map(|(fd, https)| {
             listeners.push(fd);
+            tls.push(https);
             listeners.len() as u32 - 1
         });
-        tls.resize(listeners.len(), false);
         let accept_armed = vec![false; listeners.len()];
         Net {
             ring,
