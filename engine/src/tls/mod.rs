@@ -439,6 +439,20 @@ impl TlsConn {
         })
     }
 
+    /// Frees the ciphertext buffers' spare room once they are empty (an idle
+    /// connection then holds only rustls' own state).
+    pub fn release_idle_buffers(&mut self) {
+        if self.outgoing.is_empty() && self.outgoing.capacity() > 4096 {
+            self.outgoing = Vec::new();
+        }
+        if self.incoming.is_empty() && self.incoming.capacity() > 0 {
+            self.incoming = Vec::new();
+        }
+        if self.early.is_empty() && self.early.capacity() > 0 {
+            self.early = Vec::new();
+        }
+    }
+
     pub fn is_handshaking(&self) -> bool {
         self.conn.is_handshaking()
     }

@@ -101,6 +101,17 @@ impl Net {
         if conn.inflight.capacity() > 1 << 20 {
             conn.inflight = Vec::new();
         }
+        if let Some(tls) = conn.tls.as_deref_mut()
+            && !conn.replies.has_ready()
+        {
+            // A TLS connection's buffers after its handshake flight (the
+            // certificate chain) or a large reply: an idle connection keeps
+            // neither, as memcached's SSL_MODE_RELEASE_BUFFERS does not.
+            if conn.inflight.capacity() > 4096 {
+                conn.inflight = Vec::new();
+            }
+            tls.release_idle_buffers();
+        }
         conn.replies.shrink(1 << 20);
         self.mark_dirty(t.slot);
     }
