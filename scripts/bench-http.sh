@@ -14,6 +14,10 @@
 #   bash scripts/bench-http.sh                    # 3 rounds of 5 s
 #   ROUNDS=5 DURATION=8s DEPTH=16 bash scripts/bench-http.sh
 #   HISTOGRAMS_ONLY=1 bash scripts/bench-http.sh  # part 2 alone
+#   SCRAPE_ONLY=1 bash scripts/bench-http.sh      # part 3 alone
+# 3. The cost of a /metrics scrape every second on p99: one server, the loadgen (90/10,
+#    32 connections, depth 1 and DEPTH) with and without a scraper (curl of /metrics once a
+#    second, on CLIENT_CPU) in alternating order each round; medians of p99 and throughput.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SERVER_CPU=${SERVER_CPU:-0}
@@ -80,7 +84,7 @@ H=$(free_port)
 start_corecache "$P" "$H" "$OUT/corecache.log"
 taskset -c "$CLIENT_CPU" "$LG" run --no-progress --target "127.0.0.1:$P" --cores "$CLIENT_CPU" \
   --conns "$CONNS" --prefill --keys 100000 --value-size 100 --duration 1s --warmup 0s >/dev/null
-if [[ -z ${HISTOGRAMS_ONLY:-} ]]; then
+if [[ -z ${HISTOGRAMS_ONLY:-} && -z ${SCRAPE_ONLY:-} ]]; then
 echo "## REST vs memcached text, $CONNS connections, same server (req/s, median of $ROUNDS)"
 printf '| operation | depth | memcached text | REST | REST / text |\n|---|---|---|---|---|\n'
 for op in get set; do
@@ -105,6 +109,7 @@ for op in get set; do
 done
 fi
 
+if [[ -z ${SCRAPE_ONLY:-} ]]; then
 echo "## latency histograms on vs off (corecache-loadgen compare, 90/10 get/set, $CONNS connections)"
 P2=$(free_port)
 H2=$(free_port)
@@ -116,4 +121,45 @@ for depth in "$DEPTH" 1; do
     --cores "$CLIENT_CPU" --conns "$CONNS" --depth "$depth" --rounds "$ROUNDS" \
     --duration "$DURATION" --warmup 2s --prefill --keys 100000 --value-size 100 --ratio 9:1 \
     --json "$OUT/histograms-d$depth.json"
+done
+fi
+[[ -z ${HISTOGRAMS_ONLY:-} ]] || exit 0
+
+echo "## a /metrics scrape every second: p99 with and without (loadgen run, 90/10, $CONNS connections)"
+scrape_loop() { # http port; runs until killed
+  while true; do
+    taskset -c "$CLIENT_CPU" curl -s -o /dev/null "http://127.0.0.1:$1/metrics" || true
+    sleep 1
+  done
+}
+stat_of() { # json key: p99 in µs or throughput
+  python3 -c 'import json,sys
+j = json.load(open(sys.argv[1]))
+if sys.argv[2] == "p99":
+    print(dict(j["ops"]["all"]["percentiles_ns"])["p99"] / 1000)
+else:
+    print(j["throughput"])' "$1" "$2"
+}
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+for depth in 1 "$DEPTH"; do
+  for r in $(seq "$ROUNDS"); do
+    order=(none scrape)
+    ((r % 2 == 0)) && order=(scrape none)
+    for mode in "${order[@]}"; do
+      scraper=""
+      if [[ $mode == scrape ]]; then
+        scrape_loop "$H" &
+        scraper=$!
+      fi
+      taskset -c "$CLIENT_CPU" "$LG" run --no-progress --target "127.0.0.1:$P" --cores "$CLIENT_CPU" \
+        --conns "$CONNS" --depth "$depth" --keys 100000 --value-size 100 --ratio 9:1 \
+        --duration "$DURATION" --warmup 1s --json "$OUT/scrape-$mode-d$depth-r$r.json" >/dev/null
+      [[ -n $scraper ]] && { kill "$scraper"; wait "$scraper" 2>/dev/null || true; }
+    done
+  done
+  for mode in none scrape; do
+    p99=$(for r in $(seq "$ROUNDS"); do stat_of "$OUT/scrape-$mode-d$depth-r$r.json" p99; done | median)
+    tput=$(for r in $(seq "$ROUNDS"); do stat_of "$OUT/scrape-$mode-d$depth-r$r.json" throughput; done | median)
+    printf 'depth %-3s %-7s p99 %8.1f µs  %10.0f req/s\n' "$depth" "$mode" "$p99" "$tput"
+  done
 done
