@@ -76,7 +76,6 @@ request = function()
 end
 LUA
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 echo "# $(date -u +%FT%TZ) $(uname -r) load $(cut -d' ' -f1-3 /proc/loadavg); server cpu$SERVER_CPU, load cpu$CLIENT_CPU"
 P=$(free_port)
@@ -140,7 +139,6 @@ if sys.argv[2] == "p99":
 else:
     print(j["throughput"])' "$1" "$2"
 }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for depth in 1 "$DEPTH"; do
   for r in $(seq "$ROUNDS"); do
     order=(none scrape)

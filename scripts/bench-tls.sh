@@ -69,7 +69,6 @@ memtier() { # target log args...
 }
 # Totals line: ops/sec, then p99 latency (ms).
 totals() { awk '$1 == "Totals" { print $2, $7 }' "$1"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 targets=(corecache-tls corecache-plain memcached-tls memcached-plain)
 for t in corecache-plain memcached-plain; do

@@ -57,3 +57,6 @@ start_servers() {
   wait_port "$MC_PORT"
   wait_port "$NULL_PORT"
 }
+
+# The median of the numbers on standard input, one a line.
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
