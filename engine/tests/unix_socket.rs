@@ -6,7 +6,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -163,12 +163,30 @@ fn the_mask_sets_the_socket_file_s_permissions() {
     }
 }
 
+/// A socket inode at `path` that no socket is bound to.
+fn make_socket_file(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    let rc = unsafe { libc::mknod(c.as_ptr(), libc::S_IFSOCK | 0o755, 0) };
+    assert_eq!(
+        rc,
+        0,
+        "mknod {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
 #[test]
 fn a_stale_socket_file_is_replaced_and_other_files_are_not() {
     let dir = Dir::new("stale");
     let path = dir.socket();
-    // What a killed server leaves: a socket file nobody listens on.
-    drop(UnixListener::bind(&path).unwrap());
+    // What a killed server leaves: a socket file nobody listens on. Made with
+    // mknod rather than by binding and closing a listener: a server another
+    // test forks at that moment would hold the listener until its exec, and a
+    // connect in that window succeeds (seen once in CI).
+    make_socket_file(&path);
     assert!(
         std::fs::symlink_metadata(&path)
             .unwrap()
