@@ -19,6 +19,11 @@ fn loaded(limit: usize) -> (Store, Vec<[u8; 32]>) {
     for i in 0..ITEMS {
         s.set(HashedKey::new(&key32(i)), &value, 0, 0);
     }
+    // As the server's collapse thread does for its shards: the wholly carved
+    // regions of a THP arena go to huge pages.
+    while let Some(region) = s.take_carved() {
+        region.collapse();
+    }
     let mut rng = Rng(42);
     // 64 Ki keys (2 MiB): the harness's own key reads stay in cache.
     let order = (0..1 << 16).map(|_| key32(rng.below(ITEMS))).collect();

@@ -2,6 +2,7 @@
 //! shard loop that joins them to the memcached protocol.
 
 pub mod auth;
+pub mod collapse;
 pub mod config;
 pub mod membership;
 pub mod restart;

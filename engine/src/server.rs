@@ -348,6 +348,9 @@ pub fn run(config: Config) -> Result<(), StartError> {
         sasl_auth,
         unix_path: listeners.unix.as_ref().map(|f| f.path.clone()),
         tls,
+        collapse: crate::collapse::spawn()
+            .inspect_err(|e| tracing::warn!("no huge-page collapse thread: {e}"))
+            .ok(),
     });
     if let Some(path) = &shared.config.server.pidfile {
         std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {

@@ -42,6 +42,8 @@ pub struct Shared {
     pub unix_path: Option<std::path::PathBuf>,
     /// -Z: the certificates TLS listeners hand out.
     pub tls: Option<crate::tls::Certs>,
+    /// Where shards send the carved regions of their THP arenas (crate::collapse).
+    pub collapse: Option<std::sync::mpsc::Sender<store::HugeRegion>>,
 }
 
 impl Shared {

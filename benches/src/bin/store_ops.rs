@@ -33,6 +33,11 @@ fn loaded(limit: usize) -> Store {
     for i in 0..ITEMS {
         s.set(HashedKey::new(&key32(i)), &[b'v'; 100], 0, 0);
     }
+    // As the server's collapse thread does for its shards: the wholly carved
+    // regions of a THP arena go to huge pages.
+    while let Some(region) = s.take_carved() {
+        region.collapse();
+    }
     s
 }
 

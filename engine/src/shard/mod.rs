@@ -615,9 +615,16 @@ impl Core {
     }
 
     /// One step of the expired-item crawler (and of the index's incremental
-    /// growth, which the crawler also advances).
+    /// growth, which the crawler also advances); the regions of a THP arena carved
+    /// since the last step go to the collapse thread.
     fn crawl(&mut self, budget: usize) {
         let report = self.store.crawl(budget);
+        if let Some(collapse) = &self.shared.collapse {
+            while let Some(region) = self.store.take_carved() {
+                // A send fails only once the thread is gone, at exit.
+                let _ = collapse.send(region);
+            }
+        }
         self.life.crawl_busy = report.index_migrating || (report.reclaimed > 0 && !report.wrapped);
     }
 

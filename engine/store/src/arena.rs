@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!   hugepages = "on"   MAP_HUGETLB (2 MiB) ──fail──► error naming /proc/sys/vm/nr_hugepages
-//!   hugepages = "try"  MAP_HUGETLB ──fail──► mmap + MADV_HUGEPAGE (THP) ──refused──► normal
+//!   hugepages = "try"  MAP_HUGETLB ──fail──► mmap, THP per 2 MiB region once carved ──no THP──► normal
 //!   hugepages = "off"  mmap + MADV_NOHUGEPAGE
 //! ```
 //!
@@ -74,7 +74,10 @@ impl Arena {
                     _ => {
                         let len = round_down(cfg.memory_limit, page);
                         let (p, map_len) = map_normal(len)?;
-                        let backing = if thp_enabled(root) && advise(p, map_len, true) {
+                        // THP region by region: no huge page until a 2 MiB region
+                        // is wholly carved (`HugeRegion`), so a class's partly carved
+                        // newest page costs its carved bytes, not 2 MiB.
+                        let backing = if thp_enabled(root) && advise(p, map_len, false) {
                             Backing::Thp
                         } else {
                             Backing::Normal
@@ -194,6 +197,18 @@ impl Arena {
         Ok(())
     }
 
+    /// Bytes of one huge-page region ([`HugeRegion`]'s unit).
+    pub(crate) const HUGE_REGION: usize = HUGE_2M;
+
+    /// The region `[off, off + len)` (2 MiB aligned) for [`HugeRegion::collapse`].
+    pub(crate) fn huge_region(&self, off: usize, len: usize) -> Option<HugeRegion> {
+        debug_assert!(self.backing == Backing::Thp && off.is_multiple_of(HUGE_2M));
+        (off + len <= self.map_len).then(|| HugeRegion {
+            addr: self.at(off) as usize,
+            len,
+        })
+    }
+
     /// Pointer to byte `off` of the arena.
     #[inline]
     pub(crate) fn at(&self, off: usize) -> *mut u8 {
@@ -245,6 +260,35 @@ fn map_hugetlb(len: usize) -> io::Result<*mut u8> {
 
 /// Maps `len` bytes aligned to 2 MiB (so THP can back whole pages); returns the aligned
 /// base and the mapped length. The slack before the aligned base is unmapped again.
+/// A wholly carved 2 MiB region of a THP arena, handed out by
+/// [`Store::take_carved`](crate::Store::take_carved) to be given to huge pages.
+/// Collapsing copies the region (about 0.8 ms, and up to several when memory is
+/// fragmented: docs/store.md), so the server does it on a side thread rather than on
+/// the shard's loop; the contents never change, so it is safe while the shard keeps
+/// reading and writing the region, as khugepaged's own collapses are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HugeRegion {
+    addr: usize,
+    len: usize,
+}
+
+impl HugeRegion {
+    /// Lets transparent huge pages back the region and collapses its small pages
+    /// into huge ones now (MADV_COLLAPSE, Linux 6.1). Returns whether the collapse
+    /// happened; if not (older kernel, no free huge page, or the mapping is gone),
+    /// the advice stays and khugepaged may collapse the region later.
+    pub fn collapse(self) -> bool {
+        const MADV_COLLAPSE: libc::c_int = 25;
+        let p = self.addr as *mut libc::c_void;
+        // SAFETY: advice only: neither call changes the contents of any mapping, and
+        // on a range that is no longer mapped both fail with ENOMEM.
+        unsafe {
+            libc::madvise(p, self.len, libc::MADV_HUGEPAGE);
+            libc::madvise(p, self.len, MADV_COLLAPSE) == 0
+        }
+    }
+}
+
 fn map_normal(len: usize) -> Result<(*mut u8, usize), StoreError> {
     let want = len + HUGE_2M;
     // SAFETY: a fresh anonymous, lazily faulted mapping.

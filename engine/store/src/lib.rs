@@ -41,7 +41,7 @@ mod tests;
 
 use std::marker::PhantomData;
 
-pub use arena::Backing;
+pub use arena::{Backing, HugeRegion};
 pub use config::{HugePages, Numa, Policy, SHARD_BITS, StoreConfig};
 pub use crawl::CrawlReport;
 pub use error::StoreError;
@@ -232,6 +232,9 @@ impl Store {
             slabs.reserve_pages(pages as u32);
             ghost_entries = ((pages * cfg.slab_page_size).saturating_sub(ring) / 4).max(1024);
         }
+        if arena.backing == arena::Backing::Thp {
+            slabs.huge = Some(slab::HugeRegions::new(slabs.n_pages, cfg.slab_page_size));
+        }
         let max_handle = Slabs::handle(arena.len);
         let seed = 0x9e37_79b9_7f4a_7c15 ^ cfg.shard_id as u64;
         let process_started = if cfg.process_started == 0 {
@@ -264,6 +267,16 @@ impl Store {
             restored: Restored::default(),
             _owner: PhantomData,
         })
+    }
+    /// The next wholly carved region of a THP arena not yet handed out, oldest
+    /// first; the caller gives it to huge pages ([`HugeRegion::collapse`]). Counted
+    /// in `arena_huge_bytes` from here on.
+    pub fn take_carved(&mut self) -> Option<HugeRegion> {
+        let huge = self.slabs.huge.as_mut()?;
+        let region = huge.pending.pop_front()?;
+        huge.promoted += 1;
+        self.arena
+            .huge_region(region as usize * huge.bytes, huge.bytes)
     }
 
     /// What backs the arena (hugetlb, THP or normal pages).

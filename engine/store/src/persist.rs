@@ -303,6 +303,10 @@ impl Store {
         let n_pages = self.slabs.n_pages;
         self.slabs = fresh;
         self.slabs.reserve_pages(self.slabs.n_pages - n_pages);
+        if self.arena.backing == super::arena::Backing::Thp {
+            let page = self.slabs.page_size;
+            self.slabs.huge = Some(super::slab::HugeRegions::new(self.slabs.n_pages, page));
+        }
         self.policies.clear();
         self.index = Index::new(Slabs::handle(self.arena.len));
         self.stats.curr_items = 0;

@@ -71,6 +71,39 @@ pub(crate) struct Slabs {
     /// Class of item sizes up to 4 KiB, indexed by size / 8 rounded up (skips the
     /// binary search on the common path).
     small_class: Vec<u8>,
+    /// With a THP arena: which huge-page regions are wholly carved.
+    pub(crate) huge: Option<HugeRegions>,
+}
+
+/// A THP arena's 2 MiB regions (issue 16). The arena starts on small pages, so a
+/// page a class is still carving is resident only as far as it is carved; once
+/// every slab page of a region has been carved to its end the region is queued,
+/// and `Store::take_carved` hands it out to be collapsed into a huge page, after which
+/// it is backed as before this change (a TLB entry per 2 MiB, not per 4 KiB).
+pub(crate) struct HugeRegions {
+    /// Slab pages per region (at least 1; a page of 2 MiB or more is its own region).
+    pages_per: u32,
+    /// Bytes per region.
+    pub(crate) bytes: usize,
+    queued: Vec<bool>,
+    /// Regions waiting for the crawler, oldest first.
+    pub(crate) pending: std::collections::VecDeque<u32>,
+    /// Regions handed out by `take_carved`.
+    pub(crate) promoted: u64,
+}
+
+impl HugeRegions {
+    pub(crate) fn new(n_pages: u32, page_size: usize) -> HugeRegions {
+        let bytes = page_size.max(Arena::HUGE_REGION);
+        let pages_per = (bytes / page_size) as u32;
+        HugeRegions {
+            pages_per,
+            bytes,
+            queued: vec![false; n_pages.div_ceil(pages_per) as usize],
+            pending: Default::default(),
+            promoted: 0,
+        }
+    }
 }
 
 pub(crate) const UNASSIGNED: u8 = u8::MAX;
@@ -123,6 +156,35 @@ impl Slabs {
             small_class: (0..=512usize)
                 .map(|u| sizes.partition_point(|&s| (s as usize) < u * 8) as u8)
                 .collect(),
+            huge: None,
+        }
+    }
+
+    /// Queues the region of `page` for huge pages if every slab page in it has
+    /// been carved to its end (called when a page's last chunk was handed out).
+    fn note_carved(&mut self, page: u32) {
+        let Some(huge) = self.huge.as_mut() else {
+            return;
+        };
+        let region = page / huge.pages_per;
+        if huge.queued[region as usize] {
+            return;
+        }
+        let first = region * huge.pages_per;
+        let whole = (first..first + huge.pages_per).all(|p| {
+            let owner = self
+                .page_class
+                .get(p as usize)
+                .copied()
+                .unwrap_or(UNASSIGNED);
+            owner != UNASSIGNED && {
+                let c = &self.classes[owner as usize];
+                c.carved(p) == c.per_page
+            }
+        });
+        if whole {
+            huge.queued[region as usize] = true;
+            huge.pending.push_back(region);
         }
     }
 
@@ -181,9 +243,12 @@ impl Slabs {
             return Some(h);
         }
         if c.bump_page != NONE && c.bump_next < c.per_page {
-            let off =
-                (((c.bump_page - 1) as usize) << page_shift) + (c.bump_next * c.size) as usize;
+            let page = c.bump_page - 1;
+            let off = ((page as usize) << page_shift) + (c.bump_next * c.size) as usize;
             c.bump_next += 1;
+            if c.bump_next == c.per_page {
+                self.note_carved(page);
+            }
             return Some(Self::handle(off));
         }
         None

@@ -48,6 +48,9 @@ pub struct StoreStats {
     /// Items a warm restart brought back, and those it found expired or flushed.
     pub restored_items: u64,
     pub restore_dropped: u64,
+    /// Bytes of the arena handed to transparent huge pages, region by region once
+    /// wholly carved (0 unless the backing is THP).
+    pub arena_huge_bytes: u64,
 }
 
 impl StoreStats {
@@ -117,6 +120,11 @@ impl super::Store {
         s.hash_slots = self.index.capacity() as u64;
         s.restored_items = self.restored.items;
         s.restore_dropped = self.restored.dropped;
+        s.arena_huge_bytes = self
+            .slabs
+            .huge
+            .as_ref()
+            .map_or(0, |h| h.promoted * h.bytes as u64);
         s
     }
 

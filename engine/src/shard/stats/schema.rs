@@ -210,6 +210,7 @@ pub static GENERAL: &[Entry<GeneralGet>] = &[
     stat("hash_slots", Gauge, Sum, |_, st| st.hash_slots, "Slots of the key index (hash_power_level is its log2, at least 16)."),
     stat("restart_items_restored", Gauge, Sum, |_, st| st.restored_items, "Items brought back by the warm restart at start-up (-e)."),
     stat("restart_items_dropped", Gauge, Sum, |_, st| st.restore_dropped, "Items the warm restart found expired or flushed while stopped."),
+    stat("arena_huge_bytes", Gauge, Sum, |_, st| st.arena_huge_bytes, "Bytes of item memory given to transparent huge pages (regions wholly carved)."),
 ];
 
 /// `stats slabs` per class, in memcached's order.

@@ -75,6 +75,7 @@ fn store(base: u64, expanding: bool) -> StoreStats {
         hash_slots: base + 132,
         restored_items: base + 133,
         restore_dropped: base + 134,
+        arena_huge_bytes: base + 135,
     }
 }
 

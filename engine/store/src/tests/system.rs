@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use super::super::{Backing, HugePages, Numa, NumaBinding, StoreError, Topology, parse_cpulist};
+use super::super::{
+    Backing, HugePages, Numa, NumaBinding, StoreError, StoreOutcome, Topology, parse_cpulist,
+};
 use super::*;
 
 /// Tests that map huge pages or change the reservation run one at a time.
@@ -189,6 +191,56 @@ fn hugepages_on_fails_clearly_or_maps_reserved_pages() {
             // The kernel may fail to find contiguous memory for new pages.
             Err(e) => println!("could not get reserved huge pages: {e}"),
         }
+    }
+}
+
+/// With THP, a 2 MiB region is handed out for huge pages only once every slab page
+/// in it is carved to its end, and once: a class's newest, partly carved page stays on
+/// small pages, resident only as far as it is carved (issue 16).
+#[test]
+fn thp_regions_are_handed_out_once_wholly_carved() {
+    let _g = huge_lock();
+    let dir = tempdir::TempDir::new();
+    let thp = dir.path().join("sys/kernel/mm/transparent_hugepage");
+    std::fs::create_dir_all(&thp).unwrap();
+    std::fs::write(thp.join("enabled"), "always [madvise] never\n").unwrap();
+    let mut cfg = config(16 << 20, Policy::Clock);
+    cfg.hugepages = HugePages::Try;
+    cfg.sys_root = dir.path().display().to_string();
+    let mut s = Store::new(cfg).expect("store");
+    match s.backing() {
+        Backing::Thp => {}
+        // Reserved huge pages (MAP_HUGETLB), or a kernel without THP: nothing to hand out.
+        b => return println!("backing {b:?}: no THP regions to test"),
+    }
+    let set = |s: &mut Store, i: u32| {
+        let out = s.set(hk(format!("key:{i:06}").as_bytes()), &[7; 100], 0, 0);
+        assert!(matches!(out, StoreOutcome::Stored { .. }), "{out:?}");
+    };
+    set(&mut s, 0);
+    let per_region = (2 << 20) / (1 << 20) * s.slab_stats()[0].chunks_per_page;
+    for i in 1..per_region - 1 {
+        set(&mut s, i);
+        assert_eq!(
+            s.take_carved(),
+            None,
+            "handed out at item {i}, before the region was carved"
+        );
+    }
+    assert_eq!(s.stats().arena_huge_bytes, 0);
+    set(&mut s, per_region - 1);
+    let region = s.take_carved().expect("the first region is wholly carved");
+    assert_eq!(s.take_carved(), None, "a region is handed out once");
+    assert_eq!(s.stats().arena_huge_bytes, 2 << 20);
+    // Collapsing keeps every byte (whether the kernel collapses now or later).
+    region.collapse();
+    for i in per_region..per_region + 10 {
+        set(&mut s, i);
+    }
+    assert_eq!(s.take_carved(), None);
+    for i in 0..per_region + 10 {
+        let v = s.get(hk(format!("key:{i:06}").as_bytes())).expect("kept");
+        assert_eq!(v.value, &[7; 100][..]);
     }
 }
 
