@@ -312,13 +312,14 @@ pub fn run(config: Config) -> Result<(), StartError> {
     let mut regions = memory.as_mut().map(|p| p.regions().into_iter());
     let (saved_tx, saved_rx) = mpsc::channel::<(usize, std::io::Result<Vec<u8>>)>();
     let tls = if config.tls.enabled {
-        let certs = crate::tls::Certs::load(config.tls.settings()?).map_err(ConfigError)?;
+        let certs = crate::tls::Certs::load(config.tls.settings()?, config.peer_tls())
+            .map_err(ConfigError)?;
         if config.tls.kernel_tls {
             tracing::info!(
                 "TLS: kernel offload is not built; every connection uses rustls on its shard"
             );
         }
-        Some(certs)
+        Some(Arc::new(certs))
     } else {
         None
     };

@@ -4,6 +4,7 @@
 //! its drain count, the verbosity the `verbosity` command sets).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 use std::time::Instant;
 
@@ -41,7 +42,7 @@ pub struct Shared {
     /// The unix socket served instead of TCP and UDP (-s).
     pub unix_path: Option<std::path::PathBuf>,
     /// -Z: the certificates TLS listeners hand out.
-    pub tls: Option<crate::tls::Certs>,
+    pub tls: Option<Arc<crate::tls::Certs>>,
     /// Where shards send the carved regions of their THP arenas (crate::collapse).
     pub collapse: Option<std::sync::mpsc::Sender<store::HugeRegion>>,
 }

@@ -114,6 +114,9 @@ pub struct Cli {
     /// Forward requests for other nodes' keys: on (default) or off.
     #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
     pub cluster_forward: Option<bool>,
+    /// Peer links in TLS when -Z is on: on (default) or off.
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub cluster_tls: Option<bool>,
     /// How members are known: gossip (default: SWIM over UDP, the ring
     /// follows the live members) or static (the list is the ring).
     #[arg(long, value_name = "gossip|static", value_parser = parse_name::<MembershipMode>)]
@@ -274,6 +277,9 @@ impl Cli {
         }
         if let Some(f) = self.cluster_forward {
             c.cluster.forward = f;
+        }
+        if let Some(t) = self.cluster_tls {
+            c.cluster.tls = t;
         }
         if let Some(m) = self.cluster_membership {
             c.cluster.membership = m;

@@ -29,6 +29,12 @@ pub struct ClusterConfig {
     /// Forward requests for keys another node owns (--cluster-forward on|off).
     /// Off: answer for every key sent here, for clients or proxies that place keys.
     pub forward: bool,
+    /// Peer links in TLS when the memcached port is (-Z): the linking node
+    /// is a TLS client of the peer's listener, verifies it against
+    /// `tls.ca_cert` and presents its own certificate (--cluster-tls on|off).
+    /// No effect without -Z. Off: peers must be reached at `-l notls:`
+    /// listeners.
+    pub tls: bool,
     /// How long a peer link may take to connect before its requests fail.
     pub connect_timeout_ms: u64,
     /// How long a forwarded request may wait for its reply before the link
@@ -104,6 +110,7 @@ impl Default for ClusterConfig {
             peers: String::new(),
             ring: RingName(RingKind::Libketama),
             forward: true,
+            tls: true,
             connect_timeout_ms: 1000,
             request_timeout_ms: 2000,
             reconnect_backoff_ms: 100,

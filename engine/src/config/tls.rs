@@ -84,6 +84,68 @@ impl TlsConfig {
 }
 
 impl Config {
+    /// Whether peer links use TLS: -Z, a cluster, and `cluster.tls`.
+    pub fn peer_tls(&self) -> bool {
+        self.tls.enabled && self.cluster.tls && self.cluster.node.is_some()
+    }
+
+    /// Peer links need what TLS clients need, and this node must be reached
+    /// at its address in `--cluster-peers` the way peers will speak to it:
+    /// a TLS listener with peer TLS on, a `notls:` listener with it off.
+    fn validate_peer_tls(&self) -> Result<(), ConfigError> {
+        let Some(node) = &self.cluster.node else {
+            return Ok(());
+        };
+        let Ok(peers) = cluster::Peers::parse(node, self.cluster.peers.trim()) else {
+            // Refused with its own line by the cluster's validation.
+            return Ok(());
+        };
+        let me = peers.this();
+        let addr = me
+            .host
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| std::net::SocketAddr::new(ip, me.port));
+        let plain = addr.is_some_and(|a| self.tls.plain.contains(&a));
+        if self.cluster.tls {
+            if self.tls.ca_cert.is_none() {
+                return Err(ConfigError::setting(
+                    "tls.ca_cert",
+                    "under -Z peer links use TLS and verify peers against ssl_ca_cert: give -o ssl_ca_cert=PATH, or --cluster-tls off (cluster.tls = false) with peers at -l notls: addresses",
+                ));
+            }
+            if plain {
+                return Err(ConfigError::setting(
+                    "cluster.tls",
+                    format!(
+                        "this node's address in --cluster-peers, {}:{}, is a notls: listener, but peers would speak TLS to it; list its TLS address, or --cluster-tls off",
+                        me.host, me.port
+                    ),
+                ));
+            }
+            for m in &peers.members {
+                if rustls::pki_types::ServerName::try_from(m.host.as_str()).is_err() {
+                    return Err(ConfigError::setting(
+                        "cluster.peers",
+                        format!(
+                            "member `{}`'s host `{}` cannot be checked against a certificate (not an IP address or a DNS name)",
+                            m.name, m.host
+                        ),
+                    ));
+                }
+            }
+        } else if addr.is_some() && !plain {
+            return Err(ConfigError::setting(
+                "cluster.tls",
+                format!(
+                    "with --cluster-tls off peers connect in plaintext to this node's address in --cluster-peers, {}:{}, which is a TLS listener; listen there with -l notls:{}:{}",
+                    me.host, me.port, me.host, me.port
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) fn validate_tls(&self) -> Result<(), ConfigError> {
         let t = &self.tls;
         if !t.enabled {
@@ -105,6 +167,6 @@ impl Config {
         if let Some(list) = &s.ciphers {
             crate::tls::cipher_suites(list).map_err(|e| ConfigError::setting("tls.ciphers", e))?;
         }
-        Ok(())
+        self.validate_peer_tls()
     }
 }

@@ -128,7 +128,7 @@ impl Core {
             Request::RefreshCerts => {
                 // memcached's answers: OK, or the loader's one-line error;
                 // without -Z there is nothing to refresh.
-                let result = self.shared.tls.as_ref().map(crate::tls::Certs::refresh);
+                let result = self.shared.tls.as_ref().map(|c| c.refresh());
                 return self.reply(client, |out| match result {
                     None => ErrorReply::Error.encode(out),
                     Some(Ok(())) => Status::Ok.encode(out),

@@ -429,7 +429,11 @@ impl Core {
     ) -> Core {
         let limits = shared.config.proto_limits();
         let links = match &shared.cluster {
-            Some(plan) => Links::new(plan, &shared.cluster_addrs),
+            Some(plan) => Links::new(
+                plan,
+                &shared.cluster_addrs,
+                shared.tls.clone().filter(|_| shared.config.peer_tls()),
+            ),
             None => Links::none(),
         };
         let reqs_per_event = shared.config.network.reqs_per_event;

@@ -1,4 +1,4 @@
-//! TLS for client connections, with rustls' unbuffered API so that it runs
+//! TLS for client connections and peer links, with rustls' unbuffered API so that it runs
 //! on the shard's own loop: no thread, no socket of rustls' own, no buffer
 //! of plaintext inside rustls.
 //!
@@ -14,9 +14,12 @@
 //! into the send buffer: the cipher's own copy is the only one.
 //!
 //! Here: the server configuration from memcached's `-o ssl_*` settings
-//! ([`Settings`], [`Certs`], reloaded by `refresh_certs`) and one
-//! connection's record layer ([`TlsConn`]); the shard's network half puts a
-//! `TlsConn` on each connection of a TLS listener (shard/net/).
+//! ([`Settings`], [`Certs`], reloaded by `refresh_certs`), the client
+//! configuration of peer links made from the same files
+//! ([`peer_client_config`]), and one connection's record layer
+//! ([`TlsConn`], conn.rs) for either end: the shard's network half puts a
+//! server-side `TlsConn` on each connection of a TLS listener (shard/net/),
+//! a peer link a client-side one on the connection it opens (shard/peer/).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -27,16 +30,12 @@ use rustls::crypto::ring;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{
-    NoServerSessionStorage, ServerSessionMemoryCache, StoresServerSessions,
-    UnbufferedServerConnection, WebPkiClientVerifier,
+    NoServerSessionStorage, ServerSessionMemoryCache, StoresServerSessions, WebPkiClientVerifier,
 };
-use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
-use rustls::{RootCertStore, ServerConfig, SupportedCipherSuite};
+use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedCipherSuite};
 
-/// Bytes a TLS record adds to at most 16 KiB of plaintext (TLS 1.2 with
-/// AES-GCM: header 5, explicit nonce 8, tag 16; TLS 1.3 adds 22).
-const RECORD_OVERHEAD: usize = 29;
-const MAX_PLAINTEXT: usize = 16 * 1024;
+mod conn;
+pub use conn::{ClientSide, Received, ServerSide, Side, TlsConn};
 
 /// Sessions kept for resumption with `ssl_session_cache`.
 const SESSION_CACHE_ENTRIES: usize = 16 * 1024;
@@ -195,10 +194,12 @@ pub fn server_config(s: &Settings) -> Result<Server, String> {
 /// The server's certificates: loaded at start, reloaded by `refresh_certs`
 /// and SIGHUP. Shards keep the configuration they last took and take the
 /// new one when `version` moves, so accepting locks nothing unless it did.
+/// With TLS on peer links the same files make the client configuration the
+/// links connect with, reloaded with it.
 pub struct Certs {
     settings: Settings,
     version: AtomicU64,
-    current: std::sync::Mutex<Arc<ServerConfig>>,
+    current: std::sync::Mutex<Loaded>,
     sessions: Arc<AtomicU64>,
     /// Seconds since the Unix epoch of the last successful load.
     loaded_at: AtomicU64,
@@ -219,17 +220,32 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The configurations one load of the files made.
+struct Loaded {
+    server: Arc<ServerConfig>,
+    /// For peer links, when they use TLS.
+    peer: Option<Arc<ClientConfig>>,
+}
+
 impl Certs {
-    pub fn load(settings: Settings) -> Result<Certs, String> {
+    /// Loads the server configuration and, with `peers`, the client one for
+    /// peer links.
+    pub fn load(settings: Settings, peers: bool) -> Result<Certs, String> {
         let sessions = Arc::new(AtomicU64::new(0));
-        let server = server_config_counting(&settings, sessions.clone())?;
+        let loaded = Certs::read(&settings, peers, sessions.clone())?;
         Ok(Certs {
             settings,
             version: AtomicU64::new(1),
-            current: std::sync::Mutex::new(server.config),
+            current: std::sync::Mutex::new(loaded),
             sessions,
             loaded_at: AtomicU64::new(unix_now()),
         })
+    }
+
+    fn read(s: &Settings, peers: bool, sessions: Arc<AtomicU64>) -> Result<Loaded, String> {
+        let server = server_config_counting(s, sessions)?.config;
+        let peer = peers.then(|| peer_client_config(s)).transpose()?;
+        Ok(Loaded { server, peer })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -238,29 +254,48 @@ impl Certs {
 
     /// Reads the files again; on an error the configuration in use stays.
     pub fn refresh(&self) -> Result<(), String> {
-        let server = server_config_counting(&self.settings, self.sessions.clone())?;
-        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = server.config;
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        *current = Certs::read(
+            &self.settings,
+            current.peer.is_some(),
+            self.sessions.clone(),
+        )?;
         self.version.fetch_add(1, Ordering::Release);
         self.loaded_at.store(unix_now(), Ordering::Relaxed);
         Ok(())
     }
 
-    /// The configuration for a new connection, through a shard's cache
-    /// (`cached`: the version and configuration it took last).
-    pub fn config(&self, cached: &mut Option<(u64, Arc<ServerConfig>)>) -> Arc<ServerConfig> {
+    /// Takes the current configuration through a shard's cache (`cached`:
+    /// the version and configuration it took last).
+    fn cached<C>(
+        &self,
+        cached: &mut Option<(u64, Arc<C>)>,
+        pick: impl FnOnce(&Loaded) -> Option<Arc<C>>,
+    ) -> Option<Arc<C>> {
         let version = self.version.load(Ordering::Acquire);
         match cached {
-            Some((v, c)) if *v == version => c.clone(),
+            Some((v, c)) if *v == version => Some(c.clone()),
             _ => {
-                let c = self
-                    .current
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
+                let c = pick(&self.current.lock().unwrap_or_else(|e| e.into_inner()))?;
                 *cached = Some((version, c.clone()));
-                c
+                Some(c)
             }
         }
+    }
+
+    /// The server configuration for a new connection.
+    pub fn config(&self, cached: &mut Option<(u64, Arc<ServerConfig>)>) -> Arc<ServerConfig> {
+        self.cached(cached, |l| Some(l.server.clone()))
+            .expect("a server configuration is always loaded")
+    }
+
+    /// The client configuration for a new peer link; `None` when peer links
+    /// are plaintext.
+    pub fn peer_config(
+        &self,
+        cached: &mut Option<(u64, Arc<ClientConfig>)>,
+    ) -> Option<Arc<ClientConfig>> {
+        self.cached(cached, |l| l.peer.clone())
     }
 
     /// Sessions stored for resumption (`ssl_new_sessions`), with the cache on.
@@ -281,15 +316,7 @@ fn server_config_counting(s: &Settings, sessions: Arc<AtomicU64>) -> Result<Serv
         .map_err(|e| format!("Error loading the certificate chain: {e}"))?;
     let key = PrivateKeyDer::from_pem_file(&s.key)
         .map_err(|e| format!("Error loading the private key: {} : {e}", s.key.display()))?;
-    let mut provider = ring::default_provider();
-    if let Some(list) = &s.ciphers {
-        provider.cipher_suites = cipher_suites(list)?;
-    }
-    let versions: &[&rustls::SupportedProtocolVersion] = match s.min_version {
-        MinVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
-        MinVersion::Tls13 => &[&rustls::version::TLS13],
-    };
-    let provider = Arc::new(provider);
+    let (provider, versions) = provider_and_versions(s)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
         .map_err(|e| format!("ssl_ciphers: {e}"))?;
@@ -340,6 +367,58 @@ fn server_config_counting(s: &Settings, sessions: Arc<AtomicU64>) -> Result<Serv
     })
 }
 
+/// The crypto provider with `ssl_ciphers`' suites, and the versions from
+/// `ssl_min_version`: the same for both ends of a connection.
+fn provider_and_versions(
+    s: &Settings,
+) -> Result<
+    (
+        Arc<rustls::crypto::CryptoProvider>,
+        &'static [&'static rustls::SupportedProtocolVersion],
+    ),
+    String,
+> {
+    let mut provider = ring::default_provider();
+    if let Some(list) = &s.ciphers {
+        provider.cipher_suites = cipher_suites(list)?;
+    }
+    static FROM_12: [&rustls::SupportedProtocolVersion; 2] =
+        [&rustls::version::TLS13, &rustls::version::TLS12];
+    static ONLY_13: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+    let versions: &'static [&'static rustls::SupportedProtocolVersion] = match s.min_version {
+        MinVersion::Tls12 => &FROM_12,
+        MinVersion::Tls13 => &ONLY_13,
+    };
+    Ok((Arc::new(provider), versions))
+}
+
+/// The client configuration of peer links: the peer's certificate must
+/// chain to `ssl_ca_cert` and name the peer's host; this node presents its
+/// own `ssl_chain_cert`/`ssl_key`, so that peers requiring client
+/// certificates (`ssl_verify_mode` 2 or 3) accept it. Same suites and
+/// minimum version as the server side.
+pub fn peer_client_config(s: &Settings) -> Result<Arc<ClientConfig>, String> {
+    let Some(ca) = &s.ca_cert else {
+        return Err(
+            "TLS on peer links verifies peers against ssl_ca_cert: give -o ssl_ca_cert=PATH (tls.ca_cert), or turn peer TLS off with --cluster-tls off (cluster.tls = false)"
+                .into(),
+        );
+    };
+    let roots = load_roots(ca).map_err(|e| format!("Error loading the CA certificate: {e}"))?;
+    let chain = load_chain(&s.chain_cert)
+        .map_err(|e| format!("Error loading the certificate chain: {e}"))?;
+    let key = PrivateKeyDer::from_pem_file(&s.key)
+        .map_err(|e| format!("Error loading the private key: {} : {e}", s.key.display()))?;
+    let (provider, versions) = provider_and_versions(s)?;
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| format!("ssl_ciphers: {e}"))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| format!("Error loading the private key: {} : {e}", s.key.display()))?;
+    Ok(Arc::new(config))
+}
+
 fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let chain = CertificateDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
@@ -387,316 +466,6 @@ impl StoresServerSessions for CountingCache {
 
     fn can_cache(&self) -> bool {
         true
-    }
-}
-
-/// What a receive left the connection in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Received {
-    /// Go on reading.
-    Open,
-    /// The client sent close_notify: no more input.
-    PeerClosed,
-    /// A protocol error (an alert for the client may be in `outgoing`):
-    /// close. `handshake` says whether it happened before the handshake
-    /// completed (`ssl_handshake_errors`).
-    Failed { handshake: bool },
-}
-
-/// One connection's TLS state and the ciphertext it holds.
-pub struct TlsConn {
-    conn: UnbufferedServerConnection,
-    /// The start of a record that has not arrived whole.
-    incoming: Vec<u8>,
-    /// Ciphertext to send: handshake messages, alerts, encrypted replies.
-    pub outgoing: Vec<u8>,
-    /// Replies made before the handshake allowed encrypting them.
-    early: Vec<u8>,
-    failed: bool,
-    /// close_notify has been queued (or cannot be): nothing more to send.
-    finished: bool,
-}
-
-impl fmt::Debug for TlsConn {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsConn")
-            .field("handshaking", &self.conn.is_handshaking())
-            .field("incoming", &self.incoming.len())
-            .field("outgoing", &self.outgoing.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl TlsConn {
-    pub fn new(config: Arc<ServerConfig>) -> Result<TlsConn, rustls::Error> {
-        Ok(TlsConn {
-            conn: UnbufferedServerConnection::new(config)?,
-            incoming: Vec::new(),
-            outgoing: Vec::new(),
-            early: Vec::new(),
-            failed: false,
-            finished: false,
-        })
-    }
-
-    /// Frees the ciphertext buffers' spare room once they are empty (an idle
-    /// connection then holds only rustls' own state).
-    pub fn release_idle_buffers(&mut self) {
-        if self.outgoing.is_empty() && self.outgoing.capacity() > 4096 {
-            self.outgoing = Vec::new();
-        }
-        if self.incoming.is_empty() && self.incoming.capacity() > 0 {
-            self.incoming = Vec::new();
-        }
-        if self.early.is_empty() && self.early.capacity() > 0 {
-            self.early = Vec::new();
-        }
-    }
-
-    pub fn is_handshaking(&self) -> bool {
-        self.conn.is_handshaking()
-    }
-
-    /// The negotiated protocol and suite, for logs (`None` while handshaking).
-    pub fn describe(&self) -> Option<String> {
-        let version = self.conn.protocol_version()?;
-        let suite = self.conn.negotiated_cipher_suite()?;
-        Some(format!("{version:?} {:?}", suite.suite()))
-    }
-
-    /// Ciphertext from the client, in `data` (a receive buffer, decrypted in
-    /// place). Each decrypted record is handed to `deliver`.
-    pub fn receive(&mut self, data: &mut [u8], deliver: &mut dyn FnMut(&[u8])) -> Received {
-        if self.failed {
-            return Received::Failed { handshake: false };
-        }
-        let handshake = self.conn.is_handshaking();
-        // What rustls did not discard stays in `incoming`, in order: a
-        // handshake message split across records is kept there by position.
-        let (used, result) = if self.incoming.is_empty() {
-            let (used, r) = self.drive(data, deliver);
-            self.incoming.extend_from_slice(&data[used..]);
-            (0, r)
-        } else {
-            self.incoming.extend_from_slice(data);
-            let mut buf = std::mem::take(&mut self.incoming);
-            let (used, r) = self.drive(&mut buf, deliver);
-            self.incoming = buf;
-            (used, r)
-        };
-        self.incoming.drain(..used);
-        match result {
-            Ok(true) => Received::PeerClosed,
-            Ok(false) => {
-                self.flush_early();
-                Received::Open
-            }
-            Err(e) => {
-                tracing::debug!("TLS connection failed: {e}");
-                self.fail();
-                Received::Failed {
-                    handshake: handshake && self.conn.is_handshaking(),
-                }
-            }
-        }
-    }
-
-    /// Runs the state machine over `buf` until it wants more input. Returns
-    /// how much of `buf` it used and whether the client closed.
-    fn drive(
-        &mut self,
-        buf: &mut [u8],
-        deliver: &mut dyn FnMut(&[u8]),
-    ) -> (usize, Result<bool, rustls::Error>) {
-        let mut used = 0;
-        let mut peer_closed = false;
-        loop {
-            let UnbufferedStatus { mut discard, state } =
-                self.conn.process_tls_records(&mut buf[used..]);
-            let step = match state {
-                Err(e) => Err(e),
-                Ok(ConnectionState::ReadTraffic(mut traffic)) => {
-                    let mut step = Ok(None);
-                    while let Some(record) = traffic.next_record() {
-                        match record {
-                            Ok(record) => {
-                                discard += record.discard;
-                                deliver(record.payload);
-                            }
-                            Err(e) => {
-                                step = Err(e);
-                                break;
-                            }
-                        }
-                    }
-                    step
-                }
-                Ok(ConnectionState::EncodeTlsData(mut encode)) => {
-                    encode_into(&mut self.outgoing, &mut encode).map(|()| None)
-                }
-                // Sent at the end of the loop turn, with the replies.
-                Ok(ConnectionState::TransmitTlsData(transmit)) => {
-                    transmit.done();
-                    Ok(None)
-                }
-                Ok(ConnectionState::PeerClosed) => {
-                    peer_closed = true;
-                    Ok(None)
-                }
-                Ok(ConnectionState::Closed) => Ok(Some(true)),
-                Ok(ConnectionState::BlockedHandshake | ConnectionState::WriteTraffic(_)) => {
-                    Ok(Some(peer_closed))
-                }
-                // Early data is off (max_early_data_size = 0).
-                Ok(_) => Err(rustls::Error::General("unexpected TLS state".into())),
-            };
-            used += discard;
-            match step {
-                Ok(None) => {}
-                Ok(Some(closed)) => return (used, Ok(closed)),
-                Err(e) => return (used, Err(e)),
-            }
-        }
-    }
-
-    /// Encrypts `plain` (replies) into `outgoing`; before the handshake
-    /// allows that, keeps it to encrypt once it does.
-    pub fn encrypt(&mut self, plain: &[u8]) -> Result<(), rustls::Error> {
-        if self.failed {
-            return Ok(());
-        }
-        if !self.early.is_empty() || !self.write(plain)? {
-            self.early.extend_from_slice(plain);
-        }
-        Ok(())
-    }
-
-    fn flush_early(&mut self) {
-        if self.early.is_empty() {
-            return;
-        }
-        let early = std::mem::take(&mut self.early);
-        match self.write(&early) {
-            Ok(true) => {}
-            Ok(false) => self.early = early,
-            Err(_) => self.fail(),
-        }
-    }
-
-    /// Encrypts `plain` if the connection may send application data now.
-    fn write(&mut self, plain: &[u8]) -> Result<bool, rustls::Error> {
-        loop {
-            let UnbufferedStatus { discard, state } =
-                self.conn.process_tls_records(&mut self.incoming);
-            let done = match state? {
-                ConnectionState::WriteTraffic(mut traffic) => {
-                    let guess = plain.len() + (plain.len() / MAX_PLAINTEXT + 1) * RECORD_OVERHEAD;
-                    append(&mut self.outgoing, guess, |out| {
-                        match traffic.encrypt(plain, out) {
-                            Ok(n) => Ok(n),
-                            Err(EncryptError::InsufficientSize(s)) => Err(Some(s.required_size)),
-                            Err(_) => Err(None),
-                        }
-                    })?;
-                    Some(true)
-                }
-                ConnectionState::EncodeTlsData(mut encode) => {
-                    encode_into(&mut self.outgoing, &mut encode)?;
-                    None
-                }
-                ConnectionState::TransmitTlsData(transmit) => {
-                    transmit.done();
-                    None
-                }
-                _ => Some(false),
-            };
-            self.incoming.drain(..discard);
-            if let Some(done) = done {
-                return Ok(done);
-            }
-        }
-    }
-
-    /// After an error: queue the alert rustls made for the client, if any.
-    /// (The buffer passed must be what is left of the input: rustls may
-    /// hold positions in it.)
-    fn fail(&mut self) {
-        self.failed = true;
-        self.early.clear();
-        // Only while an alert is queued: a call with nothing queued would
-        // parse the rest of the input again.
-        while self.conn.wants_write() {
-            let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut self.incoming);
-            match state {
-                Ok(ConnectionState::EncodeTlsData(mut encode)) => {
-                    if encode_into(&mut self.outgoing, &mut encode).is_err() {
-                        break;
-                    }
-                }
-                _ => break,
-            }
-        }
-        self.incoming = Vec::new();
-    }
-
-    /// Queues close_notify before the connection closes, as memcached's
-    /// SSL_shutdown does: a client reading after the server closed then sees
-    /// a clean end of the stream rather than a truncation. Once only; true
-    /// when this call queued it (the caller then has ciphertext to send).
-    pub fn close_notify(&mut self) -> bool {
-        if self.failed || self.finished {
-            return false;
-        }
-        self.finished = true;
-        let UnbufferedStatus { state, .. } = self.conn.process_tls_records(&mut self.incoming);
-        let Ok(ConnectionState::WriteTraffic(mut traffic)) = state else {
-            return false;
-        };
-        let before = self.outgoing.len();
-        let _ = append(&mut self.outgoing, 64, |out| {
-            traffic.queue_close_notify(out).map_err(|e| match e {
-                EncryptError::InsufficientSize(s) => Some(s.required_size),
-                _ => None,
-            })
-        });
-        self.outgoing.len() > before
-    }
-}
-
-/// Encodes a handshake record at the end of `out`.
-fn encode_into<Data>(
-    out: &mut Vec<u8>,
-    encode: &mut rustls::unbuffered::EncodeTlsData<'_, Data>,
-) -> Result<(), rustls::Error> {
-    append(out, 4096, |buf| match encode.encode(buf) {
-        Ok(n) => Ok(n),
-        Err(EncodeError::InsufficientSize(s)) => Err(Some(s.required_size)),
-        Err(_) => Err(None),
-    })
-}
-
-/// Appends what `write` writes into a spare tail of `out`, growing the tail
-/// to the size asked for when `write` says it is too small (`Err(Some(n))`).
-fn append(
-    out: &mut Vec<u8>,
-    guess: usize,
-    mut write: impl FnMut(&mut [u8]) -> Result<usize, Option<usize>>,
-) -> Result<(), rustls::Error> {
-    let start = out.len();
-    let mut room = guess.max(64);
-    loop {
-        out.resize(start + room, 0);
-        match write(&mut out[start..]) {
-            Ok(n) => {
-                out.truncate(start + n);
-                return Ok(());
-            }
-            Err(Some(need)) if need > room => room = need,
-            Err(_) => {
-                out.truncate(start);
-                return Err(rustls::Error::General("TLS encoding failed".into()));
-            }
-        }
     }
 }
 

@@ -11,6 +11,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore};
 
+use super::conn::{MAX_PLAINTEXT, RECORD_OVERHEAD};
 use super::*;
 
 fn data(name: &str) -> PathBuf {
@@ -388,4 +389,179 @@ fn corrupted_flights_in_any_pieces_fail_cleanly() {
         server.encrypt(b"END\r\n").unwrap();
         server.close_notify();
     }
+}
+
+// ---------------------------------------------------------------------------
+// Both ends ours, as on a peer link: a client-side `TlsConn` (this node
+// linking to a peer) against a server-side one (the peer's listener), with
+// the certificates of testdata/peer (scripts/make-peer-test-certs.sh).
+
+fn peer(name: &str) -> PathBuf {
+    data("peer").join(name)
+}
+
+/// A node's settings: its certificate `node`, trusting the CA `ca`.
+fn node_settings(node: &str, ca: &str, verify_mode: u8) -> Settings {
+    Settings {
+        chain_cert: peer(&format!("{node}.pem")),
+        key: peer(&format!("{node}.key")),
+        ca_cert: Some(peer(ca)),
+        verify_mode,
+        min_version: MinVersion::Tls12,
+        session_cache: false,
+        ciphers: None,
+    }
+}
+
+/// Two of our record layers wired to each other in memory.
+struct Ends {
+    client: TlsConn<ClientSide>,
+    server: TlsConn<ServerSide>,
+    /// Plaintext each side received.
+    at_client: Vec<u8>,
+    at_server: Vec<u8>,
+    /// Split every flight into pieces of this many bytes.
+    chunk: usize,
+}
+
+impl Ends {
+    fn new(client: &Settings, server: &Settings, name: &str) -> Ends {
+        let config = peer_client_config(client).unwrap();
+        let name = ServerName::try_from(name.to_string()).unwrap();
+        Ends {
+            client: TlsConn::client(config, name).unwrap(),
+            server: TlsConn::new(server_config(server).unwrap().config).unwrap(),
+            at_client: Vec::new(),
+            at_server: Vec::new(),
+            chunk: usize::MAX,
+        }
+    }
+
+    /// Moves records both ways until both are quiet; the first failure each
+    /// side saw (client, server), else `Open` or `PeerClosed`.
+    fn pump(&mut self) -> (Received, Received) {
+        let keep = |seen: &mut Received, now: Received| {
+            if !matches!(seen, Received::Failed { .. }) {
+                *seen = now;
+            }
+        };
+        let (mut at_c, mut at_s) = (Received::Open, Received::Open);
+        for _ in 0..64 {
+            let mut to_server = std::mem::take(&mut self.client.outgoing);
+            let mut to_client = std::mem::take(&mut self.server.outgoing);
+            if to_server.is_empty() && to_client.is_empty() {
+                return (at_c, at_s);
+            }
+            for piece in to_server.chunks_mut(self.chunk.max(1)) {
+                let got = &mut self.at_server;
+                let r = self
+                    .server
+                    .receive(piece, &mut |p| got.extend_from_slice(p));
+                keep(&mut at_s, r);
+            }
+            for piece in to_client.chunks_mut(self.chunk.max(1)) {
+                let got = &mut self.at_client;
+                let r = self
+                    .client
+                    .receive(piece, &mut |p| got.extend_from_slice(p));
+                keep(&mut at_c, r);
+            }
+        }
+        panic!("no quiet after 64 exchanges");
+    }
+}
+
+#[test]
+fn a_client_side_conn_sends_its_hello_at_once_and_talks_to_a_server_side_one() {
+    let (a, b) = (
+        node_settings("node0", "ca.pem", 0),
+        node_settings("node1", "ca.pem", 0),
+    );
+    for chunk in [usize::MAX, 1, 7, 1000] {
+        let mut e = Ends::new(&a, &b, "127.0.0.1");
+        e.chunk = chunk;
+        assert!(!e.client.outgoing.is_empty(), "the ClientHello is queued");
+        assert!(e.client.is_handshaking());
+        assert_eq!(e.pump(), (Received::Open, Received::Open), "chunk {chunk}");
+        assert!(!e.client.is_handshaking() && !e.server.is_handshaking());
+        // Requests larger than a record, as a deep pipeline makes them.
+        let mut requests = b"cluster_link n0\r\n".to_vec();
+        requests.extend((0..50_000u32).map(|i| b'a' + (i % 26) as u8));
+        e.client.encrypt(&requests).unwrap();
+        e.pump();
+        assert_eq!(e.at_server, requests, "chunk {chunk}");
+        let reply: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+        e.server.encrypt(&reply).unwrap();
+        e.pump();
+        assert_eq!(e.at_client, reply, "chunk {chunk}");
+        assert!(e.client.describe().unwrap().contains("TLSv1_3"));
+    }
+}
+
+#[test]
+fn the_client_refuses_a_peer_of_another_ca_or_under_another_name() {
+    let a = node_settings("node0", "ca.pem", 0);
+    let stranger = node_settings("other", "other-ca.pem", 0);
+    let mut e = Ends::new(&a, &stranger, "127.0.0.1");
+    let (c, _) = e.pump();
+    assert_eq!(c, Received::Failed { handshake: true });
+    let err = e.client.error().unwrap().to_string();
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    e.client.encrypt(b"get k\r\n").unwrap();
+    assert!(e.at_server.is_empty(), "nothing reached the stranger");
+    // Our own CA's certificate, but not for this address.
+    let b = node_settings("node1", "ca.pem", 0);
+    let mut e = Ends::new(&a, &b, "10.1.2.3");
+    assert_eq!(e.pump().0, Received::Failed { handshake: true });
+    let err = e.client.error().unwrap().to_string();
+    assert!(err.contains("not valid for name"), "{err}");
+}
+
+#[test]
+fn under_mutual_tls_the_node_certificate_is_presented_and_a_stranger_refused() {
+    let server = node_settings("node1", "ca.pem", 3);
+    let a = node_settings("node0", "ca.pem", 0);
+    let mut e = Ends::new(&a, &server, "127.0.0.1");
+    assert_eq!(e.pump(), (Received::Open, Received::Open));
+    e.client.encrypt(b"cluster_link n0\r\n").unwrap();
+    e.pump();
+    assert_eq!(e.at_server, b"cluster_link n0\r\n");
+    // A client whose certificate another CA signed (it trusts our CA, so
+    // its side of the handshake completes under TLS 1.3): the server
+    // refuses it, and the client learns so from the alert.
+    let mut stranger = node_settings("other", "ca.pem", 0);
+    stranger.chain_cert = peer("other.pem");
+    let mut e = Ends::new(&stranger, &server, "127.0.0.1");
+    e.client.encrypt(b"cluster_link x\r\n").unwrap();
+    let (c, s) = e.pump();
+    assert_eq!(s, Received::Failed { handshake: true });
+    assert!(matches!(c, Received::Failed { .. }), "{c:?}");
+    assert!(e.at_server.is_empty());
+}
+
+#[test]
+fn peer_links_need_a_ca_and_loadable_files() {
+    let mut s = node_settings("node0", "ca.pem", 0);
+    s.ca_cert = None;
+    let e = peer_client_config(&s).unwrap_err();
+    assert!(
+        e.contains("ssl_ca_cert") && e.contains("--cluster-tls off"),
+        "{e}"
+    );
+    let mut s = node_settings("node0", "ca.pem", 0);
+    s.key = peer("missing.key");
+    assert!(
+        peer_client_config(&s)
+            .unwrap_err()
+            .starts_with("Error loading the private key")
+    );
+    // Certs with peers loads both and reloads both.
+    let certs = Certs::load(node_settings("node0", "ca.pem", 0), true).unwrap();
+    let mut cached = None;
+    let first = certs.peer_config(&mut cached).unwrap();
+    certs.refresh().unwrap();
+    let second = certs.peer_config(&mut cached).unwrap();
+    assert!(!Arc::ptr_eq(&first, &second), "a refresh makes a new one");
+    let plain = Certs::load(node_settings("node0", "ca.pem", 0), false).unwrap();
+    assert!(plain.peer_config(&mut None).is_none());
 }

@@ -47,15 +47,28 @@ impl Cluster {
     /// `n` real nodes and `fakes` members whose port is a listener the test
     /// holds; static membership (a fake does not gossip).
     pub fn start_with_fakes(n: usize, fakes: usize, extra: &[&str]) -> Cluster {
-        Cluster::launch(n, fakes, false, extra)
+        Cluster::launch(n, fakes, false, &|_, port| with_port(port, extra))
     }
 
     /// `n` real nodes, `-t 2`, with membership by gossip.
     pub fn start_gossip(n: usize, extra: &[&str]) -> Cluster {
-        Cluster::launch(n, 0, true, extra)
+        Cluster::launch(n, 0, true, &|_, port| with_port(port, extra))
     }
 
-    fn launch(n: usize, fakes: usize, gossip: bool, extra: &[&str]) -> Cluster {
+    /// `n` real nodes, `-t 2`, each with the arguments `args(i, port)`
+    /// gives (which must make node `i` listen on `port`, its address in the
+    /// member list, e.g. `-p PORT`): per-node certificates, a member address
+    /// that is a `notls:` listener. `gossip` as [`Cluster::start_gossip`].
+    pub fn start_each(n: usize, gossip: bool, args: &dyn Fn(usize, u16) -> Vec<String>) -> Cluster {
+        Cluster::launch(n, 0, gossip, args)
+    }
+
+    fn launch(
+        n: usize,
+        fakes: usize,
+        gossip: bool,
+        node_args: &dyn Fn(usize, u16) -> Vec<String>,
+    ) -> Cluster {
         for _ in 0..5 {
             let mut listeners: Vec<TcpListener> = (0..n + fakes)
                 .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
@@ -94,8 +107,6 @@ impl Cluster {
             let mut lost_race = false;
             for (i, port) in ports.iter().enumerate().take(n) {
                 let mut args: Vec<String> = [
-                    "-p",
-                    &port.to_string(),
                     "-t",
                     "2",
                     "-m",
@@ -113,7 +124,7 @@ impl Cluster {
                 } else {
                     args.extend(["--cluster-membership".into(), "static".into()]);
                 }
-                args.extend(extra.iter().map(|s| s.to_string()));
+                args.extend(node_args(i, *port));
                 let argv: Vec<&str> = args.iter().map(String::as_str).collect();
                 match Server::try_start_exact(&argv) {
                     Ok(server) => nodes.push(Node {
@@ -225,6 +236,13 @@ impl Cluster {
             }
         }
     }
+}
+
+/// `-p PORT` and `extra`: a node whose member address is its TCP port.
+fn with_port(port: u16, extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["-p".to_string(), port.to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
 }
 
 /// A `STAT` value as text ("" when absent).

@@ -200,15 +200,36 @@ impl Core {
     /// Hands every complete reply in the link's buffer to the request
     /// waiting for it, in order; then receives again.
     fn match_replies(&mut self, node: usize) -> Option<Failure> {
-        let mut rbuf = self.links.take_rbuf(node);
+        let failure = if self.links.is_tls(node) {
+            let mut rx = self.links.take_tls(node)?;
+            let failure = rx.receive(|plain| self.match_from(node, plain));
+            self.links.put_tls(node, rx);
+            failure
+        } else {
+            let mut rbuf = self.links.take_rbuf(node);
+            let (used, failure) = self.match_from(node, &rbuf);
+            rbuf.drain(..used);
+            self.links.put_rbuf(node, rbuf);
+            failure
+        };
+        if failure.is_none() {
+            self.links.rearm(&mut self.net.ring, node);
+        }
+        failure
+    }
+
+    /// Delivers the complete replies at the start of `buf` (plaintext from
+    /// the link to `node`); returns the bytes they took and whether the
+    /// stream is broken.
+    fn match_from(&mut self, node: usize, buf: &[u8]) -> (usize, Option<Failure>) {
         let mut pos = 0;
         let mut failure = None;
         while let Some(front) = self.links.front(node) {
-            match take_reply(&rbuf[pos..], front.expect) {
+            match take_reply(&buf[pos..], front.expect) {
                 Ok(Some((deliver, consumed))) => {
                     self.links.pop_front(node);
                     if let Some(client) = front.client {
-                        self.deliver_to(client, front.part, &rbuf[pos..pos + deliver]);
+                        self.deliver_to(client, front.part, &buf[pos..pos + deliver]);
                     }
                     if let Some(id) = front.ack {
                         self.ack_arrived(id);
@@ -222,19 +243,14 @@ impl Core {
                 }
             }
         }
-        if pos < rbuf.len() && self.links.front(node).is_none() {
+        if pos < buf.len() && self.links.front(node).is_none() {
             // Bytes nobody asked for: the stream is not what we sent it.
             failure = Some(Failure::Garbage);
         }
         if pos > 0 {
             self.links.healthy(node);
         }
-        rbuf.drain(..pos);
-        self.links.put_rbuf(node, rbuf);
-        if failure.is_none() {
-            self.links.rearm(&mut self.net.ring, node);
-        }
-        failure
+        (pos, failure)
     }
 
     /// Drops the link to `node`, answering what waited on it.

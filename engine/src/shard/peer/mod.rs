@@ -27,25 +27,43 @@
 //! at once until the backoff (doubling from `cluster.reconnect_backoff_ms` to
 //! `cluster.reconnect_backoff_max_ms`) has passed, and the next one reconnects.
 //!
+//! Under -Z with `cluster.tls` (the default) a link is a TLS client of the
+//! peer's memcached listener, on the same loop: the handshake's records go
+//! out and come in through the same send and receive, requests are held in
+//! `out` (plaintext, within the same bound) until the handshake is done and
+//! are then encrypted into the send buffer, and replies are decrypted where
+//! the kernel put them ([`tls::TlsRx`]). A link counts as up only once the
+//! peer's first reply has arrived over TLS: under TLS 1.3 a peer refusing our
+//! certificate says so only after our side thinks the handshake is done. A
+//! link that fails before that counts in `tls_failures` and is otherwise
+//! failed like a connect that failed.
+//!
 //! Modules: `replies` (where each reply ends), `forward` (the request path's
-//! side: routing to a node, queueing, completions, delivery).
+//! side: routing to a node, queueing, completions, delivery), `tls` (the
+//! receive side of a TLS link).
 
 mod forward;
 pub mod replies;
 mod report;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
 
 use runtime::{Ring, Token, opcode, types};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::ops::{OP_CANCEL, OP_PEER_CONNECT, OP_PEER_RECV, OP_PEER_SEND};
 use crate::config::ClusterPlan;
+use crate::tls::{Certs, ClientSide, TlsConn};
 use replies::Waiting;
 
 /// Bytes a receive asks the kernel for at most.
@@ -63,6 +81,12 @@ pub struct LinkStats {
     pub timeouts: u64,
     /// Connections opened after the first.
     pub reconnects: u64,
+    /// TLS links that failed before the peer's first reply came over them
+    /// (a certificate refused either way, no TLS at the other end, a
+    /// handshake out of time), and TLS records that did not decrypt.
+    pub tls_failures: u64,
+    /// TLS links over which the peer's first reply arrived.
+    pub tls_handshakes: u64,
 }
 
 /// One link's numbers for the stats schema (`stats::schema::LINKS`).
@@ -83,7 +107,20 @@ enum State {
     Connecting {
         since: Instant,
     },
+    /// Connected, TLS handshake under way: up once the peer's first reply
+    /// arrives (`since`: when the connect began; the connect timeout covers
+    /// both).
+    Handshaking {
+        since: Instant,
+    },
     Up,
+}
+
+impl State {
+    /// Whether the socket is connected (bytes may be sent and received).
+    fn connected(self) -> bool {
+        matches!(self, State::Handshaking { .. } | State::Up)
+    }
 }
 
 /// The socket of one connection attempt, kept until the kernel holds
@@ -117,8 +154,19 @@ pub struct Link {
     /// Bytes of the send in flight, and how far the kernel has taken them.
     inflight: Vec<u8>,
     inflight_done: usize,
-    /// Reply bytes received and not yet matched to a request.
+    /// Reply bytes received and not yet matched to a request (with TLS:
+    /// the ciphertext of the last receive).
     rbuf: Vec<u8>,
+    /// TLS on the current connection; `None` for a plaintext link.
+    tls: Option<Box<TlsConn<ClientSide>>>,
+    /// With TLS: decrypted reply bytes not yet matched.
+    plain: Vec<u8>,
+    /// The name the peer's certificate must carry: its host in
+    /// `--cluster-peers` (an IP address is checked against IP SANs).
+    server_name: ServerName<'static>,
+    /// A failure found outside a completion (encryption), for the next
+    /// `check_links`.
+    broken: Option<Failure>,
     waiting: VecDeque<Waiting>,
     backoff: Duration,
     opened: u64,
@@ -136,6 +184,11 @@ pub enum Failure {
     Io(i32),
     /// Membership declared the peer down.
     MemberDown,
+    /// A TLS error: the handshake failed (a certificate refused, either
+    /// way) or a record did not decrypt.
+    Tls,
+    /// The connect succeeded but the TLS handshake did not finish in time.
+    TlsTimeout,
 }
 
 impl std::fmt::Display for Failure {
@@ -151,6 +204,8 @@ impl std::fmt::Display for Failure {
             Failure::Closed => f.write_str("the peer closed the link"),
             Failure::Garbage => f.write_str("the peer sent a reply that does not parse"),
             Failure::MemberDown => f.write_str("membership declared the peer down"),
+            Failure::Tls => f.write_str("TLS failed"),
+            Failure::TlsTimeout => f.write_str("the TLS handshake timed out"),
             Failure::Io(e) => write!(f, "{}", std::io::Error::from_raw_os_error(*e)),
         }
     }
@@ -166,6 +221,10 @@ pub struct Links {
     backoff_max: Duration,
     max_in_flight: usize,
     max_output: usize,
+    /// The certificates peer links connect with, when they use TLS.
+    certs: Option<Arc<Certs>>,
+    /// The client configuration last taken from `certs`, and its version.
+    tls_config: Option<(u64, Arc<ClientConfig>)>,
 }
 
 impl Links {
@@ -180,17 +239,25 @@ impl Links {
             backoff_max: Duration::ZERO,
             max_in_flight: 0,
             max_output: 0,
+            certs: None,
+            tls_config: None,
         }
     }
 
-    /// One (closed) link per other member of `plan`, at `addrs`.
-    pub fn new(plan: &ClusterPlan, addrs: &[SocketAddr]) -> Links {
+    /// One (closed) link per other member of `plan`, at `addrs`; in TLS
+    /// with `certs`' client configuration when given.
+    pub fn new(plan: &ClusterPlan, addrs: &[SocketAddr], certs: Option<Arc<Certs>>) -> Links {
         let links = addrs
             .iter()
+            .zip(&plan.peers.members)
             .enumerate()
-            .map(|(i, &addr)| {
+            .map(|(i, (&addr, member))| {
                 (i != plan.peers.this_node).then(|| Link {
                     addr,
+                    // Checked at start-up (config/tls.rs); a host that is
+                    // no name falls back to its IP address.
+                    server_name: ServerName::try_from(member.host.clone())
+                        .unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into())),
                     state: State::Down { retry_at: None },
                     generation: 0,
                     sock: None,
@@ -198,6 +265,9 @@ impl Links {
                     inflight: Vec::new(),
                     inflight_done: 0,
                     rbuf: Vec::new(),
+                    tls: None,
+                    plain: Vec::new(),
+                    broken: None,
                     waiting: VecDeque::new(),
                     backoff: plan.backoff,
                     opened: 0,
@@ -214,6 +284,8 @@ impl Links {
             backoff_max: plan.backoff_max,
             max_in_flight: plan.max_in_flight,
             max_output: plan.max_link_output,
+            certs,
+            tls_config: None,
         }
     }
 
@@ -242,17 +314,25 @@ impl Links {
     pub fn has_deadlines(&self) -> bool {
         self.links.iter().flatten().any(|l| {
             !l.waiting.is_empty()
-                || matches!(l.state, State::Connecting { .. })
+                || matches!(
+                    l.state,
+                    State::Connecting { .. } | State::Handshaking { .. }
+                )
+                || l.broken.is_some()
                 || l.sock.as_ref().is_some_and(|s| s.retiring)
         })
     }
 
     /// Whether a request for `node` can be taken now: the link is not full
     /// (the announcement of a link being opened takes one of its places).
-    /// A link that is down takes requests (they fail at once).
+    /// A link that is down takes requests (they fail at once). With TLS the
+    /// records encrypted and not yet handed to the kernel count too.
     pub fn has_room(&self, node: usize) -> bool {
         match self.links.get(node).and_then(Option::as_ref) {
-            Some(l) => l.waiting.len() < self.max_in_flight && l.out.len() < self.max_output,
+            Some(l) => {
+                let sealed = l.tls.as_ref().map_or(0, |t| t.outgoing.len());
+                l.waiting.len() < self.max_in_flight && l.out.len() + sealed < self.max_output
+            }
             None => false,
         }
     }
@@ -278,10 +358,17 @@ impl Links {
         let Some(Some(link)) = self.links.get_mut(node) else {
             return false;
         };
-        if matches!(link.state, State::Down { .. })
-            && !link.open(ring, node, &self.this_name, w.since)
-        {
-            return false;
+        if matches!(link.state, State::Down { .. }) {
+            let tls = match &self.certs {
+                Some(certs) => match certs.peer_config(&mut self.tls_config) {
+                    Some(config) => Some(config),
+                    None => return false,
+                },
+                None => None,
+            };
+            if !link.open(ring, node, &self.this_name, tls, w.since) {
+                return false;
+            }
         }
         for p in parts {
             link.out.extend_from_slice(p);
@@ -306,9 +393,16 @@ impl Links {
         let mut out = Vec::new();
         for (node, link) in self.links.iter().enumerate() {
             let Some(link) = link else { continue };
+            if let Some(why) = link.broken {
+                out.push((node, why));
+                continue;
+            }
             match link.state {
                 State::Connecting { since } if now - since > self.connect_timeout => {
                     out.push((node, Failure::ConnectTimeout));
+                }
+                State::Handshaking { since } if now - since > self.connect_timeout => {
+                    out.push((node, Failure::TlsTimeout));
                 }
                 State::Up
                     if link
@@ -338,13 +432,25 @@ impl Links {
         let Some(link) = self.link(node) else {
             return VecDeque::new();
         };
-        if matches!(why, Failure::ConnectTimeout | Failure::RequestTimeout) {
+        if matches!(
+            why,
+            Failure::ConnectTimeout | Failure::RequestTimeout | Failure::TlsTimeout
+        ) {
             link.stats.timeouts += 1;
         }
+        if matches!(link.state, State::Handshaking { .. }) || why == Failure::Tls {
+            link.stats.tls_failures += 1;
+        }
+        let tls_error = link
+            .tls
+            .as_ref()
+            .and_then(|t| t.error())
+            .map(|e| e.to_string());
         tracing::warn!(
             peer = %link.addr,
             in_flight = link.waiting.len(),
             retry_in_ms = link.backoff.as_millis() as u64,
+            tls_error = tls_error.as_deref().unwrap_or(""),
             "cluster link failed: {why}"
         );
         link.state = State::Down {
@@ -353,6 +459,9 @@ impl Links {
         link.backoff = (link.backoff * 2).clamp(min, max);
         link.out.clear();
         link.rbuf.clear();
+        link.tls = None;
+        link.plain = Vec::new();
+        link.broken = None;
         link.stats.failed += link.waiting.iter().filter(|w| w.client.is_some()).count() as u64;
         if let Some(sock) = link.sock.as_mut()
             && !sock.retiring
@@ -400,10 +509,27 @@ impl Links {
 }
 
 impl Link {
-    /// Opens a new connection: its first line announces this node, so the
-    /// peer serves what comes on it where it lands.
-    fn open(&mut self, ring: &mut Ring, node: usize, this_name: &str, now: Instant) -> bool {
+    /// Opens a new connection (a TLS client with `tls`): its first line
+    /// announces this node, so the peer serves what comes on it where it
+    /// lands.
+    fn open(
+        &mut self,
+        ring: &mut Ring,
+        node: usize,
+        this_name: &str,
+        tls: Option<Arc<ClientConfig>>,
+        now: Instant,
+    ) -> bool {
         debug_assert!(self.sock.is_none());
+        let tls = match tls.map(|c| TlsConn::client(c, self.server_name.clone())) {
+            None => None,
+            Some(Ok(t)) => Some(Box::new(t)),
+            Some(Err(e)) => {
+                tracing::warn!(peer = %self.addr, "cannot start TLS on a cluster link: {e}");
+                self.stats.tls_failures += 1;
+                return false;
+            }
+        };
         // Blocking, as the shard's accepted sockets are: io_uring waits for
         // readiness itself, and an O_NONBLOCK socket may make some kernels
         // hand EAGAIN back instead.
@@ -446,6 +572,8 @@ impl Link {
         }
         self.opened += 1;
         self.state = State::Connecting { since: now };
+        self.tls = tls;
+        self.plain.clear();
         self.out.clear();
         self.out.extend_from_slice(b"cluster_link ");
         self.out.extend_from_slice(this_name.as_bytes());
@@ -461,12 +589,14 @@ impl Link {
         true
     }
 
-    /// Sends what is queued, if the link is up and no send is in flight.
+    /// Sends what is queued, if the link is connected and no send is in
+    /// flight. With TLS: the handshake's records, and once it is done the
+    /// queued requests, encrypted straight into the send buffer.
     fn send(&mut self, ring: &mut Ring, node: usize) {
         let Some(sock) = self.sock.as_mut() else {
             return;
         };
-        if self.state != State::Up || sock.sending || sock.retiring {
+        if !self.state.connected() || sock.sending || sock.retiring || self.broken.is_some() {
             return;
         }
         if self.inflight_done == self.inflight.len() {
@@ -476,10 +606,30 @@ impl Link {
             if self.inflight.capacity() > 1 << 20 {
                 self.inflight = Vec::new();
             }
-            if self.out.is_empty() {
-                return;
+            match &mut self.tls {
+                None => {
+                    if self.out.is_empty() {
+                        return;
+                    }
+                    std::mem::swap(&mut self.inflight, &mut self.out);
+                }
+                Some(tls) => {
+                    // Requests wait in `out` (under the link's bound) while
+                    // the handshake runs, and while a send is in flight: one
+                    // batch of records at a time is sealed.
+                    if !tls.is_handshaking() && !self.out.is_empty() {
+                        if tls.encrypt(&self.out).is_err() {
+                            self.broken = Some(Failure::Tls);
+                            return;
+                        }
+                        self.out.clear();
+                    }
+                    if tls.outgoing.is_empty() {
+                        return;
+                    }
+                    std::mem::swap(&mut self.inflight, &mut tls.outgoing);
+                }
             }
-            std::mem::swap(&mut self.inflight, &mut self.out);
         }
         let token = Token::new(OP_PEER_SEND, node as u32, self.generation);
         let rest = &self.inflight[self.inflight_done..];
@@ -545,7 +695,10 @@ impl Links {
         if result < 0 {
             return Some(Failure::Refused(-result));
         }
-        link.state = State::Up;
+        link.state = match (link.state, &link.tls) {
+            (State::Connecting { since }, Some(_)) => State::Handshaking { since },
+            _ => State::Up,
+        };
         link.arm_recv(ring, t.slot as usize);
         None
     }
@@ -624,7 +777,7 @@ impl Links {
 
     fn rearm(&mut self, ring: &mut Ring, node: usize) {
         if let Some(l) = self.link(node)
-            && l.state == State::Up
+            && l.state.connected()
         {
             l.arm_recv(ring, node);
         }

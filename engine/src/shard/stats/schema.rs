@@ -262,6 +262,8 @@ pub static LINKS: &[Entry<LinkGet>] = &[
     link("failed", Counter, Sum, |l| l.stats.failed, "Forwarded requests failed (SERVER_ERROR backend failure, or left out of a multi-get)."),
     link("timeouts", Counter, Sum, |l| l.stats.timeouts, "Connects and requests to this node that ran out of time."),
     link("reconnects", Counter, Sum, |l| l.stats.reconnects, "Links to this node opened again after the first."),
+    link("tls_failures", Counter, Sum, |l| l.stats.tls_failures, "TLS links to this node that failed before its first reply (certificate refused either way, no TLS there, handshake out of time), and TLS records that did not decrypt."),
+    link("tls_handshakes", Counter, Sum, |l| l.stats.tls_handshakes, "TLS links to this node over which its first reply arrived."),
     link("in_flight", Gauge, Sum, |l| l.in_flight, "Requests sent to this node and not yet answered."),
     link("links_up", Gauge, Sum, |l| l.up.into(), "Shards whose link to this node is connected."),
 ];
