@@ -322,6 +322,10 @@ pub fn run(config: Config) -> Result<(), StartError> {
     } else {
         None
     };
+    let http_token = match config.http.port {
+        Some(_) => config.http_token()?,
+        None => None,
+    };
     let listeners = bind(&config, shards)?;
     let (http, http_addr) = bind_http(&config, shards)?;
     block_stop_signals();
@@ -348,6 +352,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         sasl_auth,
         unix_path: listeners.unix.as_ref().map(|f| f.path.clone()),
         tls,
+        http_token: crate::shared::Reloadable::new(http_token),
     });
     if let Some(path) = &shared.config.server.pidfile {
         std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
