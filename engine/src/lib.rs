@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod membership;
+pub mod reload;
 pub mod restart;
 pub mod server;
 pub mod shard;

@@ -193,6 +193,12 @@ impl Cli {
     /// Builds the effective configuration: defaults, then the file, then the
     /// flags. Returns it with the warnings to log once logging is up.
     pub fn into_config(self) -> Result<(Config, Vec<String>), ConfigError> {
+        self.build()
+    }
+
+    /// As [`Cli::into_config`], keeping the flags: SIGHUP builds the
+    /// configuration again from a fresh read of the file and the same flags.
+    pub fn build(&self) -> Result<(Config, Vec<String>), ConfigError> {
         let mut config = match &self.config {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
