@@ -581,3 +581,30 @@ fn latency_is_kept_by_the_entry_shard_with_multi_gets_and_keyless_commands() {
     assert!(of(entry, "other") >= 6.0, "{counts:?}");
     assert!(of(entry, "other") + of(other, "other") <= 7.0, "{counts:?}");
 }
+
+#[test]
+fn a_request_forwarded_to_another_node_is_timed_on_the_node_it_entered() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("corecache.toml");
+    std::fs::write(&config, "[http]\nlatency_sample = 1\n").unwrap();
+    let config = config.to_str().unwrap();
+    let cluster = common::cluster::Cluster::start(2, &["--http-port", "0", "--config", config]);
+    let mut c = cluster.connect(0);
+    for i in 0..20 {
+        let key = cluster.key_on(1, &format!("far{i}"));
+        c.set(&key, b"v");
+        assert_eq!(c.get(&key).as_deref(), Some(&b"v"[..]));
+    }
+    let total = |node: usize, family: &str| -> f64 {
+        let http = cluster.nodes[node].server.as_ref().unwrap().http.unwrap();
+        latency_counts(&agent(), &format!("http://{http}"))
+            .iter()
+            .filter(|((_, f), _)| f == family)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    // The entry node timed each round trip over the peer link once; the
+    // owner counts them once more, as entries of its peer-link connection.
+    assert_eq!((total(0, "get"), total(0, "set")), (20.0, 20.0));
+    assert_eq!((total(1, "get"), total(1, "set")), (20.0, 20.0));
+}
