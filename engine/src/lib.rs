@@ -5,6 +5,7 @@ pub mod auth;
 pub mod collapse;
 pub mod config;
 pub mod membership;
+pub mod reload;
 pub mod restart;
 pub mod server;
 pub mod shard;

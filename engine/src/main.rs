@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use clap::error::ErrorKind;
-use engine::config::VERSION;
 use engine::config::cli::Cli;
+use engine::config::{self, VERSION};
 use engine::server::{self, StartError};
 
 fn main() -> ExitCode {
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let print_config = cli.print_config;
-    let (config, warnings) = match cli.into_config() {
+    let (config, warnings) = match cli.build() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("corecache: {e}");
@@ -31,11 +31,16 @@ fn main() -> ExitCode {
         print!("{}", config.to_toml());
         return ExitCode::SUCCESS;
     }
-    init_logging(config.server.verbosity);
+    let set_log_level = init_logging(config.server.verbosity);
     for w in warnings {
         tracing::warn!("{w}");
     }
-    match server::run(config) {
+    let reload = server::Reload {
+        file: cli.config.clone(),
+        rebuild: Box::new(move || cli.build().map(|(c, _)| c)),
+        set_log_level,
+    };
+    match server::run(config, reload) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ StartError::Runtime(_)) => {
             eprintln!("corecache: {e}");
@@ -74,20 +79,28 @@ fn flag_error(e: clap::Error) -> ExitCode {
 }
 
 /// Start-up and shutdown are logged at info; -vv adds debug, -vvv trace.
-/// RUST_LOG, when set, wins.
-fn init_logging(verbosity: u8) {
-    let level = match verbosity {
-        0 | 1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+/// RUST_LOG, when set, wins. Returns how SIGHUP sets the level for a new
+/// verbosity (through tracing's reload layer; refused while RUST_LOG decides).
+fn init_logging(verbosity: u8) -> Box<dyn Fn(u8) -> Result<(), String>> {
+    use tracing_subscriber::EnvFilter;
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let by_env = from_env.is_some();
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(config::log_level(verbosity)));
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
-        .init();
+        .with_filter_reloading();
+    let handle = builder.reload_handle();
+    builder.init();
+    Box::new(move |verbosity| {
+        if by_env {
+            return Err("RUST_LOG is set and decides the log level".into());
+        }
+        handle
+            .reload(EnvFilter::new(config::log_level(verbosity)))
+            .map_err(|e| e.to_string())
+    })
 }

@@ -27,6 +27,7 @@ use runtime::{Ring, RingConfig, Token, WakeTarget, socket};
 
 use crate::auth::Auth;
 use crate::config::{Config, ConfigError};
+pub use crate::reload::Reload;
 use crate::shard::{self, ShardError, ShardParams, ShardReady};
 use crate::shared::Shared;
 
@@ -266,8 +267,9 @@ impl From<ConfigError> for StartError {
     }
 }
 
-/// Runs the server until SIGINT, SIGTERM or an enabled `shutdown` command.
-pub fn run(config: Config) -> Result<(), StartError> {
+/// Runs the server until SIGINT, SIGTERM or an enabled `shutdown` command;
+/// SIGHUP reloads what `reload` can build again (crate::reload).
+pub fn run(config: Config, reload: Reload) -> Result<(), StartError> {
     let cores = config.shard_cores()?;
     let cluster = config.cluster_plan()?;
     let cluster_addrs = match &cluster {
@@ -323,6 +325,10 @@ pub fn run(config: Config) -> Result<(), StartError> {
     } else {
         None
     };
+    let http_token = match config.http.port {
+        Some(_) => config.http_token()?,
+        None => None,
+    };
     let listeners = bind(&config, shards)?;
     let (http, http_addr) = bind_http(&config, shards)?;
     block_stop_signals();
@@ -352,6 +358,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
         collapse: crate::collapse::spawn()
             .inspect_err(|e| tracing::warn!("no huge-page collapse thread: {e}"))
             .ok(),
+        http_token: crate::shared::Reloadable::new(http_token),
     });
     if let Some(path) = &shared.config.server.pidfile {
         std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
@@ -508,7 +515,7 @@ pub fn run(config: Config) -> Result<(), StartError> {
     };
     tracing::info!(shards, version = crate::config::VERSION, "corecache ready");
 
-    let signal = wait_for_stop_signal(&shared);
+    let signal = wait_for_stop_signal(&shared, &reload);
     tracing::info!(
         signal,
         "stopping: no new connections; finishing in-flight requests"
@@ -619,11 +626,12 @@ fn block_stop_signals() {
     }
 }
 
-/// Waits for SIGINT or SIGTERM; SIGHUP on the way re-reads the password
-/// files, as memcached does, and the TLS certificate and key.
-fn wait_for_stop_signal(shared: &Shared) -> &'static str {
+/// Waits for SIGINT or SIGTERM; SIGHUP on the way reloads what can change
+/// at run time (crate::reload).
+fn wait_for_stop_signal(shared: &Shared, reload: &Reload) -> &'static str {
     let set = stop_signals();
     let mut sig: libc::c_int = 0;
+    let mut applied = crate::reload::Applied::new(&shared.config);
     loop {
         // SAFETY: sigwait reads the set and writes the signal number.
         if unsafe { libc::sigwait(&set, &mut sig) } != 0 {
@@ -633,28 +641,8 @@ fn wait_for_stop_signal(shared: &Shared) -> &'static str {
             libc::SIGINT => return "SIGINT",
             // memcached's graceful restart signal; with -e every graceful stop saves.
             libc::SIGUSR1 => return "SIGUSR1",
-            libc::SIGHUP => reload_auth(shared),
+            libc::SIGHUP => crate::reload::on_hup(shared, reload, &mut applied),
             _ => return "SIGTERM",
-        }
-    }
-}
-
-fn reload_auth(shared: &Shared) {
-    for auth in [&shared.ascii_auth, &shared.sasl_auth]
-        .into_iter()
-        .flatten()
-    {
-        match auth.reload() {
-            Ok(entries) => {
-                tracing::info!(file = %auth.path().display(), entries, "SIGHUP: auth file reloaded")
-            }
-            Err(e) => tracing::warn!("SIGHUP: {e}; keeping the entries read before"),
-        }
-    }
-    if let Some(certs) = &shared.tls {
-        match certs.refresh() {
-            Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
-            Err(e) => tracing::warn!("SIGHUP: {e}; keeping the certificate loaded before"),
         }
     }
 }

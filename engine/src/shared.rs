@@ -1,11 +1,12 @@
 //! What every shard thread sees of the process: the configuration, the
 //! addresses bound, and the few atomics that are the only shared mutable state
 //! (the connection count that enforces `-c` across shards, the stop flag and
-//! its drain count, the verbosity the `verbosity` command sets).
+//! its drain count, the verbosity the `verbosity` command sets), and the
+//! settings SIGHUP replaces ([`Reloadable`]).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::auth::Auth;
@@ -45,6 +46,9 @@ pub struct Shared {
     pub tls: Option<Arc<crate::tls::Certs>>,
     /// Where shards send the carved regions of their THP arenas (crate::collapse).
     pub collapse: Option<std::sync::mpsc::Sender<store::HugeRegion>>,
+    /// The HTTP port's bearer token (`http.token` or `http.token_file`);
+    /// SIGHUP replaces it.
+    pub http_token: Reloadable<Option<String>>,
 }
 
 impl Shared {
@@ -54,11 +58,93 @@ impl Shared {
     }
 }
 
+/// A value the main thread replaces (on SIGHUP) and the shards read without
+/// taking a lock on their request path:
+///
+/// ```text
+///   main thread ── replace(v) ──► Reloadable { version: AtomicU64, value: Mutex<Arc<T>> }
+///                                      │ shard, when it needs the value: version changed?
+///                                      └──► yes (rare): lock, clone the Arc ─► its Current<T>
+/// ```
+#[derive(Debug)]
+pub struct Reloadable<T> {
+    version: AtomicU64,
+    value: Mutex<Arc<T>>,
+}
+
+impl<T> Reloadable<T> {
+    pub fn new(value: T) -> Reloadable<T> {
+        Reloadable {
+            version: AtomicU64::new(1),
+            value: Mutex::new(Arc::new(value)),
+        }
+    }
+
+    pub fn load(&self) -> Arc<T> {
+        self.value.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn replace(&self, value: T) {
+        *self.value.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(value);
+        self.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// A shard's own copy, current as of now.
+    pub fn current(&self) -> Current<T> {
+        let version = self.version.load(Ordering::Acquire);
+        Current {
+            value: self.load(),
+            version,
+        }
+    }
+}
+
+/// A shard's copy of a [`Reloadable`] value and the version it came from.
+#[derive(Debug)]
+pub struct Current<T> {
+    value: Arc<T>,
+    version: u64,
+}
+
+impl<T> Current<T> {
+    /// The value, after taking the new one if it was replaced: one atomic
+    /// load when it was not.
+    #[inline]
+    pub fn refresh(&mut self, from: &Reloadable<T>) -> &T {
+        let version = from.version.load(Ordering::Acquire);
+        if version != self.version {
+            // Version first, then the value: a replace between the two is
+            // seen again on the next refresh, never lost.
+            self.version = version;
+            self.value = from.load();
+        }
+        &self.value
+    }
+}
+
 /// Asks the process to stop as if it had received SIGTERM (the `shutdown`
 /// command): the main thread's signal wait sees it and drains every shard.
 pub fn request_stop() {
     // SAFETY: kill with our own pid and a standard signal.
     unsafe {
         libc::kill(libc::getpid(), libc::SIGTERM);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_current_copy_follows_each_replace() {
+        let shared = Reloadable::new(Some("a".to_string()));
+        let mut mine = shared.current();
+        assert_eq!(mine.refresh(&shared).as_deref(), Some("a"));
+        shared.replace(None);
+        assert_eq!(mine.refresh(&shared).as_deref(), None);
+        shared.replace(Some("b".into()));
+        shared.replace(Some("c".into()));
+        assert_eq!(mine.refresh(&shared).as_deref(), Some("c"));
+        assert_eq!(mine.refresh(&shared).as_deref(), Some("c"));
     }
 }

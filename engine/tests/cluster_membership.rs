@@ -103,3 +103,134 @@ fn a_node_stopped_with_sigterm_announces_its_leave() {
     eprintln!("n2 down on both survivors {took:?} after SIGTERM");
     assert!(took < Duration::from_millis(800), "{took:?}");
 }
+
+/// `GET /ready` on a node's HTTP port: the status and the body.
+fn ready(a: &ureq::Agent, node: &common::Server) -> (u16, String) {
+    let url = format!("http://{}/ready", node.http.expect("an HTTP port"));
+    let mut r = a.get(url).call().unwrap();
+    let body = r.body_mut().read_to_string().unwrap();
+    (r.status().as_u16(), body)
+}
+
+fn until_ready(a: &ureq::Agent, node: &common::Server, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, body) = ready(a, node);
+        if status == 200 {
+            assert_eq!(body, "{\"ready\": true}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready within {within:?}: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Node `i` of a two-node gossip cluster on `ports` (its gossip port the
+/// same number as its data port), with its HTTP port on and `toml` (the
+/// gossip timings) as its config file. `None` when the port was taken.
+fn start_node(i: usize, ports: [u16; 2], toml: &std::path::Path) -> Option<common::Server> {
+    let peers = format!("n0=127.0.0.1:{},n1=127.0.0.1:{}", ports[0], ports[1]);
+    let port = ports[i].to_string();
+    let name = format!("n{i}");
+    let args = [
+        "-p",
+        &port,
+        "-t",
+        "1",
+        "-m",
+        "16",
+        "--cluster-node",
+        &name,
+        "--cluster-peers",
+        &peers,
+        "--cluster-port",
+        &port,
+        "--http-port",
+        "0",
+        "--config",
+        toml.to_str().unwrap(),
+    ];
+    match common::Server::try_start_exact(&args) {
+        Ok(s) => Some(s),
+        Err(f) if f.stderr.iter().any(|l| l.contains("in use")) => None,
+        Err(f) => panic!("node {i} did not start: {f:?}"),
+    }
+}
+
+/// Two free ports (TCP, and UDP for gossip on the same number), released.
+fn two_ports() -> [u16; 2] {
+    let l: Vec<std::net::TcpListener> = (0..2)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    [0, 1].map(|i| l[i].local_addr().unwrap().port())
+}
+
+fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+const UNSETTLED: &str = "{\"ready\": false, \"reason\": \"cluster membership has not settled\"}";
+
+#[test]
+fn ready_waits_for_an_absent_peer_until_it_is_heard_from() {
+    // A start-up grace (2 x 200 ms + 60 s) far longer than the test: the
+    // 200 can only come from hearing the peer.
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("gossip.toml");
+    std::fs::write(
+        &toml,
+        "[cluster]\nprobe_period_ms = 200\nsuspect_to_down_ms = 60000\n",
+    )
+    .unwrap();
+    let a = http_agent();
+    for _ in 0..5 {
+        let ports = two_ports();
+        let Some(n0) = start_node(0, ports, &toml) else {
+            continue;
+        };
+        assert_eq!(ready(&a, &n0), (503, UNSETTLED.to_string()));
+        let Some(n1) = start_node(1, ports, &toml) else {
+            continue;
+        };
+        until_ready(&a, &n0, CONVERGE_WITHIN);
+        until_ready(&a, &n1, CONVERGE_WITHIN);
+        let stats = n0.connect().stats("cluster");
+        assert_eq!(stat_text(&stats, "member:n1:state"), "alive");
+        return;
+    }
+    panic!("no two free ports in 5 tries");
+}
+
+#[test]
+fn ready_answers_once_an_absent_peer_is_declared_down() {
+    // Grace 2 x 200 ms + 2 s: long enough to see the 503 first.
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("gossip.toml");
+    std::fs::write(
+        &toml,
+        "[cluster]\nprobe_period_ms = 200\nsuspect_to_down_ms = 2000\n",
+    )
+    .unwrap();
+    let a = http_agent();
+    for _ in 0..5 {
+        let ports = two_ports();
+        let Some(n0) = start_node(0, ports, &toml) else {
+            continue;
+        };
+        assert_eq!(ready(&a, &n0), (503, UNSETTLED.to_string()));
+        until_ready(&a, &n0, CONVERGE_WITHIN);
+        // Ready, and the peer it never heard from is down (not presumed live).
+        let stats = n0.connect().stats("cluster");
+        assert_eq!(stat_text(&stats, "member:n1:state"), "unknown");
+        assert_eq!(common::stat(&stats, "member:n1:live"), 0);
+        return;
+    }
+    panic!("no two free ports in 5 tries");
+}

@@ -498,3 +498,113 @@ fn pipelined_rest_requests_are_answered_in_order() {
         "closed after the request that asked"
     );
 }
+
+/// The timed requests (`_count`) of every latency histogram in a scrape, by
+/// (shard, family).
+fn latency_counts(
+    a: &ureq::Agent,
+    base: &str,
+) -> std::collections::BTreeMap<(String, String), f64> {
+    let mut r = a.get(format!("{base}/metrics")).call().unwrap();
+    let text = r.body_mut().read_to_string().unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid exposition text");
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "corecache_request_duration_seconds")
+        .map(|s| {
+            let key = (
+                s.labels.get("shard").unwrap().to_string(),
+                s.labels.get("family").unwrap().to_string(),
+            );
+            match &s.value {
+                prometheus_parse::Value::Histogram(b) => (key, b.last().unwrap().count),
+                other => panic!("not a histogram: {other:?}"),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn latency_is_kept_by_the_entry_shard_with_multi_gets_and_keyless_commands() {
+    // Every request timed, two shards: half of the keys are the other
+    // shard's, so their requests cross the mesh and back.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("corecache.toml");
+    std::fs::write(&config, "[http]\nlatency_sample = 1\n").unwrap();
+    let (server, base) = start(&["--config", config.to_str().unwrap()]);
+    let mut c = server.connect();
+    for i in 0..40 {
+        c.set(&format!("x{i}"), b"v");
+    }
+    for i in 0..40 {
+        assert_eq!(c.get(&format!("x{i}")).as_deref(), Some(&b"v"[..]));
+    }
+    for _ in 0..10 {
+        c.send(b"get x0 x1 x2 x3 x4 x5 x6 x7\r\n");
+        let reply = c.read_through(b"END\r\n");
+        assert_eq!(common::parse_values(&reply).len(), 8);
+    }
+    for _ in 0..5 {
+        c.send(b"version\r\n");
+        assert!(c.read_line().starts_with(b"VERSION "));
+    }
+    // Gathered from both shards: its reply comes back through the queue.
+    assert!(!c.stats("").is_empty());
+    let counts = latency_counts(&agent(), &base);
+    let of = |shard: &str, family: &str| {
+        counts
+            .get(&(shard.to_string(), family.to_string()))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    // Every request counts once, on the shard the connection is on,
+    // whichever shard owned its keys.
+    let (entry, other) = if of("0", "get") > 0.0 {
+        ("0", "1")
+    } else {
+        ("1", "0")
+    };
+    assert_eq!(
+        (of(entry, "get"), of(other, "get")),
+        (50.0, 0.0),
+        "{counts:?}"
+    );
+    assert_eq!(
+        (of(entry, "set"), of(other, "set")),
+        (40.0, 0.0),
+        "{counts:?}"
+    );
+    // version x5 and stats here; the scrape's own `stats shards` is `other`
+    // too, on whichever shard took the HTTP connection.
+    assert!(of(entry, "other") >= 6.0, "{counts:?}");
+    assert!(of(entry, "other") + of(other, "other") <= 7.0, "{counts:?}");
+}
+
+#[test]
+fn a_request_forwarded_to_another_node_is_timed_on_the_node_it_entered() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("corecache.toml");
+    std::fs::write(&config, "[http]\nlatency_sample = 1\n").unwrap();
+    let config = config.to_str().unwrap();
+    let cluster = common::cluster::Cluster::start(2, &["--http-port", "0", "--config", config]);
+    let mut c = cluster.connect(0);
+    for i in 0..20 {
+        let key = cluster.key_on(1, &format!("far{i}"));
+        c.set(&key, b"v");
+        assert_eq!(c.get(&key).as_deref(), Some(&b"v"[..]));
+    }
+    let total = |node: usize, family: &str| -> f64 {
+        let http = cluster.nodes[node].server.as_ref().unwrap().http.unwrap();
+        latency_counts(&agent(), &format!("http://{http}"))
+            .iter()
+            .filter(|((_, f), _)| f == family)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    // The entry node timed each round trip over the peer link once; the
+    // owner counts them once more, as entries of its peer-link connection.
+    assert_eq!((total(0, "get"), total(0, "set")), (20.0, 20.0));
+    assert_eq!((total(1, "get"), total(1, "set")), (20.0, 20.0));
+}

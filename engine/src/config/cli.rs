@@ -145,6 +145,9 @@ pub struct Cli {
     /// Require `Authorization: Bearer TOKEN` on every HTTP path but /health.
     #[arg(long, value_name = "TOKEN")]
     pub http_token: Option<String>,
+    /// Read the HTTP bearer token from FILE (one token; re-read on SIGHUP).
+    #[arg(long, value_name = "FILE")]
+    pub http_token_file: Option<PathBuf>,
 
     // memcached flags accepted for compatibility; each is explained in a warning.
     #[arg(short = 'd', long = "daemon", hide = true)]
@@ -193,6 +196,12 @@ impl Cli {
     /// Builds the effective configuration: defaults, then the file, then the
     /// flags. Returns it with the warnings to log once logging is up.
     pub fn into_config(self) -> Result<(Config, Vec<String>), ConfigError> {
+        self.build()
+    }
+
+    /// As [`Cli::into_config`], keeping the flags: SIGHUP builds the
+    /// configuration again from a fresh read of the file and the same flags.
+    pub fn build(&self) -> Result<(Config, Vec<String>), ConfigError> {
         let mut config = match &self.config {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
@@ -302,8 +311,11 @@ impl Cli {
         if let Some(a) = self.http_listen {
             c.http.listen = Some(a);
         }
-        if let Some(t) = &self.http_token {
-            c.http.token = Some(t.clone());
+        // A token given on the command line replaces the file's, in
+        // either form (the two still exclude each other on one line).
+        if self.http_token.is_some() || self.http_token_file.is_some() {
+            c.http.token = self.http_token.clone();
+            c.http.token_file = self.http_token_file.clone();
         }
         if let Some(p) = self.protocol {
             c.server.protocol = p;

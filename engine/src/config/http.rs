@@ -1,7 +1,8 @@
 //! `[http]`: the HTTP port (REST, metrics, status page), off unless a port is
-//! set (`--http-port`, `--http-listen`, `--http-token`).
+//! set (`--http-port`, `--http-listen`, `--http-token`, `--http-token-file`).
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,9 @@ pub struct HttpConfig {
     /// When set, every path but /health needs `Authorization: Bearer TOKEN`
     /// (--http-token).
     pub token: Option<String>,
+    /// The token read from this file instead (--http-token-file): one token,
+    /// a trailing newline trimmed; re-read on SIGHUP. Excludes `token`.
+    pub token_file: Option<PathBuf>,
     /// The request line and headers of one request, at most (431 past it).
     pub max_header_bytes: ByteSize,
     /// The body of one request, at most (413 past it).
@@ -42,6 +46,7 @@ impl Default for HttpConfig {
             port: None,
             listen: None,
             token: None,
+            token_file: None,
             max_header_bytes: ByteSize(8 << 10),
             max_body_bytes: ByteSize(2 << 20),
             node_name: "node-1".to_string(),
@@ -82,14 +87,14 @@ impl Config {
                 format!("{} is over 64m (use \"2m\")", h.max_body_bytes.0),
             ));
         }
-        if h.token
-            .as_deref()
-            .is_some_and(|t| t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()))
-        {
+        if h.token.is_some() && h.token_file.is_some() {
             return Err(ConfigError::setting(
-                "http.token",
-                "must be non-empty printable ASCII without spaces",
+                "http.token_file",
+                "http.token and http.token_file exclude each other; use one",
             ));
+        }
+        if let Some(t) = &h.token {
+            check_token(t).map_err(|why| ConfigError::setting("http.token", why))?;
         }
         if h.node_name.is_empty()
             || h.node_name
@@ -104,6 +109,28 @@ impl Config {
         Ok(())
     }
 
+    /// The bearer token in force: `http.token`, or the contents of
+    /// `http.token_file` (read now; a trailing newline trimmed). The error
+    /// names the setting and the file.
+    pub fn http_token(&self) -> Result<Option<String>, ConfigError> {
+        let h = &self.http;
+        let Some(path) = &h.token_file else {
+            return Ok(h.token.clone());
+        };
+        let bad = |why: String| {
+            ConfigError::setting("http.token_file", format!("{}: {why}", path.display()))
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        let token = text.strip_suffix('\n').unwrap_or(&text);
+        let token = token.strip_suffix('\r').unwrap_or(token);
+        if token.is_empty() {
+            return Err(bad("is empty: write the token into it".into()));
+        }
+        check_token(token).map_err(|why| bad(format!("the token {why} (one token per file)")))?;
+        Ok(Some(token.to_string()))
+    }
+
     /// Whether the shards keep latency histograms.
     pub fn latency_histograms(&self) -> bool {
         self.http.port.is_some() && self.http.latency_histograms
@@ -112,5 +139,73 @@ impl Config {
     /// The address the HTTP port binds, when it is on.
     pub fn http_ip(&self) -> IpAddr {
         self.http.listen.unwrap_or(self.server.listen[0])
+    }
+}
+
+/// A bearer token is what `Authorization: Bearer T` can carry as it is.
+fn check_token(t: &str) -> Result<(), &'static str> {
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be non-empty printable ASCII without spaces");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_file(contents: Option<&[u8]>) -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        if let Some(c) = contents {
+            std::fs::write(&path, c).unwrap();
+        }
+        let mut c = Config::default();
+        c.http.port = Some(0);
+        c.http.token_file = Some(path);
+        (dir, c)
+    }
+
+    #[test]
+    fn a_token_file_holds_one_token_and_its_newline_is_trimmed() {
+        for (text, want) in [
+            (&b"s3cret\n"[..], "s3cret"),
+            (b"s3cret", "s3cret"),
+            (b"s3cret\r\n", "s3cret"),
+        ] {
+            let (_dir, c) = with_file(Some(text));
+            c.validate().unwrap();
+            assert_eq!(c.http_token().unwrap().as_deref(), Some(want));
+        }
+    }
+
+    #[test]
+    fn a_missing_empty_or_strange_token_file_is_refused_by_name() {
+        for (contents, says) in [
+            (None, "cannot read it"),
+            (Some(&b""[..]), "is empty"),
+            (Some(b"\n"), "is empty"),
+            (Some(b"one\ntwo\n"), "one token per file"),
+            (Some(b"with space\n"), "without spaces"),
+            (Some(b"\xff\xfe"), "cannot read it"),
+        ] {
+            let (_dir, c) = with_file(contents);
+            let err = c.http_token().unwrap_err().0;
+            assert!(err.contains("http.token_file"), "{err}");
+            assert!(err.contains(says), "{contents:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn token_and_token_file_exclude_each_other() {
+        let (_dir, mut c) = with_file(Some(b"a\n"));
+        c.http.token = Some("b".into());
+        let err = c.validate().unwrap_err().0;
+        assert!(err.contains("exclude each other"), "{err}");
+        let mut c = Config::default();
+        c.http.port = Some(0);
+        c.http.token = Some("has space".into());
+        assert!(c.validate().unwrap_err().0.contains("http.token"));
+        assert_eq!(c.http_token().unwrap().as_deref(), Some("has space"));
     }
 }

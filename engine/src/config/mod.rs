@@ -98,6 +98,16 @@ pub struct ServerConfig {
     pub idle_timeout: u32,
 }
 
+/// The log level a verbosity stands for (-v and below: info; -vv debug;
+/// -vvv trace), when RUST_LOG does not decide it.
+pub fn log_level(verbosity: u8) -> &'static str {
+    match verbosity {
+        0 | 1 => "info",
+        2 => "debug",
+        _ => "trace",
+    }
+}
+
 /// memcached's -B: the protocol a connection is read in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

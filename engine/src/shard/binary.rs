@@ -22,6 +22,7 @@ use super::client::{Client, Handled};
 use super::exec::{Exec, Outcome};
 use super::mesh::Kind;
 use super::route::{self, Target};
+use super::stats::latency;
 use crate::config::VERSION;
 use store::{
     DeleteOutcome, HashedKey, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaSetArgs, MetaSetMode,
@@ -37,6 +38,17 @@ impl Core {
         request: &BinRequest<'_>,
         raw: &[u8],
     ) -> Handled {
+        let Some(timed) = self.sample_latency(|| latency::binary_family(request)) else {
+            return self.route_binary(client, request, raw);
+        };
+        let before = self.net.queue(client).map(|q| q.next_part());
+        let handled = self.route_binary(client, request, raw);
+        self.finish_timing(client, before, handled, timed);
+        handled
+    }
+
+    /// [`Core::handle_binary`] without the clock.
+    fn route_binary(&mut self, client: Client, request: &BinRequest<'_>, raw: &[u8]) -> Handled {
         let Some(key) = keyed(request) else {
             return self.binary_keyless(client, request);
         };

@@ -13,7 +13,7 @@ use proto::reply::{Status, encode_number};
 use proto::{ClientError, ErrorReply, Request, ServerError};
 
 use super::route::key_hash;
-use super::stats::{ShardStats, latency};
+use super::stats::ShardStats;
 use store::{
     ArithOutcome, DeleteOutcome, HashedKey, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet,
     MetaGetArgs, MetaSetArgs, MetaSetMode, Store, StoreMode, StoreOutcome, TouchOutcome,
@@ -46,26 +46,8 @@ fn error(out: &mut Vec<u8>, noreply: bool, e: impl Into<ErrorReply>) {
 }
 
 impl Exec<'_> {
-    /// Runs a keyed request whose (first) key hashes to `hash`, timed into
-    /// the latency histograms when they are on.
+    /// Runs a keyed request whose (first) key hashes to `hash`.
     pub(super) fn run(&mut self, request: &Request<'_>, hash: u64, out: &mut Vec<u8>) -> Outcome {
-        let sampled = self
-            .stats
-            .latency
-            .as_deref_mut()
-            .is_some_and(|l| l.sample());
-        if !sampled {
-            return self.run_untimed(request, hash, out);
-        }
-        let start = latency::Stamp::now();
-        let outcome = self.run_untimed(request, hash, out);
-        if let Some(l) = self.stats.latency.as_deref_mut() {
-            l.record(latency::family(request), start.elapsed());
-        }
-        outcome
-    }
-
-    fn run_untimed(&mut self, request: &Request<'_>, hash: u64, out: &mut Vec<u8>) -> Outcome {
         match request {
             Request::Get(get) => {
                 let single = get.keys.len() == 1;

@@ -264,6 +264,8 @@ pub(crate) struct Core {
     /// version it came from (checked once per turn).
     view: Option<Arc<View>>,
     view_version: u64,
+    /// The HTTP port's bearer token, as of this shard's last HTTP request.
+    http_token: crate::shared::Current<Option<String>>,
     /// Replies held for their replicas (`replication_ack = "all"`), by key.
     acks: std::collections::HashMap<u64, replicate::Held>,
     next_ack: u64,
@@ -447,6 +449,7 @@ impl Core {
         if latency.is_some() {
             stats::latency::calibrate();
         }
+        let http_token = shared.http_token.current();
         let mut core = Core {
             id,
             shared,
@@ -462,6 +465,7 @@ impl Core {
             links,
             view,
             view_version,
+            http_token,
             acks: std::collections::HashMap::new(),
             next_ack: 0,
             wake,

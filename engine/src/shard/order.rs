@@ -18,11 +18,13 @@
 
 use std::collections::VecDeque;
 
-/// One awaited reply.
+use super::stats::latency::{Latency, Timed};
+
 /// Released bytes at the front of `held` are dropped once there are this many
 /// and they are at least half of it.
 const COMPACT_AT: usize = 256 << 10;
 
+/// One awaited reply.
 #[derive(Debug)]
 struct Remote {
     part: u32,
@@ -30,6 +32,9 @@ struct Remote {
     at: usize,
     /// The reply, when it arrived before the parts ahead of it.
     early: Option<Vec<u8>>,
+    /// The last part of a request the latency histograms time: it is done
+    /// when this part leaves for `out`, after every part ahead of it.
+    timed: Option<Timed>,
 }
 
 /// The ordered output of one connection (or one UDP request).
@@ -63,13 +68,38 @@ impl ReplyQueue {
             part,
             at: self.held.len(),
             early: None,
+            timed: None,
         });
         part
     }
 
+    /// The part number the next [`ReplyQueue::await_remote`] returns.
+    #[inline]
+    pub fn next_part(&self) -> u32 {
+        self.next_part
+    }
+
+    /// Marks `part` as the last of a timed request: its time is taken when
+    /// the part is placed in order. False when it is no longer awaited (its
+    /// reply is already in `out`: the request is done now).
+    pub fn time_part(&mut self, part: u32, timed: Timed) -> bool {
+        let Some(front) = self.remotes.front() else {
+            return false;
+        };
+        let index = part.wrapping_sub(front.part) as usize;
+        match self.remotes.get_mut(index) {
+            Some(r) if r.part == part => {
+                r.timed = Some(timed);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Places the reply for `part`. Unknown parts (the connection was reset in
-    /// between) are ignored and reported as `false`.
-    pub fn resolve(&mut self, part: u32, bytes: &[u8]) -> bool {
+    /// between) are ignored and reported as `false`. A timed request whose
+    /// last part leaves for `out` here is recorded in `latency`.
+    pub fn resolve(&mut self, part: u32, bytes: &[u8], mut latency: Option<&mut Latency>) -> bool {
         let Some(front) = self.remotes.front() else {
             return false;
         };
@@ -81,9 +111,9 @@ impl ReplyQueue {
             self.remotes[index].early = Some(bytes.to_vec());
             return true;
         }
-        self.release_front(Some(bytes));
+        self.release_front(Some(bytes), latency.as_deref_mut());
         while self.remotes.front().is_some_and(|r| r.early.is_some()) {
-            self.release_front(None);
+            self.release_front(None, latency.as_deref_mut());
         }
         if self.remotes.is_empty() {
             self.out.extend_from_slice(&self.held[self.held_done..]);
@@ -102,7 +132,7 @@ impl ReplyQueue {
         true
     }
 
-    fn release_front(&mut self, bytes: Option<&[u8]>) {
+    fn release_front(&mut self, bytes: Option<&[u8]>, latency: Option<&mut Latency>) {
         let front = self.remotes.pop_front().expect("caller checked");
         self.out
             .extend_from_slice(&self.held[self.held_done..front.at]);
@@ -111,6 +141,9 @@ impl ReplyQueue {
             (Some(b), _) => self.out.extend_from_slice(b),
             (None, Some(b)) => self.out.extend_from_slice(&b),
             (None, None) => unreachable!("released a part that has not arrived"),
+        }
+        if let (Some(t), Some(l)) = (front.timed, latency) {
+            l.finish(t);
         }
     }
 
@@ -188,7 +221,7 @@ mod tests {
             q.sink().extend_from_slice(&i.to_le_bytes());
             waiting.push_back(q.await_remote());
             let p = waiting.pop_front().unwrap();
-            assert!(q.resolve(p, &p.to_le_bytes()));
+            assert!(q.resolve(p, &p.to_le_bytes(), None));
             want.extend_from_slice(&p.to_le_bytes());
             want.extend_from_slice(&chunk);
             want.extend_from_slice(&i.to_le_bytes());
@@ -203,11 +236,34 @@ mod tests {
         }
         assert_eq!(q.awaiting(), 1);
         let last = waiting.pop_front().unwrap();
-        assert!(q.resolve(last, b"end"));
+        assert!(q.resolve(last, b"end", None));
         want.extend_from_slice(b"end");
         sent.extend_from_slice(q.ready());
         let first = sent.iter().zip(&want).position(|(a, b)| a != b);
         assert_eq!((sent.len(), first), (want.len(), None));
+    }
+
+    #[test]
+    fn a_timed_request_is_done_when_its_last_part_leaves_in_order() {
+        use crate::shard::stats::latency::{Latency, Timed};
+        let mut l = Latency::new(1);
+        let count = |l: &Latency, f: usize| l.row(f).take(13).sum::<u64>();
+        let mut q = ReplyQueue::default();
+        // An earlier request's part, then a timed multi-get of two parts.
+        let earlier = q.await_remote();
+        let first = q.next_part();
+        let a = q.await_remote();
+        let b = q.await_remote();
+        assert_eq!(first, a);
+        assert!(q.time_part(b, Timed::start(0)));
+        assert!(q.resolve(b, b"B", Some(&mut l)));
+        assert!(q.resolve(a, b"A", Some(&mut l)));
+        assert_eq!(count(&l, 0), 0, "still behind the earlier request");
+        assert!(q.resolve(earlier, b"E", Some(&mut l)));
+        assert_eq!(count(&l, 0), 1);
+        assert_eq!(ready(&q), "EAB");
+        // A part no longer awaited cannot be timed: the caller records now.
+        assert!(!q.time_part(b, Timed::start(0)));
     }
 
     #[test]
@@ -227,7 +283,7 @@ mod tests {
         local(&mut q, "3");
         local(&mut q, "4");
         assert_eq!(ready(&q), "1");
-        assert!(q.resolve(p, b"2"));
+        assert!(q.resolve(p, b"2", None));
         assert_eq!(ready(&q), "1234");
         local(&mut q, "5");
         assert_eq!(ready(&q), "12345");
@@ -241,11 +297,11 @@ mod tests {
         let b = q.await_remote();
         let c = q.await_remote();
         local(&mut q, "y");
-        assert!(q.resolve(c, b"C"));
-        assert!(q.resolve(b, b"B"));
+        assert!(q.resolve(c, b"C", None));
+        assert!(q.resolve(b, b"B", None));
         assert_eq!(ready(&q), "");
         assert_eq!(q.buffered(), 2);
-        assert!(q.resolve(a, b"A"));
+        assert!(q.resolve(a, b"A", None));
         assert_eq!(ready(&q), "AxBCy");
         assert_eq!(q.awaiting(), 0);
     }
@@ -253,11 +309,11 @@ mod tests {
     #[test]
     fn unknown_and_repeated_parts_are_ignored() {
         let mut q = ReplyQueue::default();
-        assert!(!q.resolve(0, b"?"));
+        assert!(!q.resolve(0, b"?", None));
         let p = q.await_remote();
-        assert!(!q.resolve(p + 5, b"?"));
-        assert!(q.resolve(p, b"ok"));
-        assert!(!q.resolve(p, b"again"));
+        assert!(!q.resolve(p + 5, b"?", None));
+        assert!(q.resolve(p, b"ok", None));
+        assert!(!q.resolve(p, b"again", None));
         assert_eq!(ready(&q), "ok");
     }
 
@@ -270,7 +326,7 @@ mod tests {
         assert_eq!(inflight, b"first");
         let p = q.await_remote();
         local(&mut q, "third");
-        q.resolve(p, b"second");
+        q.resolve(p, b"second", None);
         assert_eq!(ready(&q), "secondthird");
     }
 
@@ -283,8 +339,8 @@ mod tests {
         let a = q.await_remote();
         let b = q.await_remote();
         assert_eq!((a, b), (u32::MAX, 0));
-        q.resolve(b, b"B");
-        q.resolve(a, b"A");
+        q.resolve(b, b"B", None);
+        q.resolve(a, b"A", None);
         assert_eq!(ready(&q), "AB");
     }
 
@@ -316,13 +372,13 @@ mod tests {
                 while !pending.is_empty() && next() % 3 == 0 {
                     let k = (next() as usize) % pending.len();
                     let (part, tag) = pending.swap_remove(k);
-                    assert!(q.resolve(part, tag.as_bytes()));
+                    assert!(q.resolve(part, tag.as_bytes(), None));
                 }
             }
             while !pending.is_empty() {
                 let k = (next() as usize) % pending.len();
                 let (part, tag) = pending.swap_remove(k);
-                assert!(q.resolve(part, tag.as_bytes()));
+                assert!(q.resolve(part, tag.as_bytes(), None));
             }
             assert_eq!(ready(&q), expected);
         }

@@ -28,6 +28,7 @@ use super::net::conn::{MAX_AWAITED, Pause, Wire};
 use super::prefetch::ITEMS_AHEAD;
 use super::replicate::{self, HeldFor};
 use super::route::{self, Target};
+use super::stats::latency::{self, Timed};
 use crate::config::Protocol;
 
 /// What the parse loop does after one request: go on past its bytes, or stop
@@ -434,7 +435,60 @@ impl Core {
     /// Routes one complete request and runs or forwards it; `raw` is its bytes
     /// on the wire, `first_key` the index of its first key among the keys of
     /// the receive being handled (for the hash the prefetch scan computed).
+    /// Timed when the latency histograms sample it.
     pub(super) fn handle(
+        &mut self,
+        client: Client,
+        request: Request<'_>,
+        raw: &[u8],
+        first_key: usize,
+    ) -> Handled {
+        let Some(timed) = self.sample_latency(|| latency::family(&request)) else {
+            return self.route_request(client, request, raw, first_key);
+        };
+        let before = self.net.queue(client).map(|q| q.next_part());
+        let handled = self.route_request(client, request, raw, first_key);
+        self.finish_timing(client, before, handled, timed);
+        handled
+    }
+
+    /// Whether the latency histograms time this request: its start when so.
+    #[inline]
+    pub(super) fn sample_latency(&mut self, family: impl FnOnce() -> usize) -> Option<Timed> {
+        let l = self.stats.latency.as_deref_mut()?;
+        l.sample().then(|| Timed::start(family()))
+    }
+
+    /// A timed request has been routed: it is done now if its whole reply
+    /// is in the queue, else when the last part it awaits (numbered from
+    /// `before` on) is placed, in order.
+    pub(super) fn finish_timing(
+        &mut self,
+        client: Client,
+        before: Option<u32>,
+        handled: Handled,
+        timed: Timed,
+    ) {
+        let Some(l) = self.stats.latency.as_deref_mut() else {
+            return;
+        };
+        if handled == Handled::Stall {
+            // Nothing ran; it is parsed again later.
+            l.resample();
+            return;
+        }
+        let Some(queue) = self.net.queue(client) else {
+            return;
+        };
+        let last = queue.next_part().wrapping_sub(1);
+        let awaits = before.is_some_and(|b| b != queue.next_part()) && queue.time_part(last, timed);
+        if !awaits {
+            l.finish(timed);
+        }
+    }
+
+    /// [`Core::handle`] without the clock.
+    fn route_request(
         &mut self,
         client: Client,
         request: Request<'_>,
@@ -648,16 +702,17 @@ impl Core {
 
     /// Places reply `part` in `client`'s queue.
     pub(super) fn deliver_to(&mut self, client: Client, part: u32, bytes: &[u8]) {
+        let latency = self.stats.latency.as_deref_mut();
         match client {
             Client::Conn { slot, generation } => {
                 if let Some(conn) = self.net.conns.get_mut(slot, generation) {
-                    conn.replies.resolve(part, bytes);
+                    conn.replies.resolve(part, bytes, latency);
                     self.net.mark_dirty(slot);
                 }
             }
             Client::Udp { slot, generation } => {
                 if let Some(udp) = self.net.udp.as_mut() {
-                    udp.resolve(slot, generation, part, bytes);
+                    udp.resolve(slot, generation, part, bytes, latency);
                 }
             }
         }

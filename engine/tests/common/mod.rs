@@ -179,6 +179,23 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits (bounded by READ_DEADLINE) for a log line containing `needle`
+    /// after the first `skip` lines, and returns it.
+    pub fn wait_log(&self, skip: usize, needle: &str) -> String {
+        let deadline = Instant::now() + READ_DEADLINE;
+        loop {
+            if let Some(l) = self.log().iter().skip(skip).find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?} within {READ_DEADLINE:?}: {:?}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Resident memory, from /proc/<pid>/status, in KiB.
     pub fn rss_kib(&self) -> u64 {
         rss_kib(self.pid())

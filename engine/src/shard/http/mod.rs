@@ -175,7 +175,8 @@ impl Core {
             None => h.node_name.as_str(),
         };
         let cx = Context {
-            token: h.token.as_deref(),
+            // One atomic load: SIGHUP may have replaced it.
+            token: self.http_token.refresh(&self.shared.http_token).as_deref(),
             max_key_length: self.limits.max_key_len,
             max_value: self.limits.max_item_size,
             node,

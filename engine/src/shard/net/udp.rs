@@ -21,6 +21,7 @@ use crate::shard::ops::{OP_CANCEL, OP_UDP_RECV, OP_UDP_SEND};
 use crate::shard::order::ReplyQueue;
 use crate::shard::slots::Slots;
 use crate::shard::stats::ShardStats;
+use crate::shard::stats::latency::Latency;
 
 /// Receive buffers for datagrams: memcached requests over UDP are small (a get,
 /// a short set); a larger datagram is dropped, as memcached drops what it
@@ -255,9 +256,16 @@ impl Udp {
     }
 
     /// A reply part from another shard.
-    pub fn resolve(&mut self, slot: u32, generation: u32, part: u32, bytes: &[u8]) {
+    pub fn resolve(
+        &mut self,
+        slot: u32,
+        generation: u32,
+        part: u32,
+        bytes: &[u8],
+        latency: Option<&mut Latency>,
+    ) {
         if let Some(r) = self.req_mut(slot, generation) {
-            r.replies.resolve(part, bytes);
+            r.replies.resolve(part, bytes, latency);
             self.check_ready(slot, generation);
         }
     }

@@ -1,11 +1,16 @@
-//! Server-side latency histograms per command family, on the shard that runs
-//! the request: from the parsed request to its reply written into the queue
-//! (the client's, or the batch back to the shard that forwarded it). The
-//! hop between shards is not in it.
+//! Server-side latency histograms per command family, kept by the shard a
+//! request entered on: from its parse to its whole reply placed in the
+//! connection's reply queue. A request that runs here is done when its reply
+//! is written; one whose reply (or part of it: the runs of a multi-key get,
+//! a `stats` gathered from every shard, a write held for its replicas) comes
+//! from another shard or node is done when the last of its parts is placed,
+//! in order, in the queue (`ReplyQueue::time_part`). The shard that runs a
+//! forwarded request does not time it again.
 //!
-//! Fixed buckets (no allocation, one compare loop per request); on only
-//! while the HTTP port is (`http.latency_histograms`), where `/metrics`
-//! shows them as Prometheus histograms.
+//! Fixed buckets (no allocation, one compare loop per timed request); on
+//! only while the HTTP port is (`http.latency_histograms`), where `/metrics`
+//! shows them as Prometheus histograms; one request in `latency_sample` is
+//! timed.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -87,7 +92,38 @@ impl Stamp {
     }
 }
 
-/// A request's family: its index in [`FAMILIES`].
+/// One timed request on its way: when it was parsed and its family.
+#[derive(Clone, Copy, Debug)]
+pub struct Timed {
+    pub start: Stamp,
+    pub family: u8,
+}
+
+impl Timed {
+    #[inline]
+    pub fn start(family: usize) -> Timed {
+        Timed {
+            start: Stamp::now(),
+            family: family as u8,
+        }
+    }
+}
+
+/// A binary request's family, as its text equivalent's.
+pub fn binary_family(request: &proto::binary::BinRequest<'_>) -> usize {
+    use proto::binary::BinOp;
+    match request.op {
+        BinOp::Get { .. } | BinOp::Gat { .. } => 0,
+        BinOp::Store { .. } | BinOp::Concat { .. } => 1,
+        BinOp::Delete { .. } => 2,
+        BinOp::Arith(_) => 3,
+        BinOp::Touch { .. } => 4,
+        _ => 6,
+    }
+}
+
+/// A request's family: its index in [`FAMILIES`]. Multi-key gets are `get`,
+/// keyless commands `other`.
 pub fn family(request: &Request<'_>) -> usize {
     match request {
         Request::Get(_) => 0,
@@ -130,6 +166,18 @@ impl Latency {
             return true;
         }
         false
+    }
+
+    /// The request this was sampled for did not run (a full channel): time
+    /// the next one, its retry, instead.
+    pub fn resample(&mut self) {
+        self.countdown = 1;
+    }
+
+    /// A timed request is done: its reply is in the queue.
+    #[inline]
+    pub fn finish(&mut self, t: Timed) {
+        self.record(t.family as usize, t.start.elapsed());
     }
 
     pub fn record(&mut self, family: usize, took: Duration) {
