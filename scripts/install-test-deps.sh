@@ -33,11 +33,25 @@ perl -MIO::Socket::SSL -e 1 >/dev/null 2>&1 || need+=(libio-socket-ssl-perl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # `corecache-loadgen plot` draws its text with a TrueType font.
 [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need+=(fonts-dejavu-core)
+# memjs, node's binary-protocol client, for the SASL PLAIN test (engine/tests/auth.rs), from
+# the npm registry into target/tools/node (pinned; Debian's node and npm, installed below if missing).
+install_memjs() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/target/tools/node"
+  [[ -f $dir/node_modules/memjs/package.json ]] && return 0
+  command -v npm >/dev/null 2>&1 || return 0
+  mkdir -p "$dir"
+  npm install --prefix "$dir" --no-audit --no-fund --no-save memjs@1.3.2 >/dev/null 2>&1 \
+    || echo "install-test-deps: npm install memjs failed; its test will skip" >&2
+}
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 if ((${#need[@]} == 0)); then
+  install_memjs
   exit 0
 fi
 if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-test-deps: cannot install ${need[*]} (need root and apt-get); tests that use them will skip" >&2
+  install_memjs
   exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
@@ -52,4 +66,5 @@ if command -v systemctl >/dev/null 2>&1; then
   systemctl disable --now memcached >/dev/null 2>&1 || true
   systemctl disable --now nutcracker >/dev/null 2>&1 || true
 fi
+install_memjs
 exit 0

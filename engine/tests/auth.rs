@@ -1,11 +1,11 @@
 //! Authentication: memcached's ascii auth (-Y FILE), differentially against
 //! memcached 1.6.18 where it is installed, and SASL PLAIN in the binary
 //! protocol (-S, the file named by server.sasl_pwdb / MEMCACHED_SASL_PWDB),
-//! by raw packets and through python-binary-memcached.
+//! by raw packets and through python-binary-memcached and node's memjs.
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -279,6 +279,35 @@ print("ok")
 "#;
     let mut child = Command::new("/usr/bin/python3")
         .args(["-c", script, &server.addr.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_deadline(&mut child, Duration::from_secs(60)).expect("finishes");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn memjs_authenticates_with_sasl_plain() {
+    let memjs =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/node/node_modules/memjs");
+    if !memjs.join("package.json").exists() || Command::new("node").arg("-v").output().is_err() {
+        eprintln!("skipped: node or memjs missing (run scripts/install-test-deps.sh)");
+        return;
+    }
+    let dir = Dir::new("sasl-memjs");
+    let server = sasl_server(&dir);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/memjs_sasl.js");
+    let mut child = Command::new("node")
+        .arg(&script)
+        .arg(server.addr.to_string())
+        .env("MEMJS", &memjs)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
