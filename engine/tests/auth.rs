@@ -277,20 +277,11 @@ except Exception as e:
 assert c.get("k") == "v"
 print("ok")
 "#;
-    let mut child = Command::new("/usr/bin/python3")
-        .args(["-c", script, &server.addr.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = wait_deadline(&mut child, Duration::from_secs(60)).expect("finishes");
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    client_prints_ok(Command::new("/usr/bin/python3").args([
+        "-c",
+        script,
+        &server.addr.to_string(),
+    ]));
 }
 
 #[test]
@@ -304,10 +295,18 @@ fn memjs_authenticates_with_sasl_plain() {
     let dir = Dir::new("sasl-memjs");
     let server = sasl_server(&dir);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/memjs_sasl.js");
-    let mut child = Command::new("node")
-        .arg(&script)
-        .arg(server.addr.to_string())
-        .env("MEMJS", &memjs)
+    client_prints_ok(
+        Command::new("node")
+            .arg(&script)
+            .arg(server.addr.to_string())
+            .env("MEMJS", &memjs),
+    );
+}
+
+/// Runs a client library's script (60 s at most) and asserts it succeeded and
+/// printed exactly "ok".
+fn client_prints_ok(cmd: &mut Command) {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
