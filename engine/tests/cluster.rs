@@ -176,7 +176,7 @@ fn a_stopped_peer_times_out_and_is_used_again_when_it_resumes() {
     let mut c = cluster.connect(0);
     set(&mut c, &key, "s");
     let pid = cluster.nodes[1].server.as_ref().unwrap().pid();
-    common::signal(pid, libc::SIGSTOP);
+    common::stop(pid);
     let started = Instant::now();
     let reply = get(&mut c, &key);
     let took = started.elapsed();

@@ -229,7 +229,7 @@ fn with_ack_all_a_write_waits_for_its_replica() {
         // A stopped replica holds the reply until membership declares it down
         // (its link then fails and is not waited for); then the write is STORED.
         let pid = cluster.nodes[replica].server.as_ref().unwrap().pid();
-        common::signal(pid, libc::SIGSTOP);
+        common::stop(pid);
         let started = Instant::now();
         set(&mut owner, &key, "two");
         let held = started.elapsed();

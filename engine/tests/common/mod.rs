@@ -267,6 +267,32 @@ pub fn signal(pid: u32, sig: libc::c_int) {
     }
 }
 
+/// Stops a child with SIGSTOP and returns once every one of its threads is
+/// stopped. kill() only queues the stop: a shard thread already running can
+/// still answer a request sent right after it, so a test that needs a silent
+/// node waits here for `T` in each /proc/PID/task/*/stat.
+pub fn stop(pid: u32) {
+    signal(pid, libc::SIGSTOP);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !all_threads_stopped(pid) {
+        assert!(Instant::now() < deadline, "pid {pid} did not stop");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            // The state follows the command name, which may hold spaces.
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
+        })
+    })
+}
+
 /// Polls a child for its exit status until `within` has passed.
 pub fn wait_deadline(child: &mut Child, within: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + within;
