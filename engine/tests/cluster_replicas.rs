@@ -201,7 +201,25 @@ fn a_restarted_owners_new_writes_win_over_what_its_replica_took_meanwhile() {
 
 #[test]
 fn with_ack_all_a_write_waits_for_its_replica() {
-    let cluster = Cluster::start_gossip(3, &["--replicas", "2", "--replication-ack", "all"]);
+    // Requests time out after 6 s here, not 2: the hold must end because
+    // membership declared the replica down (about 1.3 s), never because its
+    // record timed out first, which leaves the write unconfirmed (the test
+    // below) and would make this one a race against detection under load.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("corecache.toml");
+    std::fs::write(&config, "[cluster]\nrequest_timeout_ms = 6000\n").unwrap();
+    let config = config.to_str().unwrap();
+    let cluster = Cluster::start_gossip(
+        3,
+        &[
+            "--config",
+            config,
+            "--replicas",
+            "2",
+            "--replication-ack",
+            "all",
+        ],
+    );
     cluster.until_all_alive(CONVERGE_WITHIN);
     // What the owner did: records shipped and dropped, and its ring epoch.
     let owner_counts = || {
@@ -253,6 +271,53 @@ fn with_ack_all_a_write_waits_for_its_replica() {
         return;
     }
     panic!("the owner shipped no record to its replica in 5 attempts out of 5");
+}
+
+#[test]
+fn with_ack_all_a_write_a_live_replica_did_not_take_is_not_acknowledged() {
+    // Static membership: a stopped replica stays a live member, so nothing
+    // declares it down. Its record times out (2 s) and the owner answers
+    // SERVER_ERROR, not STORED: the replica may not hold the write.
+    let cluster = Cluster::start(3, &["--replicas", "2", "--cluster-read-from", "any"]);
+    let key = cluster.key_on(0, "unconfirmed");
+    let replica = cluster.ring.replicas(key.as_bytes(), 2).nth(1).unwrap();
+    let mut owner = cluster.connect(0);
+    set(&mut owner, &key, "one");
+    let pid = cluster.nodes[replica].server.as_ref().unwrap().pid();
+    common::stop(pid);
+    let failure = "SERVER_ERROR backend failure\r\n";
+    owner.send(format!("set {key} 5 0 3\r\ntwo\r\n").as_bytes());
+    assert_eq!(text(&owner.read_line()), failure);
+    // The link is now in its backoff: the next write is refused at once,
+    // and a noreply one says nothing (the mn after it still comes).
+    owner.send(
+        format!("set {key} 5 0 5\r\nthree\r\nset {key} 5 0 4 noreply\r\nfour\r\nmn\r\n").as_bytes(),
+    );
+    assert_eq!(
+        text(&owner.read_through(b"MN\r\n")),
+        format!("{failure}MN\r\n")
+    );
+    let s = owner.stats("");
+    assert!(stat(&s, "replica_unconfirmed") >= 2, "{s:?}");
+    common::signal(pid, libc::SIGCONT);
+    // Once the link reconnects, writes are acknowledged again, and the
+    // replica holds the acknowledged one.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        owner.send(format!("set {key} 5 0 4\r\nfive\r\n").as_bytes());
+        let line = text(&owner.read_line());
+        if line == "STORED\r\n" {
+            break;
+        }
+        assert_eq!(line, failure);
+        assert!(Instant::now() < deadline, "writes stay unconfirmed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut on_replica = cluster.connect(replica);
+    assert_eq!(
+        get(&mut on_replica, &key),
+        format!("VALUE {key} 5 4\r\nfive\r\nEND\r\n")
+    );
 }
 
 #[test]

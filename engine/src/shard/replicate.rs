@@ -22,15 +22,20 @@
 //!
 //! Acknowledgement: with "all" (the default) the client's reply is held
 //! (`Held`: a place in its reply queue, or the shard that forwarded the
-//! request) until every record is answered or its link failed (a replica
-//! that cannot be reached is not waited for; membership soon drops it);
-//! with "owner" it leaves after the owner's store applied the write and the
-//! records follow. Either way a record for a link that is full or failing is
-//! dropped (counted as `replica_dropped`) and not waited for.
+//! request) until every record is answered or its link failed. A record
+//! whose link failed while membership still has its replica live leaves the
+//! write unconfirmed, and so does a record that could not be queued (the
+//! link full or in its backoff; counted as `replica_dropped`): the client
+//! then gets `SERVER_ERROR backend failure` (nothing for a classic
+//! noreply), never `STORED` for a write a live replica may not hold. The
+//! owner keeps what it applied, as memcached keeps a write whose reply was
+//! lost. A replica membership has declared down is not waited for. With
+//! "owner" the reply leaves after the owner's store applied the write and
+//! the records follow; one that cannot be queued is dropped (counted).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use proto::Request;
+use proto::{ErrorReply, Request, ServerError};
 use store::HashedKey;
 
 use super::Core;
@@ -52,6 +57,10 @@ pub(super) struct Held {
     reply: Vec<u8>,
     /// Replica records not yet answered.
     remaining: u32,
+    /// A record failed on the link to a replica that is still live.
+    unconfirmed: bool,
+    /// A classic noreply write: an unconfirmed one says nothing either.
+    silent: bool,
 }
 
 /// Where a held reply goes.
@@ -142,9 +151,10 @@ impl Core {
 
     /// After the request ran: ships the item's new state, or its delete, to
     /// the key's other replicas.
-    /// Returns how many records were sent; `ack` is the held reply their
-    /// answers count for (`replication_ack = "all"`).
-    pub(super) fn replica_after(&mut self, before: Before, ack: Option<u64>) -> u32 {
+    /// Returns how many records were sent and how many could not be queued;
+    /// `ack` is the held reply their answers count for (`replication_ack =
+    /// "all"`).
+    pub(super) fn replica_after(&mut self, before: Before, ack: Option<u64>) -> (u32, u32) {
         let Before { key, hash, prior } = before;
         let mut record = Vec::with_capacity(key.len() * 2 + 64);
         record.extend_from_slice(b"m");
@@ -175,21 +185,22 @@ impl Core {
                 proto::base64::encode(&key, &mut record);
                 record.extend_from_slice(format!(" b E{cas} Y q\r\n").as_bytes());
             }
-            _ => return 0,
+            _ => return (0, 0),
         }
         let (Some(plan), Some(view)) = (self.shared.cluster.as_ref(), self.view.clone()) else {
-            return 0;
+            return (0, 0);
         };
-        let mut sent = 0;
+        let (mut sent, mut dropped) = (0, 0);
         for node in view.ring.replicas(&key, plan.replicas).skip(1) {
             if self.effect_on_node(node, &record, ack) {
                 self.stats.replica_shipped += 1;
                 sent += 1;
             } else {
                 self.stats.replica_dropped += 1;
+                dropped += 1;
             }
         }
-        sent
+        (sent, dropped)
     }
 
     /// Whether replies to replicated writes wait for the replicas.
@@ -225,15 +236,32 @@ impl Core {
         }
         self.next_ack += 1;
         let id = self.next_ack;
+        let meta = matches!(
+            request,
+            Request::MetaGet(_)
+                | Request::MetaSet(_)
+                | Request::MetaDelete(_)
+                | Request::MetaArith(_)
+        );
+        let silent = request.noreply() && !meta;
         match self.replica_after(b, Some(id)) {
-            0 => (outcome, None),
-            n => {
+            // A live replica did not get the write: it is not acknowledged
+            // (the answers of records that did leave find no held reply).
+            (_, dropped) if dropped > 0 => {
+                self.stats.replica_unconfirmed += 1;
+                unconfirmed_reply(silent, out);
+                (outcome, None)
+            }
+            (0, _) => (outcome, None),
+            (n, _) => {
                 self.acks.insert(
                     id,
                     Held {
                         to: None,
                         reply: std::mem::take(out),
                         remaining: n,
+                        unconfirmed: false,
+                        silent,
                     },
                 );
                 (outcome, Some(id))
@@ -248,19 +276,36 @@ impl Core {
         }
     }
 
-    /// One replica record of held reply `id` was answered (or its link
-    /// failed); the last one sends the reply on.
+    /// One replica record of held reply `id` was answered; the last one
+    /// sends the reply on.
     pub(super) fn ack_arrived(&mut self, id: u64) {
+        self.settle(id, false);
+    }
+
+    /// The link to `node` failed before it answered a record of held reply
+    /// `id`: the write is unconfirmed unless membership has declared `node`
+    /// down (then it is no longer a replica the reply waits for).
+    pub(super) fn ack_failed(&mut self, id: u64, node: usize) {
+        let live = self.view.as_ref().is_none_or(|v| v.is_live(node));
+        self.settle(id, live);
+    }
+
+    fn settle(&mut self, id: u64, unconfirmed: bool) {
         let Some(h) = self.acks.get_mut(&id) else {
             return;
         };
+        h.unconfirmed |= unconfirmed;
         h.remaining -= 1;
         if h.remaining > 0 {
             return;
         }
-        let Some(h) = self.acks.remove(&id) else {
+        let Some(mut h) = self.acks.remove(&id) else {
             return;
         };
+        if h.unconfirmed {
+            self.stats.replica_unconfirmed += 1;
+            unconfirmed_reply(h.silent, &mut h.reply);
+        }
         match h.to {
             Some(HeldFor::Client { client, part }) => self.deliver_to(client, part, &h.reply),
             Some(HeldFor::Shard { shard, origin }) => {
@@ -268,6 +313,16 @@ impl Core {
             }
             None => {}
         }
+    }
+}
+
+/// The reply to a write that a live replica may not hold: memcached's
+/// proxy wording for a backend that failed, or nothing for a classic
+/// noreply.
+fn unconfirmed_reply(silent: bool, reply: &mut Vec<u8>) {
+    reply.clear();
+    if !silent {
+        ErrorReply::Server(ServerError::BackendFailure).encode(reply);
     }
 }
 

@@ -62,6 +62,9 @@ pub struct ShardStats {
     pub replica_shipped: u64,
     /// Replica records not sent because the link was full or failing.
     pub replica_dropped: u64,
+    /// Writes answered `SERVER_ERROR backend failure` under replication ack
+    /// "all" because a live replica's record failed or could not be queued.
+    pub replica_unconfirmed: u64,
     /// Latency histograms per command family, when they are on.
     pub latency: Option<Box<latency::Latency>>,
 }

@@ -262,9 +262,8 @@ impl Core {
             if let Some(client) = w.client {
                 self.answer_failure(client, w.part, w.on_failure);
             }
-            // A replica that cannot be reached is not waited for.
             if let Some(id) = w.ack {
-                self.ack_arrived(id);
+                self.ack_failed(id, node);
             }
         }
     }

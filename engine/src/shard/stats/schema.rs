@@ -206,6 +206,7 @@ pub static GENERAL: &[Entry<GeneralGet>] = &[
     stat("cluster_failed", Counter, Sum, |s, _| s.node_failed, "Forwarded requests failed because their node was down, slow or broken."),
     stat("replica_shipped", Counter, Sum, |s, _| s.replica_shipped, "Replica records (item states, deletes) sent to the other replicas of their key."),
     stat("replica_dropped", Counter, Sum, |s, _| s.replica_dropped, "Replica records not sent because the link to the replica was full or failing."),
+    stat("replica_unconfirmed", Counter, Sum, |s, _| s.replica_unconfirmed, "Writes answered SERVER_ERROR under replication ack all: a live replica's record failed or could not be sent."),
     stat("slab_bytes", Gauge, Sum, |_, st| st.slab_bytes, "Bytes of slab pages handed to size classes."),
     stat("hash_slots", Gauge, Sum, |_, st| st.hash_slots, "Slots of the key index (hash_power_level is its log2, at least 16)."),
     stat("restart_items_restored", Gauge, Sum, |_, st| st.restored_items, "Items brought back by the warm restart at start-up (-e)."),

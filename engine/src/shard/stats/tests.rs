@@ -34,6 +34,7 @@ fn shard(base: u64) -> ShardStats {
         node_failed: base + 22,
         replica_shipped: base + 23,
         replica_dropped: base + 24,
+        replica_unconfirmed: base + 25,
         latency: None,
     }
 }
