@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod netns;
 pub mod scripts;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -94,8 +95,16 @@ impl Server {
     }
 
     fn spawn(args: &[&str]) -> Result<Server, StartFailure> {
-        let mut child = Command::new(BIN)
-            .args(args)
+        let mut cmd = Command::new(BIN);
+        cmd.args(args);
+        Server::try_start_command(cmd)
+    }
+
+    /// Starts `cmd`, a command line that runs corecache (e.g. under `ip netns
+    /// exec`, which execs it: the child's pid is the server's), and waits for
+    /// it to listen.
+    pub fn try_start_command(mut cmd: Command) -> Result<Server, StartFailure> {
+        let mut child = cmd
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
