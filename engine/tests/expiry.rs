@@ -159,3 +159,40 @@ fn a_delayed_flush_takes_effect_at_its_time() {
         );
     }
 }
+
+/// The crawler unlinks a flushed item between requests; with `-o no_modern`
+/// (or `no_lru_crawler`) it is off, as memcached's, and the item stays until
+/// a set over it reclaims its memory (`reclaimed`, which memcached's
+/// issue_183.t counts on).
+#[test]
+fn the_crawler_reclaims_between_requests_unless_it_is_off() {
+    let reclaimed = |c: &mut Conn| {
+        let s = c.stats("");
+        (
+            common::stat(&s, "crawler_reclaimed"),
+            common::stat(&s, "reclaimed"),
+        )
+    };
+    let on = Server::start(&["-t", "1"]);
+    let mut c = on.connect();
+    c.set("k", b"1");
+    assert_eq!(c.round_trip(b"flush_all\r\n"), b"OK\r\n");
+    let deadline = Instant::now() + READ_DEADLINE;
+    while reclaimed(&mut c).0 == 0 {
+        assert!(Instant::now() < deadline, "the crawler never reclaimed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let off = Server::start(&["-t", "1", "-o", "no_modern"]);
+    let mut c = off.connect();
+    assert!(
+        c.stats("settings")
+            .contains(&("lru_crawler".into(), "no".into()))
+    );
+    c.set("k", b"1");
+    assert_eq!(c.round_trip(b"flush_all\r\n"), b"OK\r\n");
+    // Longer than a crawler tick (1 s): nothing may reclaim it meanwhile.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(reclaimed(&mut c), (0, 0));
+    c.set("k", b"2");
+    assert_eq!(reclaimed(&mut c), (0, 1));
+}

@@ -465,6 +465,15 @@ fn apply_extended(
                 }
             }
         }
+        "lru_crawler" => c.memory.lru_crawler = true,
+        "no_lru_crawler" => c.memory.lru_crawler = false,
+        "no_modern" => {
+            c.memory.lru_crawler = false;
+            warnings.push(
+                "-o no_modern: turns the LRU crawler off; memcached's other pre-1.5 modes have no effect in corecache"
+                    .to_string(),
+            );
+        }
         "idle_timeout" => {
             c.server.idle_timeout = value.trim().parse().map_err(|_| {
                 ConfigError(format!(
@@ -691,6 +700,18 @@ mod tests {
         c.server.sasl_pwdb = Some("/etc/sasl".into());
         c.validate().unwrap();
         assert_eq!(c.wire_protocol(), Protocol::Binary);
+    }
+
+    #[test]
+    fn the_lru_crawler_is_turned_off_as_in_memcached() {
+        assert!(config(&[]).unwrap().0.memory.lru_crawler);
+        let (c, warnings) = config(&["-o", "no_lru_crawler"]).unwrap();
+        assert!(!c.memory.lru_crawler && warnings.is_empty(), "{warnings:?}");
+        let (c, warnings) = config(&["-o", "no_modern"]).unwrap();
+        assert!(!c.memory.lru_crawler);
+        assert!(warnings[0].contains("no_modern"), "{warnings:?}");
+        let (c, _) = config(&["-o", "no_lru_crawler,lru_crawler"]).unwrap();
+        assert!(c.memory.lru_crawler);
     }
 
     #[test]

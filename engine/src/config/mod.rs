@@ -238,6 +238,11 @@ pub struct MemoryConfig {
     /// The memory file (-e): item memory lives in a shared mapping of it, and a
     /// graceful stop leaves `<file>.meta` so the next start is warm (docs/restart.md).
     pub file: Option<String>,
+    /// The background crawler that unlinks expired and flushed items between
+    /// requests (memcached's LRU crawler; `-o no_lru_crawler` and `-o
+    /// no_modern` turn it off, as in memcached). Off, such items are
+    /// reclaimed only when a request meets them or eviction takes them.
+    pub lru_crawler: bool,
 }
 
 impl Default for MemoryConfig {
@@ -250,6 +255,7 @@ impl Default for MemoryConfig {
             slab_page_size: ByteSize(1 << 20),
             growth_factor: 1.08,
             file: None,
+            lru_crawler: true,
         }
     }
 }

@@ -626,7 +626,11 @@ impl Core {
     /// growth, which the crawler also advances); the regions of a THP arena carved
     /// since the last step go to the collapse thread.
     fn crawl(&mut self, budget: usize) {
-        let report = self.store.crawl(budget);
+        let report = if self.shared.config.memory.lru_crawler {
+            self.store.crawl(budget)
+        } else {
+            self.store.maintain_index(budget)
+        };
         if let Some(collapse) = &self.shared.collapse {
             while let Some(region) = self.store.take_carved() {
                 // A send fails only once the thread is gone, at exit.

@@ -91,10 +91,24 @@ impl Store {
                 rep.bytes_reclaimed += bytes as u64;
             }
         }
-        let (arena, layout) = (&self.arena, self.layout);
-        rep.index_migrating = self.index.migrate(budget.max(64), |x| {
-            crate::key_hash(layout.key(ItemPtr(arena.at(Slabs::offset(x)))))
-        });
+        rep.index_migrating = self.migrate_index(budget);
         rep
+    }
+
+    /// The crawler's work other than reclaiming, for a server whose crawler is
+    /// off (memcached's `-o no_lru_crawler`): moves up to `budget.max(64)` slots of
+    /// a growing index and reports whether any are left; examines no item.
+    pub fn maintain_index(&mut self, budget: usize) -> CrawlReport {
+        CrawlReport {
+            index_migrating: self.migrate_index(budget),
+            ..CrawlReport::default()
+        }
+    }
+
+    fn migrate_index(&mut self, budget: usize) -> bool {
+        let (arena, layout) = (&self.arena, self.layout);
+        self.index.migrate(budget.max(64), |x| {
+            crate::key_hash(layout.key(ItemPtr(arena.at(Slabs::offset(x)))))
+        })
     }
 }
