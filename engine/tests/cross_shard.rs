@@ -470,3 +470,33 @@ fn keyless_commands_keep_their_place_among_remote_requests() {
         "flush_all among remote requests",
     );
 }
+
+/// After one connection's `flush_all` is answered `OK`, no connection sees
+/// an item it flushed, whichever shard owns the key or accepted the reader:
+/// the `OK` leaves only once every shard has applied the flush.
+#[test]
+fn after_flush_all_answers_ok_no_connection_sees_a_flushed_item() {
+    let server = Server::start(&["-t", "2"]);
+    let mut flusher = server.connect();
+    let mut readers: Vec<Conn> = (0..4).map(|_| server.connect()).collect();
+    let keys = [keys_of(0, 4, "f"), keys_of(1, 4, "f")].concat();
+    for round in 0..200 {
+        for k in &keys {
+            flusher.set(k, b"v");
+        }
+        assert_eq!(flusher.round_trip(b"flush_all\r\n"), b"OK\r\n");
+        // Every reader asks for every key in one pipelined multi-get, at
+        // once, right after the OK.
+        let line = format!("get {}\r\n", keys.join(" "));
+        for r in &mut readers {
+            r.send(line.as_bytes());
+        }
+        for (i, r) in readers.iter_mut().enumerate() {
+            assert_eq!(
+                r.read_through(b"END\r\n"),
+                b"END\r\n",
+                "round {round}: reader {i} saw flushed items"
+            );
+        }
+    }
+}

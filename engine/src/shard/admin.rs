@@ -42,7 +42,7 @@ impl Core {
                         }
                     });
                 }
-                if !self.flush_all_shards(i64::from(f.delay.unwrap_or(0))) {
+                if !self.flush_all_shards(client, i64::from(f.delay.unwrap_or(0))) {
                     return Handled::Stall;
                 }
                 return self.reply(client, |out| {
@@ -201,14 +201,28 @@ impl Core {
     }
 
     /// `flush_all` with `delay` on every shard; false (and nothing done)
-    /// when a channel to another shard is full.
-    pub(super) fn flush_all_shards(&mut self, delay: i64) -> bool {
+    /// when a channel to another shard is full. Each other shard answers
+    /// with an empty part of `client`'s reply, so the reply the caller then
+    /// queues leaves only once every shard has applied the flush: after `OK`,
+    /// no request on any connection sees an item the flush removed.
+    pub(super) fn flush_all_shards(&mut self, client: Client, delay: i64) -> bool {
         if !self.can_broadcast() {
             return false;
         }
         self.store.flush_all(delay);
         self.stats.cmd_flush += 1;
-        self.broadcast(Kind::Flush, &delay.to_le_bytes());
+        let delay = delay.to_le_bytes();
+        match self.net.queue(client) {
+            Some(queue) => {
+                for peer in (0..self.mesh.shards()).filter(|&p| p != self.id) {
+                    let part = queue.await_remote();
+                    self.mesh
+                        .push(peer, Kind::Flush, client.origin(part), &[&delay]);
+                }
+            }
+            // The client is gone: the flush still happens everywhere.
+            None => self.broadcast(Kind::Flush, &delay),
+        }
         true
     }
 

@@ -96,7 +96,7 @@ impl Core {
                     // memcached's answer when flush_all is disabled (-F).
                     return self.reply(client, |out| encode_status(out, to, Status::AuthError));
                 }
-                if !self.flush_all_shards(i64::from(delay.unwrap_or(0))) {
+                if !self.flush_all_shards(client, i64::from(delay.unwrap_or(0))) {
                     return Handled::Stall;
                 }
                 self.reply(client, |out| {

@@ -58,6 +58,11 @@ impl Core {
             Kind::Flush => {
                 let delay = r.payload.try_into().map(i64::from_le_bytes).unwrap_or(0);
                 self.store.flush_all(delay);
+                // Applied here: the client's reply may leave once every shard
+                // has said so (an empty part of it).
+                if Client::of_origin(r.origin).is_some() {
+                    self.mesh.push(peer, Kind::Reply, r.origin, &[]);
+                }
             }
             Kind::StatsReset => {
                 self.stats.reset();
