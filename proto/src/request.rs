@@ -332,6 +332,19 @@ impl Request<'_> {
             _ => false,
         }
     }
+
+    /// Whether this is a keyed meta command (mg, ms, md, ma, me), whose quiet
+    /// mode hides only the common outcomes, never an error.
+    pub fn is_meta(&self) -> bool {
+        matches!(
+            self,
+            Request::MetaGet(_)
+                | Request::MetaSet(_)
+                | Request::MetaDelete(_)
+                | Request::MetaArith(_)
+                | Request::MetaDebug(_)
+        )
+    }
 }
 
 #[cfg(test)]

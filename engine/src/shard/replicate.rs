@@ -236,14 +236,7 @@ impl Core {
         }
         self.next_ack += 1;
         let id = self.next_ack;
-        let meta = matches!(
-            request,
-            Request::MetaGet(_)
-                | Request::MetaSet(_)
-                | Request::MetaDelete(_)
-                | Request::MetaArith(_)
-        );
-        let silent = request.noreply() && !meta;
+        let silent = request.noreply() && !request.is_meta();
         match self.replica_after(b, Some(id)) {
             // A live replica did not get the write: it is not acknowledged
             // (the answers of records that did leave find no held reply).

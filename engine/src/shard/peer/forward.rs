@@ -80,14 +80,7 @@ impl Core {
             return Handled::Stall;
         }
         let quiet = request.noreply();
-        let meta = matches!(
-            request,
-            Request::MetaGet(_)
-                | Request::MetaSet(_)
-                | Request::MetaDelete(_)
-                | Request::MetaArith(_)
-                | Request::MetaDebug(_)
-        );
+        let meta = request.is_meta();
         // A classic noreply hides errors too; meta's quiet mode only hides
         // the common outcomes, so a failure is still said.
         let on_failure = if quiet && !meta {
