@@ -15,8 +15,8 @@
 //!
 //! Handles are arena offsets, so nothing in the arena needs fixing up: the free lists
 //! (through the CAS words of free chunks) and the list policies' links are restored as
-//! they were. S3-FIFO's ghost history (fingerprints of recently evicted keys) is not
-//! kept: it restarts empty. Per-class counters (`stats slabs`/`items` evictions and the
+//! they were, and so is S3-FIFO's ghost history (fingerprints of recently evicted
+//! keys, since state version 2). Per-class counters (`stats slabs`/`items` evictions and the
 //! like) and `stats` counters restart from zero, as after any restart.
 
 use super::index::Index;
@@ -25,7 +25,8 @@ use super::slab::{NONE, Slabs, UNASSIGNED};
 use super::{KEY_MAX_LENGTH, Store, key_hash};
 
 /// Version of the per-shard state layout; bump on any change to what is written.
-const STATE_VERSION: u32 = 1;
+/// 2: S3-FIFO's ghost history follows the small rings.
+const STATE_VERSION: u32 = 2;
 
 /// What a warm start brought back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -240,7 +240,7 @@ impl Policies {
         }
     }
 
-    /// Writes the per-class policy state (warm restart). The ghost is not kept.
+    /// Writes the per-class policy state and S3-FIFO's ghost (warm restart).
     pub(crate) fn save(&self, e: &mut Enc) {
         e.u64(self.rng);
         for l in &self.lists {
@@ -252,6 +252,11 @@ impl Policies {
         for s in &self.small {
             e.u32(s.count);
             e.u32s(s.entries());
+        }
+        if let Some(g) = &self.ghost {
+            let (slots, turn) = g.words();
+            e.u32(turn);
+            e.u32s(slots.iter().copied());
         }
     }
 
@@ -286,7 +291,23 @@ impl Policies {
             let ring = d.u32s(chunks)?;
             *s = Small::from_entries(ring, count);
         }
+        if let Some(g) = self.ghost.as_mut() {
+            let turn = d.u32()?;
+            let slots = d.u32s(g.bytes() / 4)?;
+            if !g.restore(slots, turn) {
+                return Err("the saved ghost history is corrupt".into());
+            }
+        }
         Ok(())
+    }
+
+    /// S3-FIFO's ghost slots and turn, for tests of what a restart keeps.
+    #[cfg(test)]
+    pub(crate) fn ghost_words(&self) -> Option<(Vec<u32>, u32)> {
+        self.ghost.as_ref().map(|g| {
+            let (slots, turn) = g.words();
+            (slots.to_vec(), turn)
+        })
     }
 
     /// Back to the state of a new store.

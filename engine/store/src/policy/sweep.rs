@@ -304,6 +304,20 @@ impl Ghost {
     pub(crate) fn bytes(&self) -> usize {
         self.slots.len() * 4
     }
+    /// The fingerprint slots and the replacement turn (warm restart).
+    pub(crate) fn words(&self) -> (&[u32], u32) {
+        (&self.slots, self.turn as u32 & 3)
+    }
+    /// Puts back what [`Ghost::words`] gave, for a ghost of the same size; false
+    /// (and nothing changed) when the sizes differ.
+    pub(crate) fn restore(&mut self, slots: Vec<u32>, turn: u32) -> bool {
+        if slots.len() != self.slots.len() {
+            return false;
+        }
+        self.slots = slots;
+        self.turn = turn as usize & 3;
+        true
+    }
     #[inline]
     fn bucket(&self, fp: u32) -> usize {
         ((fp.wrapping_mul(0x9e37_79b9) >> 7) as usize & self.mask) * 4

@@ -248,3 +248,24 @@ fn an_empty_start_after_a_failed_restore_keeps_no_flush_of_the_old_run() {
         "the old run's delayed flush must not flush the new run's items"
     );
 }
+
+#[test]
+fn s3fifo_keeps_its_ghost_history_across_a_restart() {
+    let file = region();
+    let (mut s, _) = open(&file, cfg_at(Policy::S3fifo, STARTED), None);
+    // Four times what fits: the small queue evicts into the ghost.
+    for i in 0..(4 * LIMIT / 200) {
+        s.set(hk(format!("g:{i}").as_bytes()), &[b'g'; 150], 0, 0);
+    }
+    assert!(s.stats().evictions > 0);
+    let (ghost, turn) = s.policies.ghost_words().expect("an s3fifo ghost");
+    assert!(
+        ghost.iter().any(|&fp| fp != 0),
+        "nothing was evicted into the ghost"
+    );
+    let state = s.save_state().unwrap();
+    drop(s);
+    let (s, outcome) = open(&file, cfg_at(Policy::S3fifo, STARTED + 5), Some(&state));
+    outcome.expect("restored").expect("state accepted");
+    assert_eq!(s.policies.ghost_words(), Some((ghost, turn)));
+}
