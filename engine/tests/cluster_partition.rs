@@ -14,11 +14,15 @@
 //!   empty for it otherwise;
 //! - healed: the three agree again on who is alive and on the ring, each
 //!   node's epoch grew (each counts its own changes: the numbers differ), a
-//!   key written on both sides reads as the copy of its owner in the full
-//!   ring whichever node is asked (the other side's write is lost), and a key
-//!   written after the heal through any node reads through every node;
-//! - then n0 is killed: its keys that move to n2 read as the minority's
-//!   write again (the losing copy was never removed).
+//!   key written on both sides reads, whichever node is asked, as the copy
+//!   of its owner in the full ring without replicas (the other side's write
+//!   is lost), and with `--replicas 2` as the one copy its replicas agree on
+//!   once the members have re-synced each other (resync.rs: the greater CAS
+//!   wins; here always the majority's, whose clock ran ahead); a key written
+//!   after the heal through any node reads through every node;
+//! - then n0 is killed: without replicas its keys that move to n2 read as
+//!   the minority's write again (the losing copy was never removed); with
+//!   replicas every one of its keys reads as the agreed copy.
 //!
 //! Once without replicas and once with `--replicas 2`. Detection and heal
 //! times are printed (`--nocapture`), not asserted beyond the bounds.
@@ -117,6 +121,15 @@ impl Partitioned {
     fn owner(&self, key: &str) -> usize {
         self.ring.node_of(key.as_bytes())
     }
+
+    /// A connection whose requests node `i` serves from its own store: it
+    /// says it is a peer link (`cluster_link`), and what comes over a peer
+    /// link is never forwarded.
+    fn local(&self, i: usize) -> Conn {
+        let mut c = self.connect(i);
+        assert_eq!(c.round_trip(b"cluster_link test\r\n"), b"OK\r\n");
+        c
+    }
 }
 
 /// Polls `stats cluster` through each connection until `done(i, stats)`
@@ -171,7 +184,7 @@ fn without_replicas_both_sides_serve_and_after_the_heal_the_owners_copy_wins() {
 }
 
 #[test]
-fn with_two_replicas_both_sides_serve_and_after_the_heal_the_owners_copy_wins() {
+fn with_two_replicas_both_sides_serve_and_after_the_heal_the_replicas_agree() {
     partition_and_heal("cluster_partition, --replicas 2", 2);
 }
 
@@ -313,18 +326,53 @@ fn partition_and_heal(test: &str, replicas: usize) {
         );
     }
 
-    // A key written on both sides: what is read, through any node, is the
-    // copy of its owner in the full ring; the other side's write is lost.
+    // A key written on both sides. Without replicas what is read, through
+    // any node, is the copy of its owner in the full ring; the other side's
+    // write is lost. With replicas the members that came back are re-synced
+    // (resync.rs: each side ships the items whose replica set includes the
+    // other, applied only if newer), so the key's replicas soon hold one
+    // copy, the one with the greater CAS: whichever side's CAS clock was
+    // ahead, not necessarily the later write (concurrent writes on two sides
+    // have no order; CAS values are Lamport clocks across replicas).
     let mut c: Vec<Conn> = (0..NODES).map(|i| p.connect(i)).collect();
+    let mut agreed: std::collections::HashMap<&String, String> = Default::default();
+    if replicas > 1 {
+        let mut local: Vec<Conn> = (0..NODES).map(|i| p.local(i)).collect();
+        let deadline = Instant::now() + CONVERGE_WITHIN;
+        for k in &keys {
+            let set: Vec<usize> = p.ring.replicas(k.as_bytes(), replicas).collect();
+            loop {
+                let copies: Vec<String> = set.iter().map(|&n| get(&mut local[n], k)).collect();
+                if copies.iter().all(|v| *v == copies[0]) {
+                    agreed.insert(k, copies[0].clone());
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{k}: replicas {set:?} hold {copies:?}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let minority = agreed.values().filter(|v| v.contains("minority-")).count();
+        eprintln!(
+            "{test}: after the re-sync {minority} of {} keys hold the minority's write",
+            keys.len()
+        );
+    }
     for k in &keys {
         let side = if p.owner(k) == C {
             "minority"
         } else {
             "majority"
         };
-        let want = value_reply(k, &format!("{side}-{k}"));
+        let want = agreed
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| value_reply(k, &format!("{side}-{k}")));
+        assert!(want.contains(&format!("-{k}\r\n")), "{k}: {want:?}");
+        let owner = p.owner(k);
         for (j, conn) in c.iter_mut().enumerate() {
-            let owner = p.owner(k);
             assert_eq!(get(conn, k), want, "{k} (owner n{owner}) through n{j}");
         }
     }
@@ -341,11 +389,11 @@ fn partition_and_heal(test: &str, replicas: usize) {
         assert!(node.alive(), "n{i} is still running");
     }
 
-    // The losing copy was not removed: it stays where it was written. Kill
-    // n0, and each of its keys goes to the next live node, which answers
-    // with whatever copy it holds: n2's is the minority's write, lost while
-    // n0 was up; n1 has the majority's (shipped to it as n0's replica during
-    // the partition) with replicas, nothing without.
+    // Without replicas the losing copy was not removed: it stays where it
+    // was written. Kill n0, and each of its keys goes to the next live node,
+    // which answers with whatever copy it holds: n2's is the minority's
+    // write, lost while n0 was up; n1 has nothing. With replicas that next
+    // node is the key's second replica, which holds the agreed copy.
     p.nodes[0].stop_with(libc::SIGKILL);
     let killed = Instant::now();
     let mut polls = vec![p.connect(1), p.connect(2)];
@@ -361,16 +409,19 @@ fn partition_and_heal(test: &str, replicas: usize) {
     let mut resurfaced = 0;
     for k in keys.iter().filter(|k| p.owner(k) == 0) {
         let want = match without_n0.node_of(k.as_bytes()) {
+            _ if replicas > 1 => agreed[k].clone(),
             C => {
                 resurfaced += 1;
                 value_reply(k, &format!("minority-{k}"))
             }
-            _ if replicas > 1 => value_reply(k, &format!("majority-{k}")),
             _ => "END\r\n".to_string(),
         };
         assert_eq!(get(&mut c[1], k), want, "{k} through n1 with n0 down");
     }
-    assert!(resurfaced > 0, "some of n0's keys move to n2");
+    assert!(
+        replicas > 1 || resurfaced > 0,
+        "some of n0's keys move to n2"
+    );
     eprintln!(
         "{test}: with n0 killed, {resurfaced} of its keys read as the minority's write again"
     );

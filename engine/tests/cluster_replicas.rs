@@ -371,3 +371,72 @@ fn with_ack_all_no_acknowledged_write_is_lost_when_the_owner_is_killed() {
         }
     }
 }
+
+/// A member that comes back, empty after a restart or stale after a stop,
+/// is re-synced by the others: they walk their stores and ship every item
+/// whose replica set includes it (apply only if newer), so it holds the
+/// latest copy of each of its keys again.
+#[test]
+fn a_member_that_comes_back_is_resynced_empty_or_stale() {
+    let mut cluster = Cluster::start_gossip(3, &["--replicas", "2", "--cluster-read-from", "any"]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let keys: Vec<String> = (0..300).map(|i| format!("rs:{i}")).collect();
+    let mine: Vec<&String> = keys
+        .iter()
+        .filter(|k| cluster.ring.replicas(k.as_bytes(), 2).any(|n| n == 2))
+        .collect();
+    assert!(mine.len() > 100, "{}", mine.len());
+    let mut w = cluster.connect(0);
+    let write_all = |w: &mut common::Conn, round: &str| {
+        for k in &keys {
+            set(w, k, &format!("{round}-{k}"));
+        }
+    };
+    // Reads of n2's own copies (read_from any: n2 answers the keys it holds
+    // a replica of itself) until each is `round`'s value.
+    let until_resynced = |cluster: &Cluster, round: &str| {
+        let mut r = cluster.connect(2);
+        let deadline = Instant::now() + CONVERGE_WITHIN;
+        for k in &mine {
+            let want = format!(
+                "VALUE {k} 5 {}\r\n{round}-{k}\r\nEND\r\n",
+                round.len() + 1 + k.len()
+            );
+            loop {
+                let got = get(&mut r, k);
+                if got == want {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{k} on n2: {got:?}, not {round}'s"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    write_all(&mut w, "one");
+    until_resynced(&cluster, "one");
+
+    // Stale: n2 stopped and declared down while every key is written again.
+    let pid = cluster.nodes[2].server.as_ref().unwrap().pid();
+    common::stop(pid);
+    cluster.until_states(0, &[("n2", "down")], DETECT_WITHIN);
+    cluster.until_states(1, &[("n2", "down")], DETECT_WITHIN);
+    write_all(&mut w, "two");
+    common::signal(pid, libc::SIGCONT);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    until_resynced(&cluster, "two");
+
+    // Empty: n2 killed, restarted with nothing, refilled.
+    cluster.kill(2);
+    cluster.until_states(0, &[("n2", "down")], DETECT_WITHIN);
+    write_all(&mut w, "three");
+    cluster.restart(2);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    until_resynced(&cluster, "three");
+    let resynced: u64 = (0..2)
+        .map(|i| stat(&cluster.connect(i).stats(""), "replica_resynced"))
+        .sum();
+    assert!(resynced >= 2 * mine.len() as u64, "{resynced}");
+}

@@ -32,6 +32,7 @@ mod prefetch;
 mod remote;
 mod replicate;
 mod request;
+mod resync;
 pub mod route;
 pub mod slots;
 pub mod stats;
@@ -269,6 +270,8 @@ pub(crate) struct Core {
     /// Replies held for their replicas (`replication_ack = "all"`), by key.
     acks: std::collections::HashMap<u64, replicate::Held>,
     next_ack: u64,
+    /// Walks of the store for members that came back (resync.rs).
+    resync: Vec<resync::Resync>,
     wake: WakeTarget,
     /// `stats` requests waiting for other shards' snapshots.
     gathers: Slots<Gather>,
@@ -308,6 +311,7 @@ impl Shard {
             // often enough that a dead peer is noticed within ~10 ms of one.
             let timeout = if self.core.life.stopping
                 || self.core.life.crawl_busy
+                || self.core.resyncing()
                 || self.core.links.has_deadlines()
             {
                 Duration::from_millis(10)
@@ -345,6 +349,7 @@ impl Shard {
             self.core.resume_yielded(yielded);
             self.core.drain_mesh();
             self.core.check_links();
+            self.core.resync_step();
             self.core.retry_stalled();
             self.core.end_of_turn();
             self.bufs.publish();
@@ -468,6 +473,7 @@ impl Core {
             http_token,
             acks: std::collections::HashMap::new(),
             next_ack: 0,
+            resync: Vec::new(),
             wake,
             gathers: Slots::default(),
             prefetch: Prefetch::new(),

@@ -161,24 +161,8 @@ impl Core {
         let after = self.store.peek(HashedKey::with_hash(&key, hash));
         match (after, prior) {
             (Some(it), prior) if prior != Some((it.cas, it.exptime)) => {
-                let ttl = match it.ttl {
-                    -1 => 0,
-                    t if t > MAX_RELATIVE_TTL => unix_now() + t,
-                    // An item due this second still expires (T0 would keep it).
-                    t => t.max(1),
-                };
-                record.extend_from_slice(b"s ");
-                proto::base64::encode(&key, &mut record);
-                let line = format!(
-                    " {} b F{} T{} E{} Y q\r\n",
-                    it.value.len(),
-                    it.flags,
-                    ttl,
-                    it.cas
-                );
-                record.extend_from_slice(line.as_bytes());
-                record.extend_from_slice(it.value);
-                record.extend_from_slice(b"\r\n");
+                record.clear();
+                set_record(&it, &mut record);
             }
             (None, Some((cas, _))) => {
                 record.extend_from_slice(b"d ");
@@ -307,6 +291,29 @@ impl Core {
             None => {}
         }
     }
+}
+
+/// The replica record of an item's whole state: `ms <key> <len> b F T E Y q`
+/// and its value (apply only if newer than what the replica holds).
+pub(super) fn set_record(it: &store::ItemView<'_>, record: &mut Vec<u8>) {
+    let ttl = match it.ttl {
+        -1 => 0,
+        t if t > MAX_RELATIVE_TTL => unix_now() + t,
+        // An item due this second still expires (T0 would keep it).
+        t => t.max(1),
+    };
+    record.extend_from_slice(b"ms ");
+    proto::base64::encode(it.key, record);
+    let line = format!(
+        " {} b F{} T{} E{} Y q\r\n",
+        it.value.len(),
+        it.flags,
+        ttl,
+        it.cas
+    );
+    record.extend_from_slice(line.as_bytes());
+    record.extend_from_slice(it.value);
+    record.extend_from_slice(b"\r\n");
 }
 
 /// The reply to a write that a live replica may not hold: memcached's

@@ -65,6 +65,8 @@ pub struct ShardStats {
     /// Writes answered `SERVER_ERROR backend failure` under replication ack
     /// "all" because a live replica's record failed or could not be queued.
     pub replica_unconfirmed: u64,
+    /// Replica records sent by the re-sync of a member that came back.
+    pub replica_resynced: u64,
     /// Latency histograms per command family, when they are on.
     pub latency: Option<Box<latency::Latency>>,
 }

@@ -112,3 +112,58 @@ impl Store {
         })
     }
 }
+
+/// Where a [`Store::walk`] goes on from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalkCursor {
+    page: u32,
+    chunk: u32,
+}
+
+impl Store {
+    /// Visits the live items (neither expired nor flushed) of up to `budget`
+    /// chunks from `cursor`, in arena order, handing each to `f` without
+    /// touching it (no bump, no access time). `f` returns false to stop before
+    /// the item it was given, which the next call then visits first. Returns
+    /// the cursor to go on from, or `None` once the walk passed the last page.
+    /// Items stored, moved or removed between calls may be visited once, twice
+    /// or not at all; those present throughout are visited exactly once.
+    pub fn walk(
+        &mut self,
+        mut cursor: WalkCursor,
+        budget: usize,
+        mut f: impl FnMut(crate::ItemView<'_>) -> bool,
+    ) -> Option<WalkCursor> {
+        let mut left = budget;
+        while left > 0 {
+            if cursor.page >= self.slabs.n_pages {
+                return None;
+            }
+            let owner = self.slabs.page_class[cursor.page as usize];
+            let (size, carved) = if owner == UNASSIGNED {
+                (0, 0)
+            } else {
+                let c = &self.slabs.classes[owner as usize];
+                (c.size, c.carved(cursor.page))
+            };
+            if cursor.chunk >= carved {
+                cursor = WalkCursor {
+                    page: cursor.page + 1,
+                    chunk: 0,
+                };
+                continue;
+            }
+            left -= 1;
+            let h = self.slabs.chunk_handle(cursor.page, cursor.chunk, size);
+            let it = self.item(h);
+            if !it.is_free() && !self.is_expired(it) && !self.is_flushed(it) {
+                let view = self.view(h, owner as usize, it.idle(self.now), it.has(BIT_FETCHED));
+                if !f(view) {
+                    return Some(cursor);
+                }
+            }
+            cursor.chunk += 1;
+        }
+        Some(cursor)
+    }
+}

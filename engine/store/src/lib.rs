@@ -43,7 +43,7 @@ use std::marker::PhantomData;
 
 pub use arena::{Backing, HugeRegion};
 pub use config::{HugePages, Numa, Policy, SHARD_BITS, StoreConfig};
-pub use crawl::CrawlReport;
+pub use crawl::{CrawlReport, WalkCursor};
 pub use error::StoreError;
 pub use item::HEADER_LEN;
 pub use key::{HashedKey, key_hash};

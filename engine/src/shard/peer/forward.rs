@@ -282,7 +282,10 @@ impl Core {
                 (true, false) if self.links.in_flight(node) > 0 => {
                     self.fail_link(node, Failure::MemberDown)
                 }
-                (false, true) => self.links.revive(node),
+                (false, true) => {
+                    self.links.revive(node);
+                    self.start_resync(node);
+                }
                 _ => {}
             }
         }

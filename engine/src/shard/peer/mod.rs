@@ -337,6 +337,16 @@ impl Links {
         }
     }
 
+    /// How many more requests the link to `node` takes now (0 when its
+    /// output is full or there is no link).
+    pub fn room(&self, node: usize) -> usize {
+        match self.links.get(node).and_then(Option::as_ref) {
+            Some(_) if !self.has_room(node) => 0,
+            Some(l) => self.max_in_flight - l.waiting.len(),
+            None => 0,
+        }
+    }
+
     /// Whether requests for `node` fail at once: the link is down and its
     /// backoff has not passed, or the socket of its last failure is not yet
     /// retired.

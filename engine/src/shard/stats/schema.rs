@@ -207,6 +207,7 @@ pub static GENERAL: &[Entry<GeneralGet>] = &[
     stat("replica_shipped", Counter, Sum, |s, _| s.replica_shipped, "Replica records (item states, deletes) sent to the other replicas of their key."),
     stat("replica_dropped", Counter, Sum, |s, _| s.replica_dropped, "Replica records not sent because the link to the replica was full or failing."),
     stat("replica_unconfirmed", Counter, Sum, |s, _| s.replica_unconfirmed, "Writes answered SERVER_ERROR under replication ack all: a live replica's record failed or could not be sent."),
+    stat("replica_resynced", Counter, Sum, |s, _| s.replica_resynced, "Replica records sent to members that came back, by the walk of the store that re-syncs them."),
     stat("slab_bytes", Gauge, Sum, |_, st| st.slab_bytes, "Bytes of slab pages handed to size classes."),
     stat("hash_slots", Gauge, Sum, |_, st| st.hash_slots, "Slots of the key index (hash_power_level is its log2, at least 16)."),
     stat("restart_items_restored", Gauge, Sum, |_, st| st.restored_items, "Items brought back by the warm restart at start-up (-e)."),

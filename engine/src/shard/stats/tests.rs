@@ -35,6 +35,7 @@ fn shard(base: u64) -> ShardStats {
         replica_shipped: base + 23,
         replica_dropped: base + 24,
         replica_unconfirmed: base + 25,
+        replica_resynced: base + 26,
         latency: None,
     }
 }

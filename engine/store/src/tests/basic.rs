@@ -425,3 +425,41 @@ fn values_of_a_mebibyte_and_more_round_trip_with_flags_appends_and_counters() {
         StoreOutcome::TooLarge
     ));
 }
+
+#[test]
+fn a_walk_visits_every_live_item_once_in_steps() {
+    let mut s = Store::new(config(8 << 20, Policy::Clock)).expect("store");
+    for i in 0..500u32 {
+        let v = vec![b'w'; 10 + (i as usize % 4) * 100];
+        let out = s.set(hk(format!("w:{i}").as_bytes()), &v, i, 0);
+        assert!(matches!(out, StoreOutcome::Stored { .. }), "{out:?}");
+    }
+    s.delete(hk(b"w:7"));
+    s.set(hk(b"gone"), b"x", 0, 1);
+    s.set_time(s.now() + 5);
+    let mut seen = std::collections::HashMap::new();
+    let mut cursor = Some(crate::WalkCursor::default());
+    let mut calls = 0;
+    while let Some(c) = cursor {
+        calls += 1;
+        let mut taken = 0;
+        // At most 3 items per call: the fourth stops the call and is visited first
+        // by the next one.
+        cursor = s.walk(c, 50, |it| {
+            if taken == 3 {
+                return false;
+            }
+            taken += 1;
+            let key = String::from_utf8(it.key.to_vec()).unwrap();
+            assert!(
+                seen.insert(key, (it.flags, it.value.len())).is_none(),
+                "twice"
+            );
+            true
+        });
+    }
+    assert!(calls > 500 / 3, "{calls}");
+    assert_eq!(seen.len(), 499);
+    assert!(!seen.contains_key("w:7") && !seen.contains_key("gone"));
+    assert_eq!(seen["w:3"], (3, 310));
+}
