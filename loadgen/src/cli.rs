@@ -10,7 +10,7 @@ use crate::client::RunConfig;
 use crate::compare::Target;
 use crate::spec::{self, KeyDist, ValueSizes};
 use crate::wire::Protocol;
-use crate::workload::Workload;
+use crate::workload::{KeyOwner, Workload};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -146,6 +146,18 @@ pub struct LoadArgs {
     /// Where to read `stats` for --server-stats (default: the target).
     #[arg(long, value_parser = addr)]
     pub stats_addr: Option<SocketAddr>,
+    /// Only keys the cluster's ring places on this node (by its name in
+    /// --cluster-peers): its local keys, or, sent to another node, keys one
+    /// hop away.
+    #[arg(long, requires = "cluster_peers")]
+    pub key_owner: Option<String>,
+    /// The cluster for --key-owner, as the nodes' --cluster-peers:
+    /// NAME=HOST:PORT[:WEIGHT],...
+    #[arg(long, requires = "key_owner")]
+    pub cluster_peers: Option<String>,
+    /// The nodes' --cluster-ring: libketama or libmemcached-ketama.
+    #[arg(long, default_value = "libketama")]
+    pub cluster_ring: String,
 }
 
 impl LoadArgs {
@@ -164,6 +176,11 @@ impl LoadArgs {
                 key_dist: self.key_dist,
                 seed: self.seed,
                 verify: self.verify,
+                key_owner: self.key_owner.as_ref().map(|node| KeyOwner {
+                    node: node.clone(),
+                    peers: self.cluster_peers.clone().unwrap_or_default(),
+                    ring: self.cluster_ring.clone(),
+                }),
             },
             cores: self.cores.0.clone(),
             pin: !self.no_pin,

@@ -103,6 +103,7 @@ mod tests {
                 key_dist: KeyDist::Uniform,
                 seed: 0,
                 verify: false,
+                key_owner: None,
             },
             threads: 1,
             cores: vec![0],

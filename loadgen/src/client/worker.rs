@@ -281,11 +281,13 @@ impl<T: Transport> Worker<T> {
         }
     }
 
-    /// Sets this thread's share of the key space (keys tid, tid+threads, ...).
+    /// Sets this thread's share of the key space (the keys at positions tid,
+    /// tid+threads, ... of the generator's key space).
     pub fn prefill(&mut self) -> Result<(), WorkerError> {
         let step = self.plan.threads as u64;
         let mut next = self.tid as u64;
-        let keys = self.plan.workload.keys;
+        let space = self.generator.key_space().clone();
+        let keys = space.len();
         let depth = self.plan.depth.max(8);
         let protocol = self.plan.protocol;
         let mut last_progress = Instant::now();
@@ -299,7 +301,7 @@ impl<T: Transport> Worker<T> {
                     encode::set(
                         conn.begin(),
                         protocol,
-                        next,
+                        space.index(next),
                         len,
                         &mut self.generator,
                         &mut self.scratch,
