@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use cluster::RingKind;
 
 use crate::client::RunConfig;
 use crate::compare::Target;
@@ -161,10 +162,21 @@ pub struct LoadArgs {
 }
 
 impl LoadArgs {
-    pub fn config(&self, name: String, target: SocketAddr) -> RunConfig {
+    /// `--cluster-ring` as a ring kind.
+    pub fn ring_kind(&self) -> Result<RingKind, String> {
+        RingKind::from_name(&self.cluster_ring).ok_or_else(|| {
+            format!(
+                "--cluster-ring `{}`: give libketama or libmemcached-ketama",
+                self.cluster_ring
+            )
+        })
+    }
+
+    pub fn config(&self, name: String, targets: Vec<SocketAddr>) -> RunConfig {
         RunConfig {
             name,
-            target,
+            targets,
+            cluster: None,
             protocol: self.protocol,
             workload: Workload {
                 keys: self.keys,
@@ -203,9 +215,13 @@ impl LoadArgs {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Server address, HOST:PORT.
-    #[arg(long, value_parser = addr)]
-    pub target: SocketAddr,
+    /// Server address, HOST:PORT; several with --cluster.
+    #[arg(long = "target", value_parser = addr, required = true, num_args = 1)]
+    pub targets: Vec<SocketAddr>,
+    /// Place keys over the --targets as a ketama client does (the ring of
+    /// --cluster-ring over the targets in order, weight 1 each, labelled IP:PORT).
+    #[arg(long, value_enum)]
+    pub cluster: Option<ClusterMode>,
     /// Label for the results (default: the address).
     #[arg(long)]
     pub name: Option<String>,
@@ -217,6 +233,12 @@ pub struct RunArgs {
     /// Write the HdrHistogram interval log of the measured window.
     #[arg(long)]
     pub hdr_log: Option<PathBuf>,
+}
+
+/// `--cluster`: how keys are placed over several targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClusterMode {
+    Ketama,
 }
 
 #[derive(Args, Debug)]
