@@ -23,6 +23,9 @@
 #   ROUNDS=5 DURATION=8s bash scripts/bench-cluster.sh
 #   PARTS=forward DEPTHS=16 bash scripts/bench-cluster.sh
 #   B_CPU=1 bash scripts/bench-cluster.sh             # node b beside the loadgen instead
+#   PARTS=forward RATES="1:30000 16:150000" bash scripts/bench-cluster.sh
+#                         # open loop at a fixed total rate per depth: local and forwarded keys
+#                         # compared at the same load (CPU per request depends on the batching)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODE_CPU=${NODE_CPU:-0}
@@ -35,6 +38,7 @@ WARMUP=${WARMUP:-1s}
 DEPTHS=${DEPTHS:-"1 16"}
 CONNS=${CONNS:-32}
 PARTS=${PARTS:-"forward proxy"}
+RATES=${RATES:-}
 OUT=${OUT:-target/bench-cluster}
 
 # shellcheck source=scripts/lib/servers.sh
@@ -99,7 +103,14 @@ measure() {
   [[ -n $fwd_port ]] && f1=$(stat_of "$fwd_port" cluster link:b:forwarded)
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$part" "$depth" "$kind" "$round" "$json" \
     $((e1 - e0)) $((o1 - o0)) $((f1 - f0)) >>"$OUT/runs.tsv"
-  echo "  $part depth $depth $kind round $round: $(grep -m1 'req/s' "${json%.json}.txt" | sed 's/^ *//')"
+  echo "  $part depth $depth $kind round $round: $(grep -m1 'measured after' "${json%.json}.txt" | sed 's/^ *//')"
+}
+
+# rate_of DEPTH: `--rate R` when RATES has DEPTH:R.
+rate_of() {
+  local e
+  for e in $RATES; do [[ ${e%%:*} == "$1" ]] && echo "--rate ${e#*:}"; done
+  return 0
 }
 
 # prefill PORT: every key set once through PORT (and a short run after it).
@@ -125,7 +136,7 @@ if [[ $PARTS == *forward* ]]; then
   wait_port "$A"
   wait_port "$B"
   prefill "$A"
-  echo "## forward: loadgen -> a; local = --key-owner a, remote = --key-owner b (a forwards to b)"
+  echo "## forward: loadgen -> a; local = --key-owner a, remote = --key-owner b (a forwards to b)${RATES:+; open loop, depth:rate $RATES}"
   for round in $(seq "$ROUNDS"); do
     for depth in $DEPTHS; do
       kinds=(local remote)
@@ -133,8 +144,9 @@ if [[ $PARTS == *forward* ]]; then
       for kind in "${kinds[@]}"; do
         owner=a
         [[ $kind == remote ]] && owner=b
+        # shellcheck disable=SC2046
         measure forward "$depth" "$kind" "$round" "$A_PID" "$B_PID" "$A" --target "127.0.0.1:$A" \
-          --key-owner "$owner" --cluster-peers "$peers"
+          --key-owner "$owner" --cluster-peers "$peers" $(rate_of "$depth")
       done
     done
   done
@@ -218,6 +230,8 @@ for line in open(tsv):
         "others_us": int(others) / hz / replies * 1e6,
         "fwd": int(fwd) / replies,
         "errors": errors,
+        "backlog": r.get("backlog", 0),
+        "rate": r.get("rate"),
         "hit": r["counters"]["hits"] / max(1, r["counters"]["hits"] + r["counters"]["misses"]),
     })
 
@@ -236,14 +250,15 @@ def table(part, kinds, entry_name, other_name):
     if not depths:
         return
     print(f"\n### {part}: medians of {max(len(v) for v in runs.values())} rounds\n")
-    print(f"| depth | keys | req/s | p50 µs | p99 µs | {entry_name} CPU µs/req | {other_name} CPU µs/req | forwarded/req | hit ratio | errors |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| depth | keys | req/s | p50 µs | p99 µs | {entry_name} CPU µs/req | {other_name} CPU µs/req | forwarded/req | hit ratio | errors | backlog |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for d in depths:
         for k in kinds:
             rows = runs[(part, d, k)]
-            print(f"| {d} | {k} | {med(rows, 'rps'):,.0f} | {med(rows, 'p50'):.0f} | {med(rows, 'p99'):.0f} | "
+            rate = rows[0]["rate"]
+            print(f"| {d}{f' at {rate:,.0f}/s' if rate else ''} | {k} | {med(rows, 'rps'):,.0f} | {med(rows, 'p50'):.0f} | {med(rows, 'p99'):.0f} | "
                   f"{med(rows, 'entry_us'):.2f} | {med(rows, 'others_us'):.2f} | {med(rows, 'fwd'):.3f} | "
-                  f"{100 * med(rows, 'hit'):.1f}% | {sum(x['errors'] for x in rows)} |")
+                  f"{100 * med(rows, 'hit'):.1f}% | {sum(x['errors'] for x in rows)} | {sum(x['backlog'] for x in rows)} |")
     print(f"\n| depth | {kinds[1]} / {kinds[0]}: req/s | p99 | {entry_name} CPU/req | {other_name} CPU/req | req/s per round |")
     print("|---|---|---|---|---|---|")
     for d in depths:
@@ -251,7 +266,9 @@ def table(part, kinds, entry_name, other_name):
         rr, rr_span = ratio(a, b, "rps")
         pr, _ = ratio(a, b, "p99")
         cr, cr_span = ratio(a, b, "entry_us")
-        orr, _ = ratio(a, b, "others_us")
+        # The other processes' CPU of the baseline can be ~0 (node b with local keys): then n/a.
+        ob = med(b, "others_us")
+        orr = med(a, "others_us") / ob if ob >= 0.1 else float("nan")
         per = "; ".join(f"{k} " + ", ".join(f"{x['rps'] / 1e3:.0f}k" for x in sorted(runs[(part, d, k)], key=lambda x: x["round"])) for k in kinds)
         print(f"| {d} | {rr:.2f}x ({rr_span[0]:.2f}–{rr_span[1]:.2f}) | {pr:.2f}x | "
               f"**{cr:.2f}x** ({cr_span[0]:.2f}–{cr_span[1]:.2f}) | {x(orr)} | {per} |")
