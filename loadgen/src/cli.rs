@@ -5,12 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use cluster::RingKind;
 
 use crate::client::RunConfig;
 use crate::compare::Target;
 use crate::spec::{self, KeyDist, ValueSizes};
 use crate::wire::Protocol;
-use crate::workload::Workload;
+use crate::workload::{KeyOwner, Workload};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -146,13 +147,36 @@ pub struct LoadArgs {
     /// Where to read `stats` for --server-stats (default: the target).
     #[arg(long, value_parser = addr)]
     pub stats_addr: Option<SocketAddr>,
+    /// Only keys the cluster's ring places on this node (by its name in
+    /// --cluster-peers): its local keys, or, sent to another node, keys one
+    /// hop away.
+    #[arg(long, requires = "cluster_peers")]
+    pub key_owner: Option<String>,
+    /// The cluster for --key-owner, as the nodes' --cluster-peers:
+    /// NAME=HOST:PORT[:WEIGHT],...
+    #[arg(long, requires = "key_owner")]
+    pub cluster_peers: Option<String>,
+    /// The nodes' --cluster-ring: libketama or libmemcached-ketama.
+    #[arg(long, default_value = "libketama")]
+    pub cluster_ring: String,
 }
 
 impl LoadArgs {
-    pub fn config(&self, name: String, target: SocketAddr) -> RunConfig {
+    /// `--cluster-ring` as a ring kind.
+    pub fn ring_kind(&self) -> Result<RingKind, String> {
+        RingKind::from_name(&self.cluster_ring).ok_or_else(|| {
+            format!(
+                "--cluster-ring `{}`: give libketama or libmemcached-ketama",
+                self.cluster_ring
+            )
+        })
+    }
+
+    pub fn config(&self, name: String, targets: Vec<SocketAddr>) -> RunConfig {
         RunConfig {
             name,
-            target,
+            targets,
+            cluster: None,
             protocol: self.protocol,
             workload: Workload {
                 keys: self.keys,
@@ -164,6 +188,11 @@ impl LoadArgs {
                 key_dist: self.key_dist,
                 seed: self.seed,
                 verify: self.verify,
+                key_owner: self.key_owner.as_ref().map(|node| KeyOwner {
+                    node: node.clone(),
+                    peers: self.cluster_peers.clone().unwrap_or_default(),
+                    ring: self.cluster_ring.clone(),
+                }),
             },
             cores: self.cores.0.clone(),
             pin: !self.no_pin,
@@ -186,9 +215,13 @@ impl LoadArgs {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Server address, HOST:PORT.
-    #[arg(long, value_parser = addr)]
-    pub target: SocketAddr,
+    /// Server address, HOST:PORT; several with --cluster.
+    #[arg(long = "target", value_parser = addr, required = true, num_args = 1)]
+    pub targets: Vec<SocketAddr>,
+    /// Place keys over the --targets as a ketama client does (the ring of
+    /// --cluster-ring over the targets in order, weight 1 each, labelled IP:PORT).
+    #[arg(long, value_enum)]
+    pub cluster: Option<ClusterMode>,
     /// Label for the results (default: the address).
     #[arg(long)]
     pub name: Option<String>,
@@ -200,6 +233,12 @@ pub struct RunArgs {
     /// Write the HdrHistogram interval log of the measured window.
     #[arg(long)]
     pub hdr_log: Option<PathBuf>,
+}
+
+/// `--cluster`: how keys are placed over several targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClusterMode {
+    Ketama,
 }
 
 #[derive(Args, Debug)]

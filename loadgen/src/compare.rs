@@ -70,7 +70,7 @@ pub fn compare(
         for t in round_order(targets.len(), r) {
             let mut cfg = base.clone();
             cfg.name = targets[t].name.clone();
-            cfg.target = targets[t].addr;
+            cfg.targets = vec![targets[t].addr];
             let out = client::run(&cfg)?;
             let p99 = out.result.ops["all"].percentile("p99").unwrap_or(0);
             eprintln!(

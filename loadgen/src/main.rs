@@ -21,8 +21,14 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => {
-            let name = args.name.clone().unwrap_or_else(|| args.target.to_string());
-            let cfg = args.load.config(name, args.target);
+            let name = args.name.clone().unwrap_or_else(|| {
+                let t: Vec<String> = args.targets.iter().map(|a| a.to_string()).collect();
+                t.join(",")
+            });
+            let mut cfg = args.load.config(name, args.targets.clone());
+            if args.cluster.is_some() {
+                cfg.cluster = Some(args.load.ring_kind().map_err(anyhow::Error::msg)?);
+            }
             let out = loadgen::client::run(&cfg)?;
             print!("{}", out.result.table());
             if let Some(path) = &args.json {
@@ -34,7 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Compare(args) => {
-            let base = args.load.config(String::new(), args.targets[0].addr);
+            let base = args.load.config(String::new(), vec![args.targets[0].addr]);
             let result = compare::compare(&base, &args.targets, args.rounds)?;
             print!("{}", result.table());
             if let Some(path) = &args.json {

@@ -96,7 +96,7 @@ pub fn collect(
     // the window, so the second sample holds exactly what was sent in it.
     let stats_addr = cfg
         .server_stats
-        .then(|| cfg.stats_addr.unwrap_or(cfg.target));
+        .then(|| cfg.stats_addr.unwrap_or(cfg.targets[0]));
     let window_start = epoch + Duration::from_nanos(plan.warmup_ns);
     let mut first: Option<Sample> = None;
     let mut stats_failed = false;
@@ -204,7 +204,12 @@ pub fn collect(
     ops.insert("all".to_string(), OpSummary::from_histogram(&totals.all()));
     let result = RunResult {
         name: cfg.name.clone(),
-        target: cfg.target.to_string(),
+        target: cfg
+            .targets
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
         protocol: cfg.protocol.as_str().to_string(),
         mode: if cfg.rate.is_some() { "open" } else { "closed" }.to_string(),
         rate: cfg.rate,

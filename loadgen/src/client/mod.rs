@@ -5,6 +5,7 @@
 mod collect;
 mod ctx;
 mod fold;
+mod placement;
 mod plan;
 mod report;
 mod tcp;
@@ -19,6 +20,8 @@ use std::time::Duration;
 pub use collect::RunOutput;
 pub use plan::{Plan, TickKind, split};
 
+use cluster::{Member, RingKind};
+
 use crate::wire::Protocol;
 use crate::wire::udp::MAX_REQUEST_PAYLOAD;
 use crate::workload::{Workload, WorkloadError};
@@ -27,7 +30,10 @@ use crate::workload::{Workload, WorkloadError};
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     pub name: String,
-    pub target: SocketAddr,
+    /// One server, or (with `cluster`) the nodes the ring places keys on, in order.
+    pub targets: Vec<SocketAddr>,
+    /// `--cluster ketama`: send each key to the target the ring places it on.
+    pub cluster: Option<RingKind>,
     pub protocol: Protocol,
     pub workload: Workload,
     pub cores: Vec<usize>,
@@ -69,6 +75,20 @@ pub enum RunError {
         max = MAX_REQUEST_PAYLOAD - 100
     )]
     UdpTooLarge(usize),
+    #[error("several --target need --cluster ketama (client-side placement)")]
+    SeveralTargets,
+    #[error("--mget above 1 with --cluster: a multi-get would span nodes, which is not supported")]
+    ClusterMget,
+    #[error(
+        "--server-stats with several targets: give --stats-addr (the node whose stats to read)"
+    )]
+    ClusterStats,
+    #[error(
+        "--conns gives {per_thread} connections to a thread; with --cluster each thread needs one per target ({targets})"
+    )]
+    TooFewConnsForTargets { per_thread: usize, targets: usize },
+    #[error("--cluster: {0}")]
+    Ring(#[from] cluster::RingError),
     #[error("client thread {thread}: {error}")]
     Thread { thread: usize, error: String },
     #[error("spawning a client thread: {0}")]
@@ -102,15 +122,33 @@ impl RunConfig {
                 return Err(RunError::UdpTooLarge(self.workload.value_sizes.max()));
             }
         }
+        let ring = self.ring()?;
+        let conns = split(self.conns, threads);
+        if ring.is_some() {
+            if self.workload.mget > 1 {
+                return Err(RunError::ClusterMget);
+            }
+            if self.server_stats && self.stats_addr.is_none() {
+                return Err(RunError::ClusterStats);
+            }
+            let fewest = conns.iter().copied().min().unwrap_or(0);
+            if fewest < self.targets.len() {
+                return Err(RunError::TooFewConnsForTargets {
+                    per_thread: fewest,
+                    targets: self.targets.len(),
+                });
+            }
+        }
         let ns = plan::ns;
         Ok(Plan {
-            target: self.target,
+            targets: self.targets.clone(),
+            ring,
             protocol: self.protocol,
             workload: self.workload.clone(),
             threads,
             cores: self.cores.clone(),
             pin: self.pin,
-            conns: split(self.conns, threads),
+            conns,
             depth: self.depth,
             rate_per_thread: self.rate.map(|r| r / threads as f64),
             prefill: self.prefill,
@@ -121,6 +159,30 @@ impl RunConfig {
             udp_timeout_ns: ns(self.udp_timeout),
             spin: self.spin,
         })
+    }
+}
+
+impl RunConfig {
+    /// The ring over the targets for `--cluster`: weight 1 each, in order,
+    /// labelled as ketama clients label `IP:PORT` servers.
+    fn ring(&self) -> Result<Option<cluster::Ring>, RunError> {
+        match self.cluster {
+            None if self.targets.len() > 1 => Err(RunError::SeveralTargets),
+            None => Ok(None),
+            Some(kind) => {
+                let members: Vec<Member> = self
+                    .targets
+                    .iter()
+                    .map(|a| Member {
+                        name: a.to_string(),
+                        host: a.ip().to_string(),
+                        port: a.port(),
+                        weight: 1,
+                    })
+                    .collect();
+                Ok(Some(cluster::Ring::new(&members, kind)?))
+            }
+        }
     }
 }
 
@@ -137,24 +199,21 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutput, RunError> {
         let tx = tx.clone();
         let handle = std::thread::Builder::new()
             .name(format!("loadgen-{tid}"))
-            .spawn(move || {
-                let target = plan.target;
-                match plan.protocol {
-                    Protocol::Udp => worker::thread_main(
-                        tid,
-                        plan,
-                        || udp::connect(target).map(udp::UdpConn::new),
-                        tx,
-                        start_rx,
-                    ),
-                    Protocol::Text | Protocol::Meta | Protocol::Binary => worker::thread_main(
-                        tid,
-                        plan,
-                        || runtime::socket::tcp_connect(target).map(tcp::TcpConn::new),
-                        tx,
-                        start_rx,
-                    ),
-                }
+            .spawn(move || match plan.protocol {
+                Protocol::Udp => worker::thread_main(
+                    tid,
+                    plan,
+                    |target| udp::connect(target).map(udp::UdpConn::new),
+                    tx,
+                    start_rx,
+                ),
+                Protocol::Text | Protocol::Meta | Protocol::Binary => worker::thread_main(
+                    tid,
+                    plan,
+                    |target| runtime::socket::tcp_connect(target).map(tcp::TcpConn::new),
+                    tx,
+                    start_rx,
+                ),
             })
             .map_err(RunError::Spawn)?;
         handles.push(handle);

@@ -10,7 +10,10 @@ use crate::workload::Workload;
 /// The run, as the client threads see it (all times in ns from the epoch).
 #[derive(Clone, Debug)]
 pub struct Plan {
-    pub target: SocketAddr,
+    /// The servers; a thread's connection `i` is to `targets[i % targets.len()]`.
+    pub targets: Vec<SocketAddr>,
+    /// Client-side placement over several targets (`--cluster ketama`).
+    pub ring: Option<cluster::Ring>,
     pub protocol: Protocol,
     pub workload: Workload,
     pub threads: usize,
@@ -91,7 +94,8 @@ mod tests {
 
     fn plan(warmup: u64, measure: u64, interval: u64) -> Plan {
         Plan {
-            target: "127.0.0.1:1".parse().unwrap(),
+            targets: vec!["127.0.0.1:1".parse().unwrap()],
+            ring: None,
             protocol: Protocol::Text,
             workload: Workload {
                 keys: 1,
@@ -103,6 +107,7 @@ mod tests {
                 key_dist: KeyDist::Uniform,
                 seed: 0,
                 verify: false,
+                key_owner: None,
             },
             threads: 1,
             cores: vec![0],

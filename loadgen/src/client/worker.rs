@@ -7,12 +7,14 @@
 //! depth, open loop takes every request that has fallen due on the schedule.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::mpsc::{Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use runtime::{BufRing, Completion, Ring, RingConfig, Token};
 
 use super::ctx::{Ctx, Loss, Pending, Phase};
+use super::placement::{Placement, target_of};
 use super::plan::Plan;
 use super::report::{Interval, Report};
 use super::transport::{CANCEL, RECV, SEND, Transport};
@@ -55,6 +57,10 @@ pub struct Worker<T: Transport> {
     ctx: Ctx,
     generator: Generator,
     keys: Vec<u64>,
+    /// With placement: an operation drawn into `keys` that waits for room on
+    /// a connection to its key's owner (the requests behind it wait too).
+    parked: Option<(OpKind, usize)>,
+    placement: Placement,
     scratch: encode::Scratch,
     dirty: Vec<u32>,
     is_dirty: Vec<bool>,
@@ -69,7 +75,7 @@ impl<T: Transport> Worker<T> {
     pub fn new(
         tid: usize,
         plan: Plan,
-        connect: impl Fn() -> io::Result<T>,
+        connect: impl Fn(SocketAddr) -> io::Result<T>,
     ) -> Result<Self, WorkerError> {
         let ring = Ring::new(RingConfig {
             sq_entries: 1024,
@@ -78,9 +84,16 @@ impl<T: Transport> Worker<T> {
         let bufs = BufRing::new(&ring, BUF_GROUP, BUF_COUNT, BUF_SIZE)?;
         let n = plan.conns[tid];
         let mut conns = Vec::with_capacity(n);
-        for _ in 0..n {
-            conns.push(connect().map_err(|e| WorkerError::Connect(plan.target, e))?);
+        for i in 0..n {
+            let target = plan.targets[target_of(i, plan.targets.len())];
+            conns.push(connect(target).map_err(|e| WorkerError::Connect(target, e))?);
         }
+        let placement = Placement::new(
+            plan.ring.clone(),
+            plan.targets.len(),
+            n,
+            plan.workload.key_size,
+        );
         let ctx = Ctx::new(plan.protocol, plan.workload.verify);
         let generator = Generator::new(&plan.workload, tid as u64);
         let mut w = Worker {
@@ -93,6 +106,8 @@ impl<T: Transport> Worker<T> {
             ctx,
             generator,
             keys: Vec::with_capacity(plan.workload.mget),
+            parked: None,
+            placement,
             scratch: encode::Scratch::default(),
             dirty: Vec::with_capacity(n),
             is_dirty: vec![false; n],
@@ -232,11 +247,39 @@ impl<T: Transport> Worker<T> {
         Ok(())
     }
 
-    /// Encodes one request on connection `i`.
+    /// Encodes the next request on connection `i`.
     fn issue(&mut self, i: usize, intended: u64, phase: Phase, now: u64) {
+        let op = self.generator.next(&mut self.keys);
+        self.send(i, op, intended, phase, now);
+    }
+
+    /// Placement: the next operation (the parked one first) and a connection
+    /// with room under `depth` to its key's owner; None, the operation parked,
+    /// when every connection to that owner is full.
+    fn place_next(&mut self, depth: usize) -> Option<(usize, (OpKind, usize))> {
+        let op = match self.parked.take() {
+            Some(op) => op,
+            None => self.generator.next(&mut self.keys),
+        };
+        let node = self.placement.owner(self.keys[0]);
+        let (alive, conns) = (&self.alive, &self.conns);
+        match self
+            .placement
+            .pick(node, |i| alive[i] && conns[i].outstanding() < depth)
+        {
+            Some(i) => Some((i, op)),
+            None => {
+                self.parked = Some(op);
+                None
+            }
+        }
+    }
+
+    /// Encodes the operation drawn into `self.keys` on connection `i`.
+    fn send(&mut self, i: usize, op: (OpKind, usize), intended: u64, phase: Phase, now: u64) {
         let protocol = self.plan.protocol;
         let key_size = self.generator.key_size();
-        let (kind, len) = self.generator.next(&mut self.keys);
+        let (kind, len) = op;
         let conn = &mut self.conns[i];
         let buf = conn.begin();
         let width = match kind {
@@ -281,38 +324,39 @@ impl<T: Transport> Worker<T> {
         }
     }
 
-    /// Sets this thread's share of the key space (keys tid, tid+threads, ...).
+    /// Sets this thread's share of the key space (the keys at positions tid,
+    /// tid+threads, ... of the generator's key space).
     pub fn prefill(&mut self) -> Result<(), WorkerError> {
         let step = self.plan.threads as u64;
         let mut next = self.tid as u64;
-        let keys = self.plan.workload.keys;
+        let space = self.generator.key_space().clone();
+        let keys = space.len();
         let depth = self.plan.depth.max(8);
         let protocol = self.plan.protocol;
         let mut last_progress = Instant::now();
         let mut replies = 0;
         loop {
             let now = self.now();
-            for i in 0..self.conns.len() {
-                while self.alive[i] && next < keys && self.conns[i].outstanding() < depth {
-                    let len = self.generator.value_len();
-                    let conn = &mut self.conns[i];
-                    encode::set(
-                        conn.begin(),
-                        protocol,
-                        next,
-                        len,
-                        &mut self.generator,
-                        &mut self.scratch,
-                    );
-                    let p = Pending {
-                        kind: OpKind::Set,
-                        width: 1,
-                        intended: now,
-                        phase: Phase::Prefill,
+            if self.placement.is_active() {
+                while next < keys {
+                    let index = space.index(next);
+                    let node = self.placement.owner(index);
+                    let (alive, conns) = (&self.alive, &self.conns);
+                    let Some(i) = self
+                        .placement
+                        .pick(node, |i| alive[i] && conns[i].outstanding() < depth)
+                    else {
+                        break;
                     };
-                    conn.commit(p, &mut self.ctx, now);
-                    self.mark_dirty(i);
+                    self.prefill_one(i, index, protocol, now);
                     next += step;
+                }
+            } else {
+                for i in 0..self.conns.len() {
+                    while self.alive[i] && next < keys && self.conns[i].outstanding() < depth {
+                        self.prefill_one(i, space.index(next), protocol, now);
+                        next += step;
+                    }
                 }
             }
             if next >= keys && self.outstanding() == 0 {
@@ -328,6 +372,28 @@ impl<T: Transport> Worker<T> {
                 return Err(WorkerError::PrefillStalled);
             }
         }
+    }
+
+    /// Encodes the prefill set of key `index` on connection `i`.
+    fn prefill_one(&mut self, i: usize, index: u64, protocol: Protocol, now: u64) {
+        let len = self.generator.value_len();
+        let conn = &mut self.conns[i];
+        encode::set(
+            conn.begin(),
+            protocol,
+            index,
+            len,
+            &mut self.generator,
+            &mut self.scratch,
+        );
+        let p = Pending {
+            kind: OpKind::Set,
+            width: 1,
+            intended: now,
+            phase: Phase::Prefill,
+        };
+        conn.commit(p, &mut self.ctx, now);
+        self.mark_dirty(i);
     }
 
     fn report(&mut self, tx: &Sender<Report>, index: usize) -> Result<(), WorkerError> {
@@ -370,6 +436,13 @@ impl<T: Transport> Worker<T> {
         let mut now = self.now();
         loop {
             match &mut schedule {
+                None if self.placement.is_active() => {
+                    if now < end {
+                        while let Some((i, op)) = self.place_next(depth) {
+                            self.send(i, op, now, phase_at(now), now);
+                        }
+                    }
+                }
                 None => {
                     if now < end {
                         for k in 0..self.touched.len() {
@@ -385,6 +458,14 @@ impl<T: Transport> Worker<T> {
                 // latency counts from the intended time either way).
                 Some(s) => {
                     'due: while s.next_due() <= now && s.next_due() < end {
+                        if self.placement.is_active() {
+                            let Some((i, op)) = self.place_next(depth) else {
+                                break 'due;
+                            };
+                            let due = s.take(now).expect("checked due");
+                            self.send(i, op, due, phase_at(due), now);
+                            continue;
+                        }
                         // Round-robin over connections with room; when all
                         // are at depth the request waits, and its latency
                         // keeps counting from its intended time.
@@ -475,7 +556,7 @@ impl<T: Transport> Drop for Worker<T> {
 pub fn thread_main<T: Transport>(
     tid: usize,
     plan: Plan,
-    connect: impl Fn() -> io::Result<T>,
+    connect: impl Fn(SocketAddr) -> io::Result<T>,
     tx: Sender<Report>,
     start: Receiver<Instant>,
 ) {

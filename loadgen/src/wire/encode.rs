@@ -119,6 +119,7 @@ mod tests {
                 key_dist: KeyDist::Uniform,
                 seed: 1,
                 verify,
+                key_owner: None,
             },
             0,
         )

@@ -3,10 +3,12 @@
 //! can be repeated exactly.
 
 mod keys;
+mod owner;
 mod sizes;
 mod zipf;
 
 pub use keys::{min_key_size, parse_key, write_key};
+pub use owner::{KeyOwner, KeySpace, OwnerError};
 pub use sizes::SizeSampler;
 pub use zipf::KeySampler;
 
@@ -33,6 +35,9 @@ pub struct Workload {
     pub key_dist: KeyDist,
     pub seed: u64,
     pub verify: bool,
+    /// Only the keys this cluster node owns (`--key-owner`); None: every key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_owner: Option<KeyOwner>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -47,6 +52,8 @@ pub enum WorkloadError {
     BadMget,
     #[error("--verify needs values of at least {header} bytes (--value-size min is {0})", header = verify::HEADER)]
     VerifyValueTooSmall(usize),
+    #[error(transparent)]
+    KeyOwner(#[from] OwnerError),
 }
 
 impl Workload {
@@ -71,7 +78,16 @@ impl Workload {
         if self.verify && self.value_sizes.min() < verify::HEADER {
             return Err(WorkloadError::VerifyValueTooSmall(self.value_sizes.min()));
         }
+        self.key_space()?;
         Ok(())
+    }
+
+    /// The key indices this workload draws from and prefills.
+    pub fn key_space(&self) -> Result<KeySpace, WorkloadError> {
+        match &self.key_owner {
+            None => Ok(KeySpace::All(self.keys)),
+            Some(o) => Ok(o.owned(self.keys, self.key_size)?),
+        }
     }
 }
 
@@ -84,7 +100,10 @@ pub enum OpKind {
 /// One thread's request stream. Threads get distinct streams from one seed.
 pub struct Generator {
     rng: SmallRng,
+    /// Draws positions in `space`, so popularity (zipf ranks) applies to the
+    /// keys kept, whatever filter kept them.
     keys: KeySampler,
+    space: KeySpace,
     sizes: SizeSampler,
     get_weight: u32,
     total_weight: u32,
@@ -98,12 +117,15 @@ pub struct Generator {
 }
 
 impl Generator {
+    /// `w` must be valid ([`Workload::validate`]).
     pub fn new(w: &Workload, stream: u64) -> Generator {
+        let space = w.key_space().expect("the workload was validated");
         // Decorrelate streams: splitmix-style odd multiplier.
         let seed = w.seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         Generator {
             rng: SmallRng::seed_from_u64(seed),
-            keys: KeySampler::new(w.key_dist, w.keys),
+            keys: KeySampler::new(w.key_dist, space.len()),
+            space,
             sizes: SizeSampler::new(&w.value_sizes),
             get_weight: w.get_weight,
             total_weight: w.get_weight + w.set_weight,
@@ -119,6 +141,17 @@ impl Generator {
         self.key_size
     }
 
+    /// The key indices drawn from (prefill sets exactly these).
+    pub fn key_space(&self) -> &KeySpace {
+        &self.space
+    }
+
+    #[inline]
+    fn key(&mut self) -> u64 {
+        let pos = self.keys.sample(&mut self.rng);
+        self.space.index(pos)
+    }
+
     /// Draws the next operation: for a get, `keys` gets the width's key
     /// indices; for a set, one key, and the value length is returned.
     #[inline]
@@ -127,11 +160,13 @@ impl Generator {
         let is_get = self.rng.random_range(0..self.total_weight) < self.get_weight;
         if is_get {
             for _ in 0..self.width {
-                keys.push(self.keys.sample(&mut self.rng));
+                let k = self.key();
+                keys.push(k);
             }
             (OpKind::Get, 0)
         } else {
-            keys.push(self.keys.sample(&mut self.rng));
+            let k = self.key();
+            keys.push(k);
             (OpKind::Set, self.sizes.sample(&mut self.rng))
         }
     }
@@ -168,6 +203,7 @@ mod tests {
             key_dist: KeyDist::Uniform,
             seed: 42,
             verify: true,
+            key_owner: None,
         }
     }
 
@@ -225,6 +261,41 @@ mod tests {
         assert_eq!(w.validate(), Ok(()));
         w.mget = 0;
         assert_eq!(w.validate(), Err(WorkloadError::BadMget));
+    }
+
+    #[test]
+    fn a_key_owner_keeps_the_draws_on_its_keys() {
+        let mut w = workload();
+        w.key_size = 8;
+        w.key_owner = Some(KeyOwner {
+            node: "b".into(),
+            peers: "a=127.0.0.1:20001,b=127.0.0.1:20002".into(),
+            ring: "libketama".into(),
+        });
+        assert_eq!(w.validate(), Ok(()));
+        let KeySpace::Subset(owned) = w.key_space().unwrap() else {
+            panic!("a subset");
+        };
+        assert!(owned.len() > 300 && owned.len() < 700, "{}", owned.len());
+        let mut g = Generator::new(&w, 0);
+        let mut keys = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..5_000 {
+            g.next(&mut keys);
+            for k in &keys {
+                assert!(owned.binary_search(k).is_ok(), "key {k} is not b's");
+                seen.insert(*k);
+            }
+        }
+        // Uniform over the kept keys: nearly all of them drawn.
+        assert!(
+            seen.len() * 10 > owned.len() * 9,
+            "{} of {}",
+            seen.len(),
+            owned.len()
+        );
+        w.key_owner.as_mut().unwrap().node = "z".into();
+        assert!(matches!(w.validate(), Err(WorkloadError::KeyOwner(_))));
     }
 
     #[test]
