@@ -317,4 +317,12 @@ fn watch_is_refused_with_minus_w_and_after_pipelined_replies() {
         "ERROR\r\n",
         "unknown kind",
     );
+    // memcached's rule: not with replies of earlier requests still owed.
+    assert_bytes(
+        c.round_trip(b"set a 0 0 1\r\nx\r\nwatch\r\n"),
+        "STORED\r\nERROR cannot pipeline other commands before watch\r\n",
+        "pipelined",
+    );
+    // The connection is still an ordinary one.
+    assert_eq!(c.get("a").as_deref(), Some(&b"x"[..]));
 }

@@ -704,6 +704,18 @@ mod tests {
     }
 
     #[test]
+    fn watcher_buffer_and_disable_watch() {
+        let (c, _) = config(&["-o", "watcher_logbuf_size=8"]).unwrap();
+        assert_eq!((c.server.watcher_logbuf_kb, c.server.watch), (8, true));
+        let (c, _) = config(&["-W"]).unwrap();
+        assert_eq!((c.server.watcher_logbuf_kb, c.server.watch), (256, false));
+        for bad in ["watcher_logbuf_size=0", "watcher_logbuf_size=lots"] {
+            let err = config(&["-o", bad]).unwrap_err();
+            assert!(err.0.contains("watcher_logbuf_size"), "{err}");
+        }
+    }
+
+    #[test]
     fn unix_socket_idle_timeout_and_requests_per_event() {
         let (c, warnings) = config(&[
             "-s",
