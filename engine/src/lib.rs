@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod collapse;
 pub mod config;
+pub mod logger;
 pub mod membership;
 pub mod reload;
 pub mod restart;

@@ -336,6 +336,7 @@ pub fn run(config: Config, reload: Reload) -> Result<(), StartError> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let config_watcher_buf = config.server.watcher_logbuf_kb as usize * 1024;
     let shared = Arc::new(Shared {
         verbosity: AtomicU8::new(config.server.verbosity),
         config,
@@ -359,6 +360,8 @@ pub fn run(config: Config, reload: Reload) -> Result<(), StartError> {
             .inspect_err(|e| tracing::warn!("no huge-page collapse thread: {e}"))
             .ok(),
         http_token: crate::shared::Reloadable::new(http_token),
+        logger: crate::logger::Logger::start(shards, config_watcher_buf)
+            .map_err(|e| StartError::Runtime(e.into()))?,
     });
     if let Some(path) = &shared.config.server.pidfile {
         std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
@@ -522,6 +525,7 @@ pub fn run(config: Config, reload: Reload) -> Result<(), StartError> {
     );
     let stop_started = Instant::now();
     stop_and_join(&shared, &wakes, threads);
+    shared.logger.stop();
     if let Some(plan) = &memory {
         save_memory(&plan.file, &saved_rx, shards, stop_started);
     }

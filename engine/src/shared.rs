@@ -49,6 +49,9 @@ pub struct Shared {
     /// The HTTP port's bearer token (`http.token` or `http.token_file`);
     /// SIGHUP replaces it.
     pub http_token: Reloadable<Option<String>>,
+    /// Log watchers (`watch`): the mask shards check per event, and the
+    /// logger thread's intake (crate::logger).
+    pub logger: crate::logger::Logger,
 }
 
 impl Shared {

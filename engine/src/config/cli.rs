@@ -171,7 +171,8 @@ pub struct Cli {
     pub protocol: Option<Protocol>,
     #[arg(short = 'X', long = "disable-dumping", hide = true)]
     pub disable_dumping: bool,
-    #[arg(short = 'W', long = "disable-watch", hide = true)]
+    /// Refuse `watch` (log watchers).
+    #[arg(short = 'W', long = "disable-watch")]
     pub disable_watch: bool,
     /// Keep item memory in this file (tmpfs or DAX) and restart warm from it (SIGUSR1).
     #[arg(short = 'e', long = "memory-file", value_name = "PATH")]
@@ -251,6 +252,9 @@ impl Cli {
         c.server.enable_shutdown |= self.enable_shutdown;
         c.server.disable_evictions |= self.disable_evictions;
         c.server.disable_flush_all |= self.disable_flush_all;
+        if self.disable_watch {
+            c.server.watch = false;
+        }
         if let Some(f) = self.growth_factor {
             c.memory.growth_factor = f;
         }
@@ -370,7 +374,7 @@ impl Cli {
     }
 
     fn warn_ignored(&self, warnings: &mut Vec<String>) {
-        let ignored: [(bool, &str); 11] = [
+        let ignored: [(bool, &str); 10] = [
             (
                 self.daemon,
                 "-d: corecache runs in the foreground (use your service manager); ignored",
@@ -403,10 +407,6 @@ impl Cli {
             (
                 self.disable_dumping,
                 "-X: cachedump and metadump are not served anyway; ignored",
-            ),
-            (
-                self.disable_watch,
-                "-W: watch is not served anyway; ignored",
             ),
             (
                 self.napi_ids.is_some(),
@@ -473,6 +473,16 @@ fn apply_extended(
                 "-o no_modern: turns the LRU crawler off; memcached's other pre-1.5 modes have no effect in corecache"
                     .to_string(),
             );
+        }
+        "watcher_logbuf_size" => {
+            c.server.watcher_logbuf_kb = match value.trim().parse() {
+                Ok(kb) if kb > 0 => kb,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "invalid setting -o watcher_logbuf_size: {value:?} is not a size in KiB (use -o watcher_logbuf_size=256)"
+                    )));
+                }
+            };
         }
         "idle_timeout" => {
             c.server.idle_timeout = value.trim().parse().map_err(|_| {
@@ -712,6 +722,18 @@ mod tests {
         assert!(warnings[0].contains("no_modern"), "{warnings:?}");
         let (c, _) = config(&["-o", "no_lru_crawler,lru_crawler"]).unwrap();
         assert!(c.memory.lru_crawler);
+    }
+
+    #[test]
+    fn watcher_buffer_and_disable_watch() {
+        let (c, _) = config(&["-o", "watcher_logbuf_size=8"]).unwrap();
+        assert_eq!((c.server.watcher_logbuf_kb, c.server.watch), (8, true));
+        let (c, _) = config(&["-W"]).unwrap();
+        assert_eq!((c.server.watcher_logbuf_kb, c.server.watch), (256, false));
+        for bad in ["watcher_logbuf_size=0", "watcher_logbuf_size=lots"] {
+            let err = config(&["-o", bad]).unwrap_err();
+            assert!(err.0.contains("watcher_logbuf_size"), "{err}");
+        }
     }
 
     #[test]

@@ -96,6 +96,12 @@ pub struct ServerConfig {
     /// Close connections that have sent no request for longer than this many
     /// seconds (memcached's `-o idle_timeout`); 0 turns it off.
     pub idle_timeout: u32,
+    /// Whether `watch` turns a connection into a log watcher (memcached's
+    /// -W turns it off).
+    pub watch: bool,
+    /// Each log watcher's output buffer, in KiB (memcached's
+    /// `-o watcher_logbuf_size`); lines that do not fit are skipped and counted.
+    pub watcher_logbuf_kb: u32,
 }
 
 /// The log level a verbosity stands for (-v and below: info; -vv debug;
@@ -152,6 +158,8 @@ impl Default for ServerConfig {
             unix_socket: None,
             unix_mask: UnixMask::default(),
             idle_timeout: 0,
+            watch: true,
+            watcher_logbuf_kb: 256,
         }
     }
 }
@@ -429,6 +437,12 @@ impl Config {
                 "server.listen",
                 "no address given (use -l 127.0.0.1)",
             ));
+        }
+        if s.watcher_logbuf_kb == 0 || s.watcher_logbuf_kb > 1 << 20 {
+            return Err(ConfigError(format!(
+                "invalid setting server.watcher_logbuf_kb: {} is outside 1..1048576 KiB",
+                s.watcher_logbuf_kb
+            )));
         }
         if s.max_connections == 0 {
             return Err(ConfigError::setting(

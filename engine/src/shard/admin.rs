@@ -120,11 +120,7 @@ impl Core {
                     }
                 });
             }
-            Request::Watch(_) => {
-                return self.reply(client, |out| {
-                    ErrorReply::from(ClientError::WatchNotAllowed).encode(out)
-                });
-            }
+            Request::Watch(w) => return self.start_watch(client, w),
             Request::RefreshCerts => {
                 // memcached's answers: OK, or the loader's one-line error;
                 // without -Z there is nothing to refresh.
@@ -415,6 +411,7 @@ impl Core {
                         merged.general_value("hash_slots").unwrap_or(0),
                     ),
                     idle_timeout: self.shared.config.server.idle_timeout > 0,
+                    log: self.shared.logger.counts(),
                     tls: self.shared.tls.as_ref().map(|c| stats::TlsInfo {
                         since_refresh: c.since_refresh(),
                         new_sessions: c.new_sessions(),
@@ -501,6 +498,11 @@ impl Core {
         stat("hash_algorithm", &"xxh3");
         stat("flush_enabled", &yes_no(!c.server.disable_flush_all));
         stat("idle_timeout", &c.server.idle_timeout);
+        stat(
+            "watcher_logbuf_size",
+            &(u64::from(c.server.watcher_logbuf_kb) * 1024),
+        );
+        stat("worker_logbuf_size", &crate::logger::WORKER_BATCH_BYTES);
         stat("memory_file", &c.memory.file.as_deref().unwrap_or("(null)"));
         tls_settings(&c.tls, &mut stat);
         stat("corecache_shards", &self.shared.shards);

@@ -38,6 +38,7 @@ impl Core {
         request: &BinRequest<'_>,
         raw: &[u8],
     ) -> Handled {
+        self.log_cfd = self.net.client_fd(client);
         let Some(timed) = self.sample_latency(|| latency::binary_family(request)) else {
             return self.route_binary(client, request, raw);
         };
@@ -65,6 +66,8 @@ impl Core {
                 let mut exec = Exec {
                     store: &mut self.store,
                     stats: &mut self.stats,
+                    log: &mut self.log,
+                    cfd: self.log_cfd,
                 };
                 exec.run_binary(request, hash, queue.sink());
                 Handled::Done

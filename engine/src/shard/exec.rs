@@ -14,6 +14,8 @@ use proto::{ClientError, ErrorReply, Request, ServerError};
 
 use super::route::key_hash;
 use super::stats::ShardStats;
+use crate::logger::line::{self, FetchStatus, StoreStatus};
+use crate::logger::{EV_FETCHERS, EV_MUTATIONS, ShardLog};
 use store::{
     ArithOutcome, DeleteOutcome, HashedKey, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet,
     MetaGetArgs, MetaSetArgs, MetaSetMode, Store, StoreMode, StoreOutcome, TouchOutcome,
@@ -31,6 +33,10 @@ pub(super) enum Outcome {
 pub(super) struct Exec<'a> {
     pub store: &'a mut Store,
     pub stats: &'a mut ShardStats,
+    /// Lines for log watchers: written only when one watches the kind.
+    pub log: &'a mut ShardLog,
+    /// The client's descriptor for those lines (-1 when not on this shard).
+    pub cfd: i32,
 }
 
 fn status(out: &mut Vec<u8>, noreply: bool, s: Status) {
@@ -68,6 +74,7 @@ impl Exec<'_> {
                     StoreCmd::Prepend => StoreMode::Prepend,
                     StoreCmd::Cas => StoreMode::Cas,
                 };
+                self.log_lookup_before_store(s.key, hash);
                 let outcome = self.store.store(
                     mode,
                     HashedKey::with_hash(s.key, hash),
@@ -76,6 +83,9 @@ impl Exec<'_> {
                     s.data,
                     s.cas,
                 );
+                if self.log.wants(EV_MUTATIONS) {
+                    self.log_store(s.key, hash, &outcome, s.cmd.name(), s.data.len());
+                }
                 store_reply(out, s.noreply, outcome);
             }
             Request::Delete(d) => {
@@ -218,10 +228,66 @@ impl Exec<'_> {
             } else {
                 self.store.get(HashedKey::with_hash(key, hash))
             };
+            let logged = self
+                .log
+                .wants(EV_FETCHERS)
+                .then(|| item.as_ref().map(|it| (it.class_id, it.value.len())));
             if let Some(it) = item {
                 encode_value(out, it.key, it.flags, it.value, cas.then_some(it.cas));
             }
+            if let Some(found) = logged {
+                self.log_get(key, found);
+            }
         }
+    }
+
+    /// `type=item_get` for `key`: its class and value size when found.
+    fn log_get(&mut self, key: &[u8], found: Option<(u32, usize)>) {
+        let cfd = self.cfd;
+        let (status, clsid, size) = match found {
+            Some((clsid, size)) => (FetchStatus::Found, clsid, size),
+            None => (FetchStatus::NotFound, 0, 0),
+        };
+        self.log.log(EV_FETCHERS, |out, stamp| {
+            line::item_get(out, stamp, key, status, clsid, cfd, size)
+        });
+    }
+
+    /// memcached looks the old item up before every store, and that lookup
+    /// is a fetch its watchers see (`item_get`, size 0 when there was none):
+    /// clients of `watch fetchers mutations` expect that line first.
+    fn log_lookup_before_store(&mut self, key: &[u8], hash: u64) {
+        if self.log.wants(EV_FETCHERS) {
+            let found = self
+                .store
+                .peek(HashedKey::with_hash(key, hash))
+                .map(|it| (it.class_id, it.value.len()));
+            self.log_get(key, found);
+        }
+    }
+
+    /// `type=item_store` for `key` after a store command: the stored item's
+    /// class and seconds left are read back (only while someone watches).
+    fn log_store(&mut self, key: &[u8], hash: u64, outcome: &StoreOutcome, cmd: &str, size: usize) {
+        let status = match outcome {
+            StoreOutcome::Stored { .. } => StoreStatus::Stored,
+            StoreOutcome::NotStored => StoreStatus::NotStored,
+            StoreOutcome::Exists => StoreStatus::Exists,
+            StoreOutcome::NotFound => StoreStatus::NotFound,
+            StoreOutcome::TooLarge => StoreStatus::TooLarge,
+            StoreOutcome::OutOfMemory => StoreStatus::NoMemory,
+        };
+        let (clsid, ttl) = match status {
+            StoreStatus::Stored => self
+                .store
+                .peek(HashedKey::with_hash(key, hash))
+                .map_or((0, 0), |it| (it.class_id, it.ttl.max(0) as u64)),
+            _ => (0, 0),
+        };
+        let cfd = self.cfd;
+        self.log.log(EV_MUTATIONS, |out, stamp| {
+            line::item_store(out, stamp, key, status, cmd, ttl, clsid, cfd, size)
+        });
     }
 
     fn meta_get(&mut self, m: &proto::meta::get::MetaGet<'_>, hash: u64, out: &mut Vec<u8>) {
@@ -235,7 +301,12 @@ impl Exec<'_> {
             recache: f.recache().map(i64::from),
             touch_before_recache: flag_precedes(f.raw(), b'T', b'R'),
         };
-        let outcome = match self.store.meta_get(HashedKey::with_hash(key, hash), &args) {
+        let result = self.store.meta_get(HashedKey::with_hash(key, hash), &args);
+        let logged = self.log.wants(EV_FETCHERS).then_some(match &result {
+            MetaGet::Hit(hit) => Some((hit.item.class_id, hit.item.value.len())),
+            MetaGet::Miss => None,
+        });
+        let outcome = match result {
             MetaGet::Hit(hit) => MgOutcome::Hit(MgItem {
                 key: hit.item.key,
                 key_binary: m.key.is_base64(),
@@ -259,6 +330,9 @@ impl Exec<'_> {
             self.stats.cmd_get += 1;
         }
         encode_mg(out, m, &outcome);
+        if let Some(found) = logged {
+            self.log_get(key, found);
+        }
     }
 
     /// Whether the stored item under `key` has a CAS of at least `cas`.
@@ -297,10 +371,21 @@ impl Exec<'_> {
             new_cas: f.new_cas(),
             vivify: f.vivify().map(i64::from),
         };
-        let outcome = match self
+        self.log_lookup_before_store(key, hash);
+        let stored = self
             .store
-            .meta_set(HashedKey::with_hash(key, hash), m.data, &args)
-        {
+            .meta_set(HashedKey::with_hash(key, hash), m.data, &args);
+        if self.log.wants(EV_MUTATIONS) {
+            let cmd = match m.mode {
+                SetMode::Set => "set",
+                SetMode::Add => "add",
+                SetMode::Replace => "replace",
+                SetMode::Append => "append",
+                SetMode::Prepend => "prepend",
+            };
+            self.log_store(key, hash, &stored, cmd, m.data.len());
+        }
+        let outcome = match stored {
             StoreOutcome::Stored { cas } => MsOutcome::Stored { cas },
             StoreOutcome::NotStored => MsOutcome::NotStored,
             StoreOutcome::Exists => MsOutcome::Exists,

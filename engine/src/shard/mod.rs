@@ -36,6 +36,7 @@ mod resync;
 pub mod route;
 pub mod slots;
 pub mod stats;
+mod watch;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -279,6 +280,11 @@ pub(crate) struct Core {
     prefetch: Prefetch,
     /// Reused scratch space for replies to other shards' requests.
     scratch: Vec<u8>,
+    /// This shard's lines for log watchers (crate::logger).
+    log: crate::logger::ShardLog,
+    /// The descriptor of the connection whose request runs, for log lines
+    /// (-1 for a request another shard forwarded, or a UDP one).
+    log_cfd: i32,
     life: Life,
 }
 
@@ -455,6 +461,7 @@ impl Core {
             stats::latency::calibrate();
         }
         let http_token = shared.http_token.current();
+        let log = shared.logger.shard_log(id);
         let mut core = Core {
             id,
             shared,
@@ -478,6 +485,8 @@ impl Core {
             gathers: Slots::default(),
             prefetch: Prefetch::new(),
             scratch: Vec::new(),
+            log,
+            log_cfd: -1,
             life: Life {
                 now: CLOCK_START,
                 last_tick: Instant::now(),
@@ -497,6 +506,9 @@ impl Core {
     fn update_clock(&mut self) {
         self.life.now = CLOCK_START + self.shared.started.elapsed().as_secs() as u32;
         self.store.set_time(self.life.now);
+        // Once a turn: whether the store records evictions for watchers.
+        self.store
+            .record_evictions(self.log.wants(crate::logger::EV_EVICTIONS));
     }
 
     fn dispatch(&mut self, c: &Completion) {
@@ -695,6 +707,16 @@ impl Core {
             self.net.after_flush(slot, &self.shared, &mut self.stats);
         }
         self.net.restore_dirty(dirty);
+        // Log lines go before the replies to other shards: a line is with
+        // the logger before any client can have seen what it logs, so lines
+        // reach watchers in the order of the events they log.
+        if self.net.has_conn_events() {
+            self.log_conn_events();
+        }
+        if self.log.wants(crate::logger::EV_EVICTIONS) {
+            self.log_evictions();
+        }
+        self.log.flush();
         self.net.flush_udp(&mut self.stats);
         self.mesh.flush(&mut self.net.ring);
         self.links.flush(&mut self.net.ring);

@@ -32,6 +32,8 @@ impl Core {
     fn on_record(&mut self, peer: usize, r: Record<'_>) {
         match r.kind {
             Kind::Exec | Kind::Values => {
+                // The client's descriptor is the other shard's: log lines say -1.
+                self.log_cfd = -1;
                 let mut out = std::mem::take(&mut self.scratch);
                 out.clear();
                 match self.execute_for_peer(r.kind, r.payload, &mut out) {
@@ -89,6 +91,8 @@ impl Core {
         let mut exec = Exec {
             store: &mut self.store,
             stats: &mut self.stats,
+            log: &mut self.log,
+            cfd: self.log_cfd,
         };
         let (hashes, request_bytes) = mesh::split_hashes(kind, payload);
         if binary::is_binary(request_bytes) {

@@ -209,6 +209,8 @@ impl Core {
         let outcome = Exec {
             store: &mut self.store,
             stats: &mut self.stats,
+            log: &mut self.log,
+            cfd: self.log_cfd,
         }
         .run(request, hash, out);
         let Some(b) = before else {

@@ -30,6 +30,7 @@ use super::replicate::{self, HeldFor};
 use super::route::{self, Target};
 use super::stats::latency::{self, Timed};
 use crate::config::Protocol;
+use crate::logger::line::CloseReason;
 
 /// What the parse loop does after one request: go on past its bytes, or stop
 /// (after them) until more arrive or the connection can go on.
@@ -343,6 +344,7 @@ impl Core {
             Handled::Close => {
                 if let Some(conn) = self.net.conns.slot_mut(slot) {
                     conn.closing = true;
+                    conn.close_reason.get_or_insert(CloseReason::Normal);
                 }
                 Step::Stop(consumed)
             }
@@ -443,6 +445,7 @@ impl Core {
         raw: &[u8],
         first_key: usize,
     ) -> Handled {
+        self.log_cfd = self.net.client_fd(client);
         let Some(timed) = self.sample_latency(|| latency::family(&request)) else {
             return self.route_request(client, request, raw, first_key);
         };
@@ -586,6 +589,8 @@ impl Core {
             let mut exec = Exec {
                 store: &mut self.store,
                 stats: &mut self.stats,
+                log: &mut self.log,
+                cfd: self.log_cfd,
             };
             let prefetch = &self.prefetch;
             let keys = get
@@ -636,6 +641,8 @@ impl Core {
                     let mut exec = Exec {
                         store: &mut self.store,
                         stats: &mut self.stats,
+                        log: &mut self.log,
+                        cfd: self.log_cfd,
                     };
                     let keys = run.iter().map(|&(k, h, _)| (k, h));
                     exec.values(get.kind, get.exptime, keys, queue.sink());

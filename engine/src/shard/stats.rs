@@ -271,6 +271,10 @@ pub(super) struct ProcessInfo<'a> {
     /// -Z: `ssl_handshake_errors` and the certificate lines are printed,
     /// `ssl_new_sessions` too with the session cache.
     pub tls: Option<TlsInfo>,
+    /// Log watchers' counters (crate::logger::Logger::counts), memcached's
+    /// `log_worker_dropped`, `log_worker_written`, `log_watcher_skipped`,
+    /// `log_watcher_sent` and `log_watchers`.
+    pub log: [u64; 5],
 }
 
 /// TLS facts for the general `stats` reply.
@@ -349,6 +353,11 @@ fn derived_lines(
             stat(out, "threads", info.threads);
         }
         Some("conn_yields") => stat(out, "hash_power_level", info.hash_power_level),
+        Some("slabs_moved") => {
+            for (name, v) in crate::logger::COUNT_NAMES.iter().zip(info.log) {
+                stat(out, name, v);
+            }
+        }
         Some("ssl_handshake_errors") => {
             if let Some(t) = &info.tls {
                 if let Some(n) = t.new_sessions {

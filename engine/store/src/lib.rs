@@ -112,6 +112,24 @@ pub struct ItemView<'a> {
     pub size: usize,
 }
 
+/// An item evicted for room, as recorded by [`Store::record_evictions`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evicted {
+    pub key: Vec<u8>,
+    /// Whether it had been read since it was stored.
+    pub fetched: bool,
+    /// Seconds it had left, -1 for never expiring.
+    pub ttl: i64,
+    /// Seconds since its last access.
+    pub last_access: u32,
+    /// memcached's class id (from 1).
+    pub class_id: u32,
+    pub value_len: usize,
+}
+
+/// Evictions kept between two [`Store::take_evictions`].
+pub const EVICTIONS_KEPT: usize = 1024;
+
 /// One shard's cache.
 pub struct Store {
     arena: arena::Arena,
@@ -129,6 +147,9 @@ pub struct Store {
     /// An item that allocation must not evict (the old version during an update).
     pinned: u32,
     stats: StoreStats,
+    /// Evictions recorded for the caller while it asks for them (log
+    /// watchers), at most `EVICTIONS_KEPT` until taken.
+    evicted: Option<Vec<Evicted>>,
     crawl: crawl::Cursor,
     restored: Restored,
     /// The store is owned by one shard thread: raw pointers into the arena make it
@@ -262,6 +283,7 @@ impl Store {
             oldest_live: 0,
             oldest_cas: 0,
             pinned: NONE,
+            evicted: None,
             stats,
             crawl: crawl::Cursor::default(),
             restored: Restored::default(),
@@ -622,6 +644,23 @@ impl Store {
         Err(AllocError::OutOfMemory)
     }
 
+    /// Whether evictions are recorded for [`Store::take_evictions`] from now on.
+    pub fn record_evictions(&mut self, on: bool) {
+        match (on, self.evicted.is_some()) {
+            (true, false) => self.evicted = Some(Vec::new()),
+            (false, true) => self.evicted = None,
+            _ => {}
+        }
+    }
+
+    /// The evictions recorded since the last call (see [`Store::record_evictions`]).
+    pub fn take_evictions(&mut self) -> Vec<Evicted> {
+        match self.evicted.as_mut() {
+            Some(log) if !log.is_empty() => std::mem::take(log),
+            _ => Vec::new(),
+        }
+    }
+
     /// Evicts one item chosen by the policy (or reclaims it, if it was already dead).
     fn evict(&mut self, h: u32) {
         let it = self.item(h);
@@ -640,6 +679,24 @@ impl Store {
                 c.stats.expired_unfetched += 1;
             }
         } else {
+            if let Some(log) = self.evicted.as_mut()
+                && log.len() < EVICTIONS_KEPT
+            {
+                let e = it.exptime();
+                log.push(Evicted {
+                    key: self.layout.key(it).to_vec(),
+                    fetched,
+                    ttl: if e == 0 {
+                        -1
+                    } else {
+                        e as i64 - self.now as i64
+                    },
+                    last_access: idle,
+                    class_id: cls as u32 + 1,
+                    value_len: self.layout.value(it).len(),
+                });
+            }
+            let c = &mut self.slabs.classes[cls];
             self.stats.evictions += 1;
             c.stats.evicted += 1;
             c.stats.evicted_time = idle;

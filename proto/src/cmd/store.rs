@@ -20,6 +20,11 @@ pub enum StoreCmd {
 }
 
 impl StoreCmd {
+    /// The command's name (`set`, `cas`, ...).
+    pub fn name(self) -> &'static str {
+        std::str::from_utf8(self.word()).expect("ascii")
+    }
+
     fn word(self) -> &'static [u8] {
         match self {
             StoreCmd::Set => b"set",

@@ -104,6 +104,12 @@ pub struct Conn {
     /// On a TLS listener: the record layer and the ciphertext it holds.
     /// Taken out while its plaintext is handed to the request path.
     pub tls: Option<Box<crate::tls::TlsConn>>,
+    /// `watch` asked for these event kinds: once flushed, the socket goes to
+    /// the logger thread instead of being closed (and its close is no event).
+    pub watcher: Option<u16>,
+    /// Why it closes, when the shard knows better than "EOF: normal,
+    /// anything else: error" (quit, idle timeout, stop).
+    pub close_reason: Option<crate::logger::line::CloseReason>,
 }
 
 impl Conn {
@@ -139,6 +145,8 @@ impl Conn {
             peer_link: false,
             http: None,
             tls: None,
+            watcher: None,
+            close_reason: None,
         }
     }
 

@@ -23,6 +23,7 @@ use super::client::Client;
 use super::ops::{OP_ACCEPT, OP_CANCEL};
 use super::order::ReplyQueue;
 use super::stats::ShardStats;
+use crate::logger::line::CloseReason;
 use crate::shared::Shared;
 use conn::{Conns, Pause};
 use udp::Udp;
@@ -53,6 +54,9 @@ pub struct Net {
     tls_listener: Vec<bool>,
     /// The TLS configuration this shard took last, and its version.
     tls_config: Option<(u64, std::sync::Arc<rustls::ServerConfig>)>,
+    /// Connection events of this turn, recorded only while someone watches
+    /// them (`watch connevents`).
+    conn_events: Vec<crate::shard::watch::ConnEvent>,
 }
 
 impl Net {
@@ -86,6 +90,7 @@ impl Net {
             stopping: false,
             tls_listener: tls,
             tls_config: None,
+            conn_events: Vec::new(),
         }
     }
 
@@ -96,6 +101,26 @@ impl Net {
                 self.conns.get_mut(slot, generation).map(|c| &mut c.replies)
             }
             Client::Udp { slot, generation } => self.udp.as_mut()?.queue(slot, generation),
+        }
+    }
+
+    pub fn has_conn_events(&self) -> bool {
+        !self.conn_events.is_empty()
+    }
+
+    pub fn take_conn_events(&mut self) -> Vec<crate::shard::watch::ConnEvent> {
+        std::mem::take(&mut self.conn_events)
+    }
+
+    /// A connection's descriptor, for log lines (-1 for a UDP request).
+    pub fn client_fd(&self, client: Client) -> i32 {
+        match client {
+            Client::Conn { slot, generation } => self
+                .conns
+                .slot(slot)
+                .filter(|c| c.generation == generation)
+                .map_or(-1, |c| c.raw_fd()),
+            Client::Udp { .. } => -1,
         }
     }
 
@@ -199,6 +224,7 @@ impl Net {
             };
             if conn.idle_for(now, timeout) {
                 conn.closing = true;
+                conn.close_reason = Some(CloseReason::IdleTimeout);
                 stats.idle_kicks += 1;
                 self.maybe_close(slot, shared, stats);
             }
@@ -220,6 +246,7 @@ impl Net {
         for slot in slots {
             if let Some(c) = self.conns.slot_mut(slot) {
                 c.closing = true;
+                c.close_reason.get_or_insert(CloseReason::Shutdown);
             }
         }
         if let Some(u) = self.udp.as_mut() {

@@ -121,6 +121,15 @@ impl Net {
         });
         stats.curr_connections += 1;
         stats.total_connections += 1;
+        if shared.logger.state().wants(crate::logger::EV_CONNEVENTS)
+            && let Some(c) = self.conns.slot(slot)
+        {
+            self.conn_events.push(crate::shard::watch::ConnEvent {
+                peer: c.peer,
+                fd: c.raw_fd(),
+                closed: None,
+            });
+        }
         self.arm_recv(slot);
     }
 

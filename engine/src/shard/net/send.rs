@@ -8,6 +8,7 @@ use runtime::Token;
 
 use super::Net;
 use super::conn::{MAX_AWAITED, Pause};
+use crate::logger::line::CloseReason;
 use crate::shard::ops::{OP_CANCEL, OP_SEND};
 use crate::shard::stats::ShardStats;
 use crate::shared::Shared;
@@ -133,8 +134,9 @@ impl Net {
         if !conn.closing || !conn.flushed() {
             return;
         }
-        // A TLS connection ends with close_notify, sent before the close.
-        if conn.tls.as_deref_mut().is_some_and(|t| t.close_notify()) {
+        // A TLS connection ends with close_notify, sent before the close
+        // (not a watcher's: its session goes on, on the logger thread).
+        if conn.watcher.is_none() && conn.tls.as_deref_mut().is_some_and(|t| t.close_notify()) {
             self.send_ready(slot);
             return;
         }
@@ -166,9 +168,27 @@ impl Net {
     }
 
     fn release(&mut self, slot: u32, shared: &Shared, stats: &mut ShardStats) {
-        if self.conns.remove(slot).is_some() {
+        if let Some(c) = self.conns.slot(slot)
+            && c.watcher.is_none()
+            && shared.logger.state().wants(crate::logger::EV_CONNEVENTS)
+        {
+            let reason = c.close_reason.unwrap_or(if c.eof {
+                CloseReason::Normal
+            } else {
+                CloseReason::Error
+            });
+            self.conn_events.push(crate::shard::watch::ConnEvent {
+                peer: c.peer,
+                fd: c.raw_fd(),
+                closed: Some(reason),
+            });
+        }
+        if let Some(conn) = self.conns.remove(slot) {
             shared.connections.fetch_sub(1, Ordering::Relaxed);
             stats.curr_connections -= 1;
+            if let Some(kinds) = conn.watcher {
+                shared.logger.hand_over(conn.fd, conn.tls, kinds);
+            }
         }
         self.stalled.retain(|&s| s != slot);
         self.yielded.retain(|&s| s != slot);

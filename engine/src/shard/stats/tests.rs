@@ -122,6 +122,7 @@ fn info() -> ProcessInfo<'static> {
         hash_power_level: 16,
         idle_timeout: false,
         tls: None,
+        log: [41, 42, 43, 44, 2],
     }
 }
 

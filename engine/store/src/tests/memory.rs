@@ -20,6 +20,32 @@ fn evicts_instead_of_failing_when_full() {
 }
 
 #[test]
+fn evictions_are_recorded_only_while_asked_for_and_bounded() {
+    let mut s = store(4 << 20, Policy::Clock);
+    let fill = |s: &mut Store, from: u32, n: u32| {
+        for i in from..from + n {
+            s.set(hk(format!("key:{i}").as_bytes()), &[7; 100], 0, 0);
+        }
+    };
+    fill(&mut s, 0, 60_000);
+    assert!(s.stats().evictions > 0);
+    assert!(s.take_evictions().is_empty(), "not asked for");
+    s.record_evictions(true);
+    let before = s.stats().evictions;
+    fill(&mut s, 60_000, 200);
+    let got = s.take_evictions();
+    assert_eq!(got.len() as u64, s.stats().evictions - before);
+    let e = &got[0];
+    assert!(e.key.starts_with(b"key:") && e.value_len == 100 && e.ttl == -1 && !e.fetched);
+    assert!(e.class_id >= 1);
+    fill(&mut s, 70_000, 20_000);
+    assert_eq!(s.take_evictions().len(), crate::EVICTIONS_KEPT, "bounded");
+    s.record_evictions(false);
+    fill(&mut s, 90_000, 1000);
+    assert!(s.take_evictions().is_empty());
+}
+
+#[test]
 fn every_policy_respects_the_limit() {
     for p in Policy::ALL {
         let mut s = store(3 << 20, p);
