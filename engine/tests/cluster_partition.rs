@@ -18,7 +18,7 @@
 //!   of its owner in the full ring without replicas (the other side's write
 //!   is lost), and with `--replicas 2` as the one copy its replicas agree on
 //!   once the members have re-synced each other (resync.rs: the greater CAS
-//!   wins; here always the majority's, whose clock ran ahead); a key written
+//!   wins, ties broken by the bytes; either side's write, key by key); a key written
 //!   after the heal through any node reads through every node;
 //! - then n0 is killed: without replicas its keys that move to n2 read as
 //!   the minority's write again (the losing copy was never removed); with

@@ -109,9 +109,15 @@ fn replica_records_apply_only_if_newer() {
     assert_eq!(rt(&mut c, "ms k 2 E50 Y\r\nv0\r\n"), "NS\r\n");
     assert_eq!(rt(&mut c, "ms k 2 E100 Y\r\nv0\r\n"), "NS\r\n");
     assert_eq!(rt(&mut c, "mg k v c\r\n"), "VA 2 c100\r\nv1\r\n");
+    // Two versions with one CAS (two nodes took writes of the key): the
+    // greater bytes win on every node, and the same copy again changes nothing.
+    assert_eq!(rt(&mut c, "ms k 2 E100 Y\r\nv2\r\n"), "HD\r\n");
+    assert_eq!(rt(&mut c, "ms k 2 E100 Y\r\nv2\r\n"), "NS\r\n");
+    assert_eq!(rt(&mut c, "ms k 2 E100 Y\r\nv1\r\n"), "NS\r\n");
+    assert_eq!(rt(&mut c, "mg k v c\r\n"), "VA 2 c100\r\nv2\r\n");
     // A delete of an older item leaves the newer one.
     assert_eq!(rt(&mut c, "md k E99 Y\r\n"), "EX\r\n");
-    assert_eq!(rt(&mut c, "mg k v\r\n"), "VA 2\r\nv1\r\n");
+    assert_eq!(rt(&mut c, "mg k v\r\n"), "VA 2\r\nv2\r\n");
     // The store's CAS clock moved past what it applied.
     assert_eq!(rt(&mut c, "ms k 2 E500 Y\r\nv2\r\n"), "HD\r\n");
     assert_eq!(rt(&mut c, "ms j 1\r\nx\r\n"), "HD\r\n");

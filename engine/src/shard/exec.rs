@@ -342,6 +342,29 @@ impl Exec<'_> {
             .is_some_and(|it| it.cas >= cas)
     }
 
+    /// Whether a replica record setting `key` to `value` and `flags` with
+    /// `cas` loses to the stored item: its CAS is greater, or equal with a
+    /// value and flags that are not smaller. CAS values are counters per
+    /// shard, kept in step across nodes by the records they apply, so two
+    /// nodes that both took writes of one key (a partition, a failover) can
+    /// give different versions the same CAS; the bytes then decide, the same
+    /// way on every node, so both copies converge on one (a copy equal to
+    /// the stored one changes nothing).
+    fn newer_or_tie_stored(
+        &mut self,
+        key: &[u8],
+        hash: u64,
+        cas: u64,
+        value: &[u8],
+        flags: u32,
+    ) -> bool {
+        self.store
+            .peek(HashedKey::with_hash(key, hash))
+            .is_some_and(|it| {
+                it.cas > cas || (it.cas == cas && (it.value, it.flags) >= (value, flags))
+            })
+    }
+
     fn meta_set(&mut self, m: &proto::meta::set::MetaSet<'_>, hash: u64, out: &mut Vec<u8>) {
         let mut buf: proto::meta::KeyBuf = [0; _];
         let key = m.key.decode(&mut buf);
@@ -351,7 +374,8 @@ impl Exec<'_> {
         if f.if_newer()
             && let Some(cas) = f.new_cas()
         {
-            if self.newer_stored(key, hash, cas) {
+            let flags = f.client_flags().unwrap_or(0);
+            if self.newer_or_tie_stored(key, hash, cas, m.data, flags) {
                 return encode_ms(out, m, &MsOutcome::NotStored);
             }
             self.store.observe_cas(cas);

@@ -16,9 +16,12 @@
 //! a replica record (`Y`), so records do not bounce. Ordering: records of
 //! one key leave one shard over one link, in order; across an owner change
 //! the `Y` rule decides: a set applies only if its CAS is greater than the
-//! stored item's, a delete only if the stored CAS is not greater than the
-//! deleted item's, and every applied CAS advances the replica store's CAS
-//! clock (`Store::observe_cas`), so the next owner's writes order after it.
+//! stored item's (or equal, with greater value bytes, then flags: two nodes
+//! that both took writes of a key can give two versions one CAS, and every
+//! node must pick the same), a delete only if the stored CAS is not greater
+//! than the deleted item's, and every applied CAS advances the replica
+//! store's CAS clock (`Store::observe_cas`), so the next owner's writes order
+//! after it.
 //!
 //! Acknowledgement: with "all" (the default) the client's reply is held
 //! (`Held`: a place in its reply queue, or the shard that forwarded the
