@@ -7,22 +7,13 @@ mod common;
 use std::net::SocketAddr;
 use std::process::Command;
 
-use cluster::{Member, Ring, RingKind};
+use cluster::{Ring, RingKind};
 use common::{BIN, memcached, stats, words};
 use loadgen::workload::write_key;
 
 /// How many of keys `0..keys` the ring over `servers` (in order) places on each.
 fn expected(servers: &[SocketAddr], keys: u64, key_size: usize) -> Vec<u64> {
-    let members: Vec<Member> = servers
-        .iter()
-        .map(|a| Member {
-            name: a.to_string(),
-            host: a.ip().to_string(),
-            port: a.port(),
-            weight: 1,
-        })
-        .collect();
-    let ring = Ring::new(&members, RingKind::Libketama).unwrap();
+    let ring = Ring::new(&loadgen::client::ring_members(servers), RingKind::Libketama).unwrap();
     let mut counts = vec![0; servers.len()];
     let mut k = Vec::new();
     for i in 0..keys {

@@ -162,6 +162,20 @@ impl RunConfig {
     }
 }
 
+/// The ring members `--cluster` places keys over: the targets in order,
+/// weight 1 each, each named `IP:PORT` as ketama clients name servers.
+pub fn ring_members(targets: &[SocketAddr]) -> Vec<Member> {
+    targets
+        .iter()
+        .map(|a| Member {
+            name: a.to_string(),
+            host: a.ip().to_string(),
+            port: a.port(),
+            weight: 1,
+        })
+        .collect()
+}
+
 impl RunConfig {
     /// The ring over the targets for `--cluster`: weight 1 each, in order,
     /// labelled as ketama clients label `IP:PORT` servers.
@@ -169,19 +183,10 @@ impl RunConfig {
         match self.cluster {
             None if self.targets.len() > 1 => Err(RunError::SeveralTargets),
             None => Ok(None),
-            Some(kind) => {
-                let members: Vec<Member> = self
-                    .targets
-                    .iter()
-                    .map(|a| Member {
-                        name: a.to_string(),
-                        host: a.ip().to_string(),
-                        port: a.port(),
-                        weight: 1,
-                    })
-                    .collect();
-                Ok(Some(cluster::Ring::new(&members, kind)?))
-            }
+            Some(kind) => Ok(Some(cluster::Ring::new(
+                &ring_members(&self.targets),
+                kind,
+            )?)),
         }
     }
 }
