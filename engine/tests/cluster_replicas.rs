@@ -434,9 +434,12 @@ fn a_member_that_comes_back_is_resynced_empty_or_stale() {
     cluster.until_all_alive(CONVERGE_WITHIN);
     until_resynced(&cluster, "two");
 
-    // Empty: n2 killed, restarted with nothing, refilled.
+    // Empty: n2 killed, restarted with nothing, refilled. Both writers of
+    // its keys (n0, and n1 for the keys it owns) must see it down first:
+    // until then ack "all" answers their writes SERVER_ERROR.
     cluster.kill(2);
     cluster.until_states(0, &[("n2", "down")], DETECT_WITHIN);
+    cluster.until_states(1, &[("n2", "down")], DETECT_WITHIN);
     write_all(&mut w, "three");
     cluster.restart(2);
     cluster.until_all_alive(CONVERGE_WITHIN);
