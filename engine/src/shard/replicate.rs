@@ -160,15 +160,13 @@ impl Core {
     pub(super) fn replica_after(&mut self, before: Before, ack: Option<u64>) -> (u32, u32) {
         let Before { key, hash, prior } = before;
         let mut record = Vec::with_capacity(key.len() * 2 + 64);
-        record.extend_from_slice(b"m");
         let after = self.store.peek(HashedKey::with_hash(&key, hash));
         match (after, prior) {
             (Some(it), prior) if prior != Some((it.cas, it.exptime)) => {
-                record.clear();
-                set_record(&it, &mut record);
+                set_record(&it, &mut record)
             }
             (None, Some((cas, _))) => {
-                record.extend_from_slice(b"d ");
+                record.extend_from_slice(b"md ");
                 proto::base64::encode(&key, &mut record);
                 record.extend_from_slice(format!(" b E{cas} Y q\r\n").as_bytes());
             }

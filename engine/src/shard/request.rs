@@ -445,7 +445,16 @@ impl Core {
         raw: &[u8],
         first_key: usize,
     ) -> Handled {
-        self.log_cfd = self.net.client_fd(client);
+        // The connection's descriptor for log lines: looked up only while
+        // someone watches the events that carry it.
+        self.log_cfd = if self
+            .log
+            .wants(crate::logger::EV_FETCHERS | crate::logger::EV_MUTATIONS)
+        {
+            self.net.client_fd(client)
+        } else {
+            -1
+        };
         let Some(timed) = self.sample_latency(|| latency::family(&request)) else {
             return self.route_request(client, request, raw, first_key);
         };
