@@ -449,3 +449,106 @@ fn a_member_that_comes_back_is_resynced_empty_or_stale() {
         .sum();
     assert!(resynced >= 2 * mine.len() as u64, "{resynced}");
 }
+
+/// Deletes made while a member was away reach it when it comes back (the
+/// delete log, engine/src/shard/deletes.rs): stopped until declared down,
+/// and restarted warm from its memory file (`-e`, SIGUSR1: a graceful leave),
+/// it held a copy of every deleted key; after the re-sync none of them is
+/// read from it, while a key set again after its delete reads as the new
+/// value. Without the log both rounds read the old copies back.
+#[test]
+fn a_member_that_comes_back_loses_what_was_deleted_while_it_was_away() {
+    let dir = tempfile::tempdir_in("/dev/shm").unwrap();
+    let file = dir.path().join("n2");
+    let file_arg = file.display().to_string();
+    let mut cluster = Cluster::start_each(3, true, &|i, port| {
+        let mut a = vec!["-p", &port.to_string(), "--replicas", "2"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        a.extend(["--cluster-read-from".into(), "any".into()]);
+        if i == 2 {
+            a.extend(["-e".into(), file_arg.clone()]);
+        }
+        a
+    });
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let mut w = cluster.connect(0);
+    // n2's own copies (read_from any) until each key reads as `want`.
+    let until_on_n2 = |cluster: &Cluster, keys: &[String], want: &dyn Fn(&str) -> String| {
+        let mut r = cluster.connect(2);
+        let deadline = Instant::now() + CONVERGE_WITHIN;
+        for k in keys {
+            loop {
+                let got = get(&mut r, k);
+                if got == want(k) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{k} on n2: {got:?}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    let value = |round: &str, k: &str| {
+        let v = format!("{round}-{k}");
+        format!("VALUE {k} 5 {}\r\n{v}\r\nEND\r\n", v.len())
+    };
+    for (round, away) in [("stop", "stopped"), ("warm", "restarted warm")] {
+        let keys: Vec<String> = (0..200)
+            .map(|i| format!("del:{round}:{i}"))
+            .filter(|k| cluster.ring.replicas(k.as_bytes(), 2).any(|n| n == 2))
+            .collect();
+        assert!(keys.len() > 60, "{}", keys.len());
+        for k in &keys {
+            set(&mut w, k, &format!("old-{k}"));
+        }
+        until_on_n2(&cluster, &keys, &|k| value("old", k));
+
+        let pid = cluster.nodes[2].server.as_ref().unwrap().pid();
+        if round == "stop" {
+            common::stop(pid);
+        } else {
+            let status = cluster.nodes[2]
+                .server
+                .as_mut()
+                .unwrap()
+                .stop_with(libc::SIGUSR1);
+            assert!(status.success(), "{status:?}");
+        }
+        cluster.until_states(0, &[("n2", "down")], DETECT_WITHIN);
+        cluster.until_states(1, &[("n2", "down")], DETECT_WITHIN);
+        // Every key deleted; every third one set again.
+        let again = |i: usize| i.is_multiple_of(3);
+        for (i, k) in keys.iter().enumerate() {
+            w.send(format!("delete {k}\r\n").as_bytes());
+            assert_eq!(text(&w.read_line()), "DELETED\r\n", "{k}");
+            if again(i) {
+                set(&mut w, k, &format!("new-{k}"));
+            }
+        }
+        if round == "stop" {
+            common::signal(pid, libc::SIGCONT);
+        } else {
+            cluster.restart(2);
+            let restored = stat(&cluster.connect(2).stats(""), "restart_items_restored");
+            assert!(restored >= keys.len() as u64, "{away}: {restored} restored");
+        }
+        cluster.until_all_alive(CONVERGE_WITHIN);
+        let idx: std::collections::HashMap<&str, usize> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        until_on_n2(&cluster, &keys, &|k| {
+            if again(idx[k]) {
+                value("new", k)
+            } else {
+                "END\r\n".to_string()
+            }
+        });
+        let gaps: u64 = (0..2)
+            .map(|i| stat(&cluster.connect(i).stats(""), "replica_resync_gaps"))
+            .sum();
+        assert_eq!(gaps, 0, "{away}");
+    }
+}

@@ -20,6 +20,7 @@ mod admin;
 mod auth;
 mod binary;
 pub mod client;
+mod deletes;
 mod exec;
 mod http;
 mod long_get;
@@ -271,8 +272,9 @@ pub(crate) struct Core {
     /// Replies held for their replicas (`replication_ack = "all"`), by key.
     acks: std::collections::HashMap<u64, replicate::Held>,
     next_ack: u64,
-    /// Walks of the store for members that came back (resync.rs).
-    resync: Vec<resync::Resync>,
+    /// Walks of the store for members that came back, the delete log
+    /// (resync.rs).
+    resync: resync::Resyncs,
     wake: WakeTarget,
     /// `stats` requests waiting for other shards' snapshots.
     gathers: Slots<Gather>,
@@ -462,6 +464,7 @@ impl Core {
         }
         let http_token = shared.http_token.current();
         let log = shared.logger.shard_log(id);
+        let resync = resync::Resyncs::new(shared.cluster.as_ref());
         let mut core = Core {
             id,
             shared,
@@ -480,7 +483,7 @@ impl Core {
             http_token,
             acks: std::collections::HashMap::new(),
             next_ack: 0,
-            resync: Vec::new(),
+            resync,
             wake,
             gathers: Slots::default(),
             prefetch: Prefetch::new(),

@@ -166,9 +166,8 @@ impl Core {
                 set_record(&it, &mut record)
             }
             (None, Some((cas, _))) => {
-                record.extend_from_slice(b"md ");
-                proto::base64::encode(&key, &mut record);
-                record.extend_from_slice(format!(" b E{cas} Y q\r\n").as_bytes());
+                delete_record(&key, cas, &mut record);
+                self.log_delete(&key, cas);
             }
             _ => return (0, 0),
         }
@@ -215,6 +214,7 @@ impl Core {
         }
         .run(request, hash, out);
         let Some(b) = before else {
+            self.replica_delete_applied(request, hash);
             return (outcome, None);
         };
         if !self.ack_all() {
@@ -246,6 +246,24 @@ impl Core {
                 );
                 (outcome, Some(id))
             }
+        }
+    }
+
+    /// A replica's delete (`md ... E<cas> Y`) that left the key absent here
+    /// is logged as the owner's is: this node may be the acting owner when a
+    /// member that missed it comes back.
+    fn replica_delete_applied(&mut self, request: &Request<'_>, hash: u64) {
+        let Request::MetaDelete(m) = request else {
+            return;
+        };
+        let Some(cas) = m.flags.new_cas().filter(|_| m.flags.if_newer()) else {
+            return;
+        };
+        let mut buf: proto::meta::KeyBuf = [0; _];
+        let key = m.key.decode(&mut buf);
+        if self.store.peek(HashedKey::with_hash(key, hash)).is_none() {
+            let key = key.to_vec();
+            self.log_delete(&key, cas);
         }
     }
 
@@ -317,6 +335,14 @@ pub(super) fn set_record(it: &store::ItemView<'_>, record: &mut Vec<u8>) {
     record.extend_from_slice(line.as_bytes());
     record.extend_from_slice(it.value);
     record.extend_from_slice(b"\r\n");
+}
+
+/// The replica record of a delete of `key`, whose item had `cas`: `md <key>
+/// b E<cas> Y q` (delete only an item not newer than that).
+pub(super) fn delete_record(key: &[u8], cas: u64, record: &mut Vec<u8>) {
+    record.extend_from_slice(b"md ");
+    proto::base64::encode(key, record);
+    record.extend_from_slice(format!(" b E{cas} Y q\r\n").as_bytes());
 }
 
 /// The reply to a write that a live replica may not hold: memcached's

@@ -1,43 +1,112 @@
 //! Re-sync of a node that comes back (issue 12 "warm-up", issue 15 "a node
 //! that returns warm"): when membership says a member is live again, every
-//! shard of every other node walks its store and ships, as replica records
-//! (`ms ... Y`: apply only if newer), each live item whose replica set in the
-//! new ring includes that member.
+//! shard of every other node ships it, as replica records (`Y`: apply only if
+//! newer), first the deletes of its keys made while it was away (the delete
+//! log, deletes.rs), then each live item whose replica set in the new ring
+//! includes it, from a walk of the store.
 //!
 //! ```text
+//!   check_membership: node n live ─► down   down_since[n] = now
+//!   replicated key deleted here ─► DeleteLog::push(now, key, cas)   (gossip, replicas > 1)
 //!   check_membership: node n down ─► live   (replicas > 1)
-//!        └─► resync[n] = cursor at the store's first page
-//!   every loop turn: Store::walk(cursor, 512 chunks) ─► items whose replicas ∋ n
-//!        └─► at most 32 records, and no more than the link to n has room for
-//!            ─► effect_on_node(n, ms <key> .. E<cas> Y q)      (not waited for)
+//!        └─► resync[n] = deletes from down_since[n] - margin, cursor at the store's first page
+//!   every loop turn, at most 32 records, and no more than the link to n has room for:
+//!        deletes of keys whose replicas ∋ n   ─► md <key> b E<cas> Y q
+//!        then Store::walk(cursor, 512 chunks) ─► items whose replicas ∋ n
+//!                                             ─► ms <key> .. E<cas> Y q
+//!        each ─► effect_on_node(n, record)    (not waited for)
 //! ```
 //!
 //! So a node that was down or cut off gets the writes it missed (the acting
-//! owner's, and a replica's) and one that came back empty is filled again;
-//! the `Y` rule keeps whichever copy has the greater CAS, so a record older
-//! than what the returning node holds changes nothing, and records meeting
-//! live writes order by CAS as replica records always do. The walk visits
-//! each item present throughout once; one stored meanwhile is shipped by the
-//! write itself. Only with replicas (R > 1): their CAS clocks start at the
-//! wall clock's microseconds, so CAS order across nodes is time order. A
-//! record the link cannot take (it failed) is lost, counted in
-//! `replica_dropped`; the walk goes on.
+//! owner's, and a replica's), loses what was deleted meanwhile, and one that
+//! came back empty is filled again; the `Y` rule keeps whichever copy has the
+//! greater CAS, so a record older than what the returning node holds changes
+//! nothing (a delete removes only an item not newer than the deleted one),
+//! and records meeting live writes order by CAS as replica records always
+//! do. The walk visits each item present throughout once; one stored
+//! meanwhile is shipped by the write itself. Only with replicas (R > 1):
+//! their CAS clocks start at the wall clock's microseconds, so CAS order
+//! across nodes is time order. A record the link cannot take (it failed) is
+//! lost, counted in `replica_dropped`; the walk goes on. The deletes are
+//! kept from `margin` (the detection time) before the member was declared
+//! down, since it may have stopped hearing writes that long before; a log
+//! that overflowed since then is a gap (`replica_resync_gaps`, logged).
 
-use store::WalkCursor;
+use store::{RelTime, WalkCursor};
 
 use super::Core;
-use super::replicate::set_record;
+use super::deletes::DeleteLog;
+use super::replicate::{delete_record, set_record};
 
 /// Chunks one turn examines per returning node.
 const WALK_BUDGET: usize = 512;
 /// Records one turn ships per returning node, at most.
 const RECORDS_PER_TURN: usize = 32;
 
+/// Bytes of deleted keys each shard keeps for members that come back.
+const DELETE_LOG_BYTES: usize = 4 << 20;
+
 /// One returning node's walk.
-pub(super) struct Resync {
+struct Walk {
     node: usize,
+    /// The next entry of the delete log to ship, and the end at the start.
+    deletes: u64,
+    deletes_end: u64,
     cursor: WalkCursor,
     shipped: u64,
+}
+
+/// A shard's re-syncs: the walks under way, the delete log, and when each
+/// member was declared down.
+pub(super) struct Resyncs {
+    walks: Vec<Walk>,
+    deletes: DeleteLog,
+    /// By ring index: when (store time) membership declared it down.
+    down_since: Vec<Option<RelTime>>,
+    /// Seconds before a member was declared down from which deletes are
+    /// shipped to it on its return (its detection time, and some).
+    margin: u32,
+    /// Whether deletes are logged at all (gossip membership, replicas > 1).
+    logging: bool,
+}
+
+impl Resyncs {
+    pub fn new(plan: Option<&crate::config::ClusterPlan>) -> Resyncs {
+        let gossip = plan.and_then(|p| p.gossip.as_ref().filter(|_| p.replicas > 1));
+        let margin = gossip.map_or(0, |g| {
+            let detect = g.probe_period * 3 + g.probe_rtt + g.suspect_to_down;
+            detect.as_secs() as u32 + 2
+        });
+        Resyncs {
+            walks: Vec::new(),
+            deletes: DeleteLog::new(if gossip.is_some() {
+                DELETE_LOG_BYTES
+            } else {
+                0
+            }),
+            down_since: vec![None; plan.map_or(0, |p| p.peers.members.len())],
+            margin,
+            logging: gossip.is_some(),
+        }
+    }
+
+    /// The oldest time a delete may still have to be shipped from.
+    fn keep_from(&self, now: RelTime) -> RelTime {
+        self.down_since
+            .iter()
+            .flatten()
+            .copied()
+            .min()
+            .unwrap_or(now)
+            .saturating_sub(self.margin)
+    }
+
+    /// Membership declared `node` down at `now`.
+    pub fn member_down(&mut self, node: usize, now: RelTime) {
+        if let Some(d) = self.down_since.get_mut(node) {
+            d.get_or_insert(now);
+        }
+    }
 }
 
 impl Core {
@@ -47,17 +116,40 @@ impl Core {
         let Some(plan) = self.shared.cluster.as_ref() else {
             return;
         };
+        let r = &mut self.resync;
+        let down_since = r.down_since.get_mut(node).and_then(Option::take);
         if plan.replicas < 2 || node == plan.peers.this_node {
             return;
         }
-        self.resync.retain(|r| r.node != node);
-        self.resync.push(Resync {
+        r.walks.retain(|w| w.node != node);
+        // A member never seen live (down since the start-up grace) is
+        // shipped every delete still kept.
+        let since = down_since.map_or(0, |t| t.saturating_sub(r.margin));
+        let gap = r.logging && !r.deletes.covers(since);
+        r.walks.push(Walk {
             node,
+            deletes: r.deletes.first_since(since),
+            deletes_end: r.deletes.end(),
             cursor: WalkCursor::default(),
             shipped: 0,
         });
         let name = self.member_name(node);
+        if gap {
+            self.stats.replica_resync_gaps += 1;
+            tracing::warn!(shard = self.id, node = %name, "the delete log overflowed while the member was away: deletes made meanwhile may not reach it");
+        }
         tracing::info!(shard = self.id, node = %name, "re-sync of a returning member started");
+    }
+
+    /// A replicated key was deleted here (its item had `cas`): kept for
+    /// members that are away or may be about to be declared so.
+    pub(super) fn log_delete(&mut self, key: &[u8], cas: u64) {
+        let r = &mut self.resync;
+        if r.logging {
+            let now = self.store.now();
+            let keep_from = r.keep_from(now);
+            r.deletes.push(now, key, cas, keep_from);
+        }
     }
 
     fn member_name(&self, node: usize) -> String {
@@ -70,27 +162,27 @@ impl Core {
 
     /// Whether a walk is under way (the loop then does not sleep long).
     pub(super) fn resyncing(&self) -> bool {
-        !self.resync.is_empty()
+        !self.resync.walks.is_empty()
     }
 
     /// One turn of every walk under way.
     pub(super) fn resync_step(&mut self) {
-        if self.resync.is_empty() {
+        if self.resync.walks.is_empty() {
             return;
         }
         let (Some(replicas), Some(view)) = (
             self.shared.cluster.as_ref().map(|p| p.replicas),
             self.view.clone(),
         ) else {
-            self.resync.clear();
+            self.resync.walks.clear();
             return;
         };
         let mut i = 0;
-        while i < self.resync.len() {
-            let node = self.resync[i].node;
+        while i < self.resync.walks.len() {
+            let node = self.resync.walks[i].node;
             if !view.is_live(node) {
                 // Down again: its next return starts a new walk.
-                self.resync.swap_remove(i);
+                self.resync.walks.swap_remove(i);
                 continue;
             }
             let room = self.links.room(node).min(RECORDS_PER_TURN);
@@ -98,19 +190,39 @@ impl Core {
                 i += 1;
                 continue;
             }
+            let mine = |key: &[u8]| view.ring.replicas(key, replicas).any(|n| n == node);
             let mut records: Vec<Vec<u8>> = Vec::new();
-            let next = self.store.walk(self.resync[i].cursor, WALK_BUDGET, |it| {
-                if !view.ring.replicas(it.key, replicas).any(|n| n == node) {
-                    return true;
+            let Resyncs { walks, deletes, .. } = &mut self.resync;
+            let w = &mut walks[i];
+            while records.len() < room && w.deletes < w.deletes_end {
+                let Some((d, next)) = deletes.get(w.deletes) else {
+                    w.deletes = w.deletes_end;
+                    break;
+                };
+                w.deletes = next;
+                if mine(d.key) {
+                    let mut record = Vec::with_capacity(d.key.len() * 2 + 32);
+                    delete_record(d.key, d.cas, &mut record);
+                    records.push(record);
                 }
-                if records.len() == room {
-                    return false;
-                }
-                let mut record = Vec::with_capacity(it.key.len() * 2 + it.value.len() + 48);
-                set_record(&it, &mut record);
-                records.push(record);
-                true
-            });
+            }
+            // The items once every delete is out.
+            let next = if w.deletes < w.deletes_end {
+                Some(w.cursor)
+            } else {
+                self.store.walk(w.cursor, WALK_BUDGET, |it| {
+                    if !mine(it.key) {
+                        return true;
+                    }
+                    if records.len() == room {
+                        return false;
+                    }
+                    let mut record = Vec::with_capacity(it.key.len() * 2 + it.value.len() + 48);
+                    set_record(&it, &mut record);
+                    records.push(record);
+                    true
+                })
+            };
             for record in &records {
                 if self.effect_on_node(node, record, None) {
                     self.stats.replica_resynced += 1;
@@ -118,16 +230,16 @@ impl Core {
                     self.stats.replica_dropped += 1;
                 }
             }
-            let r = &mut self.resync[i];
-            r.shipped += records.len() as u64;
+            let w = &mut self.resync.walks[i];
+            w.shipped += records.len() as u64;
             match next {
                 Some(cursor) => {
-                    r.cursor = cursor;
+                    w.cursor = cursor;
                     i += 1;
                 }
                 None => {
-                    let shipped = r.shipped;
-                    self.resync.swap_remove(i);
+                    let shipped = w.shipped;
+                    self.resync.walks.swap_remove(i);
                     let name = self.member_name(node);
                     tracing::info!(shard = self.id, node = %name, records = shipped, "re-sync of a returning member done");
                 }

@@ -67,6 +67,7 @@ pub struct ShardStats {
     pub replica_unconfirmed: u64,
     /// Replica records sent by the re-sync of a member that came back.
     pub replica_resynced: u64,
+    pub replica_resync_gaps: u64,
     /// Latency histograms per command family, when they are on.
     pub latency: Option<Box<latency::Latency>>,
 }

@@ -279,8 +279,11 @@ impl Core {
         };
         for node in 0..view.members.len() {
             match (old.is_live(node), view.is_live(node)) {
-                (true, false) if self.links.in_flight(node) > 0 => {
-                    self.fail_link(node, Failure::MemberDown)
+                (true, false) => {
+                    self.resync.member_down(node, self.store.now());
+                    if self.links.in_flight(node) > 0 {
+                        self.fail_link(node, Failure::MemberDown)
+                    }
                 }
                 (false, true) => {
                     self.links.revive(node);

@@ -36,6 +36,7 @@ fn shard(base: u64) -> ShardStats {
         replica_dropped: base + 24,
         replica_unconfirmed: base + 25,
         replica_resynced: base + 26,
+        replica_resync_gaps: base + 27,
         latency: None,
     }
 }
