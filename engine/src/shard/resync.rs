@@ -75,7 +75,7 @@ impl Resyncs {
         let gossip = plan.and_then(|p| p.gossip.as_ref().filter(|_| p.replicas > 1));
         let margin = gossip.map_or(0, |g| {
             let detect = g.probe_period * 3 + g.probe_rtt + g.suspect_to_down;
-            detect.as_secs() as u32 + 2
+            detect.as_secs_f64().ceil() as u32 + 2
         });
         Resyncs {
             walks: Vec::new(),
