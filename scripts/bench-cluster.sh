@@ -64,26 +64,6 @@ ticks() {
   echo "$t"
 }
 
-# stat_of PORT SECTION NAME: one value of `stats SECTION` (SECTION "" for plain stats).
-stat_of() {
-  python3 - "$@" <<'PY'
-import socket, sys
-port, section, name = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-s = socket.create_connection(("127.0.0.1", port))
-s.sendall(("stats %s\r\n" % section).strip().encode() + b"\r\n")
-buf = b""
-while not buf.endswith(b"END\r\n"):
-    buf += s.recv(65536)
-for line in buf.decode().split("\r\n"):
-    f = line.split()
-    if len(f) == 3 and f[1] == name:
-        print(f[2])
-        break
-else:
-    print(0)
-PY
-}
-
 # measure PART DEPTH KIND ROUND ENTRY_PID "OTHER_PIDS" FWD_PORT LOADGEN-ARGS...: one
 # `run`, with the CPU ticks of the entry process and of the others around it, and a's
 # forwarded counter (FWD_PORT "" for none), appended to $OUT/runs.tsv.

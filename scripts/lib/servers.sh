@@ -60,3 +60,24 @@ start_servers() {
 
 # The median of the numbers on standard input, one a line.
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# stat_of PORT SECTION NAME: one value of `stats SECTION` (SECTION "" for plain stats;
+# 0 when absent).
+stat_of() {
+  python3 - "$@" <<'PY'
+import socket, sys
+port, section, name = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(("stats %s\r\n" % section).strip().encode() + b"\r\n")
+buf = b""
+while not buf.endswith(b"END\r\n"):
+    buf += s.recv(65536)
+for line in buf.decode().split("\r\n"):
+    f = line.split()
+    if len(f) == 3 and f[1] == name:
+        print(f[2])
+        break
+else:
+    print(0)
+PY
+}

@@ -10,7 +10,7 @@
 //!   replicated key deleted here ─► DeleteLog::push(now, key, cas)   (gossip, replicas > 1)
 //!   check_membership: node n down ─► live   (replicas > 1)
 //!        └─► resync[n] = deletes from down_since[n] - margin, cursor at the store's first page
-//!   every loop turn, at most 32 records, and no more than the link to n has room for:
+//!   every loop turn, at most 32 records, and only while the link to n has fewer than 128 in flight:
 //!        deletes of keys whose replicas ∋ n   ─► md <key> b E<cas> Y q
 //!        then Store::walk(cursor, 512 chunks) ─► items whose replicas ∋ n
 //!                                             ─► ms <key> .. E<cas> Y q
@@ -42,6 +42,12 @@ use super::replicate::{delete_record, set_record};
 const WALK_BUDGET: usize = 512;
 /// Records one turn ships per returning node, at most.
 const RECORDS_PER_TURN: usize = 32;
+/// Requests in flight on the link to the returning node above which the
+/// walk waits: the client requests and replica records that share the link
+/// queue behind at most this many re-sync records (with the link's own bound,
+/// `cluster.max_in_flight`, they queued behind thousands: p99 of a loaded
+/// node rose from 0.8 to 95 ms while it re-synced a member; docs/benchmarks.md).
+const MAX_IN_FLIGHT: usize = 128;
 
 /// Bytes of deleted keys each shard keeps for members that come back.
 const DELETE_LOG_BYTES: usize = 4 << 20;
@@ -185,7 +191,11 @@ impl Core {
                 self.resync.walks.swap_remove(i);
                 continue;
             }
-            let room = self.links.room(node).min(RECORDS_PER_TURN);
+            let room = self
+                .links
+                .room(node)
+                .min(RECORDS_PER_TURN)
+                .min(MAX_IN_FLIGHT.saturating_sub(self.links.in_flight(node)));
             if room == 0 {
                 i += 1;
                 continue;
