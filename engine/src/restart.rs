@@ -190,6 +190,65 @@ fn in_memory_fs(path: &Path) -> Option<bool> {
     Some(matches!(st.f_type as i64, TMPFS | HUGETLBFS | RAMFS))
 }
 
+/// Whether a tmpfs mount with these super options gives its files' shared
+/// mappings transparent huge pages (the arena asks with MADV_HUGEPAGE, which
+/// `huge=advise` honours), given the system's `shmem_enabled` setting.
+fn tmpfs_huge(super_options: &str, shmem_enabled: &str) -> bool {
+    let mount = super_options
+        .split(',')
+        .find_map(|o| o.strip_prefix("huge="))
+        .unwrap_or("never");
+    let system = shmem_enabled
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix('[')?.strip_suffix(']'))
+        .unwrap_or("never");
+    system == "force" || (system != "deny" && matches!(mount, "always" | "within_size" | "advise"))
+}
+
+/// The fs type and super options of the mount holding `dir` (the longest
+/// mount point that is a prefix of it) in a `/proc/self/mountinfo` text.
+fn mount_of<'a>(mountinfo: &'a str, dir: &Path) -> Option<(&'a str, &'a str)> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (before, after) = line.split_once(" - ")?;
+            let point = before.split(' ').nth(4)?;
+            let mut after = after.split(' ');
+            let (fstype, _source, options) = (after.next()?, after.next()?, after.next()?);
+            dir.starts_with(point)
+                .then_some((point.len(), fstype, options))
+        })
+        .max_by_key(|m| m.0)
+        .map(|(_, fstype, options)| (fstype, options))
+}
+
+/// Warns when the memory file's tmpfs keeps it in 4 KiB pages: the arena then
+/// costs TLB misses the anonymous one (transparent huge pages) does not
+/// (12% of depth-16 throughput measured, docs/benchmarks.md).
+fn warn_if_small_pages(path: &Path) {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (Ok(dir), Ok(mountinfo)) = (
+        dir.canonicalize(),
+        std::fs::read_to_string("/proc/self/mountinfo"),
+    ) else {
+        return;
+    };
+    let shmem = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/shmem_enabled")
+        .unwrap_or_default();
+    if let Some(("tmpfs", options)) = mount_of(&mountinfo, &dir)
+        && !tmpfs_huge(options, &shmem)
+    {
+        tracing::warn!(
+            file = %path.display(),
+            "the memory file's tmpfs uses 4 KiB pages (no huge= mount option): expect lower \
+             throughput than without -e; mount it with huge=within_size (tuning/README.md)"
+        );
+    }
+}
+
 impl Plan {
     /// Opens (or creates) the memory file for `shards` regions of `region_len` bytes and
     /// decides whether this start is warm. Errors only for what must stop the start:
@@ -203,6 +262,8 @@ impl Plan {
                 "the memory file is on a disk filesystem: every item write may reach the \
                  disk; put it on tmpfs or hugetlbfs (docs/tuning.md)"
             );
+        } else {
+            warn_if_small_pages(path);
         }
         let meta_path = meta_path(path);
         let meta = match std::fs::read(&meta_path) {
@@ -355,6 +416,54 @@ impl MemoryFile {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_tmpfs_gives_huge_pages_only_when_its_mount_or_the_system_says_so() {
+        use super::tmpfs_huge;
+        let never = "always within_size advise [never] deny force";
+        assert!(!tmpfs_huge("rw,size=24683792k", never));
+        assert!(tmpfs_huge("rw,size=1g,huge=always", never));
+        assert!(tmpfs_huge("rw,huge=within_size", never));
+        assert!(tmpfs_huge("rw,huge=advise", never));
+        assert!(!tmpfs_huge("rw,huge=never", never));
+        assert!(tmpfs_huge(
+            "rw",
+            "always within_size advise never deny [force]"
+        ));
+        assert!(!tmpfs_huge(
+            "rw,huge=always",
+            "always within_size advise never [deny] force"
+        ));
+    }
+
+    #[test]
+    fn the_mount_of_a_path_is_the_longest_mount_point_above_it() {
+        use super::mount_of;
+        use std::path::Path;
+        let info = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw,errors=remount-ro
+30 22 0:26 / /dev rw,nosuid shared:2 - devtmpfs udev rw,size=100k
+31 30 0:27 / /dev/shm rw,nosuid,nodev shared:3 - tmpfs tmpfs rw,size=24683792k
+40 22 0:40 / /mnt/cchuge rw,relatime shared:9 - tmpfs tmpfs rw,size=4g,huge=always
+";
+        assert_eq!(
+            mount_of(info, Path::new("/dev/shm")),
+            Some(("tmpfs", "rw,size=24683792k"))
+        );
+        assert_eq!(
+            mount_of(info, Path::new("/mnt/cchuge/x")),
+            Some(("tmpfs", "rw,size=4g,huge=always"))
+        );
+        assert_eq!(
+            mount_of(info, Path::new("/var/lib")),
+            Some(("ext4", "rw,errors=remount-ro"))
+        );
+        // A mount point that is a string prefix but not a path prefix.
+        assert_eq!(
+            mount_of(info, Path::new("/devices")).map(|m| m.0),
+            Some("ext4")
+        );
+    }
+
     use super::*;
 
     fn dir() -> tempfile::TempDir {
