@@ -19,10 +19,9 @@
 //! stored item's (or equal, with greater value bytes, then flags: CAS values
 //! carry the node and shard that made them, so two writers never tie, but a
 //! copy applied twice does, and every node must pick the same), a delete
-//! only if the stored CAS is not greater
-//! than the deleted item's, and every applied CAS advances the replica
-//! store's CAS clock (`Store::observe_cas`), so the next owner's writes order
-//! after it.
+//! only if the stored CAS is not greater than the deleted item's, and every
+//! applied CAS advances the replica store's CAS clock (`Store::observe_cas`),
+//! so the next owner's writes order after it.
 //!
 //! Acknowledgement: with "all" (the default) the client's reply is held
 //! (`Held`: a place in its reply queue, or the shard that forwarded the
