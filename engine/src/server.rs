@@ -302,7 +302,8 @@ pub fn run(config: Config, reload: Reload) -> Result<(), StartError> {
     };
     let mut memory = match &config.memory.file {
         Some(path) => {
-            let region = store::Store::arena_len(&config.store_config(0, shards, 0, 0));
+            let region =
+                store::Store::arena_len(&config.store_config(0, shards, 0, 0, cluster.as_ref()));
             let plan = crate::restart::Plan::prepare(Path::new(path), shards, region)?;
             if let Some(why) = &plan.cold {
                 tracing::warn!("warm restart not possible, starting with an empty cache: {why}");

@@ -13,6 +13,33 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{ByteSize, Config, ConfigError};
 
+/// CAS values in a cluster carry the node's index in the member list (7 bits)
+/// above the shard id (7 bits), so no two shards of the cluster make one
+/// value. The layout is fixed, not derived from a node's own `-t` or member
+/// count: every node reads the counter out of values the others made
+/// (`Store::observe_cas`), so all must agree on it.
+///
+/// ```text
+///   63                           14 13       7 6        0
+///   +------------------------------+----------+----------+
+///   | counter (50 bits)            | node     | shard    |
+///   +------------------------------+----------+----------+
+/// ```
+///
+/// One node (no cluster) keeps the store's default, the shard id in 10 bits.
+pub const CAS_NODE_BITS: u32 = 7;
+pub const CAS_SHARD_BITS: u32 = 7;
+/// The most members a cluster holds, and shards a cluster node runs.
+pub const MAX_MEMBERS: usize = 1 << CAS_NODE_BITS;
+pub const MAX_CLUSTER_SHARDS: usize = 1 << CAS_SHARD_BITS;
+
+/// Unix time of 2026-01-01T00:00:00Z: with replicas, a shard's CAS counter
+/// starts at the microseconds since then (`Core::start_cas_clock`). The 50
+/// counter bits hold 2^50 µs, 35.7 years: the start value reaches the top in
+/// September 2061, where it saturates (`CasLayout::cas`) and CAS values stop
+/// being unique. Microseconds since 1970 (2^50.7) would not fit.
+pub const CAS_CLOCK_EPOCH_UNIX: u64 = 1_767_225_600;
+
 /// `[cluster]`, and the `--cluster-*` flags.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -191,6 +218,15 @@ pub struct GossipPlan {
 }
 
 impl ClusterPlan {
+    /// The CAS layout of this node's shard `shard` (see [`CAS_NODE_BITS`]).
+    pub fn cas_layout(&self, shard: usize) -> store::CasLayout {
+        debug_assert!(self.peers.this_node < MAX_MEMBERS && shard < MAX_CLUSTER_SHARDS);
+        store::CasLayout {
+            tag: ((self.peers.this_node << CAS_SHARD_BITS) | shard) as u64,
+            tag_bits: CAS_NODE_BITS + CAS_SHARD_BITS,
+        }
+    }
+
     /// The socket address of every member, by ring index, resolved once at
     /// start (a name that does not resolve is a start-up error: the ring
     /// would otherwise place keys on a node nobody can reach).
@@ -264,6 +300,15 @@ impl Config {
             (Some(n), false) => n,
         };
         let parsed = Peers::parse(node, peers).map_err(|e| ConfigError(e.to_string()))?;
+        if parsed.members.len() > MAX_MEMBERS {
+            return Err(ConfigError::setting(
+                "cluster.peers",
+                format!(
+                    "{} members are more than a cluster holds ({MAX_MEMBERS}: CAS values carry {CAS_NODE_BITS} bits of node index)",
+                    parsed.members.len()
+                ),
+            ));
+        }
         let ring = Ring::new(&parsed.members, c.ring.0)
             .map_err(|e| ConfigError(format!("invalid setting cluster.peers: {e}")))?;
         let ms = |name: &str, v: u64, fix: &str| {
@@ -403,6 +448,63 @@ mod tests {
         assert_eq!(plan.request_timeout, Duration::from_secs(2));
         let addrs = plan.resolve().unwrap();
         assert_eq!(addrs[2], "127.0.0.1:7003".parse().unwrap());
+    }
+
+    #[test]
+    fn cas_values_carry_the_node_and_more_than_the_layout_holds_is_refused() {
+        use super::super::CoreList;
+        use store::CasLayout;
+        let mut c = with(
+            Some("c"),
+            "a=127.0.0.1:7001,b=127.0.0.1:7002,c=127.0.0.1:7003",
+        );
+        let plan = c.cluster_plan().unwrap().unwrap();
+        let want = CasLayout {
+            tag: (2 << 7) | 3,
+            tag_bits: 14,
+        };
+        assert_eq!(plan.cas_layout(3), want);
+        assert_eq!(c.store_config(3, 4, 0, 0, Some(&plan)).cas_layout(), want);
+        // One node keeps the store's layout: the shard id in 10 bits.
+        let one = Config::default().store_config(3, 4, 0, 0, None);
+        assert_eq!(one.cas_layout, None);
+        assert_eq!(one.cas_layout(), CasLayout::shard(3));
+
+        let members = |n: usize| {
+            (0..n)
+                .map(|i| format!("n{i}=127.0.0.1:{}", 10000 + i))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let err = with(Some("n0"), &members(129)).validate().unwrap_err();
+        assert!(
+            err.0
+                .starts_with("invalid setting cluster.peers: 129 members"),
+            "{err}"
+        );
+        assert!(err.0.contains("128"), "{err}");
+        with(Some("n127"), &members(128)).validate().unwrap();
+
+        c.shards.cores = CoreList::List((0..200).collect());
+        c.memory.limit_mb = 1024;
+        c.shards.count = 129;
+        let err = c.shard_cores().unwrap_err();
+        assert!(
+            err.0.starts_with("invalid setting shards.count: 129"),
+            "{err}"
+        );
+        assert!(err.0.contains("use -t <= 128"), "{err}");
+        c.shards.count = 128;
+        assert_eq!(c.shard_cores().unwrap().len(), 128);
+        // Without a count a cluster node runs at most 128 shards; one node more.
+        c.shards.count = 0;
+        assert_eq!(c.shard_cores().unwrap().len(), 128);
+        let mut one = Config::default();
+        one.shards.cores = CoreList::List((0..200).collect());
+        one.memory.limit_mb = 1024;
+        assert_eq!(one.shard_cores().unwrap().len(), 200);
+        one.shards.count = 129;
+        assert_eq!(one.shard_cores().unwrap().len(), 129);
     }
 
     #[test]

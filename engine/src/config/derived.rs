@@ -5,7 +5,7 @@
 use runtime::RingConfig;
 use store::StoreConfig;
 
-use super::Config;
+use super::{ClusterPlan, Config};
 
 /// The version `version` answers and `-V` prints: the memcached protocol level
 /// implemented first (clients pick protocol rules from it), then our own.
@@ -40,13 +40,15 @@ impl Config {
 
     /// Store settings for shard `shard` of `shards`, pinned to `core`, in a
     /// process that started at unix time `started_unix` (the store's clock
-    /// counts from [`CLOCK_START`] then).
+    /// counts from [`CLOCK_START`] then), a member of `cluster` if given (its
+    /// CAS values then carry this node's index too, `ClusterPlan::cas_layout`).
     pub fn store_config(
         &self,
         shard: usize,
         shards: usize,
         core: usize,
         started_unix: u64,
+        cluster: Option<&ClusterPlan>,
     ) -> StoreConfig {
         let m = &self.memory;
         StoreConfig {
@@ -60,6 +62,7 @@ impl Config {
             eviction: m.eviction,
             evictions: !self.server.disable_evictions,
             shard_id: shard as u16,
+            cas_layout: cluster.map(|p| p.cas_layout(shard)),
             process_started: started_unix.saturating_sub(u64::from(CLOCK_START)).max(1),
             ..StoreConfig::default()
         }

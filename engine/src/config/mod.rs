@@ -598,6 +598,14 @@ impl Config {
                 "names no core this process may run on",
             ));
         }
+        let plan = self.cluster_plan()?;
+        // A cluster node's CAS values hold fewer bits of shard id than one
+        // node's (cluster::CAS_SHARD_BITS).
+        let max = if plan.is_some() {
+            cluster::MAX_CLUSTER_SHARDS
+        } else {
+            1024
+        };
         let count = if self.shards.count == 0 {
             // One shard per core, but no more than the memory limit can give
             // two slab pages each (the least a store runs with): `-m 3` on a
@@ -605,7 +613,7 @@ impl Config {
             // holding more than `-m`. An explicit count is honoured or refused.
             let page = self.slab_page() as u64;
             let fits = ((self.memory.limit_mb << 20) / (2 * page)).max(1) as usize;
-            available.len().min(fits)
+            available.len().min(fits).min(max)
         } else {
             self.shards.count
         };
@@ -615,11 +623,20 @@ impl Config {
                 format!("{count} is more than 1024 (use -t <= cores)"),
             ));
         }
+        if count > max {
+            return Err(ConfigError::setting(
+                "shards.count",
+                format!(
+                    "{count} is more than a cluster node runs ({max}: CAS values carry {} bits of shard id; use -t <= {max})",
+                    cluster::CAS_SHARD_BITS
+                ),
+            ));
+        }
         // Several nodes of one cluster on one host (tests, small set-ups) would
         // otherwise all pin their shards to the first allowed cores: with
         // "all", node k starts k * count cores further on, so `-t 1` nodes
         // spread over the allowed set (`taskset` narrows it).
-        let offset = match (&self.shards.cores, self.cluster_plan()?) {
+        let offset = match (&self.shards.cores, plan) {
             (CoreList::All, Some(plan)) => plan.peers.this_node * count,
             _ => 0,
         };

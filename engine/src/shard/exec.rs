@@ -344,12 +344,12 @@ impl Exec<'_> {
 
     /// Whether a replica record setting `key` to `value` and `flags` with
     /// `cas` loses to the stored item: its CAS is greater, or equal with a
-    /// value and flags that are not smaller. CAS values are counters per
-    /// shard, kept in step across nodes by the records they apply, so two
-    /// nodes that both took writes of one key (a partition, a failover) can
-    /// give different versions the same CAS; the bytes then decide, the same
-    /// way on every node, so both copies converge on one (a copy equal to
-    /// the stored one changes nothing).
+    /// value and flags that are not smaller. A cluster's CAS values carry the
+    /// node and shard that made them (`ClusterPlan::cas_layout`), so two
+    /// writers never give two versions one CAS; a tie is a copy applied twice
+    /// (a re-sync of an item the replica already has), which changes nothing,
+    /// or two versions a client gave one `E`. The bytes then decide, the same
+    /// way on every node, so copies still converge on one.
     fn newer_or_tie_stored(
         &mut self,
         key: &[u8],

@@ -160,9 +160,13 @@ pub fn run(params: ShardParams) {
     }
     drop(wake_tx);
     let Ok(mesh) = mesh_rx.recv() else { return };
-    let store_config = shared
-        .config
-        .store_config(id, shared.shards, core, shared.started_unix);
+    let store_config = shared.config.store_config(
+        id,
+        shared.shards,
+        core,
+        shared.started_unix,
+        shared.cluster.as_ref(),
+    );
     let (store, saved_tx) = match memory {
         None => match Store::new(store_config) {
             Ok(s) => (s, None),

@@ -16,12 +16,12 @@
 //! a replica record (`Y`), so records do not bounce. Ordering: records of
 //! one key leave one shard over one link, in order; across an owner change
 //! the `Y` rule decides: a set applies only if its CAS is greater than the
-//! stored item's (or equal, with greater value bytes, then flags: two nodes
-//! that both took writes of a key can give two versions one CAS, and every
-//! node must pick the same), a delete only if the stored CAS is not greater
-//! than the deleted item's, and every applied CAS advances the replica
-//! store's CAS clock (`Store::observe_cas`), so the next owner's writes order
-//! after it.
+//! stored item's (or equal, with greater value bytes, then flags: CAS values
+//! carry the node and shard that made them, so two writers never tie, but a
+//! copy applied twice does, and every node must pick the same), a delete
+//! only if the stored CAS is not greater than the deleted item's, and every
+//! applied CAS advances the replica store's CAS clock (`Store::observe_cas`),
+//! so the next owner's writes order after it.
 //!
 //! Acknowledgement: with "all" (the default) the client's reply is held
 //! (`Held`: a place in its reply queue, or the shard that forwarded the
@@ -36,7 +36,7 @@
 //! "owner" the reply leaves after the owner's store applied the write and
 //! the records follow; one that cannot be queued is dropped (counted).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proto::{ErrorReply, Request, ServerError};
 use store::HashedKey;
@@ -45,6 +45,7 @@ use super::Core;
 use super::client::Client;
 use super::exec::{Exec, Outcome};
 use super::mesh::{Kind, Origin};
+use crate::config::cluster::CAS_CLOCK_EPOCH_UNIX;
 
 /// The state of the key before a write that may have to be shipped.
 pub(super) struct Before {
@@ -104,17 +105,20 @@ pub(super) fn reads_only(request: &Request<'_>) -> bool {
 }
 
 impl Core {
-    /// With replicas, this shard's CAS values start at the wall clock's
-    /// microseconds (in the store's counter bits): a node that restarts
-    /// empty then makes CAS values greater than any it or its replicas made
-    /// before (as long as no shard made more than one per microsecond of
-    /// its life), so its records are not refused as older (`Y`).
+    /// With replicas, this shard's CAS counter starts at the wall clock's
+    /// microseconds since 2026 ([`CAS_CLOCK_EPOCH_UNIX`], which says how long
+    /// the counter's bits last): a node that restarts empty then makes CAS
+    /// values greater than any it or its replicas made before (as long as no
+    /// shard made more than one per microsecond of its life), so its records
+    /// are not refused as older (`Y`). A clock before 2026 starts at 0.
     pub(super) fn start_cas_clock(&mut self) {
         if self.shared.cluster.as_ref().is_some_and(|p| p.replicas > 1) {
+            let since = UNIX_EPOCH + Duration::from_secs(CAS_CLOCK_EPOCH_UNIX);
             let micros = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as u64);
-            self.store.observe_cas(micros << store::SHARD_BITS);
+                .duration_since(since)
+                .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+            let layout = self.store.cas_layout();
+            self.store.observe_cas(layout.cas(micros));
         }
     }
 

@@ -120,8 +120,14 @@ pub struct StoreConfig {
     /// memcached's -M: only expired or flushed items are reclaimed, and a store
     /// that finds no room fails with OutOfMemory.
     pub evictions: bool,
-    /// Shard id, carried in the low bits of every CAS value (must be < 1024).
+    /// Shard id (must be < 1024); the low bits of every CAS value unless
+    /// `cas_layout` says otherwise.
     pub shard_id: u16,
+    /// How this store's CAS values are made; `None` is the shard id in the low
+    /// [`SHARD_BITS`] ([`CasLayout::shard`]). A cluster gives every node's
+    /// shards a tag of their own (the engine decides it; the store only needs
+    /// the tag to be unique among the stores whose CAS values meet).
+    pub cas_layout: Option<CasLayout>,
     /// Unix time of the process start (seconds) that relative times count from; 0 means
     /// "now minus 2 s" at `Store::new`, so that relative time 1 is already in the past.
     pub process_started: u64,
@@ -142,6 +148,7 @@ impl Default for StoreConfig {
             eviction: Policy::default(),
             evictions: true,
             shard_id: 0,
+            cas_layout: None,
             process_started: 0,
             sys_root: "/".to_string(),
         }
@@ -151,7 +158,61 @@ impl Default for StoreConfig {
 /// Shard ids take the low bits of a CAS value.
 pub const SHARD_BITS: u32 = 10;
 
+/// How CAS values are made: a counter above a tag of `tag_bits` low bits that
+/// names the store that made them, so two stores with different tags never
+/// make one value, and any store can read the counter out of another's value
+/// (`Store::observe_cas`) as long as both use the same `tag_bits`.
+///
+/// ```text
+///   63                          tag_bits        0
+///   +------------------------------+-------------+
+///   | counter (64 - tag_bits bits) | tag         |
+///   +------------------------------+-------------+
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CasLayout {
+    /// Below `1 << tag_bits`.
+    pub tag: u64,
+    /// 1..=32: at least 32 bits are left for the counter.
+    pub tag_bits: u32,
+}
+
+impl CasLayout {
+    /// One node's layout (and the default): the shard id in the low [`SHARD_BITS`].
+    pub fn shard(shard_id: u16) -> CasLayout {
+        CasLayout {
+            tag: u64::from(shard_id),
+            tag_bits: SHARD_BITS,
+        }
+    }
+
+    /// The largest counter a CAS value holds.
+    pub fn max_counter(self) -> u64 {
+        u64::MAX >> self.tag_bits
+    }
+
+    /// The CAS value of `counter`. A counter past [`CasLayout::max_counter`]
+    /// saturates there (never wraps to small values); only an `E` near 2^64
+    /// given by a client and then observed gets there, counting never does.
+    #[inline]
+    pub fn cas(self, counter: u64) -> u64 {
+        (counter.min(self.max_counter()) << self.tag_bits) | self.tag
+    }
+
+    /// The counter of a CAS value made under this layout (any tag).
+    #[inline]
+    pub fn counter(self, cas: u64) -> u64 {
+        cas >> self.tag_bits
+    }
+}
+
 impl StoreConfig {
+    /// The CAS layout in effect: `cas_layout`, else the shard id's.
+    pub fn cas_layout(&self) -> CasLayout {
+        self.cas_layout.unwrap_or(CasLayout::shard(self.shard_id))
+    }
+
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
         let bad = |field: &'static str, reason: String| Err(StoreError::Config { field, reason });
         if !(64 << 10..=1 << 30).contains(&self.slab_page_size)
@@ -206,6 +267,17 @@ impl StoreConfig {
         }
         if self.shard_id >= 1 << SHARD_BITS {
             return bad("shard_id", format!("{} is not below 1024", self.shard_id));
+        }
+        if let Some(l) = self.cas_layout
+            && (!(1..=32).contains(&l.tag_bits) || l.tag >> l.tag_bits != 0)
+        {
+            return bad(
+                "cas_layout",
+                format!(
+                    "tag {} in {} bits: the bits must be 1..=32 and hold the tag",
+                    l.tag, l.tag_bits
+                ),
+            );
         }
         if self.numa == Numa::Local && self.cpu.is_none() {
             return bad(

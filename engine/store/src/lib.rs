@@ -42,7 +42,7 @@ mod tests;
 use std::marker::PhantomData;
 
 pub use arena::{Backing, HugeRegion};
-pub use config::{HugePages, Numa, Policy, SHARD_BITS, StoreConfig};
+pub use config::{CasLayout, HugePages, Numa, Policy, SHARD_BITS, StoreConfig};
 pub use crawl::{CrawlReport, WalkCursor};
 pub use error::StoreError;
 pub use item::HEADER_LEN;
@@ -140,6 +140,8 @@ pub struct Store {
     cfg: StoreConfig,
     now: RelTime,
     process_started: u64,
+    /// `cfg.cas_layout()`, resolved once.
+    cas_layout: CasLayout,
     cas_counter: u64,
     /// memcached's settings.oldest_live / oldest_cas (flush_all).
     oldest_live: RelTime,
@@ -258,6 +260,7 @@ impl Store {
         }
         let max_handle = Slabs::handle(arena.len);
         let seed = 0x9e37_79b9_7f4a_7c15 ^ cfg.shard_id as u64;
+        let cas_layout = cfg.cas_layout();
         let process_started = if cfg.process_started == 0 {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -279,6 +282,7 @@ impl Store {
             cfg,
             now: 2,
             process_started,
+            cas_layout,
             cas_counter: 1,
             oldest_live: 0,
             oldest_cas: 0,
@@ -343,7 +347,7 @@ impl Store {
         // (every item stored before this turn has a lower CAS), which stays exact even
         // when the 24-bit access time of an old item has wrapped.
         if self.oldest_live != 0 && self.oldest_cas == 0 && self.oldest_live <= now {
-            self.oldest_cas = (self.cas_counter << SHARD_BITS) | self.cfg.shard_id as u64;
+            self.oldest_cas = self.cas_layout.cas(self.cas_counter);
         }
     }
 
@@ -430,17 +434,23 @@ impl Store {
 
     /// A CAS value made elsewhere (a replica record from the owner node):
     /// the CAS values this store makes from now on are greater, so that a
-    /// later write to the key still orders after it (a Lamport clock).
+    /// later write to the key still orders after it (a Lamport clock). The
+    /// value must come from a store with the same `tag_bits`.
     pub fn observe_cas(&mut self, cas: u64) {
-        let counter = cas >> SHARD_BITS;
+        let counter = self.cas_layout.counter(cas);
         if counter >= self.cas_counter {
             self.cas_counter = counter + 1;
         }
     }
 
+    /// How this store makes its CAS values.
+    pub fn cas_layout(&self) -> CasLayout {
+        self.cas_layout
+    }
+
     #[inline]
     fn next_cas(&mut self) -> u64 {
-        let c = (self.cas_counter << SHARD_BITS) | self.cfg.shard_id as u64;
+        let c = self.cas_layout.cas(self.cas_counter);
         self.cas_counter += 1;
         c
     }

@@ -479,7 +479,7 @@ impl Store {
         };
         self.oldest_live = new_oldest.saturating_sub(1).max(1);
         self.oldest_cas = if self.oldest_live <= self.now {
-            (self.cas_counter << super::SHARD_BITS) | self.cfg.shard_id as u64
+            self.cas_layout.cas(self.cas_counter)
         } else {
             // Taken by set_time when the flush instant arrives.
             0

@@ -26,7 +26,8 @@ use super::{KEY_MAX_LENGTH, Store, key_hash};
 
 /// Version of the per-shard state layout; bump on any change to what is written.
 /// 2: S3-FIFO's ghost history follows the small rings.
-const STATE_VERSION: u32 = 2;
+/// 3: the CAS layout (tag and tag bits) is part of the layout words.
+const STATE_VERSION: u32 = 3;
 
 /// What a warm start brought back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -112,6 +113,11 @@ fn layout_words(store: &Store) -> Vec<u64> {
         c.max_item_size as u64,
         c.eviction as u64,
         c.shard_id as u64,
+        // The items' CAS values and the saved counter mean something only
+        // under the layout that made them (a node whose index in the member
+        // list changed would otherwise make another node's values).
+        store.cas_layout.tag,
+        u64::from(store.cas_layout.tag_bits),
         store.layout.hdr as u64,
         store.slabs.n_pages as u64,
     ];
@@ -119,7 +125,7 @@ fn layout_words(store: &Store) -> Vec<u64> {
     w
 }
 
-fn layout_names() -> [&'static str; 9] {
+fn layout_names() -> [&'static str; 11] {
     [
         "memory limit",
         "arena size",
@@ -128,6 +134,8 @@ fn layout_names() -> [&'static str; 9] {
         "item size limit",
         "eviction policy",
         "shard id",
+        "CAS tag",
+        "CAS tag width",
         "item header",
         "page count",
     ]

@@ -1,6 +1,7 @@
 //! Store unit tests, one file per feature. The clock is injected: nothing sleeps.
 
 mod basic;
+mod cas;
 mod differential;
 mod differential_meta;
 mod index;

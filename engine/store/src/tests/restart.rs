@@ -3,7 +3,7 @@
 
 use std::fs::File;
 
-use super::super::{Restored, StoreMode, StoreOutcome};
+use super::super::{CasLayout, Restored, StoreMode, StoreOutcome};
 use super::*;
 
 const LIMIT: usize = 8 << 20;
@@ -211,6 +211,16 @@ fn a_state_that_does_not_fit_is_refused_and_the_store_starts_empty() {
         ..cfg_at(Policy::S3fifo, STARTED)
     };
     refused(other, &state, "growth factor");
+    // The same shard under another CAS layout (a cluster node, or another
+    // index in the member list) would reuse the counter under another tag.
+    let other = StoreConfig {
+        cas_layout: Some(CasLayout {
+            tag: 1 << 7,
+            tag_bits: 14,
+        }),
+        ..cfg_at(Policy::S3fifo, STARTED)
+    };
+    refused(other, &state, "CAS tag");
     refused(
         cfg_at(Policy::S3fifo, STARTED),
         &state[..state.len() / 2],
