@@ -244,7 +244,7 @@ fn warn_if_small_pages(path: &Path) {
         tracing::warn!(
             file = %path.display(),
             "the memory file's tmpfs uses 4 KiB pages (no huge= mount option): expect lower \
-             throughput than without -e; mount it with huge=within_size (tuning/README.md)"
+             throughput than without -e; mount it with huge=always or huge=within_size (tuning/README.md)"
         );
     }
 }
