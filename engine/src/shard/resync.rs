@@ -74,6 +74,38 @@ pub(super) struct Resyncs {
     margin: u32,
     /// Whether deletes are logged at all (gossip membership, replicas > 1).
     logging: bool,
+    /// The records of one turn, kept for the next.
+    batch: Batch,
+}
+
+/// Records written one after another into one buffer.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    fn push(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        write(&mut self.bytes);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter())
+            .map(|(s, &e)| &self.bytes[s..e])
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
 }
 
 impl Resyncs {
@@ -93,6 +125,7 @@ impl Resyncs {
             down_since: vec![None; plan.map_or(0, |p| p.peers.members.len())],
             margin,
             logging: gossip.is_some(),
+            batch: Batch::default(),
         }
     }
 
@@ -201,7 +234,7 @@ impl Core {
                 continue;
             }
             let mine = |key: &[u8]| view.ring.replicas(key, replicas).any(|n| n == node);
-            let mut records: Vec<Vec<u8>> = Vec::new();
+            let mut records = std::mem::take(&mut self.resync.batch);
             let Resyncs { walks, deletes, .. } = &mut self.resync;
             let w = &mut walks[i];
             while records.len() < room && w.deletes < w.deletes_end {
@@ -211,9 +244,7 @@ impl Core {
                 };
                 w.deletes = next;
                 if mine(d.key) {
-                    let mut record = Vec::with_capacity(d.key.len() * 2 + 32);
-                    delete_record(d.key, d.cas, &mut record);
-                    records.push(record);
+                    records.push(|out| delete_record(d.key, d.cas, out));
                 }
             }
             // The items once every delete is out.
@@ -227,21 +258,22 @@ impl Core {
                     if records.len() == room {
                         return false;
                     }
-                    let mut record = Vec::with_capacity(it.key.len() * 2 + it.value.len() + 48);
-                    set_record(&it, &mut record);
-                    records.push(record);
+                    records.push(|out| set_record(&it, out));
                     true
                 })
             };
-            for record in &records {
+            for record in records.iter() {
                 if self.effect_on_node(node, record, None) {
                     self.stats.replica_resynced += 1;
                 } else {
                     self.stats.replica_dropped += 1;
                 }
             }
+            let shipped = records.len() as u64;
+            records.clear();
+            self.resync.batch = records;
             let w = &mut self.resync.walks[i];
-            w.shipped += records.len() as u64;
+            w.shipped += shipped;
             match next {
                 Some(cursor) => {
                     w.cursor = cursor;
@@ -255,5 +287,25 @@ impl Core {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Batch;
+
+    #[test]
+    fn a_batch_gives_back_each_record_whole_and_is_reused() {
+        let mut b = Batch::default();
+        for r in [&b"ms a 1\r\n"[..], b"", b"md b\r\n"] {
+            b.push(|out| out.extend_from_slice(r));
+        }
+        assert_eq!(b.len(), 3);
+        let got: Vec<&[u8]> = b.iter().collect();
+        assert_eq!(got, vec![&b"ms a 1\r\n"[..], b"", b"md b\r\n"]);
+        b.clear();
+        assert_eq!(b.iter().count(), 0);
+        b.push(|out| out.extend_from_slice(b"x"));
+        assert_eq!(b.iter().collect::<Vec<_>>(), vec![&b"x"[..]]);
     }
 }
