@@ -270,8 +270,13 @@ impl From<ConfigError> for StartError {
 /// Runs the server until SIGINT, SIGTERM or an enabled `shutdown` command;
 /// SIGHUP reloads what `reload` can build again (crate::reload).
 pub fn run(config: Config, reload: Reload) -> Result<(), StartError> {
-    let cores = config.shard_cores()?;
-    let cluster = config.cluster_plan()?;
+    // --cluster-join: the member list and ring from a running member; only
+    // the plan and the cores are made from it (SIGHUP compares against the
+    // configuration as given).
+    let joined = crate::membership::join::joined(&config)?;
+    let effective = joined.as_ref().unwrap_or(&config);
+    let cores = effective.shard_cores()?;
+    let cluster = effective.cluster_plan()?;
     let cluster_addrs = match &cluster {
         Some(plan) => plan.resolve()?,
         None => Vec::new(),

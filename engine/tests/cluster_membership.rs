@@ -234,3 +234,90 @@ fn ready_answers_once_an_absent_peer_is_declared_down() {
     }
     panic!("no two free ports in 5 tries");
 }
+
+/// `--cluster-join HOST:PORT`: a node started with a running member's address
+/// instead of the member list takes the list, ring and replica count from it
+/// (`stats cluster`'s `cluster_peers`), rejoins, and routes as the others do;
+/// a name that is not in the list is refused at start with why.
+#[test]
+fn a_node_started_with_cluster_join_takes_the_members_settings_and_rejoins() {
+    let mut cluster = Cluster::start_gossip(3, &["--replicas", "2"]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let port_of = |cluster: &Cluster, i: usize| {
+        let a = &cluster.nodes[i].args;
+        let at = a.iter().position(|x| x == "-p").unwrap();
+        a[at + 1].clone()
+    };
+    let (p0, p2) = (port_of(&cluster, 0), port_of(&cluster, 2));
+    let member = format!("127.0.0.1:{p0}");
+    let n0_peers = stat_text(&cluster.connect(0).stats("cluster"), "cluster_peers");
+    assert!(
+        n0_peers.contains(&format!("n2=127.0.0.1:{p2}:1")),
+        "{n0_peers}"
+    );
+
+    // A stranger: refused, naming the members.
+    let failed = common::Server::try_start_exact(&[
+        "-p",
+        "0",
+        "--cluster-node",
+        "n9",
+        "--cluster-join",
+        &member,
+    ])
+    .err()
+    .expect("a name outside the list must not start");
+    let why = failed.stderr.join("\n");
+    assert!(
+        why.contains("`n9` is not in its member list") && why.contains("n0, n1, n2"),
+        "{why}"
+    );
+
+    // n2 restarted with the join alone (no list, no ring, no --replicas).
+    cluster.kill(2);
+    cluster.until_states(0, &[("n2", "down")], DETECT_WITHIN);
+    let args: Vec<String> = [
+        "-t",
+        "2",
+        "-m",
+        "16",
+        "-p",
+        &p2,
+        "--cluster-port",
+        &p2,
+        "--cluster-node",
+        "n2",
+        "--cluster-join",
+        &member,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    cluster.nodes[2].args = args;
+    cluster.restart(2);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let stats = cluster.connect(2).stats("cluster");
+    assert_eq!(stat_text(&stats, "cluster_peers"), n0_peers);
+    assert_eq!(stat_text(&stats, "cluster_replicas"), "2");
+    for j in 0..3 {
+        let points = |i: usize| {
+            common::stat(
+                &cluster.connect(i).stats("cluster"),
+                &format!("member:n{j}:points"),
+            )
+        };
+        assert_eq!(points(2), points(0), "n{j}'s points on n2 and n0");
+    }
+    // Keys of every node, set through the joined node, read through each node.
+    for owner in 0..3 {
+        let key = cluster.key_on(owner, "join");
+        set(&mut cluster.connect(2), &key, "v");
+        for i in 0..3 {
+            assert_eq!(
+                get(&mut cluster.connect(i), &key),
+                value_reply(&key, "v"),
+                "{key} via n{i}"
+            );
+        }
+    }
+}

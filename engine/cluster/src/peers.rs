@@ -129,6 +129,21 @@ impl Peers {
     }
 
     /// This node's entry.
+    /// The list as `--cluster-peers` takes it, every entry with its weight:
+    /// [`Peers::parse`] of it gives these members back (`stats cluster`'s
+    /// `cluster_peers`, which `--cluster-join` reads).
+    pub fn list(&self) -> String {
+        let entry = |m: &Member| {
+            let host = if m.host.contains(':') {
+                format!("[{}]", m.host)
+            } else {
+                m.host.clone()
+            };
+            format!("{}={host}:{}:{}", m.name, m.port, m.weight)
+        };
+        self.members.iter().map(entry).collect::<Vec<_>>().join(",")
+    }
+
     pub fn this(&self) -> &Member {
         &self.members[self.this_node]
     }
@@ -216,6 +231,18 @@ fn parse_digits<T: std::str::FromStr>(text: &str) -> Option<T> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_list_parses_back_to_the_same_members() {
+        let given = "a=10.0.0.1:11211, b=cache-b.example:11300:3,c=[::1]:11211:2";
+        let peers = Peers::parse("b", given).unwrap();
+        let list = peers.list();
+        assert_eq!(
+            list,
+            "a=10.0.0.1:11211:1,b=cache-b.example:11300:3,c=[::1]:11211:2"
+        );
+        assert_eq!(Peers::parse("b", &list).unwrap(), peers);
+    }
+
     use super::*;
 
     fn member(name: &str, host: &str, port: u16, weight: u32) -> Member {

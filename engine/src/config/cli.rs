@@ -108,6 +108,10 @@ pub struct Cli {
     /// Every node of the cluster, this one included: NAME=HOST:PORT[:WEIGHT],...
     #[arg(long, value_name = "LIST")]
     pub cluster_peers: Option<String>,
+    /// Instead of --cluster-peers: a running member's memcached address, to take the
+    /// member list, ring, replicas and membership mode from at start-up.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub cluster_join: Option<String>,
     /// Key placement: libketama (default) or libmemcached-ketama.
     #[arg(long, value_name = "KIND")]
     pub cluster_ring: Option<RingName>,
@@ -284,6 +288,9 @@ impl Cli {
         }
         if let Some(p) = &self.cluster_peers {
             c.cluster.peers = p.clone();
+        }
+        if let Some(j) = &self.cluster_join {
+            c.cluster.join = Some(j.clone());
         }
         if let Some(r) = self.cluster_ring {
             c.cluster.ring = r;

@@ -49,6 +49,11 @@ pub struct ClusterConfig {
     /// Every member, this node included: `NAME=HOST:PORT[:WEIGHT],...`, each
     /// address the memcached address clients use for that node (--cluster-peers).
     pub peers: String,
+    /// Instead of `peers`: the memcached address (HOST:PORT, a plain-text
+    /// listener) of a running member, whose member list, ring convention,
+    /// replica count and membership mode this node takes at start-up
+    /// (--cluster-join; crate::membership::join).
+    pub join: Option<String>,
     /// The ketama convention: "libketama" (libmemcached's ketama_weighted,
     /// php-memcached's LIBKETAMA_COMPATIBLE, twemproxy's ketama/md5) or
     /// "libmemcached-ketama" (pylibmc's {"ketama": True}) (--cluster-ring).
@@ -135,6 +140,7 @@ impl Default for ClusterConfig {
         ClusterConfig {
             node: None,
             peers: String::new(),
+            join: None,
             ring: RingName(RingKind::Libketama),
             forward: true,
             tls: true,
@@ -285,6 +291,13 @@ impl Config {
         let c = &self.cluster;
         let node = c.node.as_deref();
         let peers = c.peers.trim();
+        if c.join.is_some() {
+            return Err(ConfigError(if peers.is_empty() {
+                "--cluster-join is resolved when the server starts, from the running member it names".into()
+            } else {
+                "--cluster-peers and --cluster-join are both given; give one: the member list, or a running member to take it from (cluster.peers, cluster.join)".into()
+            }));
+        }
         let node = match (node, peers.is_empty()) {
             (None, true) => return Ok(None),
             (None, false) => {
@@ -294,7 +307,7 @@ impl Config {
             }
             (Some(_), true) => {
                 return Err(ConfigError(
-                    "--cluster-node is given without --cluster-peers; list every node with --cluster-peers NAME=HOST:PORT,... (cluster.peers)".into(),
+                    "--cluster-node is given without --cluster-peers; list every node with --cluster-peers NAME=HOST:PORT,... (cluster.peers), or name a running member with --cluster-join HOST:PORT (cluster.join)".into(),
                 ));
             }
             (Some(n), false) => n,

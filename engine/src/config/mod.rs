@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use cluster::{AckMode, ClusterConfig, ClusterPlan, GossipPlan, MembershipMode, ReadFrom};
+pub use cluster::{
+    AckMode, ClusterConfig, ClusterPlan, GossipPlan, MembershipMode, ReadFrom, RingName,
+};
 pub use cores::{CoreList, allowed_cores};
 pub use derived::{CLOCK_START, VERSION};
 pub use http::HttpConfig;
@@ -582,7 +584,18 @@ impl Config {
                 "must be at least one datagram, 1400 bytes (default 64k)",
             ));
         }
-        self.cluster_plan()?;
+        match (&self.cluster.join, &self.cluster.node) {
+            // The list comes from the member at start-up (membership::join).
+            (Some(_), Some(_)) if self.cluster.peers.trim().is_empty() => {}
+            (Some(_), None) => {
+                return Err(ConfigError(
+                    "--cluster-join needs --cluster-node NAME, this node's name in the member's list (cluster.node)".into(),
+                ));
+            }
+            _ => {
+                self.cluster_plan()?;
+            }
+        }
         Ok(())
     }
 

@@ -22,6 +22,7 @@
 //! Members that were never heard from are presumed live for a start-up grace
 //! (two probe periods plus the suspicion time), then down until they announce.
 
+pub mod join;
 pub mod view;
 
 use std::net::{SocketAddr, UdpSocket};
