@@ -552,3 +552,66 @@ fn a_member_that_comes_back_loses_what_was_deleted_while_it_was_away() {
         assert_eq!(gaps, 0, "{away}");
     }
 }
+
+/// With replicas, a read of a key whose owner died is answered from a
+/// replica once the owner's link has failed, without waiting for membership
+/// (here static: it never declares the owner down). Through the replica the
+/// read is its own copy; through a node outside the key's replica set it is
+/// forwarded to the replica. Writes of the key still fail (they go to the
+/// owner). Without the read failover every such read is SERVER_ERROR.
+#[test]
+fn reads_of_a_dead_owners_keys_fail_over_to_a_replica_before_it_is_declared_down() {
+    let mut cluster = Cluster::start(3, &["--replicas", "2"]);
+    // A key of n1 whose replica is n2, and one whose replica is n0 (read
+    // through n2, outside its replica set).
+    let with_replica = |cluster: &Cluster, r: usize, tag: &str| {
+        (0..)
+            .map(|i| format!("{tag}:{i}"))
+            .find(|k| {
+                let set: Vec<usize> = cluster.ring.replicas(k.as_bytes(), 2).collect();
+                set == [1, r]
+            })
+            .unwrap()
+    };
+    let (k_on_2, k_on_0) = (
+        with_replica(&cluster, 2, "fo2"),
+        with_replica(&cluster, 0, "fo0"),
+    );
+    let mut w = cluster.connect(0);
+    set(&mut w, &k_on_2, "a");
+    set(&mut w, &k_on_0, "b");
+    cluster.kill(1);
+    let read_eventually = |via: usize, key: &str, value: &str| {
+        let mut c = cluster.connect(via);
+        let want = common::cluster::value_reply(key, value);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let got = get(&mut c, key);
+            if got == want {
+                break;
+            }
+            assert!(got.starts_with("SERVER_ERROR"), "{key} via n{via}: {got:?}");
+            assert!(
+                Instant::now() < deadline,
+                "{key} via n{via} never failed over"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // And from then on, every read.
+        for _ in 0..20 {
+            assert_eq!(get(&mut c, key), want, "{key} via n{via}");
+        }
+    };
+    read_eventually(2, &k_on_2, "a"); // the replica's own copy
+    read_eventually(2, &k_on_0, "b"); // forwarded to the replica n0
+    read_eventually(0, &k_on_0, "b");
+    let failovers: u64 = [0, 2]
+        .iter()
+        .map(|&i| stat(&cluster.connect(i).stats(""), "replica_read_failovers"))
+        .sum();
+    assert!(failovers >= 60, "{failovers}");
+    // A write of the dead owner's key is not acknowledged.
+    let mut c = cluster.connect(2);
+    c.send(format!("set {k_on_2} 0 0 1\r\nz\r\n").as_bytes());
+    assert!(text(&c.read_line()).starts_with("SERVER_ERROR"));
+}

@@ -524,7 +524,12 @@ impl Core {
         };
         let may_forward = self.may_forward(client, raw)
             && !(replicate::reads_only(&request) && self.read_here(name));
-        match self.place_key(name, hash, may_forward) {
+        let target = if replicate::reads_only(&request) {
+            self.place_read(name, hash, may_forward)
+        } else {
+            self.place_key(name, hash, may_forward)
+        };
+        match target {
             Target::Local => self.execute_local(client, &request, hash),
             Target::Shard(owner) => {
                 if !self.mesh.can_send(owner) {
@@ -622,8 +627,10 @@ impl Core {
                 let here = !get.kind.touches() && self.read_here(k);
                 let target = if here {
                     self.place_key(k, hash, false)
-                } else {
+                } else if get.kind.touches() {
                     self.place(client, k, hash)
+                } else {
+                    self.place_read_from(client, k, hash)
                 };
                 (k, hash, target)
             })

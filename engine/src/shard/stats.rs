@@ -68,6 +68,7 @@ pub struct ShardStats {
     /// Replica records sent by the re-sync of a member that came back.
     pub replica_resynced: u64,
     pub replica_resync_gaps: u64,
+    pub replica_read_failovers: u64,
     /// Latency histograms per command family, when they are on.
     pub latency: Option<Box<latency::Latency>>,
 }

@@ -43,6 +43,60 @@ impl Core {
         }
     }
 
+    /// [`Core::place_key`] for a request that only reads its key. With
+    /// replicas, a key whose acting owner's link has failed and not connected
+    /// since (the owner is dead or unreachable but membership has not declared
+    /// it down yet, or, static, never will) is read from the next replica
+    /// whose link has not failed: this node's own copy when it holds one,
+    /// else that node's. Writes still go to the owner (and its failed link
+    /// opens again for them, which brings reads back once it connects).
+    pub(in crate::shard) fn place_read(
+        &mut self,
+        key: &[u8],
+        hash: u64,
+        may_forward: bool,
+    ) -> Target {
+        let target = self.place_key(key, hash, may_forward);
+        let Target::Node(owner) = target else {
+            return target;
+        };
+        let (Some(plan), Some(view)) = (&self.shared.cluster, &self.view) else {
+            return target;
+        };
+        if plan.replicas < 2 || !self.links.failed(owner) {
+            return target;
+        }
+        let this = plan.peers.this_node;
+        let next = view
+            .ring
+            .replicas(key, plan.replicas)
+            .skip(1)
+            .find(|&n| n == this || !self.links.failed(n));
+        match next {
+            Some(n) => {
+                self.stats.replica_read_failovers += 1;
+                if n == this {
+                    route::target(hash, self.id, self.mesh.shards())
+                } else {
+                    Target::Node(n)
+                }
+            }
+            None => target,
+        }
+    }
+
+    /// [`Core::place_read`] for a request from `client` (one that came over
+    /// a peer link runs here).
+    pub(in crate::shard) fn place_read_from(
+        &mut self,
+        client: Client,
+        key: &[u8],
+        hash: u64,
+    ) -> Target {
+        let may_forward = !self.on_peer_link(client);
+        self.place_read(key, hash, may_forward)
+    }
+
     /// Whether a request (`raw`, its bytes) from `client` may be forwarded to
     /// another node: not when it came over a peer link (it runs where it
     /// lands), and not in the binary protocol, which the links do not carry

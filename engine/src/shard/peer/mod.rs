@@ -360,6 +360,19 @@ impl Links {
         }
     }
 
+    /// Whether the link to `node` failed and has not connected since (in its
+    /// backoff or past it; not a link never opened, nor one membership said
+    /// is back): reads with replicas go to another replica meanwhile.
+    pub fn failed(&self, node: usize) -> bool {
+        match self.links.get(node).and_then(Option::as_ref) {
+            Some(l) => match l.state {
+                State::Down { retry_at } => l.sock.is_some() || retry_at.is_some(),
+                _ => false,
+            },
+            None => true,
+        }
+    }
+
     /// Queues `parts` (one request's bytes) on the link to `node`, opening it
     /// if it is down; the caller checked [`Links::has_room`] and
     /// [`Links::refuses`]. Returns false when the link could not be opened

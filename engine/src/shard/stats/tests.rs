@@ -37,6 +37,7 @@ fn shard(base: u64) -> ShardStats {
         replica_unconfirmed: base + 25,
         replica_resynced: base + 26,
         replica_resync_gaps: base + 27,
+        replica_read_failovers: base + 28,
         latency: None,
     }
 }
