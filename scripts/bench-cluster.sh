@@ -48,11 +48,7 @@ if [[ $PARTS == *proxy* ]] && ! command -v nutcracker >/dev/null 2>&1; then
   echo "$(basename "$0"): needs nutcracker (scripts/install-test-deps.sh installs it)" >&2
   exit 1
 fi
-cargo build --release --locked -p engine -p loadgen
-rm -rf "$OUT"
-mkdir -p "$OUT"
-LG=target/release/corecache-loadgen
-trap stop_servers EXIT
+bench_setup "$OUT" fresh
 user=()
 [[ $(id -u) -eq 0 ]] && user=(-u root)
 WORKLOAD=(--cores "$CLIENT_CPU" --conns "$CONNS" --keys 100000 --value-size 100 --ratio 9:1)

@@ -29,10 +29,7 @@ PROTOCOL=${PROTOCOL:-text}
 # shellcheck source=scripts/lib/servers.sh
 source scripts/lib/servers.sh
 require_memcached
-cargo build --release --locked -p engine -p loadgen
-mkdir -p "$OUT"
-LG=target/release/corecache-loadgen
-trap stop_servers EXIT
+bench_setup "$OUT"
 start_servers "$SERVER_CPU" "$OUT/corecache.log" "$OUT/null.log"
 targets=(--target "corecache=127.0.0.1:$CC_PORT" --target "memcached=127.0.0.1:$MC_PORT")
 [[ $PROTOCOL == binary ]] || targets+=(--target "null=127.0.0.1:$NULL_PORT")

@@ -34,10 +34,7 @@ if ! command -v wrk >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || true
 fi
 command -v wrk >/dev/null 2>&1 || { echo "bench-http: needs wrk (apt-get install wrk)" >&2; exit 1; }
-cargo build --release --locked -p engine -p loadgen
-mkdir -p "$OUT"
-LG=target/release/corecache-loadgen
-trap stop_servers EXIT
+bench_setup "$OUT"
 
 start_corecache() { # port http-port log [extra args]
   local port=$1 http=$2 log=$3

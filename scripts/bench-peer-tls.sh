@@ -27,10 +27,7 @@ OUT=${OUT:-target/bench-peer-tls}
 
 # shellcheck source=scripts/lib/servers.sh
 source scripts/lib/servers.sh
-cargo build --release --locked -p engine -p loadgen
-mkdir -p "$OUT"
-LG=target/release/corecache-loadgen
-trap stop_servers EXIT
+bench_setup "$OUT"
 d=engine/src/tls/testdata/peer
 ssl() { echo "ssl_chain_cert=$d/$1.pem,ssl_key=$d/$1.key,ssl_ca_cert=$d/ca.pem"; }
 

@@ -35,11 +35,7 @@ OUT=${OUT:-target/bench-replicas}
 
 # shellcheck source=scripts/lib/servers.sh
 source scripts/lib/servers.sh
-cargo build --release --locked -p engine -p loadgen
-rm -rf "$OUT"
-mkdir -p "$OUT"
-LG=target/release/corecache-loadgen
-trap stop_servers EXIT
+bench_setup "$OUT" fresh
 
 # start_cluster ARGS...: three nodes with ARGS; sets ports, node_pid and targets.
 start_cluster() {

@@ -34,11 +34,7 @@ OUT=${OUT:-target/bench-resync}
 
 # shellcheck source=scripts/lib/servers.sh
 source scripts/lib/servers.sh
-cargo build --release --locked -p engine -p loadgen
-rm -rf "$OUT"
-mkdir -p "$OUT"
-LG=target/release/corecache-loadgen
-trap stop_servers EXIT
+bench_setup "$OUT" fresh
 
 ports=() peers=()
 for i in 0 1 2; do

@@ -24,6 +24,16 @@ require_memcached() {
   exit 1
 }
 
+# Builds the server and the loadgen, makes the output directory $1 (emptied first when
+# $2 is "fresh"), sets LG to the loadgen and stops every server in `pids` on exit.
+bench_setup() {
+  cargo build --release --locked -p engine -p loadgen
+  [[ ${2:-} == fresh ]] && rm -rf "$1"
+  mkdir -p "$1"
+  LG=target/release/corecache-loadgen
+  trap stop_servers EXIT
+}
+
 # Kills every process whose pid was added to `pids`; install with
 # `trap stop_servers EXIT`.
 pids=()
