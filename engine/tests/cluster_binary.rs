@@ -175,6 +175,16 @@ fn quiet_binary_ops_answer_only_failures_and_hits_in_order_across_nodes() {
     assert_eq!(got[3].key, b.as_bytes(), "a getk miss carries the key");
     same_text(&mut cluster.connect(1), &a, "va");
 
+    // A key of odd bytes too long for base64 in a meta key is refused as
+    // invalid, and the stream stays in step.
+    let odd = format!("x {}", "y".repeat(200));
+    let refused = call(&mut c, &[getk(&odd, false, 16), getk(&a, false, 17)]);
+    assert_eq!(
+        statuses(&refused),
+        [(Status::InvalidArguments.code(), 16), (0, 17)],
+        "{refused:?}"
+    );
+
     // Counters: created with the initial value, floored at 0, not created
     // with exptime 0xffffffff; the quiet one answers nothing.
     let counters = call(

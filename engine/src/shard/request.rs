@@ -699,7 +699,7 @@ impl Core {
     /// A refused store drops the old item, as memcached does, so that stale
     /// data does not outlive a write the client believes failed. `key` is
     /// the key itself (decoded from base64 if it was sent so).
-    fn unlink_refused(&mut self, key: &[u8]) {
+    pub(super) fn unlink_refused(&mut self, key: &[u8]) {
         let hash = route::key_hash(key);
         let owner = match self.place_key(key, hash, true) {
             Target::Local => {

@@ -18,8 +18,10 @@
 
 use std::collections::VecDeque;
 
+use proto::Parse;
 use proto::binary::{BinOp, BinRequest, HEADER_LEN, RESPONSE_MAGIC};
 use proto::client::{ReplyParse, parse_reply};
+use proto::meta::KeyBuf;
 
 use super::translate::{self, Awaits};
 use crate::shard::Core;
@@ -175,17 +177,32 @@ impl Core {
             }
             return self.after(slot, handled, consumed);
         };
-        match self.run_memcached(client, &meta) {
-            (0, Handled::Stall) => {
-                // Nothing ran: parsed again once the channel has room.
-                self.net.pause(slot, Pause::Mesh);
-                Step::Stop(0)
+        let handled = match proto::parse(&meta, &self.limits) {
+            Parse::Complete { request, .. } => self.handle(client, request, &meta, usize::MAX),
+            // What the text limits refuse and the binary ones let through (a
+            // key of odd bytes too long in base64): the meta error is the
+            // reply, answered as a binary one.
+            Parse::Invalid(invalid) => {
+                if let Some(key) = invalid.unlink {
+                    let mut buf: KeyBuf = [0; _];
+                    self.unlink_refused(key.decode(&mut buf));
+                }
+                self.reply(client, |out| invalid.error.encode(out))
             }
-            _ => {
-                self.binary_session(slot, |s| s.push_awaits(awaits));
-                Step::Next(consumed)
+            Parse::Incomplete { .. } => {
+                debug_assert!(false, "a binary request built a partial meta request");
+                self.reply(client, |out| {
+                    out.extend_from_slice(b"SERVER_ERROR bad request\r\n")
+                })
             }
+        };
+        if handled == Handled::Stall {
+            // Nothing ran: parsed again once the channel has room.
+            self.net.pause(slot, Pause::Mesh);
+            return Step::Stop(0);
         }
+        self.binary_session(slot, |s| s.push_awaits(awaits));
+        Step::Next(consumed)
     }
 
     /// `f` on connection `slot`'s session, if it has one.

@@ -236,10 +236,9 @@ impl Core {
     }
 
     /// Runs the memcached requests in `bytes` through the request path, as
-    /// if a memcached client had sent them (also a cluster's binary
-    /// connections, shard/binary/session.rs); returns how many ran, and what
+    /// if a memcached client had sent them; returns how many ran, and what
     /// became of the last.
-    pub(super) fn run_memcached(&mut self, client: Client, bytes: &[u8]) -> (usize, Handled) {
+    fn run_memcached(&mut self, client: Client, bytes: &[u8]) -> (usize, Handled) {
         let (mut pos, mut ran) = (0, 0);
         while pos < bytes.len() {
             let Parse::Complete { request, consumed } = proto::parse(&bytes[pos..], &self.limits)
