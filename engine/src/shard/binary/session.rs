@@ -62,10 +62,12 @@ pub enum Packets {
 
 impl Packets {
     /// What the binary path answers keyless `request` with (see
-    /// `Core::binary_keyless`).
-    pub fn of(request: &BinRequest<'_>) -> Packets {
+    /// `Core::binary_keyless`); `flush_disabled`: `-F`, whose refusal is
+    /// sent also for a quiet flush.
+    pub fn of(request: &BinRequest<'_>, flush_disabled: bool) -> Packets {
         match request.op {
             BinOp::Stat { .. } => Packets::Stats,
+            BinOp::Flush { .. } if flush_disabled => Packets::Exactly(1),
             BinOp::Quit | BinOp::Flush { .. } if request.quiet => Packets::Exactly(0),
             _ => Packets::Exactly(1),
         }
@@ -173,7 +175,8 @@ impl Core {
         let Some(awaits) = translate::request(request, &mut meta) else {
             let handled = self.binary_keyless(client, request);
             if handled != Handled::Stall {
-                self.binary_session(slot, |s| s.push_packets(Packets::of(request)));
+                let packets = Packets::of(request, self.shared.config.server.disable_flush_all);
+                self.binary_session(slot, |s| s.push_packets(packets));
             }
             return self.after(slot, handled, consumed);
         };
@@ -289,7 +292,11 @@ mod tests {
         assert_eq!(heads(&s.out), [(0x10, 5), (0x10, 5), (0x00, 9)]);
         // Quiet quit and flush answer nothing: nothing is awaited.
         let quit = BinRequest::new(BinOp::Quit, true, 0, 0);
-        s.push_packets(Packets::of(&quit));
+        s.push_packets(Packets::of(&quit, false));
+        // Except a flush refused by -F.
+        let flush = BinRequest::new(BinOp::Flush { delay: None }, true, 0, 0);
+        assert_eq!(Packets::of(&flush, false), Packets::Exactly(0));
+        assert_eq!(Packets::of(&flush, true), Packets::Exactly(1));
         s.out.clear();
         assert!(s.idle());
     }
