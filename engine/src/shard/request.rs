@@ -21,6 +21,7 @@ use proto::meta::KeyBuf;
 use proto::{Parse, Request};
 
 use super::Core;
+use super::binary::Packets;
 use super::client::{Client, Handled, ORIGIN_NONE};
 use super::exec::{Exec, Outcome};
 use super::mesh::{self, Kind, Origin};
@@ -216,6 +217,11 @@ impl Core {
                     Protocol::Auto | Protocol::Ascii => Wire::Text,
                     Protocol::Binary => Wire::Binary,
                 };
+                if conn.wire == Wire::Binary && self.shared.cluster.is_some() {
+                    // The memcached request path knows nodes; the binary
+                    // one does not (shard/binary/session.rs).
+                    conn.binary = Some(Box::default());
+                }
             }
             let client = Client::Conn {
                 slot,
@@ -298,8 +304,15 @@ impl Core {
                 if let Some(conn) = self.net.conns.slot_mut(slot) {
                     conn.need = 0;
                 }
+                let cluster = self.shared.cluster.is_some();
                 if !self.binary_allowed(slot, &request) {
+                    if cluster {
+                        self.binary_session(slot, |s| s.push_packets(Packets::Exactly(1)));
+                    }
                     return Step::Stop(consumed);
+                }
+                if cluster {
+                    return self.step_binary_session(slot, client, &request, consumed);
                 }
                 let handled = self.handle_binary(client, &request, &rest[..consumed]);
                 self.after(slot, handled, consumed)
@@ -316,7 +329,12 @@ impl Core {
                     return Step::Stop(0);
                 };
                 match invalid.reply {
-                    Some(reply) => reply.encode(conn.replies.sink()),
+                    Some(reply) => {
+                        reply.encode(conn.replies.sink());
+                        if let Some(s) = conn.binary.as_deref_mut() {
+                            s.push_packets(Packets::Exactly(1));
+                        }
+                    }
                     // A bad magic byte: memcached hangs up without a word.
                     None => conn.closing = true,
                 }
@@ -334,7 +352,7 @@ impl Core {
     }
 
     /// What the parse loop does after a complete request of `consumed` bytes.
-    fn after(&mut self, slot: u32, handled: Handled, consumed: usize) -> Step {
+    pub(super) fn after(&mut self, slot: u32, handled: Handled, consumed: usize) -> Step {
         match handled {
             Handled::Done => Step::Next(consumed),
             Handled::Stall => {
@@ -688,7 +706,7 @@ impl Core {
     /// A refused store drops the old item, as memcached does, so that stale
     /// data does not outlive a write the client believes failed. `key` is
     /// the key itself (decoded from base64 if it was sent so).
-    fn unlink_refused(&mut self, key: &[u8]) {
+    pub(super) fn unlink_refused(&mut self, key: &[u8]) {
         let hash = route::key_hash(key);
         let owner = match self.place_key(key, hash, true) {
             Target::Local => {

@@ -101,6 +101,9 @@ pub struct Conn {
     pub peer_link: bool,
     /// On the HTTP port: its requests awaiting answers, its responses.
     pub http: Option<Box<crate::shard::http::Session>>,
+    /// A binary connection in a cluster: its requests awaiting answers, its
+    /// packets (shard/binary/session.rs).
+    pub binary: Option<Box<crate::shard::binary::Session>>,
     /// On a TLS listener: the record layer and the ciphertext it holds.
     /// Taken out while its plaintext is handed to the request path.
     pub tls: Option<Box<crate::tls::TlsConn>>,
@@ -144,6 +147,7 @@ impl Conn {
             listener,
             peer_link: false,
             http: None,
+            binary: None,
             tls: None,
             watcher: None,
             close_reason: None,
@@ -156,7 +160,8 @@ impl Conn {
 
     /// Bytes owed to the client and not yet taken by the kernel.
     pub fn pending_output(&self) -> usize {
-        let http = self.http.as_ref().map_or(0, |h| h.buffered());
+        let http = self.http.as_ref().map_or(0, |h| h.buffered())
+            + self.binary.as_ref().map_or(0, |b| b.buffered());
         let tls = self.tls.as_ref().map_or(0, |t| t.outgoing.len());
         self.replies.buffered() + http + tls + self.inflight.len() - self.inflight_done
     }
@@ -167,12 +172,14 @@ impl Conn {
             && self.replies.awaiting() == 0
             && !self.replies.has_ready()
             && self.http.as_ref().is_none_or(|h| h.idle())
+            && self.binary.as_ref().is_none_or(|b| b.idle())
             && self.tls.as_ref().is_none_or(|t| t.outgoing.is_empty())
     }
 
     /// Moves what is ready to send into `inflight` (empty, as no send is in
     /// flight); false when nothing is. An HTTP connection's memcached
-    /// replies become its responses here first.
+    /// replies become its responses here first, and a cluster's binary
+    /// connection's its binary packets.
     pub fn take_output(&mut self) -> bool {
         if self.tls.is_none() {
             return self.take_plain_output();
@@ -199,24 +206,26 @@ impl Conn {
     }
 
     fn take_plain_output(&mut self) -> bool {
-        match self.http.as_deref_mut() {
-            None if self.replies.has_ready() => {
-                self.replies.swap_ready(&mut self.inflight);
-                true
+        let (ok, out) = if let Some(h) = self.http.as_deref_mut() {
+            (h.translate(&mut self.replies), &mut h.out)
+        } else if let Some(b) = self.binary.as_deref_mut() {
+            (b.translate(&mut self.replies), &mut b.out)
+        } else {
+            if !self.replies.has_ready() {
+                return false;
             }
-            None => false,
-            Some(h) => {
-                if !h.translate(&mut self.replies) {
-                    self.closing = true;
-                }
-                if h.out.is_empty() {
-                    return false;
-                }
-                std::mem::swap(&mut h.out, &mut self.inflight);
-                h.out.clear();
-                true
-            }
+            self.replies.swap_ready(&mut self.inflight);
+            return true;
+        };
+        if !ok {
+            self.closing = true;
         }
+        if out.is_empty() {
+            return false;
+        }
+        std::mem::swap(out, &mut self.inflight);
+        out.clear();
+        true
     }
 
     /// Whether the connection is waiting for its next request, and has

@@ -8,6 +8,21 @@
 //! binary magic 0x80). Keyless commands are answered here; `stat` reuses the
 //! text `stats` machinery (every shard's counters, merged) and re-encodes its
 //! `STAT name value` lines as binary stat packets.
+//!
+//! In a cluster a binary connection takes another way (session.rs): its keyed
+//! requests become meta requests on the memcached request path, which knows
+//! nodes, and the meta replies become binary packets again (translate.rs).
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | routing within the node, keyless opcodes, `Exec::run_binary` |
+//! | `translate.rs` | binary request → meta request, meta reply → binary packet |
+//! | `session.rs` | a cluster's binary connection: its requests in order, translated at flush time |
+
+mod session;
+mod translate;
+
+pub use session::{Packets, Session};
 
 use proto::binary::arith::encode_counter;
 use proto::binary::get::{encode_hit, encode_miss, encode_touched};
@@ -54,10 +69,10 @@ impl Core {
             return self.binary_keyless(client, request);
         };
         let hash = route::key_hash(key);
-        // Within this node only: peer links carry the text protocols, so a
-        // binary request is served by the node it was sent to, as with
-        // `--cluster-forward off` (docs/cluster.md). `route::target` never
-        // names a node.
+        // Within this node only: in a cluster, binary connections have a
+        // session and their keyed requests go as meta requests instead
+        // (session.rs); UDP's are served by the node they were sent to.
+        // `route::target` never names a node.
         match route::target(hash, self.id, self.mesh.shards()) {
             Target::Local | Target::Node(_) => {
                 let Some(queue) = self.net.queue(client) else {
@@ -82,7 +97,7 @@ impl Core {
         }
     }
 
-    fn binary_keyless(&mut self, client: Client, request: &BinRequest<'_>) -> Handled {
+    pub(super) fn binary_keyless(&mut self, client: Client, request: &BinRequest<'_>) -> Handled {
         let to = request.reply_to();
         let quiet = request.quiet;
         match request.op {
