@@ -30,6 +30,21 @@ pub(super) enum Outcome {
 }
 
 /// The parts of a shard a request runs against.
+/// An [`Exec`] over a `Core`'s store, stats and log (`exec!(self)`): a
+/// macro, not a method, so that the borrows stay per field and the caller
+/// may hold another field (a connection's reply queue) meanwhile.
+macro_rules! exec {
+    ($core:expr) => {
+        $crate::shard::exec::Exec {
+            store: &mut $core.store,
+            stats: &mut $core.stats,
+            log: &mut $core.log,
+            cfd: $core.log_cfd,
+        }
+    };
+}
+pub(super) use exec;
+
 pub(super) struct Exec<'a> {
     pub store: &'a mut Store,
     pub stats: &'a mut ShardStats,

@@ -8,7 +8,7 @@ use proto::{Parse, Request};
 use super::Core;
 use super::binary;
 use super::client::{Client, ORIGIN_GATHER};
-use super::exec::Exec;
+use super::exec::exec;
 use super::mesh::{self, Kind, Record};
 use super::replicate::HeldFor;
 use super::stats::Section;
@@ -88,12 +88,7 @@ impl Core {
     /// same limits, so it parses whole here.
     /// Returns the key of the held reply when it waits for replicas.
     fn execute_for_peer(&mut self, kind: Kind, payload: &[u8], out: &mut Vec<u8>) -> Option<u64> {
-        let mut exec = Exec {
-            store: &mut self.store,
-            stats: &mut self.stats,
-            log: &mut self.log,
-            cfd: self.log_cfd,
-        };
+        let mut exec = exec!(self);
         let (hashes, request_bytes) = mesh::split_hashes(kind, payload);
         if binary::is_binary(request_bytes) {
             match proto::binary::parse(request_bytes, &self.limits) {

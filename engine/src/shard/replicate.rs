@@ -43,7 +43,7 @@ use store::HashedKey;
 
 use super::Core;
 use super::client::Client;
-use super::exec::{Exec, Outcome};
+use super::exec::{Outcome, exec};
 use super::mesh::{Kind, Origin};
 use crate::config::cluster::CAS_CLOCK_EPOCH_UNIX;
 
@@ -210,13 +210,7 @@ impl Core {
         out: &mut Vec<u8>,
     ) -> (Outcome, Option<u64>) {
         let before = self.replica_before(request, hash);
-        let outcome = Exec {
-            store: &mut self.store,
-            stats: &mut self.stats,
-            log: &mut self.log,
-            cfd: self.log_cfd,
-        }
-        .run(request, hash, out);
+        let outcome = exec!(self).run(request, hash, out);
         let Some(b) = before else {
             self.replica_delete_applied(request, hash);
             return (outcome, None);

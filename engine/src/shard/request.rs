@@ -23,7 +23,7 @@ use proto::{Parse, Request};
 use super::Core;
 use super::binary::Packets;
 use super::client::{Client, Handled, ORIGIN_NONE};
-use super::exec::{Exec, Outcome};
+use super::exec::{Outcome, exec};
 use super::mesh::{self, Kind, Origin};
 use super::net::conn::{MAX_AWAITED, Pause, Wire};
 use super::prefetch::ITEMS_AHEAD;
@@ -618,12 +618,7 @@ impl Core {
             let Some(queue) = self.net.queue(client) else {
                 return Handled::Done;
             };
-            let mut exec = Exec {
-                store: &mut self.store,
-                stats: &mut self.stats,
-                log: &mut self.log,
-                cfd: self.log_cfd,
-            };
+            let mut exec = exec!(self);
             let prefetch = &self.prefetch;
             let keys = get
                 .keys
@@ -672,12 +667,7 @@ impl Core {
                     let Some(queue) = self.net.queue(client) else {
                         return Handled::Done;
                     };
-                    let mut exec = Exec {
-                        store: &mut self.store,
-                        stats: &mut self.stats,
-                        log: &mut self.log,
-                        cfd: self.log_cfd,
-                    };
+                    let mut exec = exec!(self);
                     let keys = run.iter().map(|&(k, h, _)| (k, h));
                     exec.values(get.kind, get.exptime, keys, queue.sink());
                 }

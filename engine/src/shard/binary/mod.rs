@@ -34,11 +34,11 @@ use proto::{Parse, Request};
 
 use super::Core;
 use super::client::{Client, Handled};
-use super::exec::{Exec, Outcome};
 use super::mesh::Kind;
 use super::route::{self, Target};
 use super::stats::latency;
 use crate::config::VERSION;
+use crate::shard::exec::{Exec, Outcome, exec};
 use store::{
     DeleteOutcome, HashedKey, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaSetArgs, MetaSetMode,
     StoreMode as Mode, StoreOutcome,
@@ -78,12 +78,7 @@ impl Core {
                 let Some(queue) = self.net.queue(client) else {
                     return Handled::Done;
                 };
-                let mut exec = Exec {
-                    store: &mut self.store,
-                    stats: &mut self.stats,
-                    log: &mut self.log,
-                    cfd: self.log_cfd,
-                };
+                let mut exec = exec!(self);
                 exec.run_binary(request, hash, queue.sink());
                 Handled::Done
             }
