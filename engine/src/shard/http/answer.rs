@@ -302,8 +302,7 @@ pub fn answer(out: &mut Vec<u8>, op: &Op, replies: &[Reply<'_>], close: bool) {
         },
         (Op::Metrics, Reply::Stats(lines)) => {
             let body = metrics::prometheus(lines.clone());
-            let kind = "text/plain; version=0.0.4; charset=utf-8";
-            write(out, 200, kind, b"", &body, false, close);
+            write(out, 200, metrics::CONTENT_TYPE, b"", &body, false, close);
         }
         (op, reply) => {
             tracing::debug!(
