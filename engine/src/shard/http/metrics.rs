@@ -39,14 +39,15 @@ const HISTOGRAM_HELP: &str =
     "Time from a parsed request to its reply queued, on the shard that ran it, by command family.";
 
 /// The Prometheus text of a `stats shards` reply (`STAT <shard>:<name> <value>`).
-pub fn prometheus(lines: StatLines<'_>) -> Vec<u8> {
+///
+/// `None` only if the encoder fails, which writing into a `String` should
+/// never make it do; a scrape must not be able to take the shard down.
+pub fn prometheus(lines: StatLines<'_>) -> Option<Vec<u8>> {
     let mut registry = Registry::with_prefix(PREFIX);
     registry.register_collector(Box::new(Scrape::from_lines(lines)));
     let mut out = String::with_capacity(64 << 10);
-    // Writing to a String cannot fail, and `Scrape::encode` fails only
-    // when the writer does.
-    prometheus_text::encode(&mut out, &registry).expect("encoding into a String");
-    out.into_bytes()
+    prometheus_text::encode(&mut out, &registry).ok()?;
+    Some(out.into_bytes())
 }
 
 /// One `stats shards` reply, owned: a registry's collectors are `'static`.
@@ -263,7 +264,7 @@ mod tests {
         let Reply::Stats(lines) = reply(text) else {
             panic!()
         };
-        let out = String::from_utf8(prometheus(lines)).unwrap();
+        let out = String::from_utf8(prometheus(lines).unwrap()).unwrap();
         // Schema order, not reply order; a stat outside the schema and a
         // value that is not a number are left out.
         assert_eq!(
@@ -295,7 +296,7 @@ mod tests {
         let Reply::Stats(lines) = reply(&text) else {
             panic!()
         };
-        let out = String::from_utf8(prometheus(lines)).unwrap();
+        let out = String::from_utf8(prometheus(lines).unwrap()).unwrap();
         let b = "corecache_request_duration_seconds_bucket{shard=\"1\",family=\"get\"";
         let les = [
             "2.5e-07", "5e-07", "1e-06", "2.5e-06", "5e-06", "1e-05", "2.5e-05", "5e-05", "0.0001",
