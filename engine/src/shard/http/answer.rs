@@ -300,11 +300,10 @@ pub fn answer(out: &mut Vec<u8>, op: &Op, replies: &[Reply<'_>], close: bool) {
             ),
             None => err(out, 502, "unexpected stats reply"),
         },
-        (Op::Metrics, Reply::Stats(lines)) => {
-            let body = metrics::prometheus(lines.clone());
-            let kind = "text/plain; version=0.0.4; charset=utf-8";
-            write(out, 200, kind, b"", &body, false, close);
-        }
+        (Op::Metrics, Reply::Stats(lines)) => match metrics::prometheus(lines.clone()) {
+            Some(body) => write(out, 200, metrics::CONTENT_TYPE, b"", &body, false, close),
+            None => err(out, 500, "the metrics could not be encoded"),
+        },
         (op, reply) => {
             tracing::debug!(
                 ?op,
