@@ -615,3 +615,55 @@ fn reads_of_a_dead_owners_keys_fail_over_to_a_replica_before_it_is_declared_down
     c.send(format!("set {k_on_2} 0 0 1\r\nz\r\n").as_bytes());
     assert!(text(&c.read_line()).starts_with("SERVER_ERROR"));
 }
+
+/// A fourth node joining (listed, started after the others saw it down):
+/// only the keys the ring gives it move, about 1/4 (at most 1.2/N). Without
+/// replicas those keys miss on their new owner; with `--replicas 2` the
+/// re-sync fills it, so every key hits again through any node.
+#[test]
+fn a_joining_fourth_node_takes_a_quarter_of_the_keys_and_is_filled_with_replicas() {
+    for replicas in ["1", "2"] {
+        let mut cluster = Cluster::start_gossip(4, &["--replicas", replicas]);
+        cluster.until_all_alive(CONVERGE_WITHIN);
+        cluster.kill(3);
+        for i in 0..3 {
+            cluster.until_states(i, &[("n3", "down")], DETECT_WITHIN);
+        }
+        let keys: Vec<String> = (0..2000).map(|i| format!("join:{i}")).collect();
+        let mut w = cluster.connect(0);
+        for k in &keys {
+            set(&mut w, k, "v");
+        }
+        let moved = keys.iter().filter(|k| cluster.owner(k) == 3).count();
+        let share = moved as f64 / keys.len() as f64;
+        assert!(
+            (0.15..=0.30).contains(&share),
+            "{moved} of {} keys moved",
+            keys.len()
+        );
+
+        cluster.restart(3);
+        cluster.until_all_alive(CONVERGE_WITHIN);
+        let hits_through = |i: usize| {
+            let mut c = cluster.connect(i);
+            keys.iter()
+                .filter(|k| get(&mut c, k) == common::cluster::value_reply(k, "v"))
+                .count()
+        };
+        if replicas == "1" {
+            // n3's keys are its own again, and it came back empty.
+            for i in 0..4 {
+                assert_eq!(hits_through(i), keys.len() - moved, "R=1, through n{i}");
+            }
+        } else {
+            let deadline = Instant::now() + CONVERGE_WITHIN;
+            while hits_through(1) < keys.len() {
+                assert!(Instant::now() < deadline, "R=2: n3 never re-synced");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            for i in 0..4 {
+                assert_eq!(hits_through(i), keys.len(), "R=2, through n{i}");
+            }
+        }
+    }
+}
