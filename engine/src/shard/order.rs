@@ -174,6 +174,18 @@ impl ReplyQueue {
         std::mem::swap(&mut self.out, spare);
     }
 
+    /// Moves the ready bytes to the end of `into` (a session that translates
+    /// replies before they are sent: HTTP, binary in a cluster); a swap when
+    /// `into` is empty.
+    pub fn take_ready(&mut self, into: &mut Vec<u8>) {
+        if into.is_empty() {
+            std::mem::swap(&mut self.out, into);
+        } else {
+            into.extend_from_slice(&self.out);
+            self.out.clear();
+        }
+    }
+
     /// Forgets everything (connection reuse).
     pub fn reset(&mut self) {
         self.out.clear();
@@ -203,6 +215,21 @@ mod tests {
 
     fn ready(q: &ReplyQueue) -> &str {
         std::str::from_utf8(q.ready()).unwrap()
+    }
+
+    #[test]
+    fn taken_replies_append_to_what_a_session_still_holds() {
+        let mut q = ReplyQueue::default();
+        let mut held = Vec::new();
+        local(&mut q, "VA 1\r\n");
+        q.take_ready(&mut held);
+        assert!(!q.has_ready());
+        let part = q.await_remote();
+        local(&mut q, "HD\r\n");
+        assert!(q.resolve(part, b"x\r\n", None));
+        q.take_ready(&mut held);
+        assert_eq!(held, b"VA 1\r\nx\r\nHD\r\n");
+        assert!(!q.has_ready());
     }
 
     /// A queue that always awaits some part (a long pipeline across shards)

@@ -37,7 +37,6 @@ pub struct Session {
     pending: VecDeque<Pending>,
     /// Reply bytes (meta replies and binary packets) not yet answered.
     mc: Vec<u8>,
-    spare: Vec<u8>,
     /// Binary packets ready to send.
     pub out: Vec<u8>,
 }
@@ -89,11 +88,7 @@ impl Session {
     /// reply is all in, in order. False when the replies cannot be read
     /// (never from this server): the connection must close.
     pub fn translate(&mut self, replies: &mut ReplyQueue) -> bool {
-        if replies.has_ready() {
-            replies.swap_ready(&mut self.spare);
-            self.mc.extend_from_slice(&self.spare);
-            self.spare.clear();
-        }
+        replies.take_ready(&mut self.mc);
         let mut used = 0;
         while let Some(front) = self.pending.front_mut() {
             match front {

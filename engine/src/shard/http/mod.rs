@@ -53,7 +53,6 @@ pub struct Session {
     pending: VecDeque<Pending>,
     /// memcached reply bytes not yet turned into a response.
     mc: Vec<u8>,
-    spare: Vec<u8>,
     /// HTTP responses ready to send.
     pub out: Vec<u8>,
 }
@@ -83,11 +82,7 @@ impl Session {
     /// request whose replies are all in, in order. False when the replies
     /// cannot be read (never from this server): the connection must close.
     pub fn translate(&mut self, replies: &mut ReplyQueue) -> bool {
-        if replies.has_ready() {
-            replies.swap_ready(&mut self.spare);
-            self.mc.extend_from_slice(&self.spare);
-            self.spare.clear();
-        }
+        replies.take_ready(&mut self.mc);
         let mut used = 0;
         let mut ok = true;
         while let Some(front) = self.pending.front() {
