@@ -53,11 +53,17 @@ pub fn memcached_binary() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Waits until `addr` accepts a connection, or the deadline passes.
+/// Waits until the server at `addr` answers `version`, or the deadline
+/// passes. An accepted connection alone is not enough: the port was picked
+/// free and released, so something else may hold it for a moment while the
+/// child fails to bind it (a run then found nothing listening: CI, 2026-12-04).
 fn wait_ready(addr: SocketAddr, child: &mut Child) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+        if let Ok(c) = TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+            && answers_version(c)
+            && matches!(child.try_wait(), Ok(None))
+        {
             return true;
         }
         if let Ok(Some(_)) = child.try_wait() {
@@ -66,6 +72,16 @@ fn wait_ready(addr: SocketAddr, child: &mut Child) -> bool {
         std::thread::yield_now();
     }
     false
+}
+
+/// Whether the server on `c` answers `version` with a `VERSION` line.
+fn answers_version(mut c: TcpStream) -> bool {
+    let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+    if c.write_all(b"version\r\n").is_err() {
+        return false;
+    }
+    let mut line = String::new();
+    BufReader::new(c).read_line(&mut line).is_ok() && line.starts_with("VERSION ")
 }
 
 /// Starts memcached 1.6 (one thread) on a free port, with UDP if asked.
