@@ -622,8 +622,9 @@ fn reads_of_a_dead_owners_keys_fail_over_to_a_replica_before_it_is_declared_down
 /// re-sync fills it, so every key hits again through any node.
 #[test]
 fn a_joining_fourth_node_takes_a_quarter_of_the_keys_and_is_filled_with_replicas() {
-    for replicas in ["1", "2"] {
-        let mut cluster = Cluster::start_gossip(4, &["--replicas", replicas]);
+    for (replicas, warmup) in [("1", "0"), ("1", "120"), ("2", "0")] {
+        let args = ["--replicas", replicas, "--cluster-warmup", warmup];
+        let mut cluster = Cluster::start_gossip(4, &args);
         cluster.until_all_alive(CONVERGE_WITHIN);
         cluster.kill(3);
         for i in 0..3 {
@@ -650,20 +651,117 @@ fn a_joining_fourth_node_takes_a_quarter_of_the_keys_and_is_filled_with_replicas
                 .filter(|k| get(&mut c, k) == common::cluster::value_reply(k, "v"))
                 .count()
         };
-        if replicas == "1" {
+        let context = format!("R={replicas}, warm-up {warmup} s");
+        if replicas == "1" && warmup == "0" {
             // n3's keys are its own again, and it came back empty.
             for i in 0..4 {
-                assert_eq!(hits_through(i), keys.len() - moved, "R=1, through n{i}");
+                assert_eq!(
+                    hits_through(i),
+                    keys.len() - moved,
+                    "{context}, through n{i}"
+                );
+            }
+        } else if replicas == "1" {
+            // Each of n3's misses read the key through from the node that
+            // held it while n3 was away: every key hits, the first time.
+            assert_eq!(hits_through(1), keys.len(), "{context}, through n1");
+            let filled = stat(&cluster.connect(3).stats(""), "warmup_filled");
+            assert_eq!(
+                filled as usize, moved,
+                "{context}: n3 stored each moved key once"
+            );
+            for i in 0..4 {
+                assert_eq!(hits_through(i), keys.len(), "{context}, through n{i}");
             }
         } else {
             let deadline = Instant::now() + CONVERGE_WITHIN;
             while hits_through(1) < keys.len() {
-                assert!(Instant::now() < deadline, "R=2: n3 never re-synced");
+                assert!(Instant::now() < deadline, "{context}: n3 never re-synced");
                 std::thread::sleep(Duration::from_millis(50));
             }
             for i in 0..4 {
-                assert_eq!(hits_through(i), keys.len(), "R=2, through n{i}");
+                assert_eq!(hits_through(i), keys.len(), "{context}, through n{i}");
             }
         }
     }
+}
+
+/// Warm-up without replicas: a request that needs a key's value (incr,
+/// append, delete, add) finds the previous owner's copy, and a write the new
+/// owner makes is not undone by a later read-through of the old copy.
+#[test]
+fn during_warm_up_writes_act_on_the_previous_owners_copy_and_are_not_undone() {
+    let mut cluster = Cluster::start_gossip(3, &["--cluster-warmup", "120"]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let tags = ["count", "tail", "gone", "added", "reset", "evict"];
+    let keys: Vec<String> = tags.iter().map(|t| cluster.key_on(2, t)).collect();
+    cluster.kill(2);
+    for i in 0..2 {
+        cluster.until_states(i, &[("n2", "down")], DETECT_WITHIN);
+    }
+    let mut c = cluster.connect(0);
+    set(&mut c, &keys[0], "41");
+    for k in &keys[1..] {
+        set(&mut c, k, "old");
+    }
+    cluster.restart(2);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let mut c = cluster.connect(0);
+    let mut ask = |line: String| {
+        c.send(line.as_bytes());
+        text(&c.read_line())
+    };
+    assert_eq!(
+        ask(format!("incr {} 1\r\n", keys[0])),
+        "42\r\n",
+        "incr of the old copy"
+    );
+    assert_eq!(
+        ask(format!("append {} 0 0 1\r\n!\r\n", keys[1])),
+        "STORED\r\n"
+    );
+    assert_eq!(ask(format!("delete {}\r\n", keys[2])), "DELETED\r\n");
+    assert_eq!(
+        ask(format!("add {} 0 0 1\r\nx\r\n", keys[3])),
+        "NOT_STORED\r\n"
+    );
+    // A set on n2 (no read-through), then a delete there: the old copy on
+    // the previous owner must not come back on the next miss.
+    assert_eq!(
+        ask(format!("set {} 0 0 3\r\nnew\r\n", keys[4])),
+        "STORED\r\n"
+    );
+    assert_eq!(ask(format!("delete {}\r\n", keys[4])), "DELETED\r\n");
+    let mut c = cluster.connect(1);
+    assert_eq!(
+        get(&mut c, &keys[0]),
+        common::cluster::value_reply(&keys[0], "42")
+    );
+    assert_eq!(
+        get(&mut c, &keys[1]),
+        common::cluster::value_reply(&keys[1], "old!")
+    );
+    assert_eq!(get(&mut c, &keys[2]), "END\r\n", "deleted during warm-up");
+    assert_eq!(
+        get(&mut c, &keys[3]),
+        common::cluster::value_reply(&keys[3], "old")
+    );
+    assert_eq!(
+        get(&mut c, &keys[4]),
+        "END\r\n",
+        "set, then deleted, during warm-up"
+    );
+    // A multi-key get on n2 of its own key and another node's reads the
+    // absent one through.
+    let other = cluster.key_on(0, "other");
+    set(&mut c, &other, "o");
+    let mut c = cluster.connect(2);
+    c.send(format!("get {} {other}\r\n", keys[5]).as_bytes());
+    let got = common::cluster::read_values(&mut c);
+    let want = format!(
+        "{}{}END\r\n",
+        common::cluster::value_reply(&keys[5], "old").trim_end_matches("END\r\n"),
+        common::cluster::value_reply(&other, "o").trim_end_matches("END\r\n")
+    );
+    assert_eq!(got, want, "multi-get during warm-up");
 }

@@ -139,6 +139,10 @@ pub struct Cli {
     /// live replica.
     #[arg(long, value_name = "owner|any", value_parser = parse_name::<ReadFrom>)]
     pub cluster_read_from: Option<ReadFrom>,
+    /// For this many seconds after start, a miss on a key this node owns
+    /// reads through from its previous owner (default 120; 0 = off).
+    #[arg(long, value_name = "SECS")]
+    pub cluster_warmup: Option<u32>,
 
     /// Serve HTTP (REST, /metrics, /stats, status page) on this port (0 picks a free one).
     #[arg(long, value_name = "PORT")]
@@ -315,6 +319,9 @@ impl Cli {
         }
         if let Some(r) = self.cluster_read_from {
             c.cluster.read_from = r;
+        }
+        if let Some(w) = self.cluster_warmup {
+            c.cluster.warmup_secs = w;
         }
         if let Some(p) = self.http_port {
             c.http.port = Some(p);

@@ -107,6 +107,11 @@ pub struct ClusterConfig {
     /// or "any" (any live replica: a node in the key's replica set answers
     /// from its own copy instead of forwarding) (--cluster-read-from).
     pub read_from: ReadFrom,
+    /// Warm-up: for this many seconds after the node starts, a key it owns
+    /// but does not hold is read through from the key's previous owner (the
+    /// next live member clockwise) and stored here before the request runs;
+    /// 0 = off (--cluster-warmup; shard/warmup.rs).
+    pub warmup_secs: u32,
 }
 
 /// `cluster.read_from`.
@@ -158,6 +163,7 @@ impl Default for ClusterConfig {
             replicas: 1,
             replication_ack: AckMode::All,
             read_from: ReadFrom::Owner,
+            warmup_secs: 120,
         }
     }
 }
@@ -210,6 +216,8 @@ pub struct ClusterPlan {
     pub read_any: bool,
     /// Replies to replicated writes wait for every live replica.
     pub ack_all: bool,
+    /// Seconds after start during which misses read through (0 = off).
+    pub warmup_secs: u32,
 }
 
 /// How this node gossips: its UDP port's offset from the data port (the same
@@ -382,6 +390,7 @@ impl Config {
             replicas: c.replicas,
             read_any: c.read_from == ReadFrom::Any,
             ack_all: c.replication_ack == AckMode::All,
+            warmup_secs: c.warmup_secs,
             connect_timeout: ms(
                 "cluster.connect_timeout_ms",
                 c.connect_timeout_ms,

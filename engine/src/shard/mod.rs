@@ -37,6 +37,7 @@ mod resync;
 pub mod route;
 pub mod slots;
 pub mod stats;
+mod warmup;
 mod watch;
 
 use std::sync::Arc;
@@ -279,6 +280,8 @@ pub(crate) struct Core {
     /// Walks of the store for members that came back, the delete log
     /// (resync.rs).
     resync: resync::Resyncs,
+    /// Misses read through from a key's previous owner after start (warmup.rs).
+    warm: warmup::WarmUp,
     wake: WakeTarget,
     /// `stats` requests waiting for other shards' snapshots.
     gathers: Slots<Gather>,
@@ -469,6 +472,7 @@ impl Core {
         let http_token = shared.http_token.current();
         let log = shared.logger.shard_log(id);
         let resync = resync::Resyncs::new(shared.cluster.as_ref());
+        let warm = warmup::WarmUp::new(shared.cluster.as_ref());
         let mut core = Core {
             id,
             shared,
@@ -488,6 +492,7 @@ impl Core {
             acks: std::collections::HashMap::new(),
             next_ack: 0,
             resync,
+            warm,
             wake,
             gathers: Slots::default(),
             prefetch: Prefetch::new(),
@@ -513,6 +518,7 @@ impl Core {
     fn update_clock(&mut self) {
         self.life.now = CLOCK_START + self.shared.started.elapsed().as_secs() as u32;
         self.store.set_time(self.life.now);
+        self.update_warmup();
         // Once a turn: whether the store records evictions for watchers.
         self.store
             .record_evictions(self.log.wants(crate::logger::EV_EVICTIONS));

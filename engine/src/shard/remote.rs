@@ -118,9 +118,16 @@ impl Core {
             Parse::Complete { request, .. } => match (kind, &request) {
                 (Kind::Values, Request::Get(get)) => {
                     let keys = get.keys.clone().enumerate().map(|(i, k)| (k, hash_at(i)));
-                    exec.values(get.kind, get.exptime, keys, out);
+                    if let Some(id) = self.fill_values(get.kind, get.exptime, keys.clone()) {
+                        return Some(id);
+                    }
+                    exec!(self).values(get.kind, get.exptime, keys, out);
                 }
-                _ => return self.run_replicated(&request, hash_at(0), out).1,
+                _ => {
+                    return self
+                        .run_replicated(&request, hash_at(0), request_bytes, out)
+                        .1;
+                }
             },
             Parse::Invalid(invalid) => {
                 if invalid.reply {

@@ -203,7 +203,24 @@ impl Core {
     /// to `out` at once, or, with `replication_ack = "all"` when records
     /// were sent, is held until every one is answered (`Ok(None)` then: the
     /// caller makes the [`Held`] destination with the returned key).
+    /// During warm-up a request may first wait for its key to be read
+    /// through (warmup.rs); `raw` is its bytes, run again then. That wait
+    /// is held the same way.
     pub(super) fn run_replicated(
+        &mut self,
+        request: &Request<'_>,
+        hash: u64,
+        raw: &[u8],
+        out: &mut Vec<u8>,
+    ) -> (Outcome, Option<u64>) {
+        if let Some(id) = self.fill_before(request, hash, raw) {
+            return (Outcome::Done, Some(id));
+        }
+        self.run_and_ship(request, hash, out)
+    }
+
+    /// [`Core::run_replicated`] without the warm-up read.
+    pub(super) fn run_and_ship(
         &mut self,
         request: &Request<'_>,
         hash: u64,
@@ -211,6 +228,9 @@ impl Core {
     ) -> (Outcome, Option<u64>) {
         let before = self.replica_before(request, hash);
         let outcome = exec!(self).run(request, hash, out);
+        if writes(request) {
+            self.warm_wrote(hash);
+        }
         let Some(b) = before else {
             self.replica_delete_applied(request, hash);
             return (outcome, None);
@@ -266,9 +286,12 @@ impl Core {
     }
 
     /// Says where the held reply `id` goes once its replicas have answered.
+    /// `id` is a held reply's or a warm-up fill's.
     pub(super) fn hold_for(&mut self, id: u64, to: HeldFor) {
         if let Some(h) = self.acks.get_mut(&id) {
             h.to = Some(to);
+        } else {
+            self.hold_fill_for(id, to);
         }
     }
 
@@ -302,10 +325,15 @@ impl Core {
             self.stats.replica_unconfirmed += 1;
             unconfirmed_reply(h.silent, &mut h.reply);
         }
-        match h.to {
-            Some(HeldFor::Client { client, part }) => self.deliver_to(client, part, &h.reply),
+        self.send_held(h.to, &h.reply);
+    }
+
+    /// Sends a held reply where it goes.
+    pub(super) fn send_held(&mut self, to: Option<HeldFor>, reply: &[u8]) {
+        match to {
+            Some(HeldFor::Client { client, part }) => self.deliver_to(client, part, reply),
             Some(HeldFor::Shard { shard, origin }) => {
-                self.mesh.push(shard, Kind::Reply, origin, &[&h.reply])
+                self.mesh.push(shard, Kind::Reply, origin, &[reply])
             }
             None => {}
         }
@@ -315,12 +343,7 @@ impl Core {
 /// The replica record of an item's whole state: `ms <key> <len> b F T E Y q`
 /// and its value (apply only if newer than what the replica holds).
 pub(super) fn set_record(it: &store::ItemView<'_>, record: &mut Vec<u8>) {
-    let ttl = match it.ttl {
-        -1 => 0,
-        t if t > MAX_RELATIVE_TTL => unix_now() + t,
-        // An item due this second still expires (T0 would keep it).
-        t => t.max(1),
-    };
+    let ttl = wire_exptime(it.ttl);
     record.extend_from_slice(b"ms ");
     proto::base64::encode(it.key, record);
     let line = format!(
@@ -333,6 +356,18 @@ pub(super) fn set_record(it: &store::ItemView<'_>, record: &mut Vec<u8>) {
     record.extend_from_slice(line.as_bytes());
     record.extend_from_slice(it.value);
     record.extend_from_slice(b"\r\n");
+}
+
+/// The exptime a set gives an item to leave it with `ttl` seconds to live
+/// (-1: never expires), as memcached reads it: relative up to 30 days, a
+/// unix time beyond.
+pub(super) fn wire_exptime(ttl: i64) -> i64 {
+    match ttl {
+        -1 => 0,
+        t if t > MAX_RELATIVE_TTL => unix_now() + t,
+        // An item due this second still expires (T0 would keep it).
+        t => t.max(1),
+    }
 }
 
 /// The replica record of a delete of `key`, whose item had `cas`: `md <key>

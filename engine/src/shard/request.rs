@@ -548,7 +548,7 @@ impl Core {
             self.place_key(name, hash, may_forward)
         };
         match target {
-            Target::Local => self.execute_local(client, &request, hash),
+            Target::Local => self.execute_local(client, &request, hash, raw),
             Target::Shard(owner) => {
                 if !self.mesh.can_send(owner) {
                     return Handled::Stall;
@@ -561,13 +561,19 @@ impl Core {
     }
 
     /// Runs `request` on this shard's store, replying into the client's queue.
-    fn execute_local(&mut self, client: Client, request: &Request<'_>, hash: u64) -> Handled {
+    fn execute_local(
+        &mut self,
+        client: Client,
+        request: &Request<'_>,
+        hash: u64,
+        raw: &[u8],
+    ) -> Handled {
         if self.net.queue(client).is_none() {
             return Handled::Done;
         }
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
-        let (outcome, held) = self.run_replicated(request, hash, &mut out);
+        let (outcome, held) = self.run_replicated(request, hash, raw, &mut out);
         if let Some(queue) = self.net.queue(client) {
             match held {
                 Some(id) => {
@@ -664,12 +670,21 @@ impl Core {
         for run in owners.chunk_by(|a, b| a.2 == b.2) {
             match run[0].2 {
                 Target::Local => {
+                    let keys = run.iter().map(|&(k, h, _)| (k, h));
+                    let fill = self.fill_values(get.kind, get.exptime, keys.clone());
                     let Some(queue) = self.net.queue(client) else {
                         return Handled::Done;
                     };
-                    let mut exec = exec!(self);
-                    let keys = run.iter().map(|&(k, h, _)| (k, h));
-                    exec.values(get.kind, get.exptime, keys, queue.sink());
+                    match fill {
+                        Some(id) => {
+                            let part = queue.await_remote();
+                            self.hold_for(id, HeldFor::Client { client, part });
+                        }
+                        None => {
+                            let mut exec = exec!(self);
+                            exec.values(get.kind, get.exptime, keys, queue.sink());
+                        }
+                    }
                 }
                 Target::Shard(owner) => {
                     line.clear();

@@ -69,6 +69,10 @@ pub struct ShardStats {
     pub replica_resynced: u64,
     pub replica_resync_gaps: u64,
     pub replica_read_failovers: u64,
+    /// Warm-up reads sent to a key's previous owner, and the copies they
+    /// brought that were stored.
+    pub warmup_reads: u64,
+    pub warmup_filled: u64,
     /// Latency histograms per command family, when they are on.
     pub latency: Option<Box<latency::Latency>>,
 }

@@ -9,7 +9,7 @@ use proto::{ErrorReply, Request, ServerError};
 use runtime::Completion;
 
 use super::Failure;
-use super::replies::{Expect, OnFailure, Waiting, take_reply};
+use super::replies::{Expect, OnFailure, Then, Waiting, take_reply};
 use crate::shard::Core;
 use crate::shard::client::{Client, Handled};
 use crate::shard::ops::{OP_PEER_CONNECT, OP_PEER_RECV, OP_PEER_SEND};
@@ -182,7 +182,7 @@ impl Core {
             expect: Expect::UntilNoop,
             on_failure: OnFailure::Nothing,
             since: now,
-            ack,
+            then: ack.map_or(Then::Nothing, Then::Ack),
         };
         self.links.push(&mut self.net.ring, node, &[line, NOOP], w)
     }
@@ -207,7 +207,7 @@ impl Core {
             expect,
             on_failure,
             since: now,
-            ack: None,
+            then: Then::Nothing,
         };
         if self.links.refuses(node, now) || !self.links.push(&mut self.net.ring, node, parts, w) {
             self.links.count_failed(node);
@@ -278,8 +278,12 @@ impl Core {
                     if let Some(client) = front.client {
                         self.deliver_to(client, front.part, &buf[pos..pos + deliver]);
                     }
-                    if let Some(id) = front.ack {
-                        self.ack_arrived(id);
+                    match front.then {
+                        Then::Nothing => {}
+                        Then::Ack(id) => self.ack_arrived(id),
+                        Then::Fill { fill, key } => {
+                            self.fill_arrived(fill, key, Some(&buf[pos..pos + deliver]))
+                        }
                     }
                     pos += consumed;
                 }
@@ -309,8 +313,10 @@ impl Core {
             if let Some(client) = w.client {
                 self.answer_failure(client, w.part, w.on_failure);
             }
-            if let Some(id) = w.ack {
-                self.ack_failed(id, node);
+            match w.then {
+                Then::Nothing => {}
+                Then::Ack(id) => self.ack_failed(id, node),
+                Then::Fill { fill, key } => self.fill_arrived(fill, key, None),
             }
         }
     }
@@ -334,6 +340,7 @@ impl Core {
         for node in 0..view.members.len() {
             match (old.is_live(node), view.is_live(node)) {
                 (true, false) => {
+                    self.warm.close();
                     self.resync.member_down(node, self.store.now());
                     if self.links.in_flight(node) > 0 {
                         self.fail_link(node, Failure::MemberDown)

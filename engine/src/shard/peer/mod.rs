@@ -607,7 +607,7 @@ impl Link {
             expect: replies::Expect::One,
             on_failure: replies::OnFailure::Nothing,
             since: now,
-            ack: None,
+            then: replies::Then::Nothing,
         });
         true
     }

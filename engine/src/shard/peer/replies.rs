@@ -53,10 +53,24 @@ pub struct Waiting {
     pub expect: Expect,
     pub on_failure: OnFailure,
     pub since: Instant,
+    /// What else waits for this reply.
+    pub then: Then,
+}
+
+/// What waits for a forwarded request's reply besides its client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Then {
+    Nothing,
     /// A replica record a held reply waits for (`replication_ack = "all"`):
     /// the key of its `Core::acks` entry, counted down when this request is
     /// answered or fails.
-    pub ack: Option<u64>,
+    Ack(u64),
+    /// A warm-up read of key `key` of fill `fill` (warmup.rs): the reply is
+    /// the previous owner's copy, or its miss.
+    Fill {
+        fill: u64,
+        key: u32,
+    },
 }
 
 /// Where the next reply for `expect` ends in `buf`: `Ok(Some((deliver,

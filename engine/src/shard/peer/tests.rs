@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use runtime::{Completion, Ring, RingConfig};
 
-use super::replies::{Expect, OnFailure, Waiting};
+use super::replies::{Expect, OnFailure, Then, Waiting};
 use super::{Failure, Links, State};
 use crate::config::{ClusterPlan, Config};
 use crate::shard::client::Client;
@@ -33,7 +33,7 @@ fn waiting(part: u32, since: Instant) -> Waiting {
         expect: Expect::One,
         on_failure: OnFailure::Error,
         since,
-        ack: None,
+        then: Then::Nothing,
     }
 }
 

@@ -38,6 +38,8 @@ fn shard(base: u64) -> ShardStats {
         replica_resynced: base + 26,
         replica_resync_gaps: base + 27,
         replica_read_failovers: base + 28,
+        warmup_reads: base + 29,
+        warmup_filled: base + 30,
         latency: None,
     }
 }
