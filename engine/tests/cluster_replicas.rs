@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::cluster::{Cluster, get, set, text};
+use common::cluster::{Cluster, get, read_values, set, text};
 use common::{Server, stat};
 
 const CONVERGE_WITHIN: Duration = Duration::from_secs(10);
@@ -764,4 +764,67 @@ fn during_warm_up_writes_act_on_the_previous_owners_copy_and_are_not_undone() {
         common::cluster::value_reply(&other, "o").trim_end_matches("END\r\n")
     );
     assert_eq!(got, want, "multi-get during warm-up");
+}
+
+/// Reads in flight on a link when it fails are sent to another replica of
+/// their keys instead of failing: the owner n1 is stopped, reads of its keys
+/// (single gets, a multi-get run, quiet mg) queue on n0's link to it, then n1
+/// is killed. Static membership, so nothing is declared down: every read is
+/// answered with its value by the key's replica (n0's own copy or n2's).
+#[test]
+fn reads_in_flight_to_an_owner_that_dies_are_answered_by_a_replica() {
+    let mut cluster = Cluster::start(3, &["--replicas", "2"]);
+    let with_set = |cluster: &Cluster, want: [usize; 2], tag: &str, n: usize| -> Vec<String> {
+        (0..)
+            .map(|i| format!("{tag}:{i}"))
+            .filter(|k| cluster.ring.replicas(k.as_bytes(), 2).collect::<Vec<_>>() == want)
+            .take(n)
+            .collect()
+    };
+    let on_0 = with_set(&cluster, [1, 0], "if0", 20);
+    let on_2 = with_set(&cluster, [1, 2], "if2", 25);
+    let mut c = cluster.connect(0);
+    for k in on_0.iter().chain(&on_2) {
+        set(&mut c, k, "v");
+    }
+    let pid = cluster.nodes[1].server.as_ref().unwrap().pid();
+    common::stop(pid);
+    let mut sent = String::new();
+    for k in on_0.iter().chain(&on_2[..15]) {
+        sent.push_str(&format!("get {k}\r\n"));
+    }
+    sent.push_str(&format!("get {}\r\n", on_2[15..20].join(" ")));
+    for k in &on_2[20..] {
+        sent.push_str(&format!("mg {k} v q\r\n"));
+    }
+    sent.push_str("mn\r\n");
+    c.send(sent.as_bytes());
+    // 35 gets, one multi-get run and 5 quiet mg: 41 on the link to n1.
+    cluster.until_stats(0, Duration::from_secs(5), "41 in flight to n1", |s| {
+        common::stat(s, "link:n1:in_flight") == 41
+    });
+    cluster.kill(1);
+    for k in on_0.iter().chain(&on_2[..15]) {
+        assert_eq!(
+            read_values(&mut c),
+            common::cluster::value_reply(k, "v"),
+            "{k}"
+        );
+    }
+    let run: String = on_2[15..20]
+        .iter()
+        .map(|k| common::cluster::value_reply(k, "v").replace("END\r\n", ""))
+        .collect();
+    assert_eq!(
+        read_values(&mut c),
+        format!("{run}END\r\n"),
+        "the multi-get run"
+    );
+    for k in &on_2[20..] {
+        assert_eq!(text(&c.read_line()), "VA 1\r\n", "{k}");
+        assert_eq!(text(&c.read_line()), "v\r\n", "{k}");
+    }
+    assert_eq!(text(&c.read_line()), "MN\r\n");
+    let retries = stat(&cluster.connect(0).stats(""), "replica_read_retries");
+    assert_eq!(retries, 41);
 }

@@ -698,7 +698,7 @@ impl Core {
                     line.clear();
                     let keys = run.iter().map(|&(k, _, _)| k);
                     proto::cmd::get::encode_request(&mut line, get.kind, get.exptime, keys);
-                    self.forward_values_to_node(client, node, &line);
+                    self.forward_values_to_node(client, node, &line, !get.kind.touches());
                 }
             }
         }

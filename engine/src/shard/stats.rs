@@ -69,6 +69,9 @@ pub struct ShardStats {
     pub replica_resynced: u64,
     pub replica_resync_gaps: u64,
     pub replica_read_failovers: u64,
+    /// Reads in flight on a link that failed, sent to another replica (or
+    /// run here) instead of failing.
+    pub replica_read_retries: u64,
     /// Warm-up reads sent to a key's previous owner, and the copies they
     /// brought that were stored.
     pub warmup_reads: u64,

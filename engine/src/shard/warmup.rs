@@ -288,6 +288,7 @@ impl Core {
                     fill: id,
                     key: i as u32,
                 },
+                replay: None,
             };
             if self.links.push(&mut self.net.ring, node, &[&line], w) {
                 self.stats.warmup_reads += 1;

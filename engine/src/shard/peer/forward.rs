@@ -5,13 +5,16 @@
 use std::time::Instant;
 
 use cluster::Router;
-use proto::{ErrorReply, Request, ServerError};
+use proto::meta::KeyBuf;
+use proto::{ErrorReply, Parse, Request, ServerError};
 use runtime::Completion;
 
 use super::Failure;
 use super::replies::{Expect, OnFailure, Then, Waiting, take_reply};
 use crate::shard::Core;
 use crate::shard::client::{Client, Handled};
+use crate::shard::exec::exec;
+use crate::shard::mesh::Kind;
 use crate::shard::ops::{OP_PEER_CONNECT, OP_PEER_RECV, OP_PEER_SEND};
 use crate::shard::route::{self, Target};
 
@@ -148,19 +151,30 @@ impl Core {
             Expect::One
         };
         let parts: &[&[u8]] = if quiet { &[raw, NOOP] } else { &[raw] };
-        self.queue_for_node(client, node, parts, expect, on_failure);
+        let replay = self.replicated() && super::super::replicate::reads_only(request);
+        self.queue_for_node(client, node, parts, expect, on_failure, replay);
         Handled::Done
     }
 
+    /// Whether keys have copies on other nodes (reads in flight to a node
+    /// whose link fails are then sent to another replica).
+    fn replicated(&self) -> bool {
+        self.shared.cluster.as_ref().is_some_and(|p| p.replicas > 1)
+    }
+
     /// Forwards one run of a multi-key get (`line`, a get-family request for
-    /// keys `node` owns) whose `VALUE` blocks take their place in the reply.
+    /// keys `node` owns) whose `VALUE` blocks take their place in the reply;
+    /// `reads` when it only reads (not gat).
     pub(in crate::shard) fn forward_values_to_node(
         &mut self,
         client: Client,
         node: usize,
         line: &[u8],
+        reads: bool,
     ) {
-        self.queue_for_node(client, node, &[line], Expect::Values, OnFailure::Nothing);
+        let replay = reads && self.replicated();
+        let (expect, on_failure) = (Expect::Values, OnFailure::Nothing);
+        self.queue_for_node(client, node, &[line], expect, on_failure, replay);
     }
 
     /// Runs `line` (a request that always has a reply, here a quiet delete)
@@ -183,6 +197,7 @@ impl Core {
             on_failure: OnFailure::Nothing,
             since: now,
             then: ack.map_or(Then::Nothing, Then::Ack),
+            replay: None,
         };
         self.links.push(&mut self.net.ring, node, &[line, NOOP], w)
     }
@@ -194,6 +209,7 @@ impl Core {
         parts: &[&[u8]],
         expect: Expect,
         on_failure: OnFailure,
+        replay: bool,
     ) {
         let now = Instant::now();
         let Some(queue) = self.net.queue(client) else {
@@ -208,10 +224,103 @@ impl Core {
             on_failure,
             since: now,
             then: Then::Nothing,
+            replay: None,
         };
-        if self.links.refuses(node, now) || !self.links.push(&mut self.net.ring, node, parts, w) {
+        let ring = &mut self.net.ring;
+        let queued = !self.links.refuses(node, now)
+            && if replay {
+                self.links.push_read(ring, node, parts, w)
+            } else {
+                self.links.push(ring, node, parts, w)
+            };
+        if !queued {
             self.links.count_failed(node);
             self.answer_failure(client, part, on_failure);
+        }
+    }
+
+    /// A read that was in flight on the failed link to `failed` (`bytes`,
+    /// as sent): sent to the next replica whose link has not failed, or run
+    /// here when this node holds one, in its place in the client's reply.
+    /// False when no other replica can take it now (it then fails as before).
+    fn retry_read(&mut self, failed: usize, w: Waiting, bytes: &[u8]) -> bool {
+        let Some(client) = w.client else {
+            return false;
+        };
+        let Parse::Complete { request, .. } = proto::parse(bytes, &self.limits) else {
+            return false;
+        };
+        let mut keybuf: KeyBuf = [0; _];
+        let keys: Vec<(&[u8], u64)> = match &request {
+            Request::Get(g) => g.keys.clone().map(|k| (k, route::key_hash(k))).collect(),
+            other => match other.key() {
+                Some(k) => {
+                    let k = k.decode(&mut keybuf);
+                    vec![(k, route::key_hash(k))]
+                }
+                None => return false,
+            },
+        };
+        let mut targets = keys.iter().map(|&(k, h)| self.place_read(k, h, true));
+        let Some(target) = targets.next() else {
+            return false;
+        };
+        if targets.any(|t| t != target) {
+            return false; // a run whose keys now live apart: it fails whole
+        }
+        let now = Instant::now();
+        match target {
+            Target::Node(n) if n == failed => false,
+            Target::Node(n) => {
+                if !self.links.has_room(n) || self.links.refuses(n, now) {
+                    return false;
+                }
+                let again = Waiting {
+                    since: now,
+                    replay: None,
+                    ..w
+                };
+                // `bytes` hold the request and, for a quiet one, its `mn`.
+                let pushed = self.links.push_read(&mut self.net.ring, n, &[bytes], again);
+                if pushed {
+                    self.stats.replica_read_retries += 1;
+                }
+                pushed
+            }
+            Target::Shard(s) => {
+                if !self.mesh.can_send(s) {
+                    return false;
+                }
+                let mut hashes = Vec::new();
+                let kind = match (&request, w.expect) {
+                    (Request::Get(_), Expect::Values) => {
+                        crate::shard::mesh::values_lead(keys.iter().map(|&(_, h)| h), &mut hashes);
+                        Kind::Values
+                    }
+                    _ => {
+                        hashes.extend_from_slice(&keys[0].1.to_le_bytes());
+                        Kind::Exec
+                    }
+                };
+                self.mesh
+                    .push(s, kind, client.origin(w.part), &[&hashes, bytes]);
+                self.stats.replica_read_retries += 1;
+                true
+            }
+            Target::Local => {
+                let mut out = Vec::new();
+                match (&request, w.expect) {
+                    (Request::Get(g), Expect::Values) => {
+                        exec!(self).values(g.kind, g.exptime, keys.iter().copied(), &mut out)
+                    }
+                    _ => {
+                        exec!(self).run(&request, keys[0].1, &mut out);
+                    }
+                }
+                self.deliver_to(client, w.part, &out);
+                self.stats.replica_read_retries += 1;
+                true
+            }
         }
     }
 
@@ -306,10 +415,18 @@ impl Core {
 
     /// Drops the link to `node`, answering what waited on it.
     fn fail_link(&mut self, node: usize, why: Failure) {
+        let (base, replay) = self.links.take_replay(node);
         let waiting = self
             .links
             .fail(&mut self.net.ring, node, why, Instant::now());
         for w in waiting {
+            if let Some((start, len)) = w.replay
+                && let Some(at) = start.checked_sub(base).map(|a| a as usize)
+                && let Some(bytes) = replay.get(at..at + len as usize)
+                && self.retry_read(node, w, bytes)
+            {
+                continue;
+            }
             if let Some(client) = w.client {
                 self.answer_failure(client, w.part, w.on_failure);
             }

@@ -168,6 +168,11 @@ pub struct Link {
     /// `check_links`.
     broken: Option<Failure>,
     waiting: VecDeque<Waiting>,
+    /// With replicas: the bytes of the reads in `waiting` (from absolute
+    /// offset `replay_base` on), so that a failure can send them to another
+    /// replica instead of failing them.
+    replay: Vec<u8>,
+    replay_base: u64,
     backoff: Duration,
     opened: u64,
     pub stats: LinkStats,
@@ -269,6 +274,8 @@ impl Links {
                     plain: Vec::new(),
                     broken: None,
                     waiting: VecDeque::new(),
+                    replay: Vec::new(),
+                    replay_base: 0,
                     backoff: plan.backoff,
                     opened: 0,
                     stats: LinkStats::default(),
@@ -401,6 +408,39 @@ impl Links {
         true
     }
 
+    /// [`Links::push`] for a read whose bytes are kept until its reply
+    /// comes, to be sent elsewhere if the link fails first.
+    pub fn push_read(&mut self, ring: &mut Ring, node: usize, parts: &[&[u8]], w: Waiting) -> bool {
+        if !self.push(ring, node, parts, w) {
+            return false;
+        }
+        let Some(link) = self.link(node) else {
+            return false;
+        };
+        let start = link.replay_base + link.replay.len() as u64;
+        let mut len = 0;
+        for p in parts {
+            link.replay.extend_from_slice(p);
+            len += p.len();
+        }
+        if let Some(back) = link.waiting.back_mut() {
+            back.replay = Some((start, len as u32));
+        }
+        true
+    }
+
+    /// Takes the link's kept reads: the absolute offset of the buffer's
+    /// first byte, and the bytes.
+    pub fn take_replay(&mut self, node: usize) -> (u64, Vec<u8>) {
+        let Some(link) = self.link(node) else {
+            return (0, Vec::new());
+        };
+        let base = link.replay_base;
+        let bytes = std::mem::take(&mut link.replay);
+        link.replay_base = base + bytes.len() as u64;
+        (base, bytes)
+    }
+
     /// End of turn: hand every up link's queued requests to the kernel.
     pub fn flush(&mut self, ring: &mut Ring) {
         for (node, link) in self.links.iter_mut().enumerate() {
@@ -482,6 +522,8 @@ impl Links {
         link.backoff = (link.backoff * 2).clamp(min, max);
         link.out.clear();
         link.rbuf.clear();
+        link.replay_base += link.replay.len() as u64;
+        link.replay.clear();
         link.tls = None;
         link.plain = Vec::new();
         link.broken = None;
@@ -608,6 +650,7 @@ impl Link {
             on_failure: replies::OnFailure::Nothing,
             since: now,
             then: replies::Then::Nothing,
+            replay: None,
         });
         true
     }
@@ -793,8 +836,26 @@ impl Links {
     }
 
     fn pop_front(&mut self, node: usize) {
-        if let Some(l) = self.link(node) {
-            l.waiting.pop_front();
+        let Some(l) = self.link(node) else {
+            return;
+        };
+        let Some(w) = l.waiting.pop_front() else {
+            return;
+        };
+        if w.replay.is_none() {
+            return;
+        }
+        // The kept bytes before the oldest read still waiting are done with;
+        // they are dropped once they are most of the buffer.
+        let end = l.replay_base + l.replay.len() as u64;
+        let keep_from = l.waiting.iter().find_map(|w| w.replay).map_or(end, |r| r.0);
+        let done = (keep_from - l.replay_base) as usize;
+        if done == l.replay.len() {
+            l.replay.clear();
+            l.replay_base = end;
+        } else if done >= 4096 && done * 2 >= l.replay.len() {
+            l.replay.drain(..done);
+            l.replay_base = keep_from;
         }
     }
 

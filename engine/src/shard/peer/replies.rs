@@ -55,6 +55,10 @@ pub struct Waiting {
     pub since: Instant,
     /// What else waits for this reply.
     pub then: Then,
+    /// A read kept to be sent to another replica if the link fails first:
+    /// where its bytes start in the link's replay buffer, and their length
+    /// (`Links::push_read`).
+    pub replay: Option<(u64, u32)>,
 }
 
 /// What waits for a forwarded request's reply besides its client.

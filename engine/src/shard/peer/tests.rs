@@ -34,6 +34,7 @@ fn waiting(part: u32, since: Instant) -> Waiting {
         on_failure: OnFailure::Error,
         since,
         then: Then::Nothing,
+        replay: None,
     }
 }
 

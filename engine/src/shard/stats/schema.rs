@@ -210,6 +210,7 @@ pub static GENERAL: &[Entry<GeneralGet>] = &[
     stat("replica_resynced", Counter, Sum, |s, _| s.replica_resynced, "Replica records sent to members that came back, by the walk of the store that re-syncs them (items, and the deletes of the delete log)."),
     stat("replica_resync_gaps", Counter, Sum, |s, _| s.replica_resync_gaps, "Re-syncs of a returning member whose delete log no longer reached back to its departure: deletes made while it was away may not reach it."),
     stat("replica_read_failovers", Counter, Sum, |s, _| s.replica_read_failovers, "Reads of replicated keys sent to another replica because the link to the acting owner had failed (before membership declares it down)."),
+    stat("replica_read_retries", Counter, Sum, |s, _| s.replica_read_retries, "Reads in flight on a peer link that failed, sent to another replica (or answered from this node's copy) instead of failing."),
     stat("warmup_reads", Counter, Sum, |s, _| s.warmup_reads, "Warm-up reads: keys this node owns but lacked, read through from their previous owner during cluster.warmup_secs after start."),
     stat("warmup_filled", Counter, Sum, |s, _| s.warmup_filled, "Warm-up reads that brought a copy, stored here."),
     stat("slab_bytes", Gauge, Sum, |_, st| st.slab_bytes, "Bytes of slab pages handed to size classes."),

@@ -40,6 +40,7 @@ fn shard(base: u64) -> ShardStats {
         replica_read_failovers: base + 28,
         warmup_reads: base + 29,
         warmup_filled: base + 30,
+        replica_read_retries: base + 31,
         latency: None,
     }
 }
