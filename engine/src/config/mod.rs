@@ -73,6 +73,11 @@ pub struct ServerConfig {
     pub disable_flush_all: bool,
     /// Return an error instead of evicting when memory is full (-M).
     pub disable_evictions: bool,
+    /// Items carry no CAS (-C, memcached's "disable use of CAS"): `gets`,
+    /// `mg … c` and binary replies show CAS 0, `cas` never matches, and
+    /// `flush_all` cuts by whole seconds. Refused with cluster.replicas > 1,
+    /// whose copies are ordered by CAS.
+    pub disable_cas: bool,
     /// Log verbosity: 0 warnings, 1 info, 2 debug, 3 trace (-v, -vv, -vvv).
     pub verbosity: u8,
     /// Write the process id to this file (-P).
@@ -151,6 +156,7 @@ impl Default for ServerConfig {
             enable_shutdown: false,
             disable_flush_all: false,
             disable_evictions: false,
+            disable_cas: false,
             verbosity: 0,
             pidfile: None,
             protocol: Protocol::Auto,

@@ -480,7 +480,7 @@ impl Core {
         stat("stat_key_prefix", &":");
         stat("detail_enabled", &"no");
         stat("reqs_per_event", &c.network.reqs_per_event);
-        stat("cas_enabled", &"yes");
+        stat("cas_enabled", &yes_no(!c.server.disable_cas));
         stat("tcp_backlog", &c.server.backlog);
         stat("binding_protocol", &c.wire_protocol().binding_name());
         stat("auth_enabled_sasl", &yes_no(c.server.sasl));
