@@ -473,6 +473,12 @@ fn apply_extended(
                 }
             }
         }
+        "debug_time" if value.is_empty() => c.server.debug_time = true,
+        "debug_time" => {
+            return Err(ConfigError(format!(
+                "invalid setting -o debug_time: takes no value, not {value:?} (use -o debug_time)"
+            )));
+        }
         "lru_crawler" => c.memory.lru_crawler = true,
         "no_lru_crawler" => c.memory.lru_crawler = false,
         "no_modern" => {
@@ -638,6 +644,16 @@ mod tests {
         assert!(c.server.disable_cas);
         assert_eq!(warnings.len(), 4, "{warnings:?}");
         assert!(warnings.iter().any(|w| w.contains("hashpower=20")));
+    }
+
+    #[test]
+    fn debug_time_is_off_unless_asked_for() {
+        assert!(!config(&[]).unwrap().0.server.debug_time);
+        let (c, warnings) = config(&["-o", "debug_time"]).unwrap();
+        assert!(c.server.debug_time);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let err = config(&["-o", "debug_time=no"]).unwrap_err();
+        assert!(err.0.contains("takes no value"), "{err}");
     }
 
     #[test]

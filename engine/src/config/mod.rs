@@ -109,6 +109,12 @@ pub struct ServerConfig {
     /// Each log watcher's output buffer, in KiB (memcached's
     /// `-o watcher_logbuf_size`); lines that do not fit are skipped and counted.
     pub watcher_logbuf_kb: u32,
+    /// Serve `debugtime N|p|r`, which moves or stops the clock every item's
+    /// expiry and the flush times are read against (`-o debug_time`). A
+    /// command of memcached's debug builds, for tests only (memcached's
+    /// expirations.t); off, `debugtime` answers `ERROR` as a release
+    /// memcached does.
+    pub debug_time: bool,
 }
 
 /// The log level a verbosity stands for (-v and below: info; -vv debug;
@@ -168,6 +174,7 @@ impl Default for ServerConfig {
             idle_timeout: 0,
             watch: true,
             watcher_logbuf_kb: 256,
+            debug_time: false,
         }
     }
 }
