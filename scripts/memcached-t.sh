@@ -18,7 +18,9 @@
 # skipped with a message otherwise. Each file runs on its own through the suite's run.sh,
 # JOBS (default 2) at a time, and is stopped after MEMCACHED_T_FILE_TIMEOUT seconds
 # (default 90): a file that did not finish counts as failed. The log of every file is
-# kept in target/memcached-t/NAME.log. The last line of the output is
+# kept in target/memcached-t/NAME.log. A file that needs a corecache option memcached gets
+# from its debug build (expirations: `-o debug_time`, for `debugtime`) runs corecache
+# through a wrapper that adds it (extra_opts below). The last line of the output is
 #   memcached-t: N passed, M failed, K known failing, P known now passing
 # and the exit code is 0 only when M and P are both 0.
 set -euo pipefail
@@ -108,10 +110,25 @@ started=$SECONDS
 $tls && echo "memcached-t: over TLS (SSL_TEST=1)"
 echo "memcached-t: $(basename "$bin") against $((${#must[@]} + ${#known[@]})) files of $suite, $jobs at a time, ${per_file} s each at most"
 
+# Options a file needs from corecache that memcached gets from how it was built. run.sh
+# passes the suite's flags to the server unchanged, so for these files the server is a
+# wrapper that adds the options. Only corecache gets them (another server, memcached
+# included, runs as it is).
+#   expirations: moves the clock with `debugtime`, which memcached serves only in its
+#   debug builds (memcached-debug) and corecache only with -o debug_time (docs/compat.md).
+declare -A extra_opts=([expirations]="-o debug_time")
+is_corecache=false
+"$bin" -V 2>/dev/null | grep -q corecache && is_corecache=true
+
 # One file through run.sh; its verdict (pass, skip or fail) and seconds go to NAME.result.
 run_one() { # name
-  local t0=$SECONDS verdict=fail
-  MEMCACHED_T_TIMEOUT=$per_file JOBS=1 bash "$suite/run.sh" "$bin" "$1" >"$logs/$1.log" 2>&1 || true
+  local t0=$SECONDS verdict=fail server=$bin
+  if $is_corecache && [[ -n ${extra_opts[$1]:-} ]]; then
+    server=$root/$logs/$1.server
+    printf '#!/bin/sh\nexec "%s" %s "$@"\n' "$bin" "${extra_opts[$1]}" >"$server"
+    chmod +x "$server"
+  fi
+  MEMCACHED_T_TIMEOUT=$per_file JOBS=1 bash "$suite/run.sh" "$server" "$1" >"$logs/$1.log" 2>&1 || true
   if grep -q '^memcached-t: 1 passed' "$logs/$1.log"; then
     verdict=pass
   elif grep -q '^memcached-t: 0 passed, 0 failed, 1 skipped' "$logs/$1.log"; then

@@ -343,6 +343,7 @@ pub fn run(config: Config, reload: Reload) -> Result<(), StartError> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let config_watcher_buf = config.server.watcher_logbuf_kb as usize * 1024;
+    let config_debug_time = config.server.debug_time;
     let shared = Arc::new(Shared {
         verbosity: AtomicU8::new(config.server.verbosity),
         config,
@@ -368,6 +369,7 @@ pub fn run(config: Config, reload: Reload) -> Result<(), StartError> {
         http_token: crate::shared::Reloadable::new(http_token),
         logger: crate::logger::Logger::start(shards, config_watcher_buf)
             .map_err(|e| StartError::Runtime(e.into()))?,
+        debug_clock: config_debug_time.then(crate::shared::DebugClock::default),
     });
     if let Some(path) = &shared.config.server.pidfile {
         std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {

@@ -5,7 +5,7 @@
 //! settings SIGHUP replaces ([`Reloadable`]).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -52,6 +52,9 @@ pub struct Shared {
     /// Log watchers (`watch`): the mask shards check per event, and the
     /// logger thread's intake (crate::logger).
     pub logger: crate::logger::Logger,
+    /// `debugtime`'s shift of every shard's clock, with `-o debug_time`
+    /// (`server.debug_time`) only.
+    pub debug_clock: Option<DebugClock>,
 }
 
 impl Shared {
@@ -125,6 +128,62 @@ impl<T> Current<T> {
     }
 }
 
+/// memcached's `debugtime` (a command of its debug builds): a shift of the
+/// store clock every shard reads once per loop turn (two relaxed loads), and a
+/// pause that holds it still.
+///
+/// As memcached: `debugtime N` moves the clock by N seconds (negative too),
+/// `debugtime p` stops it where it is, `debugtime r` lets it run again from
+/// the real time plus the shifts so far (time paused is not made up for).
+#[derive(Debug)]
+pub struct DebugClock {
+    /// Seconds added to the real time since start.
+    shift: AtomicI64,
+    /// The real seconds since start at which the clock was paused, or
+    /// `RUNNING`.
+    paused_at: AtomicU64,
+}
+
+const RUNNING: u64 = u64::MAX;
+
+impl Default for DebugClock {
+    fn default() -> Self {
+        DebugClock {
+            shift: AtomicI64::new(0),
+            paused_at: AtomicU64::new(RUNNING),
+        }
+    }
+}
+
+impl DebugClock {
+    /// The clock's seconds since start, given the real ones (never below 0).
+    #[inline]
+    pub fn seconds(&self, real: u64) -> u64 {
+        let paused = self.paused_at.load(Ordering::Relaxed);
+        let base = if paused == RUNNING { real } else { paused };
+        (base as i64)
+            .saturating_add(self.shift.load(Ordering::Relaxed))
+            .max(0) as u64
+    }
+
+    /// `debugtime N`.
+    pub fn shift_by(&self, seconds: i64) {
+        self.shift.fetch_add(seconds, Ordering::Relaxed);
+    }
+
+    /// `debugtime p`, at `real` seconds since start; a paused clock stays paused.
+    pub fn pause(&self, real: u64) {
+        let _ =
+            self.paused_at
+                .compare_exchange(RUNNING, real, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// `debugtime r`.
+    pub fn resume(&self) {
+        self.paused_at.store(RUNNING, Ordering::Relaxed);
+    }
+}
+
 /// Asks the process to stop as if it had received SIGTERM (the `shutdown`
 /// command): the main thread's signal wait sees it and drains every shard.
 pub fn request_stop() {
@@ -149,5 +208,24 @@ mod tests {
         shared.replace(Some("c".into()));
         assert_eq!(mine.refresh(&shared).as_deref(), Some("c"));
         assert_eq!(mine.refresh(&shared).as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn the_debug_clock_shifts_pauses_and_resumes_as_memcached() {
+        let d = DebugClock::default();
+        assert_eq!(d.seconds(10), 10);
+        d.shift_by(3);
+        d.shift_by(4);
+        assert_eq!(d.seconds(10), 17, "shifts add up");
+        d.pause(11);
+        assert_eq!(d.seconds(15), 18, "paused at 11 + 7");
+        d.pause(14);
+        assert_eq!(d.seconds(15), 18, "a second pause moves nothing");
+        d.shift_by(2);
+        assert_eq!(d.seconds(20), 20, "a shift moves a paused clock too");
+        d.resume();
+        assert_eq!(d.seconds(30), 39, "the real time again, plus the shifts");
+        d.shift_by(-100);
+        assert_eq!(d.seconds(30), 0, "never before the start");
     }
 }

@@ -211,13 +211,19 @@ fn print_config_reads_back_and_runs() {
 
 #[test]
 fn memcached_flags_are_accepted_with_warnings() {
-    let server = Server::start(&["-t", "1", "-d", "-o", "modern,hashpower=20", "-C", "-v"]);
+    let server = Server::start(&["-t", "1", "-d", "-o", "modern,hashpower=20", "-X", "-v"]);
     let mut c = server.connect();
     assert!(c.round_trip(b"version\r\n").starts_with(b"VERSION 1.6."));
     let log = server.log().join("\n");
-    for w in ["-d:", "-o modern", "hashpower=20", "-C:"] {
+    for w in ["-d:", "-o modern", "hashpower=20", "-X:"] {
         assert!(log.contains(w), "no warning for {w} in {log}");
     }
+    // -C is served now (tests/disable_cas.rs): no warning for it.
+    let server = Server::start(&["-t", "1", "-C"]);
+    let mut c = server.connect();
+    assert!(c.round_trip(b"version\r\n").starts_with(b"VERSION 1.6."));
+    let log = server.log().join("\n");
+    assert!(!log.contains("-C:"), "{log}");
 }
 
 #[test]

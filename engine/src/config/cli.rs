@@ -172,7 +172,8 @@ pub struct Cli {
     pub slab_min_size: Option<u64>,
     #[arg(short = 'D', hide = true)]
     pub prefix_delimiter: Option<String>,
-    #[arg(short = 'C', long = "disable-cas", hide = true)]
+    /// Disable CAS: items carry CAS 0 and flush_all cuts by whole seconds.
+    #[arg(short = 'C', long = "disable-cas")]
     pub disable_cas: bool,
     /// Protocol clients speak: auto (binary or text by the first byte), ascii or binary.
     #[arg(short = 'B', long = "protocol", value_parser = parse_name::<Protocol>)]
@@ -259,6 +260,7 @@ impl Cli {
         }
         c.server.enable_shutdown |= self.enable_shutdown;
         c.server.disable_evictions |= self.disable_evictions;
+        c.server.disable_cas |= self.disable_cas;
         c.server.disable_flush_all |= self.disable_flush_all;
         if self.disable_watch {
             c.server.watch = false;
@@ -388,7 +390,7 @@ impl Cli {
     }
 
     fn warn_ignored(&self, warnings: &mut Vec<String>) {
-        let ignored: [(bool, &str); 10] = [
+        let ignored: [(bool, &str); 9] = [
             (
                 self.daemon,
                 "-d: corecache runs in the foreground (use your service manager); ignored",
@@ -417,7 +419,6 @@ impl Cli {
                 self.prefix_delimiter.is_some(),
                 "-D: per-prefix stats are not supported; ignored",
             ),
-            (self.disable_cas, "-C: CAS cannot be disabled; ignored"),
             (
                 self.disable_dumping,
                 "-X: cachedump and metadump are not served anyway; ignored",
@@ -478,6 +479,12 @@ fn apply_extended(
                     )));
                 }
             }
+        }
+        "debug_time" if value.is_empty() => c.server.debug_time = true,
+        "debug_time" => {
+            return Err(ConfigError(format!(
+                "invalid setting -o debug_time: takes no value, not {value:?} (use -o debug_time)"
+            )));
         }
         "lru_crawler" => c.memory.lru_crawler = true,
         "no_lru_crawler" => c.memory.lru_crawler = false,
@@ -640,8 +647,20 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.memory.hugepages, HugePages::Try);
-        assert_eq!(warnings.len(), 5, "{warnings:?}");
+        // -C is served (server.disable_cas), so it warns no more.
+        assert!(c.server.disable_cas);
+        assert_eq!(warnings.len(), 4, "{warnings:?}");
         assert!(warnings.iter().any(|w| w.contains("hashpower=20")));
+    }
+
+    #[test]
+    fn debug_time_is_off_unless_asked_for() {
+        assert!(!config(&[]).unwrap().0.server.debug_time);
+        let (c, warnings) = config(&["-o", "debug_time"]).unwrap();
+        assert!(c.server.debug_time);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let err = config(&["-o", "debug_time=no"]).unwrap_err();
+        assert!(err.0.contains("takes no value"), "{err}");
     }
 
     #[test]

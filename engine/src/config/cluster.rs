@@ -385,6 +385,17 @@ impl Config {
                 ),
             ));
         }
+        if c.replicas > 1 && self.server.disable_cas {
+            // A replica applies a copy only if its CAS is newer (`Y`); with
+            // every CAS 0 no copy would order after another.
+            return Err(ConfigError::setting(
+                "server.disable_cas",
+                format!(
+                    "-C cannot be used with cluster.replicas = {} (replicas are ordered by CAS; drop -C or use --replicas 1)",
+                    c.replicas
+                ),
+            ));
+        }
         let plan = ClusterPlan {
             gossip,
             replicas: c.replicas,
@@ -598,6 +609,20 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn disable_cas_is_refused_with_replicas_only() {
+        let mut c = with(Some("a"), "a=127.0.0.1:7001,b=127.0.0.1:7002");
+        c.server.disable_cas = true;
+        // A cluster without copies forwards by key and needs no CAS.
+        assert!(c.validate().is_ok());
+        c.cluster.replicas = 2;
+        let err = c.validate().unwrap_err();
+        assert!(err.0.contains("server.disable_cas"), "{err}");
+        assert!(err.0.contains("replicas = 2"), "{err}");
+        c.server.disable_cas = false;
+        assert!(c.validate().is_ok());
     }
 
     #[test]

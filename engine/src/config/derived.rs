@@ -63,6 +63,7 @@ impl Config {
             evictions: !self.server.disable_evictions,
             shard_id: shard as u16,
             cas_layout: cluster.map(|p| p.cas_layout(shard)),
+            use_cas: !self.server.disable_cas,
             process_started: started_unix.saturating_sub(u64::from(CLOCK_START)).max(1),
             ..StoreConfig::default()
         }

@@ -73,6 +73,11 @@ pub struct ServerConfig {
     pub disable_flush_all: bool,
     /// Return an error instead of evicting when memory is full (-M).
     pub disable_evictions: bool,
+    /// Items carry no CAS (-C, memcached's "disable use of CAS"): `gets`,
+    /// `mg … c` and binary replies show CAS 0, `cas` never matches, and
+    /// `flush_all` cuts by whole seconds. Refused with cluster.replicas > 1,
+    /// whose copies are ordered by CAS.
+    pub disable_cas: bool,
     /// Log verbosity: 0 warnings, 1 info, 2 debug, 3 trace (-v, -vv, -vvv).
     pub verbosity: u8,
     /// Write the process id to this file (-P).
@@ -104,6 +109,12 @@ pub struct ServerConfig {
     /// Each log watcher's output buffer, in KiB (memcached's
     /// `-o watcher_logbuf_size`); lines that do not fit are skipped and counted.
     pub watcher_logbuf_kb: u32,
+    /// Serve `debugtime N|p|r`, which moves or stops the clock every item's
+    /// expiry and the flush times are read against (`-o debug_time`). A
+    /// command of memcached's debug builds, for tests only (memcached's
+    /// expirations.t); off, `debugtime` answers `ERROR` as a release
+    /// memcached does.
+    pub debug_time: bool,
 }
 
 /// The log level a verbosity stands for (-v and below: info; -vv debug;
@@ -151,6 +162,7 @@ impl Default for ServerConfig {
             enable_shutdown: false,
             disable_flush_all: false,
             disable_evictions: false,
+            disable_cas: false,
             verbosity: 0,
             pidfile: None,
             protocol: Protocol::Auto,
@@ -162,6 +174,7 @@ impl Default for ServerConfig {
             idle_timeout: 0,
             watch: true,
             watcher_logbuf_kb: 256,
+            debug_time: false,
         }
     }
 }

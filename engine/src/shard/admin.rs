@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
-use proto::cmd::admin::{AdminReply, LruCrawler, ShutdownMode, Slabs};
+use proto::cmd::admin::{AdminReply, DebugTime, LruCrawler, ShutdownMode, Slabs};
 use proto::cmd::stats::Stats;
 use proto::reply::{Status, encode_version};
 use proto::{ClientError, ErrorMessage, ErrorReply, Request};
@@ -135,8 +135,15 @@ impl Core {
                     }
                 });
             }
+            Request::DebugTime(d) if self.shared.debug_clock.is_some() => {
+                if !self.debug_time_all_shards(client, d) {
+                    return Handled::Stall;
+                }
+                return self.reply(client, |out| Status::Ok.encode(out));
+            }
             Request::Misbehave | Request::DebugTime(_) => {
-                // Debug-build commands: a release memcached answers ERROR.
+                // Debug-build commands: a release memcached answers ERROR
+                // (and so does corecache without -o debug_time).
                 return self.reply(client, |out| ErrorReply::Error.encode(out));
             }
             // `mn` has no key, but its reply must follow every reply before
@@ -218,6 +225,36 @@ impl Core {
             }
             // The client is gone: the flush still happens everywhere.
             None => self.broadcast(Kind::Flush, &delay),
+        }
+        true
+    }
+
+    /// `debugtime` (with `-o debug_time`): the shared clock moved, this
+    /// shard's store reads it at once and every other shard on the message,
+    /// each answering with an empty part of `client`'s reply, so that after
+    /// `OK` every key's shard runs on the new clock (as memcached's one
+    /// `current_time`). False (and nothing done) when a channel is full.
+    fn debug_time_all_shards(&mut self, client: Client, d: DebugTime) -> bool {
+        let Some(clock) = &self.shared.debug_clock else {
+            return true;
+        };
+        if !self.can_broadcast() {
+            return false;
+        }
+        match d {
+            DebugTime::Advance(n) => clock.shift_by(n),
+            DebugTime::Pause => clock.pause(self.shared.started.elapsed().as_secs()),
+            DebugTime::Resume => clock.resume(),
+        }
+        self.update_clock();
+        match self.net.queue(client) {
+            Some(queue) => {
+                for peer in (0..self.mesh.shards()).filter(|&p| p != self.id) {
+                    let part = queue.await_remote();
+                    self.mesh.push(peer, Kind::Clock, client.origin(part), &[]);
+                }
+            }
+            None => self.broadcast(Kind::Clock, &[]),
         }
         true
     }
@@ -400,10 +437,16 @@ impl Core {
     fn format_section(&self, section: Section, merged: &Merged, out: &mut Vec<u8>) {
         match section {
             Section::General => {
+                let mut up = self.shared.started.elapsed().as_secs();
+                // memcached's uptime and time are read from its current_time,
+                // which debugtime moves.
+                if let Some(d) = &self.shared.debug_clock {
+                    up = d.seconds(up);
+                }
                 let info = ProcessInfo {
                     pid: std::process::id(),
-                    uptime: self.shared.started.elapsed().as_secs(),
-                    time: self.shared.started_unix + self.shared.started.elapsed().as_secs(),
+                    uptime: up,
+                    time: self.shared.started_unix + up,
                     version: VERSION,
                     max_connections: self.shared.config.server.max_connections,
                     threads: self.shared.shards,
@@ -480,7 +523,7 @@ impl Core {
         stat("stat_key_prefix", &":");
         stat("detail_enabled", &"no");
         stat("reqs_per_event", &c.network.reqs_per_event);
-        stat("cas_enabled", &"yes");
+        stat("cas_enabled", &yes_no(!c.server.disable_cas));
         stat("tcp_backlog", &c.server.backlog);
         stat("binding_protocol", &c.wire_protocol().binding_name());
         stat("auth_enabled_sasl", &yes_no(c.server.sasl));

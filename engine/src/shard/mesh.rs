@@ -38,6 +38,9 @@ pub enum Kind {
     Flush = 4,
     /// `stats reset`; no reply.
     StatsReset = 5,
+    /// `debugtime` moved the shared debug clock: read it now; an empty reply
+    /// part when a client waits.
+    Clock = 6,
     /// Reply bytes for an `Exec` or `Values` record.
     Reply = 16,
     /// Reply to `Stats`: the counters, serialised.
@@ -52,6 +55,7 @@ impl Kind {
             3 => Kind::Stats,
             4 => Kind::Flush,
             5 => Kind::StatsReset,
+            6 => Kind::Clock,
             16 => Kind::Reply,
             17 => Kind::StatsReply,
             _ => return None,

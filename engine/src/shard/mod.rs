@@ -514,9 +514,13 @@ impl Core {
 
     /// The store's clock, once per turn: unix time derived from the monotonic
     /// clock since start (a wall-clock step does not expire items early), the
-    /// same on every shard.
+    /// same on every shard; with `-o debug_time`, shifted by `debugtime`.
     fn update_clock(&mut self) {
-        self.life.now = CLOCK_START + self.shared.started.elapsed().as_secs() as u32;
+        let mut secs = self.shared.started.elapsed().as_secs();
+        if let Some(d) = &self.shared.debug_clock {
+            secs = d.seconds(secs);
+        }
+        self.life.now = CLOCK_START + secs as u32;
         self.store.set_time(self.life.now);
         self.update_warmup();
         // Once a turn: whether the store records evictions for watchers.

@@ -66,6 +66,12 @@ impl Core {
                     self.mesh.push(peer, Kind::Reply, r.origin, &[]);
                 }
             }
+            Kind::Clock => {
+                self.update_clock();
+                if Client::of_origin(r.origin).is_some() {
+                    self.mesh.push(peer, Kind::Reply, r.origin, &[]);
+                }
+            }
             Kind::StatsReset => {
                 self.stats.reset();
                 self.store.reset_stats();

@@ -128,6 +128,11 @@ pub struct StoreConfig {
     /// shards a tag of their own (the engine decides it; the store only needs
     /// the tag to be unique among the stores whose CAS values meet).
     pub cas_layout: Option<CasLayout>,
+    /// Whether items carry CAS values. `false` is memcached's -C: every item's
+    /// CAS is 0 (a `cas` never matches, `E` is ignored), and `flush_all` can
+    /// only cut by whole seconds (an item stored in the second of the flush
+    /// goes with it).
+    pub use_cas: bool,
     /// Unix time of the process start (seconds) that relative times count from; 0 means
     /// "now minus 2 s" at `Store::new`, so that relative time 1 is already in the past.
     pub process_started: u64,
@@ -149,6 +154,7 @@ impl Default for StoreConfig {
             evictions: true,
             shard_id: 0,
             cas_layout: None,
+            use_cas: true,
             process_started: 0,
             sys_root: "/".to_string(),
         }

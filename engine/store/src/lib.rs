@@ -142,6 +142,9 @@ pub struct Store {
     process_started: u64,
     /// `cfg.cas_layout()`, resolved once.
     cas_layout: CasLayout,
+    /// All ones, or 0 without CAS (`cfg.use_cas`): every CAS an item is given,
+    /// and every CAS a store compares with, goes through it (one AND, no branch).
+    cas_mask: u64,
     cas_counter: u64,
     /// memcached's settings.oldest_live / oldest_cas (flush_all).
     oldest_live: RelTime,
@@ -261,6 +264,7 @@ impl Store {
         let max_handle = Slabs::handle(arena.len);
         let seed = 0x9e37_79b9_7f4a_7c15 ^ cfg.shard_id as u64;
         let cas_layout = cfg.cas_layout();
+        let cas_mask = if cfg.use_cas { u64::MAX } else { 0 };
         let process_started = if cfg.process_started == 0 {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -283,6 +287,7 @@ impl Store {
             now: 2,
             process_started,
             cas_layout,
+            cas_mask,
             cas_counter: 1,
             oldest_live: 0,
             oldest_cas: 0,
@@ -346,7 +351,11 @@ impl Store {
         // A delayed flush_all takes effect now: from here on, the CAS rule alone decides
         // (every item stored before this turn has a lower CAS), which stays exact even
         // when the 24-bit access time of an old item has wrapped.
-        if self.oldest_live != 0 && self.oldest_cas == 0 && self.oldest_live <= now {
+        if self.oldest_live != 0
+            && self.oldest_cas == 0
+            && self.oldest_live <= now
+            && self.uses_cas()
+        {
             self.oldest_cas = self.cas_layout.cas(self.cas_counter);
         }
     }
@@ -446,6 +455,26 @@ impl Store {
     /// How this store makes its CAS values.
     pub fn cas_layout(&self) -> CasLayout {
         self.cas_layout
+    }
+
+    /// Whether items carry CAS values (false: memcached's -C, see `StoreConfig::use_cas`).
+    pub fn uses_cas(&self) -> bool {
+        self.cas_mask != 0
+    }
+
+    /// A CAS a request brings, as the store compares it: 0 ("none given")
+    /// without CAS, as memcached's item without ITEM_CAS reads back 0.
+    #[inline]
+    pub fn request_cas(&self, cas: u64) -> u64 {
+        cas & self.cas_mask
+    }
+
+    /// Gives an item its CAS (0 without CAS) and returns what it got.
+    #[inline]
+    fn stamp_cas(&self, it: ItemPtr, cas: u64) -> u64 {
+        let cas = cas & self.cas_mask;
+        it.set_cas(cas);
+        cas
     }
 
     #[inline]
@@ -553,7 +582,7 @@ impl Store {
             Some(c) => c,
             None => self.next_cas(),
         };
-        it.set_cas(cas);
+        self.stamp_cas(it, cas);
         it.set_atime(self.now);
         let cls = self.class_of(h);
         let total = self.layout.item_total(it) as u64;

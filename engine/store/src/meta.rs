@@ -321,7 +321,7 @@ impl Store {
             it.set_bit(BIT_STALE, true);
             it.set_bit(BIT_TOKEN_SENT, false);
             let cas = args.new_cas.unwrap_or_else(|| self.next_cas());
-            it.set_cas(cas);
+            self.stamp_cas(it, cas);
         } else {
             self.stats.delete_hits += 1;
             if !args.remove_value {
@@ -374,7 +374,7 @@ impl Store {
             it.set_exptime(self.realtime(t));
         }
         if let Some(c) = args.new_cas {
-            it.set_cas(c);
+            self.stamp_cas(it, c);
         }
         MetaArith::Value {
             value,

@@ -229,6 +229,7 @@ impl Store {
     ) -> StoreOutcome {
         let it = self.item(found.handle);
         let old_cas = it.cas();
+        let req_cas = self.request_cas(req.cas);
         #[derive(PartialEq)]
         enum Cas {
             None,
@@ -236,11 +237,11 @@ impl Store {
             Stale,
             Bad,
         }
-        let cas_res = if req.cas == 0 {
+        let cas_res = if req_cas == 0 {
             Cas::None
-        } else if req.cas == old_cas {
+        } else if req_cas == old_cas {
             Cas::Match
-        } else if req.set_stale && req.cas < old_cas {
+        } else if req.set_stale && req_cas < old_cas {
             Cas::Stale
         } else {
             Cas::Bad
@@ -449,7 +450,7 @@ impl Store {
             dst[..digits.len()].copy_from_slice(digits);
             dst[digits.len()..].fill(b' ');
             let cas = self.next_cas();
-            it.set_cas(cas);
+            let cas = self.stamp_cas(it, cas);
             it.set_atime(self.now);
             return ArithOutcome::Value { value, cas };
         }
@@ -470,13 +471,20 @@ impl Store {
     }
 
     /// flush_all [delay]: items older than the flush instant become invisible (memcached's
-    /// oldest_live / oldest_cas rule).
+    /// oldest_live / oldest_cas rule). Without CAS there is no exact cliff: as memcached
+    /// does then, everything last touched up to the flush's second goes, including
+    /// items stored after the flush within that second.
     pub fn flush_all(&mut self, delay: i64) {
         let new_oldest = if delay > 0 {
             self.realtime(delay)
         } else {
             self.now
         };
+        if !self.uses_cas() {
+            self.oldest_live = new_oldest.max(1);
+            self.oldest_cas = 0;
+            return;
+        }
         self.oldest_live = new_oldest.saturating_sub(1).max(1);
         self.oldest_cas = if self.oldest_live <= self.now {
             self.cas_layout.cas(self.cas_counter)

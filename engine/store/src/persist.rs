@@ -27,7 +27,7 @@ use super::{KEY_MAX_LENGTH, Store, key_hash};
 /// Version of the per-shard state layout; bump on any change to what is written.
 /// 2: S3-FIFO's ghost history follows the small rings.
 /// 3: the CAS layout (tag and tag bits) is part of the layout words.
-const STATE_VERSION: u32 = 3;
+const STATE_VERSION: u32 = 4;
 
 /// What a warm start brought back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -118,6 +118,9 @@ fn layout_words(store: &Store) -> Vec<u64> {
         // list changed would otherwise make another node's values).
         store.cas_layout.tag,
         u64::from(store.cas_layout.tag_bits),
+        // memcached's restart refuses a change of -C too: the items' CAS
+        // values would mean nothing (or be missing) under the other setting.
+        u64::from(store.uses_cas()),
         store.layout.hdr as u64,
         store.slabs.n_pages as u64,
     ];
@@ -125,7 +128,7 @@ fn layout_words(store: &Store) -> Vec<u64> {
     w
 }
 
-fn layout_names() -> [&'static str; 11] {
+fn layout_names() -> [&'static str; 12] {
     [
         "memory limit",
         "arena size",
@@ -136,6 +139,7 @@ fn layout_names() -> [&'static str; 11] {
         "shard id",
         "CAS tag",
         "CAS tag width",
+        "CAS setting (-C)",
         "item header",
         "page count",
     ]

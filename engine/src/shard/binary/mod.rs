@@ -252,8 +252,10 @@ impl Exec<'_> {
             } => {
                 self.stats.cmd_set += 1;
                 // memcached: a CAS in the header makes any of the three a
-                // compare-and-swap.
-                let store_mode = match (request.cas, mode) {
+                // compare-and-swap; under -C the header's CAS is not read
+                // (memcached's item has nowhere to keep it), so it is a plain store.
+                let req_cas = self.store.request_cas(request.cas);
+                let store_mode = match (req_cas, mode) {
                     (0, StoreMode::Set) => Mode::Set,
                     (0, StoreMode::Add) => Mode::Add,
                     (0, StoreMode::Replace) => Mode::Replace,
@@ -265,14 +267,14 @@ impl Exec<'_> {
                     flags,
                     i64::from(exptime),
                     value,
-                    request.cas,
+                    req_cas,
                 );
                 stored(out, to, quiet, outcome, mode.not_stored_status());
             }
             BinOp::Concat { mode, key, value } => {
                 self.stats.cmd_set += 1;
                 let key = HashedKey::with_hash(key, hash);
-                let outcome = if request.cas == 0 {
+                let outcome = if self.store.request_cas(request.cas) == 0 {
                     let m = match mode {
                         ConcatMode::Append => Mode::Append,
                         ConcatMode::Prepend => Mode::Prepend,

@@ -221,6 +221,13 @@ fn a_state_that_does_not_fit_is_refused_and_the_store_starts_empty() {
         ..cfg_at(Policy::S3fifo, STARTED)
     };
     refused(other, &state, "CAS tag");
+    // memcached's -C: the saved items have CAS values a store without CAS
+    // must not show (and the other way round, items without one).
+    let other = StoreConfig {
+        use_cas: false,
+        ..cfg_at(Policy::S3fifo, STARTED)
+    };
+    refused(other, &state, "CAS setting (-C)");
     refused(
         cfg_at(Policy::S3fifo, STARTED),
         &state[..state.len() / 2],
