@@ -298,6 +298,9 @@ pub(crate) struct Core {
 struct Life {
     /// Seconds since the server started, as the store sees it.
     now: u32,
+    /// The time since the server started, read once at the start of the
+    /// turn (`now` comes from it): the re-sync pace's clock.
+    elapsed: Duration,
     last_tick: Instant,
     /// The crawler has more to do than one tick's budget (or the index is
     /// growing): run it every turn instead of once a second.
@@ -321,15 +324,18 @@ impl Shard {
         loop {
             // Forwarded requests and connects in flight have deadlines: wake
             // often enough that a dead peer is noticed within ~10 ms of one.
-            let timeout = if self.core.life.stopping
+            let mut timeout = if self.core.life.stopping
                 || self.core.life.crawl_busy
-                || self.core.resyncing()
                 || self.core.links.has_deadlines()
             {
                 Duration::from_millis(10)
             } else {
                 Duration::from_secs(1)
             };
+            // A re-sync walk's next turn: soon, or when its pace has tokens.
+            if let Some(wait) = self.core.resync_wait() {
+                timeout = timeout.min(wait);
+            }
             // Connections that yielded last turn go on now: do not wait.
             let entered = if self.core.net.has_yielded() {
                 self.core.net.ring.submit()
@@ -468,7 +474,7 @@ impl Core {
         }
         let http_token = shared.http_token.current();
         let log = shared.logger.shard_log(id);
-        let resync = resync::Resyncs::new(shared.cluster.as_ref());
+        let resync = resync::Resyncs::new(shared.cluster.as_ref(), shared.shards);
         let mut core = Core {
             id,
             shared,
@@ -496,6 +502,7 @@ impl Core {
             log_cfd: -1,
             life: Life {
                 now: CLOCK_START,
+                elapsed: Duration::ZERO,
                 last_tick: Instant::now(),
                 crawl_busy: false,
                 stopping: false,
@@ -511,7 +518,8 @@ impl Core {
     /// clock since start (a wall-clock step does not expire items early), the
     /// same on every shard.
     fn update_clock(&mut self) {
-        self.life.now = CLOCK_START + self.shared.started.elapsed().as_secs() as u32;
+        self.life.elapsed = self.shared.started.elapsed();
+        self.life.now = CLOCK_START + self.life.elapsed.as_secs() as u32;
         self.store.set_time(self.life.now);
         // Once a turn: whether the store records evictions for watchers.
         self.store
