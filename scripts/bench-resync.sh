@@ -19,7 +19,8 @@
 # same run without a re-sync ("quiet") comes first on each cluster.
 # A fresh cluster is started and filled for every RATE of every round; the rates alternate
 # within each round (ROUNDS of them). The summary gives the median of each figure per rate
-# and mode, and the load's throughput and p99 as ratios to the median of the quiet runs.
+# and mode, and of the load's throughput and p99 as ratios to the quiet run of the same
+# cluster.
 #
 #   bash scripts/bench-resync.sh                      # 1M items of 100 B, rates 0 and 50000, 3 rounds
 #   KEYS=200000 MODES="stale empty" RATES="0 100000 50000" ROUNDS=1 bash scripts/bench-resync.sh
@@ -170,15 +171,15 @@ done
 python3 - "$RESULTS" >"$OUT/summary.md" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
-def col(rate, mode, name):
-    return [float(r[name]) for r in rows
-            if r["rate"] == rate and r["mode"] == mode and r[name] not in ("", "none")]
-def med(rate, mode, name, fmt):
-    xs = col(rate, mode, name)
+# Each re-sync's load against the quiet run of the same cluster, just before it.
+quiet = {(r["round"], r["rate"]): r for r in rows if r["mode"] == "quiet"}
+def med(xs, fmt):
     return fmt % statistics.median(xs) if xs else ""
-quiet = [r for r in rows if r["mode"] == "quiet"]
-quiet_rps = statistics.median(float(r["req_per_s"]) for r in quiet) if quiet else None
-quiet_p99 = statistics.median(float(r["p99_us"]) for r in quiet) if quiet else None
+def col(runs, name):
+    return [float(r[name]) for r in runs if r[name] not in ("", "none")]
+def vs_quiet(runs, name):
+    return [float(r[name]) / float(quiet[(r["round"], r["rate"])][name])
+            for r in runs if r[name] and (r["round"], r["rate"]) in quiet]
 print("| resync_rate | mode | runs | records | walk n0 (s) | walk n1 (s) | records/s | req/s on n0 | vs quiet | p99 (µs) | vs quiet | load inside n0's walk |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for rate in dict.fromkeys(r["rate"] for r in rows):
@@ -186,14 +187,13 @@ for rate in dict.fromkeys(r["rate"] for r in rows):
         runs = [r for r in rows if r["rate"] == rate and r["mode"] == mode]
         if not runs:
             continue
-        rps, p99 = col(rate, mode, "req_per_s"), col(rate, mode, "p99_us")
-        vs_rps = "%.2f" % (statistics.median(rps) / quiet_rps) if rps and quiet_rps else ""
-        vs_p99 = "%.1fx" % (statistics.median(p99) / quiet_p99) if p99 and quiet_p99 else ""
-        inside = "" if mode == "quiet" else "%d/%d" % (sum(r["inside"] == "yes" for r in runs), len(runs))
-        print(f"| {rate} | {mode} | {len(runs)} | {med(rate, mode, 'records', '%.0f')} | "
-              f"{med(rate, mode, 'walk_n0', '%.2f')} | {med(rate, mode, 'walk_n1', '%.2f')} | "
-              f"{med(rate, mode, 'records_per_s', '%.0f')} | {med(rate, mode, 'req_per_s', '%.0f')} | {vs_rps} | "
-              f"{med(rate, mode, 'p99_us', '%.0f')} | {vs_p99} | {inside} |")
+        walk = mode != "quiet"
+        inside = "%d/%d" % (sum(r["inside"] == "yes" for r in runs), len(runs)) if walk else ""
+        print(f"| {rate} | {mode} | {len(runs)} | {med(col(runs, 'records'), '%.0f')} | "
+              f"{med(col(runs, 'walk_n0'), '%.2f')} | {med(col(runs, 'walk_n1'), '%.2f')} | "
+              f"{med(col(runs, 'records_per_s'), '%.0f')} | {med(col(runs, 'req_per_s'), '%.0f')} | "
+              f"{med(vs_quiet(runs, 'req_per_s'), '%.2f') if walk else ''} | {med(col(runs, 'p99_us'), '%.0f')} | "
+              f"{med(vs_quiet(runs, 'p99_us'), '%.1fx') if walk else ''} | {inside} |")
 PY
 cat "$OUT/summary.md"
 echo "every run in $RESULTS, summary in $OUT/summary.md"
