@@ -178,11 +178,18 @@ mod tests {
         fresh.memory.limit_mb = 128;
         fresh.http.port = Some(8080);
         fresh.shards.cores = crate::config::CoreList::List(vec![0, 1]);
+        // Each shard took its share of the rate at start-up.
+        fresh.cluster.resync_rate = 0;
         assert_eq!(
             changed(&running, &fresh),
-            ["http.port", "memory.limit_mb", "shards.cores"]
+            [
+                "cluster.resync_rate",
+                "http.port",
+                "memory.limit_mb",
+                "shards.cores"
+            ]
         );
         // A setting that goes away is a change too.
-        assert_eq!(changed(&fresh, &running).len(), 3);
+        assert_eq!(changed(&fresh, &running).len(), 4);
     }
 }

@@ -553,6 +553,82 @@ fn a_member_that_comes_back_loses_what_was_deleted_while_it_was_away() {
     }
 }
 
+/// `--cluster-resync-rate` bounds the walk that re-syncs a returning
+/// member (shard/resync.rs, the pace): at 100 records/s per node, each of
+/// n0 and n1 ships its ~400 records to n2 in about 4 s, where without the
+/// limit they take milliseconds (and this test fails); and every key still
+/// reaches n2.
+#[test]
+fn a_resync_at_a_low_rate_takes_the_time_the_rate_implies_and_completes() {
+    const RATE: u64 = 100;
+    let mut cluster = Cluster::start_gossip(
+        3,
+        &[
+            "--replicas",
+            "2",
+            "--cluster-read-from",
+            "any",
+            "--cluster-resync-rate",
+            &RATE.to_string(),
+        ],
+    );
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let keys: Vec<String> = (0..600).map(|i| format!("rate:{i}")).collect();
+    let mine: Vec<&String> = keys
+        .iter()
+        .filter(|k| cluster.ring.replicas(k.as_bytes(), 2).any(|n| n == 2))
+        .collect();
+    assert!(mine.len() > 300, "{}", mine.len());
+    // Written while n2 is down: both n0 and n1 hold each of them and ship
+    // n2 its share.
+    cluster.kill(2);
+    cluster.until_states(0, &[("n2", "down")], DETECT_WITHIN);
+    cluster.until_states(1, &[("n2", "down")], DETECT_WITHIN);
+    let mut w = cluster.connect(0);
+    for k in &keys {
+        set(&mut w, k, &format!("v-{k}"));
+    }
+    let resynced = |cluster: &Cluster| -> Vec<u64> {
+        (0..2)
+            .map(|i| stat(&cluster.connect(i).stats(""), "replica_resynced"))
+            .collect()
+    };
+    let before = resynced(&cluster);
+    let start = Instant::now();
+    cluster.restart(2);
+    let mut r = cluster.connect(2);
+    let deadline = start + Duration::from_secs(20);
+    for k in &mine {
+        let want = common::cluster::value_reply(k, &format!("v-{k}"));
+        loop {
+            let got = get(&mut r, k);
+            if got == want {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{k} on n2: {got:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let took = start.elapsed();
+    // What each node had shipped by now went at RATE, after a first bucket
+    // of a tenth of a second's worth (all its shards together).
+    let shipped: Vec<u64> = resynced(&cluster)
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| a - b)
+        .collect();
+    let least = shipped
+        .iter()
+        .map(|&n| Duration::from_secs_f64(n.saturating_sub(RATE / 10) as f64 / RATE as f64))
+        .max()
+        .unwrap();
+    assert!(least > Duration::from_secs(2), "{shipped:?}");
+    assert!(
+        took >= least,
+        "n2 had every key {took:?} after its restart; {shipped:?} records at {RATE}/s take at least {least:?}"
+    );
+}
+
 /// With replicas, a read of a key whose owner died is answered from a
 /// replica once the owner's link has failed, without waiting for membership
 /// (here static: it never declares the owner down). Through the replica the

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser};
 
-use super::cluster::{AckMode, MembershipMode, ReadFrom, RingName};
+use super::cluster::{AckMode, MembershipMode, ReadFrom, RingName, parse_resync_rate};
 use super::{
     ByteSize, Config, ConfigError, CoreList, Eviction, HugePages, Numa, Protocol, UnixMask, VERSION,
 };
@@ -143,6 +143,10 @@ pub struct Cli {
     /// reads through from its previous owner (default 120; 0 = off).
     #[arg(long, value_name = "SECS")]
     pub cluster_warmup: Option<u32>,
+    /// Re-sync records per second this node ships to a member that comes
+    /// back, all shards together (default 50000; 0 = no limit).
+    #[arg(long, value_name = "RECORDS/S", allow_negative_numbers = true, value_parser = parse_resync_rate)]
+    pub cluster_resync_rate: Option<u64>,
 
     /// Serve HTTP (REST, /metrics, /stats, status page) on this port (0 picks a free one).
     #[arg(long, value_name = "PORT")]
@@ -324,6 +328,9 @@ impl Cli {
         }
         if let Some(w) = self.cluster_warmup {
             c.cluster.warmup_secs = w;
+        }
+        if let Some(r) = self.cluster_resync_rate {
+            c.cluster.resync_rate = r;
         }
         if let Some(p) = self.http_port {
             c.http.port = Some(p);
@@ -848,12 +855,17 @@ mod tests {
             "libmemcached-ketama",
             "--cluster-forward",
             "off",
+            "--cluster-resync-rate",
+            "0",
         ])
         .unwrap();
+        assert_eq!(c.cluster.resync_rate, 0);
         assert_eq!(c.cluster.node.as_deref(), Some("b"));
         assert!(!c.cluster.forward);
         assert_eq!(c.cluster.ring.0, cluster::RingKind::LibmemcachedKetama);
         assert!(config(&["--cluster-forward", "maybe"]).is_err());
+        let err = config(&["--cluster-resync-rate", "-3"]).unwrap_err();
+        assert!(err.0.contains("cluster.resync_rate is -3"), "{err}");
         let err = config(&["--cluster-node", "x", "--cluster-peers", "a=127.0.0.1:1"]).unwrap_err();
         assert!(err.0.contains("no entry for this node `x`"), "{err}");
     }

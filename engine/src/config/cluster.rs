@@ -112,6 +112,38 @@ pub struct ClusterConfig {
     /// next live member clockwise) and stored here before the request runs;
     /// 0 = off (--cluster-warmup; shard/warmup.rs).
     pub warmup_secs: u32,
+    /// Records per second (items and deletes) this node ships to members
+    /// that come back, all its shards together; 0 = unlimited
+    /// (--cluster-resync-rate; shard/resync.rs).
+    #[serde(deserialize_with = "de_resync_rate")]
+    pub resync_rate: u64,
+}
+
+/// `cluster.resync_rate` by default (docs/benchmarks.md, "re-sync").
+pub const DEFAULT_RESYNC_RATE: u64 = 50_000;
+
+/// The highest `cluster.resync_rate`: far above what a walk ships (a shard
+/// of the 2-core bench machine ships about 450,000 records/s unlimited); a
+/// larger value is a typo, and 0 already means unlimited.
+pub const MAX_RESYNC_RATE: u64 = 100_000_000;
+
+/// `cluster.resync_rate` as the flag gives it: a negative number is
+/// named as such (instead of "invalid digit").
+pub fn parse_resync_rate(s: &str) -> Result<u64, String> {
+    let v: i64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number of records per second (0 = no limit)"))?;
+    resync_rate_of(v)
+}
+
+fn resync_rate_of(v: i64) -> Result<u64, String> {
+    u64::try_from(v)
+        .map_err(|_| format!("cluster.resync_rate is {v}: give records per second, 0 for no limit"))
+}
+
+fn de_resync_rate<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    resync_rate_of(i64::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
 /// `cluster.read_from`.
@@ -164,6 +196,7 @@ impl Default for ClusterConfig {
             replication_ack: AckMode::All,
             read_from: ReadFrom::Owner,
             warmup_secs: 120,
+            resync_rate: DEFAULT_RESYNC_RATE,
         }
     }
 }
@@ -218,6 +251,8 @@ pub struct ClusterPlan {
     pub ack_all: bool,
     /// Seconds after start during which misses read through (0 = off).
     pub warmup_secs: u32,
+    /// Re-sync records per second this node ships, 0 = unlimited.
+    pub resync_rate: u64,
 }
 
 /// How this node gossips: its UDP port's offset from the data port (the same
@@ -402,6 +437,7 @@ impl Config {
             read_any: c.read_from == ReadFrom::Any,
             ack_all: c.replication_ack == AckMode::All,
             warmup_secs: c.warmup_secs,
+            resync_rate: c.resync_rate,
             connect_timeout: ms(
                 "cluster.connect_timeout_ms",
                 c.connect_timeout_ms,
@@ -438,6 +474,15 @@ impl Config {
             return Err(ConfigError::setting(
                 "cluster.max_link_output",
                 "must be at least 64k (default 4m)",
+            ));
+        }
+        if plan.resync_rate > MAX_RESYNC_RATE {
+            return Err(ConfigError::setting(
+                "cluster.resync_rate",
+                format!(
+                    "{} records/s is more than a re-sync ships (at most {MAX_RESYNC_RATE}); use 0 for no limit (default {DEFAULT_RESYNC_RATE})",
+                    plan.resync_rate
+                ),
             ));
         }
         if plan.backoff_max < plan.backoff {
@@ -584,6 +629,36 @@ mod tests {
     }
 
     #[test]
+    fn the_resync_rate_is_a_count_of_records_per_second_or_zero() {
+        let mut c = with(Some("a"), "a=127.0.0.1:7001,b=127.0.0.1:7002");
+        for ok in [0, 1, 200, MAX_RESYNC_RATE] {
+            c.cluster.resync_rate = ok;
+            assert_eq!(c.cluster_plan().unwrap().unwrap().resync_rate, ok);
+        }
+        c.cluster.resync_rate = MAX_RESYNC_RATE + 1;
+        let err = c.validate().unwrap_err();
+        assert!(
+            err.0.starts_with("invalid setting cluster.resync_rate: "),
+            "{err}"
+        );
+        assert!(err.0.contains("use 0 for no limit"), "{err}");
+        let err = Config::from_toml("[cluster]\nresync_rate = -5\n").unwrap_err();
+        assert!(err.0.contains("line 2"), "{err}");
+        assert!(err.0.contains("cluster.resync_rate is -5"), "{err}");
+        assert!(Config::from_toml("[cluster]\nresync_rate = \"fast\"\n").is_err());
+        let c = Config::from_toml("[cluster]\nresync_rate = 0\n").unwrap();
+        assert_eq!(c.cluster.resync_rate, 0);
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+        assert_eq!(parse_resync_rate("25000"), Ok(25_000));
+        assert!(parse_resync_rate("-1").unwrap_err().contains("is -1"));
+        assert!(
+            parse_resync_rate("1e3")
+                .unwrap_err()
+                .contains("whole number")
+        );
+    }
+
+    #[test]
     fn gossip_ports_follow_the_data_ports_by_one_offset() {
         let mut c = with(Some("b"), "a=127.0.0.1:7001,b=127.0.0.1:7002");
         let plan = c.cluster_plan().unwrap().unwrap();
@@ -648,6 +723,10 @@ mod tests {
         let mut c = base();
         c.cluster.replicas = 2;
         assert_eq!(c.cluster_plan().unwrap().unwrap().replicas, 2);
+        assert_eq!(
+            c.cluster_plan().unwrap().unwrap().resync_rate,
+            DEFAULT_RESYNC_RATE
+        );
         let c = Config::from_toml(
             "[cluster]\nnode = \"a\"\npeers = \"a=127.0.0.1:1\"\nmembership = \"static\"\nport = 9000\nreplicas = 2\nreplication_ack = \"owner\"\n",
         )

@@ -301,6 +301,9 @@ pub(crate) struct Core {
 struct Life {
     /// Seconds since the server started, as the store sees it.
     now: u32,
+    /// The time since the server started, read once at the start of the
+    /// turn (`now` comes from it): the re-sync pace's clock.
+    elapsed: Duration,
     last_tick: Instant,
     /// The crawler has more to do than one tick's budget (or the index is
     /// growing): run it every turn instead of once a second.
@@ -324,15 +327,18 @@ impl Shard {
         loop {
             // Forwarded requests and connects in flight have deadlines: wake
             // often enough that a dead peer is noticed within ~10 ms of one.
-            let timeout = if self.core.life.stopping
+            let mut timeout = if self.core.life.stopping
                 || self.core.life.crawl_busy
-                || self.core.resyncing()
                 || self.core.links.has_deadlines()
             {
                 Duration::from_millis(10)
             } else {
                 Duration::from_secs(1)
             };
+            // A re-sync walk's next turn: soon, or when its pace has tokens.
+            if let Some(wait) = self.core.resync_wait() {
+                timeout = timeout.min(wait);
+            }
             // Connections that yielded last turn go on now: do not wait.
             let entered = if self.core.net.has_yielded() {
                 self.core.net.ring.submit()
@@ -471,7 +477,7 @@ impl Core {
         }
         let http_token = shared.http_token.current();
         let log = shared.logger.shard_log(id);
-        let resync = resync::Resyncs::new(shared.cluster.as_ref());
+        let resync = resync::Resyncs::new(shared.cluster.as_ref(), shared.shards);
         let warm = warmup::WarmUp::new(shared.cluster.as_ref());
         let mut core = Core {
             id,
@@ -501,6 +507,7 @@ impl Core {
             log_cfd: -1,
             life: Life {
                 now: CLOCK_START,
+                elapsed: Duration::ZERO,
                 last_tick: Instant::now(),
                 crawl_busy: false,
                 stopping: false,
@@ -516,7 +523,8 @@ impl Core {
     /// clock since start (a wall-clock step does not expire items early), the
     /// same on every shard; with `-o debug_time`, shifted by `debugtime`.
     fn update_clock(&mut self) {
-        let mut secs = self.shared.started.elapsed().as_secs();
+        self.life.elapsed = self.shared.started.elapsed();
+        let mut secs = self.life.elapsed.as_secs();
         if let Some(d) = &self.shared.debug_clock {
             secs = d.seconds(secs);
         }

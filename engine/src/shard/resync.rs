@@ -10,7 +10,8 @@
 //!   replicated key deleted here ─► DeleteLog::push(now, key, cas)   (gossip, replicas > 1)
 //!   check_membership: node n down ─► live   (replicas > 1)
 //!        └─► resync[n] = deletes from down_since[n] - margin, cursor at the store's first page
-//!   every loop turn, at most 32 records, and only while the link to n has fewer than 128 in flight:
+//!   every loop turn, at most 32 records, and only while the link to n has fewer than 128 in flight
+//!   and the shard's pace (cluster.resync_rate / shards records/s, all walks together) has tokens:
 //!        deletes of keys whose replicas ∋ n   ─► md <key> b E<cas> Y q
 //!        then Store::walk(cursor, 512 chunks) ─► items whose replicas ∋ n
 //!                                             ─► ms <key> .. E<cas> Y q
@@ -31,6 +32,15 @@
 //! kept from `margin` (the detection time) before the member was declared
 //! down, since it may have stopped hearing writes that long before; a log
 //! that overflowed since then is a gap (`replica_resync_gaps`, logged).
+//!
+//! The pace bounds what a re-sync costs the traffic the node serves
+//! meanwhile (docs/benchmarks.md, "re-sync"): a token bucket per shard,
+//! refilled from the time the loop read at the start of its turn. A shard
+//! whose walk waits for tokens sleeps until its bucket is full again
+//! (`Core::resync_wait`), so an otherwise idle shard neither spins nor
+//! leaves the walk waiting for an unrelated wake-up.
+
+use std::time::Duration;
 
 use store::{RelTime, WalkCursor};
 
@@ -48,6 +58,14 @@ const RECORDS_PER_TURN: usize = 32;
 /// `cluster.max_in_flight`, they queued behind thousands: p99 of a loaded
 /// node rose from 0.8 to 95 ms while it re-synced a member; docs/benchmarks.md).
 const MAX_IN_FLIGHT: usize = 128;
+
+/// Seconds of a shard's rate its bucket holds (at most RECORDS_PER_TURN
+/// records, at least one): a limited walk sleeps until its bucket is full,
+/// so it wakes at most 10 times a second to ship this much.
+const BURST_SECS: f64 = 0.1;
+/// How long a shard whose walk has tokens waits for completions (the
+/// walk's own sends, link replies) before its next turn.
+const WALK_WAKE: Duration = Duration::from_millis(10);
 
 /// Bytes of deleted keys each shard keeps for members that come back.
 const DELETE_LOG_BYTES: usize = 4 << 20;
@@ -76,6 +94,74 @@ pub(super) struct Resyncs {
     logging: bool,
     /// The records of one turn, kept for the next.
     batch: Batch,
+    pace: Pace,
+}
+
+/// A shard's re-sync budget: a token bucket of records refilled at `rate`
+/// per second from the loop's clock (no clock read of its own), holding at
+/// most `burst`.
+#[derive(Clone, Debug)]
+struct Pace {
+    /// Records per second; 0 = unlimited.
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    /// The loop time of the last refill (since the server started).
+    at: Duration,
+}
+
+impl Pace {
+    fn new(rate: f64) -> Pace {
+        let burst = (rate * BURST_SECS).clamp(1.0, RECORDS_PER_TURN as f64);
+        Pace {
+            rate,
+            burst,
+            tokens: burst,
+            at: Duration::ZERO,
+        }
+    }
+
+    fn unlimited(&self) -> bool {
+        self.rate == 0.0
+    }
+
+    /// Adds what `now` (the loop's time this turn) earned since the last
+    /// refill; a clock that seems to go back earns nothing.
+    fn refill(&mut self, now: Duration) {
+        if self.unlimited() || now <= self.at {
+            return;
+        }
+        let earned = (now - self.at).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + earned).min(self.burst);
+        self.at = now;
+    }
+
+    /// Records that may go now.
+    fn available(&self) -> usize {
+        if self.unlimited() {
+            usize::MAX
+        } else {
+            self.tokens as usize
+        }
+    }
+
+    /// `n` records went (at most `available`).
+    fn spend(&mut self, n: usize) {
+        if !self.unlimited() {
+            self.tokens = (self.tokens - n as f64).max(0.0);
+        }
+    }
+
+    /// With no token left: how long after the last refill the bucket is
+    /// full again. `None` while a record may go (or without a limit).
+    fn wait(&self) -> Option<Duration> {
+        if self.unlimited() || self.tokens >= 1.0 {
+            return None;
+        }
+        Some(Duration::from_secs_f64(
+            (self.burst - self.tokens) / self.rate,
+        ))
+    }
 }
 
 /// Records written one after another into one buffer.
@@ -109,7 +195,9 @@ impl Batch {
 }
 
 impl Resyncs {
-    pub fn new(plan: Option<&crate::config::ClusterPlan>) -> Resyncs {
+    /// `shards` share the node's `cluster.resync_rate` equally (a shard's
+    /// items are about the same share of each member's).
+    pub fn new(plan: Option<&crate::config::ClusterPlan>, shards: usize) -> Resyncs {
         let gossip = plan.and_then(|p| p.gossip.as_ref().filter(|_| p.replicas > 1));
         let margin = gossip.map_or(0, |g| {
             let detect = g.probe_period * 3 + g.probe_rtt + g.suspect_to_down;
@@ -126,6 +214,7 @@ impl Resyncs {
             margin,
             logging: gossip.is_some(),
             batch: Batch::default(),
+            pace: Pace::new(plan.map_or(0.0, |p| p.resync_rate as f64 / shards.max(1) as f64)),
         }
     }
 
@@ -199,9 +288,15 @@ impl Core {
             .map_or_else(|| node.to_string(), |m| m.name.clone())
     }
 
-    /// Whether a walk is under way (the loop then does not sleep long).
-    pub(super) fn resyncing(&self) -> bool {
-        !self.resync.walks.is_empty()
+    /// While a walk is under way, how long the loop may wait for
+    /// completions before the walk's next turn: until the pace has tokens
+    /// again when it has none, otherwise a short wait (the walk's sends
+    /// complete and wake the loop sooner).
+    pub(super) fn resync_wait(&self) -> Option<Duration> {
+        if self.resync.walks.is_empty() {
+            return None;
+        }
+        Some(self.resync.pace.wait().unwrap_or(WALK_WAKE))
     }
 
     /// One turn of every walk under way.
@@ -216,6 +311,7 @@ impl Core {
             self.resync.walks.clear();
             return;
         };
+        self.resync.pace.refill(self.life.elapsed);
         let mut i = 0;
         while i < self.resync.walks.len() {
             let node = self.resync.walks[i].node;
@@ -228,7 +324,8 @@ impl Core {
                 .links
                 .room(node)
                 .min(RECORDS_PER_TURN)
-                .min(MAX_IN_FLIGHT.saturating_sub(self.links.in_flight(node)));
+                .min(MAX_IN_FLIGHT.saturating_sub(self.links.in_flight(node)))
+                .min(self.resync.pace.available());
             if room == 0 {
                 i += 1;
                 continue;
@@ -270,6 +367,7 @@ impl Core {
                 }
             }
             let shipped = records.len() as u64;
+            self.resync.pace.spend(records.len());
             records.clear();
             self.resync.batch = records;
             let w = &mut self.resync.walks[i];
@@ -292,7 +390,87 @@ impl Core {
 
 #[cfg(test)]
 mod tests {
-    use super::Batch;
+    use std::time::Duration;
+
+    use super::{Batch, Pace, RECORDS_PER_TURN};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Within a microsecond (the float arithmetic of the bucket).
+    fn about(got: Option<Duration>, want: Duration) -> bool {
+        got.is_some_and(|g| g.abs_diff(want) < Duration::from_micros(1))
+    }
+
+    #[test]
+    fn the_pace_lets_its_rate_through_and_says_when_it_has_tokens_again() {
+        // 200 records/s: a bucket of 20 (0.1 s), full at the start.
+        let mut p = Pace::new(200.0);
+        p.refill(ms(1_000));
+        assert_eq!(p.available(), 20);
+        assert_eq!(p.wait(), None, "it has tokens");
+        p.spend(20);
+        assert_eq!(p.available(), 0);
+        assert!(about(p.wait(), ms(100)), "full again in 20 / 200 s");
+        // 6 ms earn one record (and a fifth); 1 ms more, none.
+        p.refill(ms(1_006));
+        assert_eq!(p.available(), 1);
+        p.spend(1);
+        p.refill(ms(1_007));
+        assert_eq!(p.available(), 0);
+        assert!(p.wait().unwrap() < ms(100));
+        // An idle second earns no more than the bucket holds.
+        p.refill(ms(2_007));
+        assert_eq!(p.available(), 20);
+        // A clock that seems to go back earns nothing, and costs nothing.
+        p.spend(20);
+        p.refill(ms(1_500));
+        assert_eq!(p.available(), 0);
+        p.refill(ms(2_013));
+        assert_eq!(p.available(), 1);
+
+        // Over a simulated 10 s of 1 ms turns, each shipping all it may:
+        // the rate, plus at most the first bucket.
+        let mut p = Pace::new(200.0);
+        let mut shipped = 0;
+        for t in 0..=10_000 {
+            p.refill(ms(t));
+            let n = p.available().min(RECORDS_PER_TURN);
+            p.spend(n);
+            shipped += n;
+        }
+        assert!((2_000..=2_020).contains(&shipped), "{shipped}");
+    }
+
+    #[test]
+    fn the_bucket_holds_one_turn_at_most_and_one_record_at_least() {
+        let mut fast = Pace::new(1_000_000.0);
+        fast.refill(ms(5));
+        assert_eq!(fast.available(), RECORDS_PER_TURN);
+        fast.spend(RECORDS_PER_TURN);
+        assert!(about(fast.wait(), Duration::from_micros(32)));
+        // Half a record a second: one at a time, two seconds apart.
+        let mut slow = Pace::new(0.5);
+        slow.refill(ms(5));
+        assert_eq!(slow.available(), 1);
+        slow.spend(1);
+        assert!(about(slow.wait(), ms(2_000)));
+        slow.refill(ms(1_005));
+        assert_eq!(slow.available(), 0);
+        slow.refill(ms(2_005));
+        assert_eq!(slow.available(), 1);
+    }
+
+    #[test]
+    fn no_rate_is_no_limit() {
+        let mut p = Pace::new(0.0);
+        p.refill(ms(0));
+        assert_eq!(p.available(), usize::MAX);
+        p.spend(1 << 20);
+        assert_eq!(p.available(), usize::MAX);
+        assert_eq!(p.wait(), None);
+    }
 
     #[test]
     fn a_batch_gives_back_each_record_whole_and_is_reused() {

@@ -172,7 +172,7 @@ fn reads_through(request: &Request<'_>) -> bool {
 impl Core {
     /// Once per turn, from the store's clock.
     pub(super) fn update_warmup(&mut self) {
-        let uptime = self.life.now - crate::config::CLOCK_START;
+        let uptime = self.life.now.saturating_sub(crate::config::CLOCK_START);
         self.warm.set_uptime(uptime);
     }
 

@@ -44,6 +44,7 @@ impl Core {
         );
         stat("cluster_epoch", &view.as_ref().map_or(1, |v| v.epoch));
         stat("cluster_replicas", &plan.replicas);
+        stat("cluster_resync_rate", &plan.resync_rate);
         stat("cluster_members", &members.len());
         stat("cluster_peers", &plan.peers.list());
         stat(
