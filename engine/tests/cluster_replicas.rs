@@ -782,6 +782,12 @@ fn during_warm_up_writes_act_on_the_previous_owners_copy_and_are_not_undone() {
     }
     cluster.restart(2);
     cluster.until_all_alive(CONVERGE_WITHIN);
+    // n2 is in its window; n0 closed its own when it saw n2 go down.
+    let warming = |i: usize| {
+        common::cluster::stat_text(&cluster.connect(i).stats("cluster"), "cluster_warming")
+    };
+    assert_eq!(warming(2), "1");
+    assert_eq!(warming(0), "0");
     let mut c = cluster.connect(0);
     let mut ask = |line: String| {
         c.send(line.as_bytes());

@@ -170,6 +170,11 @@ fn reads_through(request: &Request<'_>) -> bool {
 }
 
 impl Core {
+    /// Whether this shard's warm-up window is open (`stats cluster`).
+    pub(super) fn warming(&self) -> bool {
+        self.warm.active
+    }
+
     /// Once per turn, from the store's clock.
     pub(super) fn update_warmup(&mut self) {
         let uptime = self.life.now.saturating_sub(crate::config::CLOCK_START);

@@ -45,6 +45,8 @@ impl Core {
         stat("cluster_epoch", &view.as_ref().map_or(1, |v| v.epoch));
         stat("cluster_replicas", &plan.replicas);
         stat("cluster_resync_rate", &plan.resync_rate);
+        stat("cluster_warmup_secs", &plan.warmup_secs);
+        stat("cluster_warming", &u8::from(self.warming()));
         stat("cluster_members", &members.len());
         stat("cluster_peers", &plan.peers.list());
         stat(
