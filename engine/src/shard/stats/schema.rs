@@ -241,6 +241,7 @@ pub static SLABS: &[Entry<ClassGet>] = &[
 pub static ITEMS: &[Entry<ClassGet>] = &[
     class("number", Gauge, Sum, |c| c.number, "Items stored in this class."),
     class("age", Gauge, Max, |c| c.age.into(), "Seconds since the last access of the item next in line for eviction."),
+    class("mem_requested", Gauge, Sum, |c| c.mem_requested, "Bytes of the items in this class, before chunk rounding."),
     class("evicted", Counter, Sum, |c| c.counters.evicted, "Items evicted from this class."),
     class("evicted_nonzero", Counter, Sum, |c| c.counters.evicted_nonzero, "Items evicted that had an explicit expiry time."),
     class("evicted_time", Gauge, Max, |c| c.counters.evicted_time.into(), "Seconds since the last access of the most recently evicted item."),
