@@ -769,7 +769,9 @@ fn a_joining_fourth_node_takes_a_quarter_of_the_keys_and_is_filled_with_replicas
 fn during_warm_up_writes_act_on_the_previous_owners_copy_and_are_not_undone() {
     let mut cluster = Cluster::start_gossip(3, &["--cluster-warmup", "120"]);
     cluster.until_all_alive(CONVERGE_WITHIN);
-    let tags = ["count", "tail", "gone", "added", "reset", "evict"];
+    let tags = [
+        "count", "tail", "gone", "added", "reset", "evict", "order1", "order2", "order3",
+    ];
     let keys: Vec<String> = tags.iter().map(|t| cluster.key_on(2, t)).collect();
     cluster.kill(2);
     for i in 0..2 {
@@ -846,6 +848,31 @@ fn during_warm_up_writes_act_on_the_previous_owners_copy_and_are_not_undone() {
         common::cluster::value_reply(&other, "o").trim_end_matches("END\r\n")
     );
     assert_eq!(got, want, "multi-get during warm-up");
+    // Requests sent after one that waits for its read-through run after it,
+    // even a set, which reads nothing: pipelined through n0, and straight to
+    // n2 (a single get, and a multi-get's run of n2's keys).
+    let value = |k: &str, v: &str| common::cluster::value_reply(k, v);
+    let mut c = cluster.connect(0);
+    c.send(format!("delete {0}\r\nset {0} 5 0 3\r\nnew\r\n", keys[6]).as_bytes());
+    assert_eq!(text(&c.read_line()), "DELETED\r\n");
+    assert_eq!(text(&c.read_line()), "STORED\r\n");
+    assert_eq!(
+        get(&mut c, &keys[6]),
+        value(&keys[6], "new"),
+        "a set after a delete stays"
+    );
+    let mut c = cluster.connect(2);
+    c.send(format!("get {0}\r\nset {0} 5 0 3\r\nnew\r\n", keys[7]).as_bytes());
+    assert_eq!(common::cluster::read_values(&mut c), value(&keys[7], "old"));
+    assert_eq!(text(&c.read_line()), "STORED\r\n");
+    c.send(format!("get {0} {other}\r\nset {0} 5 0 3\r\nnew\r\n", keys[8]).as_bytes());
+    let got = common::cluster::read_values(&mut c);
+    assert!(
+        got.starts_with(value(&keys[8], "old").trim_end_matches("END\r\n")),
+        "{got}"
+    );
+    assert_eq!(text(&c.read_line()), "STORED\r\n");
+    assert_eq!(get(&mut c, &keys[8]), value(&keys[8], "new"));
 }
 
 /// Reads in flight on a link when it fails are sent to another replica of

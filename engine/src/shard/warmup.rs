@@ -67,6 +67,10 @@ pub(super) struct WarmUp {
     /// Whether the window is open, set once per turn.
     active: bool,
     fills: HashMap<u64, Fill>,
+    /// The last fill (by id) that holds a request on each key hash: a later
+    /// request on the key waits behind it, so that one connection's
+    /// requests on a key still run in the order it sent them.
+    chains: HashMap<u64, u64>,
     /// Keys written here since start, by hash bit (see the module's text);
     /// empty once the window has closed.
     written: Vec<u64>,
@@ -75,13 +79,19 @@ pub(super) struct WarmUp {
 /// Bits in the map of written keys: 2^23 (1 MiB).
 const WRITTEN_BITS: u32 = 23;
 
-/// A request waiting for the reads of its absent keys.
+/// A request waiting for the reads of its absent keys, and for the
+/// requests on its keys held before it.
 pub(super) struct Fill {
     /// The keys read through (decoded) and their hashes.
     keys: Vec<(Vec<u8>, u64)>,
+    /// Reads not answered plus earlier fills not run.
     remaining: u32,
     rerun: Rerun,
     to: Option<HeldFor>,
+    /// The hashes of every key of the request (its place in `chains`).
+    hashes: Vec<u64>,
+    /// Fills waiting for this one to run, in the order they came.
+    next: Vec<u64>,
 }
 
 /// What runs once a fill's reads are answered.
@@ -143,6 +153,19 @@ impl WarmUp {
     fn may_fill(&self, hash: u64) -> bool {
         let (word, bit) = WarmUp::bit(hash);
         self.written.get(word).is_some_and(|w| w & bit == 0)
+    }
+}
+
+/// Whether a request keeps its place behind an earlier request on its key
+/// that waits for a read-through: every client request does. A replica
+/// record is ordered by its CAS, and a warm-up read must not wait (two
+/// warming nodes reading from each other would wait for each other).
+fn ordered(request: &Request<'_>) -> bool {
+    match request {
+        Request::MetaSet(m) => !m.flags.if_newer(),
+        Request::MetaDelete(m) => !m.flags.if_newer(),
+        Request::MetaGet(m) => m.flags.opaque() != Some(WARMUP_OPAQUE),
+        _ => true,
     }
 }
 
@@ -220,14 +243,29 @@ impl Core {
         hash: u64,
         raw: &[u8],
     ) -> Option<u64> {
-        if !self.warm.active || !reads_through(request) {
+        let before = self.held_before(hash).filter(|_| ordered(request));
+        if !self.warm.active && before.is_none() {
             return None;
         }
         let mut buf: proto::meta::KeyBuf = [0; _];
         let key = request.key()?.decode(&mut buf);
-        let node = self.fill_source(key, hash)?;
-        let keys = vec![(key.to_vec(), hash)];
-        self.start_fill(Rerun::Request(raw.to_vec(), hash), keys, &[node])
+        let node = if reads_through(request) && self.warm.active {
+            self.fill_source(key, hash)
+        } else {
+            None
+        };
+        let keys = node.map(|_| (key.to_vec(), hash)).into_iter().collect();
+        let rerun = Rerun::Request(raw.to_vec(), hash);
+        let nodes: Vec<usize> = node.into_iter().collect();
+        self.start_fill(rerun, keys, &nodes, vec![hash], before.as_slice())
+    }
+
+    /// The fill holding the last request on the key with `hash`, if any.
+    fn held_before(&self, hash: u64) -> Option<u64> {
+        if self.warm.chains.is_empty() {
+            return None;
+        }
+        self.warm.chains.get(&hash).copied()
     }
 
     /// [`Core::fill_before`] for a run of a multi-key get's keys this shard
@@ -238,38 +276,51 @@ impl Core {
         exptime: i32,
         keys: impl Iterator<Item = (&'k [u8], u64)> + Clone,
     ) -> Option<u64> {
-        if !self.warm.active {
+        let mut before: Vec<u64> = Vec::new();
+        for (_, hash) in keys.clone() {
+            if let Some(id) = self.held_before(hash)
+                && !before.contains(&id)
+            {
+                before.push(id);
+            }
+        }
+        if !self.warm.active && before.is_empty() {
             return None;
         }
         let (mut absent, mut nodes) = (Vec::new(), Vec::new());
-        for (key, hash) in keys.clone() {
-            if let Some(node) = self.fill_source(key, hash) {
-                absent.push((key.to_vec(), hash));
-                nodes.push(node);
+        if self.warm.active {
+            for (key, hash) in keys.clone() {
+                if let Some(node) = self.fill_source(key, hash) {
+                    absent.push((key.to_vec(), hash));
+                    nodes.push(node);
+                }
             }
         }
-        if absent.is_empty() {
+        if absent.is_empty() && before.is_empty() {
             return None;
         }
-        let keys = keys.map(|(k, h)| (k.to_vec(), h)).collect();
-        self.start_fill(
-            Rerun::Values {
-                kind,
-                exptime,
-                keys,
-            },
-            absent,
-            &nodes,
-        )
+        let keys: Vec<(Vec<u8>, u64)> = keys.map(|(k, h)| (k.to_vec(), h)).collect();
+        let hashes = keys.iter().map(|&(_, h)| h).collect();
+        let rerun = Rerun::Values {
+            kind,
+            exptime,
+            keys,
+        };
+        self.start_fill(rerun, absent, &nodes, hashes, &before)
     }
 
-    /// Sends a read of each of `keys` to its node in `nodes`; `None` when
-    /// none could be sent (the request then runs at once).
+    /// Sends a read of each of `keys` to its node in `nodes`, and holds the
+    /// request until they are answered and the fills `before` have run;
+    /// `hashes` are those of all the request's keys. `None` when there is
+    /// nothing to wait for (no read could be sent, nothing before): the
+    /// request then runs at once.
     fn start_fill(
         &mut self,
         rerun: Rerun,
         keys: Vec<(Vec<u8>, u64)>,
         nodes: &[usize],
+        hashes: Vec<u64>,
+        before: &[u64],
     ) -> Option<u64> {
         self.next_ack += 1;
         let id = self.next_ack;
@@ -300,14 +351,26 @@ impl Core {
                 sent += 1;
             }
         }
-        if sent == 0 {
+        let mut waits = sent;
+        for b in before {
+            if let Some(f) = self.warm.fills.get_mut(b) {
+                f.next.push(id);
+                waits += 1;
+            }
+        }
+        if waits == 0 {
             return None;
+        }
+        for &h in &hashes {
+            self.warm.chains.insert(h, id);
         }
         let fill = Fill {
             keys,
-            remaining: sent,
+            remaining: waits,
             rerun,
             to: None,
+            hashes,
+            next: Vec::new(),
         };
         self.warm.fills.insert(id, fill);
         Some(id)
@@ -333,13 +396,34 @@ impl Core {
         let Some((k, hash)) = f.keys.get(key as usize).cloned() else {
             return;
         };
-        f.remaining -= 1;
-        let done = f.remaining == 0;
         // Not when the key was written here meanwhile, or the window closed.
         if let Some(bytes) = reply.filter(|_| self.warm.may_fill(hash)) {
             self.store_fill(&k, hash, bytes);
         }
-        if done && let Some(f) = self.warm.fills.remove(&fill) {
+        self.one_less(fill);
+    }
+
+    /// One thing fill `id` waited for is done; when it was the last, its
+    /// request runs, then each fill that waited only for it, in order.
+    fn one_less(&mut self, id: u64) {
+        let mut ready = std::collections::VecDeque::from([id]);
+        while let Some(id) = ready.pop_front() {
+            let Some(f) = self.warm.fills.get_mut(&id) else {
+                continue;
+            };
+            f.remaining -= 1;
+            if f.remaining > 0 {
+                continue;
+            }
+            let Some(mut f) = self.warm.fills.remove(&id) else {
+                continue;
+            };
+            for h in &f.hashes {
+                if self.warm.chains.get(h) == Some(&id) {
+                    self.warm.chains.remove(h);
+                }
+            }
+            ready.extend(std::mem::take(&mut f.next));
             self.rerun(f);
         }
     }
@@ -463,6 +547,32 @@ mod tests {
             "version\r\n",
         ] {
             assert!(!reads(line), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn client_requests_keep_their_order_and_replica_records_and_warm_up_reads_do_not_wait() {
+        let ordered_line = |line: &str| {
+            let bytes = request(line);
+            match proto::parse(&bytes, &proto::Limits::default()) {
+                Parse::Complete { request, .. } => ordered(&request),
+                _ => panic!("{line:?} does not parse"),
+            }
+        };
+        for line in [
+            "set k 0 0 1\r\nx\r\n",
+            "ms k 1\r\nx\r\n",
+            "get k\r\n",
+            "md k\r\n",
+        ] {
+            assert!(ordered_line(line), "{line:?}");
+        }
+        for line in [
+            "ms k 1 E5 Y q\r\nx\r\n",
+            "md k E5 Y q\r\n",
+            "mg k v f t c Owarmup\r\n",
+        ] {
+            assert!(!ordered_line(line), "{line:?}");
         }
     }
 
