@@ -8,14 +8,16 @@
 
 mod common;
 
+use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use common::Conn;
 use common::cluster::{Cluster, get, text};
+use common::{Conn, READ_DEADLINE};
 use proto::binary::{
     Arith, ArithMode, BinOp, BinRequest, NO_CREATE, Opcode, ResponseParse, Status, StoreMode,
     parse_response,
 };
+use proto::udp::UdpHeader;
 
 const CONVERGE_WITHIN: Duration = Duration::from_secs(10);
 const DETECT_WITHIN: Duration = Duration::from_secs(4);
@@ -37,15 +39,27 @@ struct Resp {
 /// Sends `requests` then a noop on `c`; returns every response before the
 /// noop's.
 fn call(c: &mut Conn, requests: &[BinRequest<'_>]) -> Vec<Resp> {
+    c.send(&with_noop(requests));
+    let mut out = responses(&c.read_binary_through(Opcode::Noop as u8, MARK));
+    let noop = out.pop().expect("the noop's response");
+    assert_eq!((noop.opcode, noop.opaque), (Opcode::Noop as u8, MARK));
+    out
+}
+
+/// `requests` then a noop, on the wire.
+fn with_noop(requests: &[BinRequest<'_>]) -> Vec<u8> {
     let mut wire = Vec::new();
     for r in requests {
         r.encode(&mut wire);
     }
     BinRequest::new(BinOp::Noop, false, MARK, 0).encode(&mut wire);
-    c.send(&wire);
-    let bytes = c.read_binary_through(Opcode::Noop as u8, MARK);
+    wire
+}
+
+/// The response packets of `bytes`, which must be whole ones.
+fn responses(bytes: &[u8]) -> Vec<Resp> {
     let mut out = Vec::new();
-    let mut rest = &bytes[..];
+    let mut rest = bytes;
     while !rest.is_empty() {
         let ResponseParse::Complete { response, consumed } = parse_response(rest) else {
             panic!("not a binary response: {rest:?}");
@@ -61,6 +75,29 @@ fn call(c: &mut Conn, requests: &[BinRequest<'_>]) -> Vec<Resp> {
         });
         rest = &rest[consumed..];
     }
+    out
+}
+
+/// [`call`] over UDP: one datagram of `requests` and a noop to `to`, whose
+/// reply must fit one datagram.
+fn call_udp(to: SocketAddr, request_id: u16, requests: &[BinRequest<'_>]) -> Vec<Resp> {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(READ_DEADLINE)).unwrap();
+    let header = UdpHeader {
+        request_id,
+        sequence: 0,
+        total: 1,
+        reserved: 0,
+    };
+    let datagram = [&header.encode()[..], &with_noop(requests)].concat();
+    socket.send_to(&datagram, to).unwrap();
+    let mut buf = vec![0u8; 65536];
+    let n = socket
+        .recv(&mut buf)
+        .unwrap_or_else(|e| panic!("no reply datagram within {READ_DEADLINE:?}: {e}"));
+    let (h, payload) = UdpHeader::decode(&buf[..n]).expect("a frame header");
+    assert_eq!((h.request_id, h.sequence, h.total), (request_id, 0, 1));
+    let mut out = responses(payload);
     let noop = out.pop().expect("the noop's response");
     assert_eq!((noop.opcode, noop.opaque), (Opcode::Noop as u8, MARK));
     out
@@ -137,6 +174,49 @@ fn a_binary_request_is_served_by_its_keys_owner_through_any_node() {
         assert_eq!(got.len(), 1, "through n{node}: {got:?}");
         assert_hit(&got[0], &key, "hello", cas, &format!("through n{node}"));
     }
+}
+
+/// Binary over UDP in a cluster takes the same way as over TCP: the entry
+/// node forwards each request of the datagram to its key's owner and answers
+/// the datagram, in order, once every reply is in. Before, the entry node
+/// served them from its own store (the set below landed on n0, not on n1).
+#[test]
+fn a_binary_datagram_is_served_by_its_keys_owners() {
+    let cluster = Cluster::start_each(3, false, &|i, port| {
+        let mut args = vec!["-p".to_string(), port.to_string()];
+        if i == 0 {
+            let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+            args.extend(["-U".into(), udp.local_addr().unwrap().port().to_string()]);
+        }
+        args
+    });
+    let udp = cluster.nodes[0]
+        .server
+        .as_ref()
+        .unwrap()
+        .udp
+        .expect("n0 has UDP");
+    let (on1, on2) = (cluster.key_on(1, "udp1"), cluster.key_on(2, "udp2"));
+    let stored = call_udp(udp, 7, &[set(&on1, "hello", false, 1)]);
+    assert_eq!(statuses(&stored), [(0, 1)], "{stored:?}");
+    let cas = stored[0].cas;
+    same_text(&mut cluster.connect(1), &on1, "hello");
+    // A quiet miss on n2, a hit on n1, a quiet set on n2 and a hit of it:
+    // answers in order, none for the quiet ones that succeeded.
+    let got = call_udp(
+        udp,
+        8,
+        &[
+            getk(&on2, true, 2),
+            getk(&on1, false, 3),
+            set(&on2, "there", true, 4),
+            getk(&on2, false, 5),
+        ],
+    );
+    assert_eq!(statuses(&got), [(0, 3), (0, 5)], "{got:?}");
+    assert_hit(&got[0], &on1, "hello", cas, "n1's key through n0 over UDP");
+    assert_eq!(text(&got[1].value), "there");
+    same_text(&mut cluster.connect(2), &on2, "there");
 }
 
 fn same_text(c: &mut Conn, key: &str, value: &str) {

@@ -307,7 +307,7 @@ impl Core {
                 let cluster = self.shared.cluster.is_some();
                 if !self.binary_allowed(slot, &request) {
                     if cluster {
-                        self.binary_session(slot, |s| s.push_packets(Packets::Exactly(1)));
+                        self.binary_session(client, |s| s.push_packets(Packets::Exactly(1)));
                     }
                     return Step::Stop(consumed);
                 }
@@ -425,12 +425,26 @@ impl Core {
     }
 
     fn on_binary_datagram(&mut self, client: Client, body: &[u8]) {
+        // In a cluster the datagram's requests take the memcached request
+        // path as meta requests, as a binary connection's do, and its reply
+        // is answered as binary packets when complete (shard/binary/session.rs).
+        let cluster = self.shared.cluster.is_some();
+        if cluster
+            && let (Client::Udp { slot, generation }, Some(udp)) = (client, self.net.udp.as_mut())
+        {
+            udp.start_session(slot, generation);
+        }
         let mut pos = 0;
         while pos < body.len() {
             match binary::parse(&body[pos..], &self.limits) {
                 BinParse::Complete { request, consumed } => {
                     let raw = &body[pos..pos + consumed];
-                    match self.handle_binary(client, &request, raw) {
+                    let handled = if cluster {
+                        self.run_in_session(client, &request)
+                    } else {
+                        self.handle_binary(client, &request, raw)
+                    };
+                    match handled {
                         Handled::Done if self.udp_over_limit(client) => break,
                         Handled::Done => pos += consumed,
                         Handled::Stall | Handled::Close => break,
@@ -442,6 +456,7 @@ impl Core {
                         && let Some(q) = self.net.queue(client)
                     {
                         reply.encode(q.sink());
+                        self.binary_session(client, |s| s.push_packets(Packets::Exactly(1)));
                     }
                     if invalid.close || invalid.swallow > 0 {
                         break;

@@ -9,9 +9,10 @@
 //! text `stats` machinery (every shard's counters, merged) and re-encodes its
 //! `STAT name value` lines as binary stat packets.
 //!
-//! In a cluster a binary connection takes another way (session.rs): its keyed
-//! requests become meta requests on the memcached request path, which knows
-//! nodes, and the meta replies become binary packets again (translate.rs).
+//! In a cluster a binary connection, and a binary UDP datagram, takes another
+//! way (session.rs): its keyed requests become meta requests on the memcached
+//! request path, which knows nodes, and the meta replies become binary packets
+//! again (translate.rs).
 //!
 //! | file | what |
 //! |---|---|
@@ -69,10 +70,9 @@ impl Core {
             return self.binary_keyless(client, request);
         };
         let hash = route::key_hash(key);
-        // Within this node only: in a cluster, binary connections have a
-        // session and their keyed requests go as meta requests instead
-        // (session.rs); UDP's are served by the node they were sent to.
-        // `route::target` never names a node.
+        // Within this node only: in a cluster, binary connections and
+        // datagrams have a session and their keyed requests go as meta
+        // requests instead (session.rs). `route::target` never names a node.
         match route::target(hash, self.id, self.mesh.shards()) {
             Target::Local | Target::Node(_) => {
                 let Some(queue) = self.net.queue(client) else {

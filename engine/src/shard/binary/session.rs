@@ -1,4 +1,4 @@
-//! A binary connection in a cluster: its keyed requests take the memcached
+//! A binary connection (or UDP datagram) in a cluster: its keyed requests take the memcached
 //! request path as meta requests (translate.rs), so that they are routed to
 //! the key's node, forwarded, replicated and held for acks like any text or
 //! meta request; the meta replies that come back in the connection's reply
@@ -26,7 +26,6 @@ use proto::meta::KeyBuf;
 use super::translate::{self, Awaits};
 use crate::shard::Core;
 use crate::shard::client::{Client, Handled};
-use crate::shard::net::conn::Pause;
 use crate::shard::order::ReplyQueue;
 use crate::shard::request::Step;
 
@@ -166,14 +165,26 @@ impl Core {
         request: &BinRequest<'_>,
         consumed: usize,
     ) -> Step {
+        let handled = self.run_in_session(client, request);
+        self.after(slot, handled, consumed)
+    }
+
+    /// Runs one binary request of `client`'s session (a connection's or a
+    /// UDP datagram's) and records what its answer will be; nothing is
+    /// recorded when it stalled, for then nothing ran.
+    pub(in crate::shard) fn run_in_session(
+        &mut self,
+        client: Client,
+        request: &BinRequest<'_>,
+    ) -> Handled {
         let mut meta = Vec::new();
         let Some(awaits) = translate::request(request, &mut meta) else {
             let handled = self.binary_keyless(client, request);
             if handled != Handled::Stall {
                 let packets = Packets::of(request, self.shared.config.server.disable_flush_all);
-                self.binary_session(slot, |s| s.push_packets(packets));
+                self.binary_session(client, |s| s.push_packets(packets));
             }
-            return self.after(slot, handled, consumed);
+            return handled;
         };
         let handled = match proto::parse(&meta, &self.limits) {
             Parse::Complete { request, .. } => self.handle(client, request, &meta, usize::MAX),
@@ -194,23 +205,31 @@ impl Core {
                 })
             }
         };
-        if handled == Handled::Stall {
-            // Nothing ran: parsed again once the channel has room.
-            self.net.pause(slot, Pause::Mesh);
-            return Step::Stop(0);
+        if handled != Handled::Stall {
+            self.binary_session(client, |s| s.push_awaits(awaits));
         }
-        self.binary_session(slot, |s| s.push_awaits(awaits));
-        Step::Next(consumed)
+        handled
     }
 
-    /// `f` on connection `slot`'s session, if it has one.
-    pub(in crate::shard) fn binary_session(&mut self, slot: u32, f: impl FnOnce(&mut Session)) {
-        if let Some(s) = self
-            .net
-            .conns
-            .slot_mut(slot)
-            .and_then(|c| c.binary.as_deref_mut())
-        {
+    /// `f` on `client`'s session, if it has one.
+    pub(in crate::shard) fn binary_session(
+        &mut self,
+        client: Client,
+        f: impl FnOnce(&mut Session),
+    ) {
+        let session = match client {
+            Client::Conn { slot, .. } => self
+                .net
+                .conns
+                .slot_mut(slot)
+                .and_then(|c| c.binary.as_deref_mut()),
+            Client::Udp { slot, generation } => self
+                .net
+                .udp
+                .as_mut()
+                .and_then(|u| u.session(slot, generation)),
+        };
+        if let Some(s) = session {
             f(s);
         }
     }

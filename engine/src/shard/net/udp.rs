@@ -17,6 +17,7 @@ use std::time::Instant;
 use proto::udp as frame;
 use runtime::{BufRing, Ring, Token, opcode, types};
 
+use crate::shard::binary::Session;
 use crate::shard::ops::{OP_CANCEL, OP_UDP_RECV, OP_UDP_SEND};
 use crate::shard::order::ReplyQueue;
 use crate::shard::slots::Slots;
@@ -120,6 +121,9 @@ struct UdpReq {
     sends: usize,
     /// All requests of the datagram have been handled.
     parsed: bool,
+    /// A binary datagram in a cluster: its meta replies, answered as binary
+    /// packets once all are in (shard/binary/session.rs).
+    binary: Option<Box<Session>>,
 }
 
 pub struct Udp {
@@ -196,6 +200,18 @@ impl Udp {
         self.req_mut(slot, generation).map(|r| &mut r.replies)
     }
 
+    /// Gives the request a binary session.
+    pub fn start_session(&mut self, slot: u32, generation: u32) {
+        if let Some(r) = self.req_mut(slot, generation) {
+            r.binary.get_or_insert_with(Box::default);
+        }
+    }
+
+    pub fn session(&mut self, slot: u32, generation: u32) -> Option<&mut Session> {
+        self.req_mut(slot, generation)
+            .and_then(|r| r.binary.as_deref_mut())
+    }
+
     fn req_mut(&mut self, slot: u32, generation: u32) -> Option<&mut UdpReq> {
         self.reqs.get_mut(slot, generation).map(|r| &mut **r)
     }
@@ -229,6 +245,7 @@ impl Udp {
                 frames: Vec::new(),
                 sends: 0,
                 parsed: false,
+                binary: None,
             })
         }))
     }
@@ -281,7 +298,17 @@ impl Udp {
             let Some(r) = self.reqs.slot_mut(slot) else {
                 continue;
             };
-            let reply = r.replies.ready();
+            let reply = match r.binary.as_deref_mut() {
+                // Every part is in (`check_ready`): every request is answered.
+                Some(session) => {
+                    if !session.translate(&mut r.replies) {
+                        self.reqs.remove(slot);
+                        continue;
+                    }
+                    &session.out[..]
+                }
+                None => r.replies.ready(),
+            };
             let datagrams = frame::split_reply(r.request_id, reply);
             let bytes = reply.len() + datagrams.len() * frame::HEADER_LEN;
             if bytes > self.guard.max_reply {
