@@ -553,6 +553,76 @@ fn a_member_that_comes_back_loses_what_was_deleted_while_it_was_away() {
     }
 }
 
+/// A member killed and started again before anyone declares it down comes
+/// back as a new gossip identity (a new generation) while the others never
+/// stopped counting it live: the ring does not change, so nothing looked
+/// like a return. It is re-synced all the same, on the generation's change:
+/// every key whose replica set includes it is on it again. Warm-up off, so
+/// only the re-sync can bring the keys (and suspicion lasts a minute, so
+/// the restart is surely faster than detection).
+#[test]
+fn a_member_restarted_faster_than_detection_is_re_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("corecache.toml");
+    std::fs::write(&config, "[cluster]\nsuspect_to_down_ms = 60000\n").unwrap();
+    let config = config.to_str().unwrap();
+    let args = [
+        "--config",
+        config,
+        "--replicas",
+        "2",
+        "--cluster-read-from",
+        "any",
+        "--cluster-warmup",
+        "0",
+    ];
+    let mut cluster = Cluster::start_gossip(3, &args);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let keys: Vec<String> = (0..200)
+        .map(|i| format!("fast:{i}"))
+        .filter(|k| cluster.ring.replicas(k.as_bytes(), 2).any(|n| n == 2))
+        .collect();
+    assert!(keys.len() > 60, "{}", keys.len());
+    let mut w = cluster.connect(0);
+    for k in &keys {
+        set(&mut w, k, &format!("v-{k}"));
+    }
+    let until_on_n2 = |cluster: &Cluster| {
+        let mut r = cluster.connect(2);
+        let deadline = Instant::now() + CONVERGE_WITHIN;
+        for k in &keys {
+            let v = format!("v-{k}");
+            let want = format!("VALUE {k} 5 {}\r\n{v}\r\nEND\r\n", v.len());
+            loop {
+                let got = get(&mut r, k);
+                if got == want {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{k} on n2: {got:?}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    until_on_n2(&cluster);
+    let seen = |cluster: &Cluster, i: usize| {
+        let s = cluster.connect(i).stats("cluster");
+        (
+            common::cluster::stat_text(&s, "member:n2:generation"),
+            stat(&s, "cluster_epoch"),
+        )
+    };
+    let before = [seen(&cluster, 0), seen(&cluster, 1)];
+    cluster.kill(2);
+    cluster.restart(2);
+    for (i, (generation, epoch)) in before.iter().enumerate() {
+        cluster.until_stats(i, CONVERGE_WITHIN, "the new n2", |s| {
+            common::cluster::stat_text(s, "member:n2:generation") != *generation
+        });
+        assert_eq!(seen(&cluster, i).1, *epoch, "n{i} never saw n2 down");
+    }
+    until_on_n2(&cluster);
+}
+
 /// `--cluster-resync-rate` bounds the walk that re-syncs a returning
 /// member (shard/resync.rs, the pace): at 100 records/s per node, each of
 /// n0 and n1 ships its ~400 records to n2 in about 4 s, where without the

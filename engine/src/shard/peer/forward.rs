@@ -11,6 +11,7 @@ use runtime::Completion;
 
 use super::Failure;
 use super::replies::{Expect, OnFailure, Then, Waiting, take_reply};
+use crate::membership::view::View;
 use crate::shard::Core;
 use crate::shard::client::{Client, Handled};
 use crate::shard::exec::exec;
@@ -467,6 +468,18 @@ impl Core {
                     self.links.revive(node);
                     self.start_resync(node);
                 }
+                // Live all along, but a new identity: the member restarted
+                // before anyone declared it down, and lost (or brought back
+                // from its file an older copy of) what it held.
+                (true, true) if restarted(&old, &view, node) => {
+                    // The link may not have seen its connection close yet:
+                    // the re-sync must not go down it.
+                    if self.links.open(node) {
+                        self.fail_link(node, Failure::Restarted);
+                    }
+                    self.links.revive(node);
+                    self.start_resync(node);
+                }
                 _ => {}
             }
         }
@@ -480,5 +493,14 @@ impl Core {
         for (node, why) in self.links.expired(Instant::now()) {
             self.fail_link(node, why);
         }
+    }
+}
+
+/// Whether `node` has a new gossip identity in `new`: its generation (start
+/// time, bumped on a rejoin) changed from one this node had heard.
+fn restarted(old: &View, new: &View, node: usize) -> bool {
+    match (old.members.get(node), new.members.get(node)) {
+        (Some(a), Some(b)) => a.generation != 0 && b.generation != a.generation,
+        _ => false,
     }
 }

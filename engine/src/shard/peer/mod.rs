@@ -189,6 +189,9 @@ pub enum Failure {
     Io(i32),
     /// Membership declared the peer down.
     MemberDown,
+    /// Membership heard the peer under a new identity: it restarted, and
+    /// the link's connection was to the process that is gone.
+    Restarted,
     /// A TLS error: the handshake failed (a certificate refused, either
     /// way) or a record did not decrypt.
     Tls,
@@ -209,6 +212,7 @@ impl std::fmt::Display for Failure {
             Failure::Closed => f.write_str("the peer closed the link"),
             Failure::Garbage => f.write_str("the peer sent a reply that does not parse"),
             Failure::MemberDown => f.write_str("membership declared the peer down"),
+            Failure::Restarted => f.write_str("the peer restarted"),
             Failure::Tls => f.write_str("TLS failed"),
             Failure::TlsTimeout => f.write_str("the TLS handshake timed out"),
             Failure::Io(e) => write!(f, "{}", std::io::Error::from_raw_os_error(*e)),
@@ -370,6 +374,14 @@ impl Links {
     /// Whether the link to `node` failed and has not connected since (in its
     /// backoff or past it; not a link never opened, nor one membership said
     /// is back): reads with replicas go to another replica meanwhile.
+    /// Whether the link to `node` has a connection (up or being opened).
+    pub fn open(&self, node: usize) -> bool {
+        self.links
+            .get(node)
+            .and_then(Option::as_ref)
+            .is_some_and(|l| !matches!(l.state, State::Down { .. }))
+    }
+
     pub fn failed(&self, node: usize) -> bool {
         match self.links.get(node).and_then(Option::as_ref) {
             Some(l) => match l.state {
