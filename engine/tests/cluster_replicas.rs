@@ -20,6 +20,30 @@ use common::{Server, stat};
 const CONVERGE_WITHIN: Duration = Duration::from_secs(10);
 const DETECT_WITHIN: Duration = Duration::from_secs(4);
 
+/// Polls node `node` (its own copies, under read_from any) until each of
+/// `keys` reads as `want(key)`, for at most `within` in all.
+fn until_reads(
+    cluster: &Cluster,
+    node: usize,
+    keys: &[String],
+    want: &dyn Fn(&str) -> String,
+    within: Duration,
+) {
+    let mut r = cluster.connect(node);
+    let deadline = Instant::now() + within;
+    for k in keys {
+        let want = want(k);
+        loop {
+            let got = get(&mut r, k);
+            if got == want {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{k} on n{node}: {got:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 /// `gets key` as (flags, value, cas), or `None` on a miss.
 fn gets(c: &mut common::Conn, key: &str) -> Option<(String, String, u64)> {
     c.send(format!("gets {key}\r\n").as_bytes());
@@ -476,18 +500,7 @@ fn a_member_that_comes_back_loses_what_was_deleted_while_it_was_away() {
     let mut w = cluster.connect(0);
     // n2's own copies (read_from any) until each key reads as `want`.
     let until_on_n2 = |cluster: &Cluster, keys: &[String], want: &dyn Fn(&str) -> String| {
-        let mut r = cluster.connect(2);
-        let deadline = Instant::now() + CONVERGE_WITHIN;
-        for k in keys {
-            loop {
-                let got = get(&mut r, k);
-                if got == want(k) {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "{k} on n2: {got:?}");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        until_reads(cluster, 2, keys, want, CONVERGE_WITHIN)
     };
     let value = |round: &str, k: &str| {
         let v = format!("{round}-{k}");
@@ -587,22 +600,8 @@ fn a_member_restarted_faster_than_detection_is_re_synced() {
     for k in &keys {
         set(&mut w, k, &format!("v-{k}"));
     }
-    let until_on_n2 = |cluster: &Cluster| {
-        let mut r = cluster.connect(2);
-        let deadline = Instant::now() + CONVERGE_WITHIN;
-        for k in &keys {
-            let v = format!("v-{k}");
-            let want = format!("VALUE {k} 5 {}\r\n{v}\r\nEND\r\n", v.len());
-            loop {
-                let got = get(&mut r, k);
-                if got == want {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "{k} on n2: {got:?}");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-    };
+    let want = |k: &str| common::cluster::value_reply(k, &format!("v-{k}"));
+    let until_on_n2 = |cluster: &Cluster| until_reads(cluster, 2, &keys, &want, CONVERGE_WITHIN);
     until_on_n2(&cluster);
     let seen = |cluster: &Cluster, i: usize| {
         let s = cluster.connect(i).stats("cluster");
@@ -644,9 +643,10 @@ fn a_resync_at_a_low_rate_takes_the_time_the_rate_implies_and_completes() {
     );
     cluster.until_all_alive(CONVERGE_WITHIN);
     let keys: Vec<String> = (0..600).map(|i| format!("rate:{i}")).collect();
-    let mine: Vec<&String> = keys
+    let mine: Vec<String> = keys
         .iter()
         .filter(|k| cluster.ring.replicas(k.as_bytes(), 2).any(|n| n == 2))
+        .cloned()
         .collect();
     assert!(mine.len() > 300, "{}", mine.len());
     // Written while n2 is down: both n0 and n1 hold each of them and ship
@@ -666,19 +666,8 @@ fn a_resync_at_a_low_rate_takes_the_time_the_rate_implies_and_completes() {
     let before = resynced(&cluster);
     let start = Instant::now();
     cluster.restart(2);
-    let mut r = cluster.connect(2);
-    let deadline = start + Duration::from_secs(20);
-    for k in &mine {
-        let want = common::cluster::value_reply(k, &format!("v-{k}"));
-        loop {
-            let got = get(&mut r, k);
-            if got == want {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{k} on n2: {got:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+    let want = |k: &str| common::cluster::value_reply(k, &format!("v-{k}"));
+    until_reads(&cluster, 2, &mine, &want, Duration::from_secs(20));
     let took = start.elapsed();
     // What each node had shipped by now went at RATE, after a first bucket
     // of a tenth of a second's worth (all its shards together).
