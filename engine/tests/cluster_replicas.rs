@@ -934,6 +934,45 @@ fn during_warm_up_writes_act_on_the_previous_owners_copy_and_are_not_undone() {
     assert_eq!(get(&mut c, &keys[8]), value(&keys[8], "new"));
 }
 
+/// At a cluster's first start every node is in its window, but no previous
+/// owner holds anything: once a shard's sample of 1,024 reads through finds
+/// fewer than 16 copies, it stops reading through, and misses are served at
+/// once. n0's ~3,000 keys (about 1,500 a shard) are read through up to the
+/// sample on each shard, not one more, however many misses follow.
+#[test]
+fn warm_up_stops_when_the_previous_owners_hold_nothing() {
+    let cluster = Cluster::start(3, &["--cluster-warmup", "120"]);
+    let keys: Vec<String> = (0..9_000)
+        .map(|i| format!("cold:{i}"))
+        .filter(|k| cluster.owner(k) == 0)
+        .collect();
+    assert!(keys.len() > 2_500, "{}", keys.len());
+    let mut c = cluster.connect(0);
+    let miss_all = |c: &mut common::Conn| {
+        for batch in keys.chunks(100) {
+            let mut w = Vec::new();
+            for k in batch {
+                w.extend_from_slice(format!("get {k}\r\n").as_bytes());
+            }
+            c.send(&w);
+            for k in batch {
+                assert_eq!(text(&c.read_line()), "END\r\n", "{k}");
+            }
+        }
+    };
+    let reads = |c: &mut common::Conn| stat(&c.stats(""), "warmup_reads");
+    miss_all(&mut c);
+    let after_one = reads(&mut c);
+    assert!(
+        (2 * 1_024..keys.len() as u64).contains(&after_one),
+        "{after_one} reads through for {} misses",
+        keys.len()
+    );
+    miss_all(&mut c);
+    assert_eq!(reads(&mut c), after_one, "no read through once closed");
+    assert_eq!(stat(&c.stats(""), "warmup_filled"), 0);
+}
+
 /// Reads in flight on a link when it fails are sent to another replica of
 /// their keys instead of failing: the owner n1 is stopped, reads of its keys
 /// (single gets, a multi-get run, quiet mg) queue on n0's link to it, then n1

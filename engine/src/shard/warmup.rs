@@ -29,6 +29,14 @@
 //! read-throughs (the key is then a miss, as without warm-up): with a
 //! million keys written during the window, about 11% of the others.
 //!
+//! Order. A request on a key whose earlier request waits for its read waits
+//! behind it (the `chains`), whatever it is, so one connection's requests on
+//! a key run in the order sent; a replica record or a warm-up read does not.
+//!
+//! Nothing to read. Each shard samples the answers: a sample of 1,024 reads
+//! with fewer than 16 copies closes its window (a cluster's first start,
+//! when the previous owners are as new as this node).
+//!
 //! Which keys: only those this node owns because it (re)joined. The window
 //! closes early when membership declares any member down: the keys this
 //! node then takes over are the dead member's, and the next live node
@@ -74,7 +82,17 @@ pub(super) struct WarmUp {
     /// Keys written here since start, by hash bit (see the module's text);
     /// empty once the window has closed.
     written: Vec<u64>,
+    /// Reads answered in the current sample, and how many brought a copy.
+    sample: u32,
+    sample_copies: u32,
 }
+
+/// Reads per sample of the previous owners' answers.
+const SAMPLE: u32 = 1024;
+/// A sample with fewer copies than this closes the window: the previous
+/// owners hold (almost) nothing, as at a cluster's first start, when every
+/// node is new and a read-through only adds a round trip to a miss.
+const MIN_COPIES: u32 = SAMPLE / 64;
 
 /// Bits in the map of written keys: 2^23 (1 MiB).
 const WRITTEN_BITS: u32 = 23;
@@ -134,6 +152,23 @@ impl WarmUp {
     pub(super) fn close(&mut self) {
         self.secs = 0;
         self.set_uptime(0);
+    }
+
+    /// One read was answered, with a copy or not; true when the sample it
+    /// completes closed the window.
+    fn answered(&mut self, copy: bool) -> bool {
+        self.sample += 1;
+        self.sample_copies += u32::from(copy);
+        if self.sample < SAMPLE {
+            return false;
+        }
+        let empty = self.sample_copies < MIN_COPIES;
+        (self.sample, self.sample_copies) = (0, 0);
+        if empty && self.active {
+            self.close();
+            return true;
+        }
+        false
     }
 
     fn bit(hash: u64) -> (usize, u64) {
@@ -400,6 +435,15 @@ impl Core {
         if let Some(bytes) = reply.filter(|_| self.warm.may_fill(hash)) {
             self.store_fill(&k, hash, bytes);
         }
+        // A failed read says nothing of what the previous owners hold.
+        if let Some(bytes) = reply
+            && self.warm.answered(bytes.starts_with(b"VA "))
+        {
+            tracing::info!(
+                shard = self.id,
+                "warm-up closed: fewer than {MIN_COPIES} of the last {SAMPLE} reads through found a copy (the previous owners hold nothing, as when a whole cluster starts)"
+            );
+        }
         self.one_less(fill);
     }
 
@@ -593,6 +637,32 @@ mod tests {
         assert!(!w.may_fill(b), "closed");
         w.set_uptime(0);
         assert!(!w.active, "closed for good");
+    }
+
+    #[test]
+    fn a_sample_of_reads_that_find_almost_nothing_closes_the_window() {
+        let open = || {
+            let mut w = WarmUp::new(None);
+            w.secs = 120;
+            w.set_uptime(0);
+            w
+        };
+        // One copy in 64 keeps it open, sample after sample.
+        let mut w = open();
+        for i in 0..3 * SAMPLE {
+            assert!(!w.answered(i % 64 == 0));
+        }
+        assert!(w.active);
+        // Fewer closes it at the sample's end, for good.
+        let mut w = open();
+        for i in 0..SAMPLE - 1 {
+            assert!(!w.answered(i < MIN_COPIES - 1));
+        }
+        assert!(w.active);
+        assert!(w.answered(false));
+        assert!(!w.active);
+        w.set_uptime(1);
+        assert!(!w.active);
     }
 
     #[test]
