@@ -471,15 +471,21 @@ impl Core {
                 // Live all along, but a new identity: the member restarted
                 // before anyone declared it down, and lost (or brought back
                 // from its file an older copy of) what it held.
-                (true, true) if restarted(&old, &view, node) => {
-                    // The link may not have seen its connection close yet:
-                    // the re-sync must not go down it.
-                    if self.links.open(node) {
-                        self.fail_link(node, Failure::Restarted);
+                (true, true) => match new_identity(&old, &view, node) {
+                    Identity::Same => {}
+                    // Declared down somewhere, not here: it may have missed
+                    // writes others sent while they counted it down.
+                    Identity::Renewed => self.start_resync(node),
+                    Identity::Restarted => {
+                        // The link may not have seen its connection close
+                        // yet: the re-sync must not go down it.
+                        if self.links.open(node) {
+                            self.fail_link(node, Failure::Restarted);
+                        }
+                        self.links.revive(node);
+                        self.start_resync(node);
                     }
-                    self.links.revive(node);
-                    self.start_resync(node);
-                }
+                },
                 _ => {}
             }
         }
@@ -496,11 +502,32 @@ impl Core {
     }
 }
 
-/// Whether `node` has a new gossip identity in `new`: its generation (start
-/// time, bumped on a rejoin) changed from one this node had heard.
-fn restarted(old: &View, new: &View, node: usize) -> bool {
-    match (old.members.get(node), new.members.get(node)) {
-        (Some(a), Some(b)) => a.generation != 0 && b.generation != a.generation,
-        _ => false,
+/// How a member live in both views changed its gossip identity.
+enum Identity {
+    Same,
+    /// Its generation went up by a few: it renewed its identity (foca does
+    /// when it learns that it was declared down), the process is the same.
+    Renewed,
+    /// A new start time: the process was started again.
+    Restarted,
+}
+
+/// Generations are start times in microseconds, +1 per renewal: a process
+/// that renews a thousand times is as unlikely as one that restarts within
+/// a millisecond of its start.
+const RENEWALS: u64 = 1_000;
+
+/// What `node`'s identity did from `old` to `new` (one never heard is the
+/// same).
+fn new_identity(old: &View, new: &View, node: usize) -> Identity {
+    let (Some(a), Some(b)) = (old.members.get(node), new.members.get(node)) else {
+        return Identity::Same;
+    };
+    if a.generation == 0 || b.generation == a.generation {
+        Identity::Same
+    } else if b.generation > a.generation && b.generation - a.generation < RENEWALS {
+        Identity::Renewed
+    } else {
+        Identity::Restarted
     }
 }
