@@ -8,20 +8,27 @@
 //!     cluster_ring       ─► cluster.ring
 //!     cluster_replicas   ─► cluster.replicas
 //!     cluster_membership ─► cluster.membership
-//!   ─► Config::cluster_plan as if they had been given; this node's name must be in the list
+//!   ─► Config::cluster_plan as if they had been given:
+//!        this node's name in the list      ─► its index there (a restart, a replacement)
+//!        not in it, --cluster-advertise A  ─► NAME=A appended: the lowest free index
+//!        not in it, no advertise           ─► refused, naming the members
 //! ```
 //!
 //! The list is the member's own, byte for byte (`Peers::list`), so the ring
 //! this node builds hashes the same server names as every other member's. A
-//! node that is not in the list cannot join this way: members are fixed by
-//! the list every node was started with (docs/cluster.md). The member must be
-//! reachable in plain text without authentication (a `notls:` listener under
-//! -Z, no -Y/-S on it).
+//! node the list does not name joins as a new member: its entry goes at the
+//! end (the CAS node bits are that index, so no member shares them), it
+//! carries the entry in its gossip identity, and every member adds it to its
+//! own list when it hears of it (`claims.rs`); two nodes that join at once
+//! with one index are told apart there. This needs gossip membership. The
+//! member must be reachable in plain text without authentication (a
+//! `notls:` listener under -Z, no -Y/-S on it).
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use crate::config::cluster::MAX_MEMBERS;
 use crate::config::{Config, ConfigError, MembershipMode, RingName};
 
 /// How long start-up keeps trying to reach the member.
@@ -65,22 +72,67 @@ pub fn joined(config: &Config) -> Result<Option<Config>, ConfigError> {
         .split(',')
         .filter_map(|e| e.split_once('=').map(|(n, _)| n))
         .collect();
-    if !names.contains(&node) {
-        return Err(fail(format!(
-            "this node `{node}` is not in its member list ({}); members are fixed by the list every node has: add `{node}` to every member's --cluster-peers and restart them, or start this node under one of those names",
-            names.join(", ")
-        )));
+    let advertise = config.cluster.advertise.as_deref();
+    let own = advertise
+        .map(|a| {
+            cluster::Peers::parse(node, &format!("{node}={a}"))
+                .map(|p| p.members[0].clone())
+                .map_err(|e| {
+                    fail(format!(
+                        "--cluster-advertise {a}: {}",
+                        e.to_string().replace("--cluster-peers entry", "entry")
+                    ))
+                })
+        })
+        .transpose()?;
+    let mut peers = got.peers.clone();
+    let added = !names.contains(&node);
+    match (&own, added) {
+        (None, true) => {
+            return Err(fail(format!(
+                "this node `{node}` is not in its member list ({}); to join as a new member give --cluster-advertise HOST:PORT[:WEIGHT], this node's memcached address as clients write it, or start this node under one of those names",
+                names.join(", ")
+            )));
+        }
+        (Some(_), true) if names.len() >= MAX_MEMBERS => {
+            return Err(fail(format!(
+                "its member list is full ({MAX_MEMBERS} members: CAS values carry 7 bits of node index)"
+            )));
+        }
+        (Some(_), true) => {
+            if got.membership != MembershipMode::Gossip {
+                return Err(fail(
+                    "this node `{node}` is not in its member list and the cluster's membership is static (its list is fixed): add it to every member's --cluster-peers".replace("{node}", node),
+                ));
+            }
+            peers = format!("{peers},{node}={}", advertise.unwrap_or_default());
+        }
+        (Some(m), false) => {
+            let listed =
+                cluster::Peers::parse(node, &got.peers).map_err(|e| fail(e.to_string()))?;
+            let at = listed.this();
+            if (&at.host, at.port, at.weight) != (&m.host, m.port, m.weight) {
+                return Err(fail(format!(
+                    "its list names this node `{node}` at {}:{} weight {}, and --cluster-advertise says {}:{} weight {}; leave --cluster-advertise out to rejoin under the listed address",
+                    at.host, at.port, at.weight, m.host, m.port, m.weight
+                )));
+            }
+        }
+        (None, false) => {}
     }
     tracing::info!(
         member,
-        peers = %got.peers,
+        peers = %peers,
         ring = got.ring.0.name(),
         replicas = got.replicas,
+        added,
         "cluster settings taken from a running member"
     );
     let mut c = config.clone();
     c.cluster.join = None;
-    c.cluster.peers = got.peers;
+    c.cluster.advertise = None;
+    c.cluster.added = added;
+    c.cluster.peers = peers;
     c.cluster.ring = got.ring;
     c.cluster.replicas = got.replicas;
     c.cluster.membership = got.membership;
