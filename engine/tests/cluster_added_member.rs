@@ -8,10 +8,14 @@
 //! replicas, re-sync with `--replicas 2`), an original member restarted with
 //! the original three-entry list learns the fourth from gossip, and with
 //! replicas a write acknowledged through n0 for a key the new node owns
-//! survives the new node's death.
+//! survives the new node's death. Two joiners that fetched the same list
+//! claim one index: the older keeps it, the younger stops (exit code 2) and,
+//! started again, takes the next index.
 //!
 //! Before the change the fourth node's start is refused (`n3` is not in the
-//! member list), so every test here fails at that step.
+//! member list), so every test here fails at that step; without the
+//! younger joiner's stop (`claims::lost_to`) the second test fails waiting
+//! for its log line.
 //! The cluster harness is `common::cluster`.
 
 mod common;
@@ -254,5 +258,108 @@ fn a_node_in_nobodys_list_joins_through_a_member_and_takes_its_quarter() {
                 DETECT_WITHIN + Duration::from_secs(2),
             );
         }
+    }
+}
+
+/// Answers `stats cluster` with `reply` to the next `n` connections: a
+/// stand-in for a member, so that two joiners fetch the same list however
+/// fast the real members add the first.
+fn serve_stats(reply: String, n: usize) -> (u16, std::thread::JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let t = std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        for _ in 0..n {
+            let (s, _) = l.accept().unwrap();
+            let mut line = String::new();
+            BufReader::new(&s).read_line(&mut line).unwrap();
+            assert_eq!(line, "stats cluster\r\n");
+            (&s).write_all(reply.as_bytes()).unwrap();
+        }
+    });
+    (port, t)
+}
+
+/// Joiner `name` on a free port, joining through `member`.
+fn start_joiner(name: &str, member: &str) -> (Server, u16) {
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+            .to_string();
+        let advertise = format!("127.0.0.1:{port}");
+        let argv = [
+            "-t",
+            "1",
+            "-m",
+            "16",
+            "-p",
+            &port,
+            "--cluster-port",
+            &port,
+            "--cluster-node",
+            name,
+            "--cluster-join",
+            member,
+            "--cluster-advertise",
+            &advertise,
+        ];
+        match Server::try_start_exact(&argv) {
+            Ok(server) => return (server, port.parse().unwrap()),
+            Err(f) if f.stderr.iter().any(|l| l.contains("in use")) => continue,
+            Err(f) => panic!("{name} did not start: {f:?}"),
+        }
+    }
+    panic!("no free port for {name} after 5 tries");
+}
+
+/// Two nodes that fetched the same three-entry list both claim index 3: the
+/// members give it to the older (started first), the younger stops with
+/// exit code 2 and says why, and started again it takes index 4.
+#[test]
+fn two_joiners_claiming_one_index_the_older_keeps_it_and_the_younger_stops() {
+    let cluster = Cluster::start_gossip(3, &[]);
+    cluster.until_all_alive(CONVERGE_WITHIN);
+    let stats = cluster.connect(0).stats("cluster");
+    let mut reply: String = stats
+        .iter()
+        .map(|(k, v)| format!("STAT {k} {v}\r\n"))
+        .collect();
+    reply.push_str("END\r\n");
+    let (fake, served) = serve_stats(reply, 2);
+    let fake = format!("127.0.0.1:{fake}");
+
+    let (older, older_port) = start_joiner("a3", &fake);
+    let (younger, _) = start_joiner("b3", &fake);
+    served.join().unwrap();
+    let why = younger.wait_log(0, "claimed by an older joiner");
+    assert!(why.contains("a3"), "{why}");
+    let status = younger.wait_exit(CONVERGE_WITHIN);
+    assert_eq!(status.code(), Some(2), "{status:?}");
+
+    let a3 = format!(",a3=127.0.0.1:{older_port}:1");
+    for i in 0..3 {
+        cluster.until_stats(i, CONVERGE_WITHIN, "a3 at index 3, live", |s| {
+            stat_text(s, "cluster_peers").ends_with(&a3)
+                && stat_text(s, "cluster_members") == "4"
+                && stat_text(s, "member:a3:live") == "1"
+        });
+    }
+    let mut c = older.connect();
+    let s = c.stats("cluster");
+    assert_eq!(stat_text(&s, "cluster_members"), "4");
+    assert!(stat_text(&s, "cluster_peers").ends_with(&a3));
+
+    // Started again (through a real member), the younger takes index 4.
+    let member = format!("127.0.0.1:{}", port_of(&cluster, 0));
+    let (_again, port) = start_joiner("b3", &member);
+    let b3 = format!("{a3},b3=127.0.0.1:{port}:1");
+    for i in 0..3 {
+        cluster.until_stats(i, CONVERGE_WITHIN, "five members live", |s| {
+            stat_text(s, "cluster_peers").ends_with(&b3)
+                && stat_text(s, "cluster_live_members") == "5"
+        });
     }
 }
