@@ -708,6 +708,28 @@ mod tests {
     }
 
     #[test]
+    fn an_advertised_address_needs_a_join_and_an_added_node_gossip() {
+        let mut c = Config::default();
+        c.cluster.node = Some("d".into());
+        c.cluster.advertise = Some("127.0.0.1:7004".into());
+        let err = c.validate().unwrap_err();
+        assert!(err.0.contains("without --cluster-join"), "{err}");
+        c.cluster.join = Some("127.0.0.1:7001".into());
+        c.validate().unwrap();
+        // What the join makes of it: this node's entry last, marked added.
+        let mut joined = with(Some("d"), "a=127.0.0.1:7001,d=127.0.0.1:7004");
+        joined.cluster.added = true;
+        let plan = joined.cluster_plan().unwrap().unwrap();
+        assert!(plan.added);
+        assert_eq!(plan.peers.this_node, 1);
+        joined.cluster.membership = MembershipMode::Static;
+        let err = joined.validate().unwrap_err();
+        assert!(err.0.contains("cluster.advertise"), "{err}");
+        // Never read from or printed to a file.
+        assert!(!joined.to_toml().contains("added"));
+    }
+
+    #[test]
     fn disable_cas_is_refused_with_replicas_only() {
         let mut c = with(Some("a"), "a=127.0.0.1:7001,b=127.0.0.1:7002");
         c.server.disable_cas = true;
