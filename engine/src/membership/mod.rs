@@ -328,9 +328,12 @@ impl Gossip {
             self.flush();
             std::process::exit(2);
         }
+        // A refused claim stays refused (its name or address is taken, its
+        // host did not resolve): not looked at, nor resolved, every turn.
         let others: Vec<&NodeId> = claims
             .into_iter()
             .filter(|id| id.index != this.index)
+            .filter(|id| !self.refused.contains(&(id.index, id.generation)))
             .collect();
         let resolve = |m: &Member| {
             use std::net::ToSocketAddrs;
@@ -341,10 +344,8 @@ impl Gossip {
         };
         let (next, refused) = claims::resolve(&self.roster, &others, &resolve);
         for (id, why) in refused {
-            if !self.refused.contains(&(id.index, id.generation)) {
-                tracing::warn!(member = %id.entry.name, index = id.index, addr = %id.addr, "a joining member is not added: {why}");
-                self.refused.push((id.index, id.generation));
-            }
+            tracing::warn!(member = %id.entry.name, index = id.index, addr = %id.addr, "a joining member is not added: {why}");
+            self.refused.push((id.index, id.generation));
         }
         let Some(next) = next else {
             return;
