@@ -283,7 +283,7 @@ pub fn run(config: Config, reload: Reload) -> Result<(), StartError> {
     };
     let membership = cluster
         .as_ref()
-        .map(crate::membership::initial)
+        .map(|plan| crate::membership::initial(plan, &cluster_addrs))
         .transpose()?;
     let gossip_addrs = match &cluster {
         Some(plan) => plan.gossip_addrs(&cluster_addrs)?,

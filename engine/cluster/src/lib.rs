@@ -25,6 +25,6 @@ pub mod peers;
 pub mod ring;
 pub mod route;
 
-pub use peers::{Peers, PeersError};
+pub use peers::{Peers, PeersError, list_of};
 pub use ring::{KETAMA_DEFAULT_PORT, MAX_REPLICAS, Member, Replicas, Ring, RingError, RingKind};
 pub use route::{Router, Target, shard_of_hash};

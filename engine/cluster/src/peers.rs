@@ -133,20 +133,26 @@ impl Peers {
     /// [`Peers::parse`] of it gives these members back (`stats cluster`'s
     /// `cluster_peers`, which `--cluster-join` reads).
     pub fn list(&self) -> String {
-        let entry = |m: &Member| {
-            let host = if m.host.contains(':') {
-                format!("[{}]", m.host)
-            } else {
-                m.host.clone()
-            };
-            format!("{}={host}:{}:{}", m.name, m.port, m.weight)
-        };
-        self.members.iter().map(entry).collect::<Vec<_>>().join(",")
+        list_of(&self.members)
     }
 
     pub fn this(&self) -> &Member {
         &self.members[self.this_node]
     }
+}
+
+/// `members` as `--cluster-peers` takes them, every entry with its weight
+/// (what [`Peers::list`] gives, for a list that grew after the parse).
+pub fn list_of(members: &[Member]) -> String {
+    let entry = |m: &Member| {
+        let host = if m.host.contains(':') {
+            format!("[{}]", m.host)
+        } else {
+            m.host.clone()
+        };
+        format!("{}={host}:{}:{}", m.name, m.port, m.weight)
+    };
+    members.iter().map(entry).collect::<Vec<_>>().join(",")
 }
 
 fn parse_entry(entry: &str) -> Result<Member, PeersError> {

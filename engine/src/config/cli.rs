@@ -112,6 +112,10 @@ pub struct Cli {
     /// member list, ring, replicas and membership mode from at start-up.
     #[arg(long, value_name = "HOST:PORT")]
     pub cluster_join: Option<String>,
+    /// With --cluster-join, for a node the member's list does not name: this
+    /// node's memcached address as clients write it, added to the list.
+    #[arg(long, value_name = "HOST:PORT[:WEIGHT]")]
+    pub cluster_advertise: Option<String>,
     /// Key placement: libketama (default) or libmemcached-ketama.
     #[arg(long, value_name = "KIND")]
     pub cluster_ring: Option<RingName>,
@@ -301,6 +305,9 @@ impl Cli {
         }
         if let Some(j) = &self.cluster_join {
             c.cluster.join = Some(j.clone());
+        }
+        if let Some(a) = &self.cluster_advertise {
+            c.cluster.advertise = Some(a.clone());
         }
         if let Some(r) = self.cluster_ring {
             c.cluster.ring = r;

@@ -54,6 +54,15 @@ pub struct ClusterConfig {
     /// replica count and membership mode this node takes at start-up
     /// (--cluster-join; crate::membership::join).
     pub join: Option<String>,
+    /// With `join`: this node's memcached address as clients write it,
+    /// `HOST:PORT[:WEIGHT]`, for a node the member's list does not name: it
+    /// is added to that list at the lowest free index and the members add it
+    /// from gossip (--cluster-advertise; crate::membership::join).
+    pub advertise: Option<String>,
+    /// Set by the join, never read from a file: the last entry of `peers`
+    /// is this node's own, added to the list the member gave.
+    #[serde(skip)]
+    pub added: bool,
     /// The ketama convention: "libketama" (libmemcached's ketama_weighted,
     /// php-memcached's LIBKETAMA_COMPATIBLE, twemproxy's ketama/md5) or
     /// "libmemcached-ketama" (pylibmc's {"ketama": True}) (--cluster-ring).
@@ -178,6 +187,8 @@ impl Default for ClusterConfig {
             node: None,
             peers: String::new(),
             join: None,
+            advertise: None,
+            added: false,
             ring: RingName(RingKind::Libketama),
             forward: true,
             tls: true,
@@ -253,6 +264,9 @@ pub struct ClusterPlan {
     pub warmup_secs: u32,
     /// Re-sync records per second this node ships, 0 = unlimited.
     pub resync_rate: u64,
+    /// This node is not in the list it joined with: its entry (the last)
+    /// was added to it (`cluster.advertise`).
+    pub added: bool,
 }
 
 /// How this node gossips: its UDP port's offset from the data port (the same
@@ -431,7 +445,14 @@ impl Config {
                 ),
             ));
         }
+        if c.added && gossip.is_none() {
+            return Err(ConfigError::setting(
+                "cluster.advertise",
+                "a node outside the member list joins by gossip; the running member has static membership (its list is fixed: add this node to every member's --cluster-peers)",
+            ));
+        }
         let plan = ClusterPlan {
+            added: c.added,
             gossip,
             replicas: c.replicas,
             read_any: c.read_from == ReadFrom::Any,
@@ -684,6 +705,28 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn an_advertised_address_needs_a_join_and_an_added_node_gossip() {
+        let mut c = Config::default();
+        c.cluster.node = Some("d".into());
+        c.cluster.advertise = Some("127.0.0.1:7004".into());
+        let err = c.validate().unwrap_err();
+        assert!(err.0.contains("without --cluster-join"), "{err}");
+        c.cluster.join = Some("127.0.0.1:7001".into());
+        c.validate().unwrap();
+        // What the join makes of it: this node's entry last, marked added.
+        let mut joined = with(Some("d"), "a=127.0.0.1:7001,d=127.0.0.1:7004");
+        joined.cluster.added = true;
+        let plan = joined.cluster_plan().unwrap().unwrap();
+        assert!(plan.added);
+        assert_eq!(plan.peers.this_node, 1);
+        joined.cluster.membership = MembershipMode::Static;
+        let err = joined.validate().unwrap_err();
+        assert!(err.0.contains("cluster.advertise"), "{err}");
+        // Never read from or printed to a file.
+        assert!(!joined.to_toml().contains("added"));
     }
 
     #[test]

@@ -597,6 +597,11 @@ impl Config {
                 "must be at least one datagram, 1400 bytes (default 64k)",
             ));
         }
+        if self.cluster.advertise.is_some() && self.cluster.join.is_none() {
+            return Err(ConfigError(
+                "--cluster-advertise is given without --cluster-join; it names this node's address for a running cluster that does not list it (cluster.advertise, cluster.join)".into(),
+            ));
+        }
         match (&self.cluster.join, &self.cluster.node) {
             // The list comes from the member at start-up (membership::join).
             (Some(_), Some(_)) if self.cluster.peers.trim().is_empty() => {}

@@ -8,20 +8,27 @@
 //!     cluster_ring       ─► cluster.ring
 //!     cluster_replicas   ─► cluster.replicas
 //!     cluster_membership ─► cluster.membership
-//!   ─► Config::cluster_plan as if they had been given; this node's name must be in the list
+//!   ─► Config::cluster_plan as if they had been given:
+//!        this node's name in the list      ─► its index there (a restart, a replacement)
+//!        not in it, --cluster-advertise A  ─► NAME=A appended: the lowest free index
+//!        not in it, no advertise           ─► refused, naming the members
 //! ```
 //!
 //! The list is the member's own, byte for byte (`Peers::list`), so the ring
 //! this node builds hashes the same server names as every other member's. A
-//! node that is not in the list cannot join this way: members are fixed by
-//! the list every node was started with (docs/cluster.md). The member must be
-//! reachable in plain text without authentication (a `notls:` listener under
-//! -Z, no -Y/-S on it).
+//! node the list does not name joins as a new member: its entry goes at the
+//! end (the CAS node bits are that index, so no member shares them), it
+//! carries the entry in its gossip identity, and every member adds it to its
+//! own list when it hears of it (`claims.rs`); two nodes that join at once
+//! with one index are told apart there. This needs gossip membership. The
+//! member must be reachable in plain text without authentication (a
+//! `notls:` listener under -Z, no -Y/-S on it).
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use crate::config::cluster::MAX_MEMBERS;
 use crate::config::{Config, ConfigError, MembershipMode, RingName};
 
 /// How long start-up keeps trying to reach the member.
@@ -60,31 +67,82 @@ pub fn joined(config: &Config) -> Result<Option<Config>, ConfigError> {
     };
     let reply = fetch(member).map_err(fail)?;
     let got = parse(&reply).map_err(fail)?;
+    let (peers, added) =
+        this_nodes_list(node, config.cluster.advertise.as_deref(), &got).map_err(fail)?;
+    tracing::info!(
+        member,
+        peers = %peers,
+        ring = got.ring.0.name(),
+        replicas = got.replicas,
+        added,
+        "cluster settings taken from a running member"
+    );
+    let mut c = config.clone();
+    c.cluster.join = None;
+    c.cluster.advertise = None;
+    c.cluster.added = added;
+    c.cluster.peers = peers;
+    c.cluster.ring = got.ring;
+    c.cluster.replicas = got.replicas;
+    c.cluster.membership = got.membership;
+    Ok(Some(c))
+}
+
+/// The list this node routes with, from the member's (`got`), and whether
+/// this node's entry was added to it: a listed name as it is (an advertised
+/// address must then be the listed one), a new name with `advertise`
+/// appended (the lowest free index).
+fn this_nodes_list(
+    node: &str,
+    advertise: Option<&str>,
+    got: &Joined,
+) -> Result<(String, bool), String> {
     let names: Vec<&str> = got
         .peers
         .split(',')
         .filter_map(|e| e.split_once('=').map(|(n, _)| n))
         .collect();
-    if !names.contains(&node) {
-        return Err(fail(format!(
-            "this node `{node}` is not in its member list ({}); members are fixed by the list every node has: add `{node}` to every member's --cluster-peers and restart them, or start this node under one of those names",
+    let own = advertise
+        .map(|a| {
+            cluster::Peers::parse(node, &format!("{node}={a}"))
+                .map(|p| p.members[0].clone())
+                .map_err(|e| {
+                    format!(
+                        "--cluster-advertise {a}: {}",
+                        e.to_string().replace("--cluster-peers entry", "entry")
+                    )
+                })
+        })
+        .transpose()?;
+    let added = !names.contains(&node);
+    match (&own, added) {
+        (None, true) => Err(format!(
+            "this node `{node}` is not in its member list ({}); to join as a new member give --cluster-advertise HOST:PORT[:WEIGHT], this node's memcached address as clients write it, or start this node under one of those names",
             names.join(", ")
-        )));
+        )),
+        (Some(_), true) if names.len() >= MAX_MEMBERS => Err(format!(
+            "its member list is full ({MAX_MEMBERS} members: CAS values carry 7 bits of node index)"
+        )),
+        (Some(_), true) if got.membership != MembershipMode::Gossip => Err(format!(
+            "this node `{node}` is not in its member list and the cluster's membership is static (its list is fixed): add it to every member's --cluster-peers"
+        )),
+        (Some(_), true) => Ok((
+            format!("{},{node}={}", got.peers, advertise.unwrap_or_default()),
+            true,
+        )),
+        (Some(m), false) => {
+            let listed = cluster::Peers::parse(node, &got.peers).map_err(|e| e.to_string())?;
+            let at = listed.this();
+            if (&at.host, at.port, at.weight) != (&m.host, m.port, m.weight) {
+                return Err(format!(
+                    "its list names this node `{node}` at {}:{} weight {}, and --cluster-advertise says {}:{} weight {}; leave --cluster-advertise out to rejoin under the listed address",
+                    at.host, at.port, at.weight, m.host, m.port, m.weight
+                ));
+            }
+            Ok((got.peers.clone(), false))
+        }
+        (None, false) => Ok((got.peers.clone(), false)),
     }
-    tracing::info!(
-        member,
-        peers = %got.peers,
-        ring = got.ring.0.name(),
-        replicas = got.replicas,
-        "cluster settings taken from a running member"
-    );
-    let mut c = config.clone();
-    c.cluster.join = None;
-    c.cluster.peers = got.peers;
-    c.cluster.ring = got.ring;
-    c.cluster.replicas = got.replicas;
-    c.cluster.membership = got.membership;
-    Ok(Some(c))
 }
 
 /// `stats cluster` of the member, retried until it answers or JOIN_WITHIN.
@@ -190,6 +248,57 @@ mod tests {
         assert!(parse(auth).unwrap_err().contains("authentication"));
         let old = REPLY.replace("STAT cluster_peers", "STAT other");
         assert!(parse(&old).unwrap_err().contains("cluster_peers"));
+    }
+
+    #[test]
+    fn a_new_name_with_an_address_is_appended_and_a_listed_one_kept() {
+        let got = parse(REPLY).unwrap();
+        let gossip = Joined {
+            membership: MembershipMode::Gossip,
+            ..parse(REPLY).unwrap()
+        };
+        // Listed: the list as it is (an advertised address must match).
+        assert_eq!(
+            this_nodes_list("b", None, &got).unwrap(),
+            (got.peers.clone(), false)
+        );
+        assert_eq!(
+            this_nodes_list("b", Some("[::1]:11211:3"), &got).unwrap(),
+            (got.peers.clone(), false)
+        );
+        let err = this_nodes_list("b", Some("10.0.0.9:11211"), &got).unwrap_err();
+        assert!(err.contains("leave --cluster-advertise out"), "{err}");
+        // New: refused without an address or in a static cluster, else appended.
+        let err = this_nodes_list("c", None, &gossip).unwrap_err();
+        assert!(
+            err.contains("`c` is not in its member list (a, b)"),
+            "{err}"
+        );
+        assert!(err.contains("--cluster-advertise HOST:PORT"), "{err}");
+        let err = this_nodes_list("c", Some("10.0.0.3:11211"), &got).unwrap_err();
+        assert!(err.contains("static"), "{err}");
+        let (list, added) = this_nodes_list("c", Some("10.0.0.3:11211"), &gossip).unwrap();
+        assert!(added);
+        assert_eq!(list, format!("{},c=10.0.0.3:11211", gossip.peers));
+        let err = this_nodes_list("c", Some("10.0.0.3"), &gossip).unwrap_err();
+        assert!(
+            err.starts_with("--cluster-advertise 10.0.0.3: entry"),
+            "{err}"
+        );
+        // The 129th member would need an eighth CAS node bit.
+        let full = Joined {
+            peers: (0..MAX_MEMBERS)
+                .map(|i| format!("n{i}=10.0.1.{}:{}", i % 250, 11211 + i))
+                .collect::<Vec<_>>()
+                .join(","),
+            ..parse(REPLY).unwrap()
+        };
+        let full = Joined {
+            membership: MembershipMode::Gossip,
+            ..full
+        };
+        let err = this_nodes_list("z", Some("10.0.0.3:1"), &full).unwrap_err();
+        assert!(err.contains("full (128 members"), "{err}");
     }
 
     #[test]

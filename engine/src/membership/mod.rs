@@ -16,12 +16,19 @@
 //! timeout is all it needs. The shards only read the view it publishes (one
 //! atomic load per turn, see `view.rs`).
 //!
-//! Identities are (ring index, gossip address, generation): the generation is
-//! the start time in microseconds, so a node that restarts is a new identity
-//! that wins its address over the old, down one, and rejoins at once.
-//! Members that were never heard from are presumed live for a start-up grace
-//! (two probe periods plus the suspicion time), then down until they announce.
+//! Identities are (ring index, gossip address, generation, list entry): the
+//! generation is the start time in microseconds, so a node that restarts is
+//! a new identity that wins its address over the old, down one, and rejoins
+//! at once. Members that were never heard from are presumed live for a
+//! start-up grace (two probe periods plus the suspicion time), then down
+//! until they announce.
+//!
+//! The list entry (name, host, port, weight) is how a member that joined
+//! after the others started reaches their lists: an identity claiming an
+//! index past a node's list is added to it (`claims.rs`), and the list
+//! travels to the shards inside the published view (`view::Roster`).
 
+pub mod claims;
 pub mod join;
 pub mod view;
 
@@ -31,21 +38,45 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use cluster::Member;
 use foca::{AccumulatingRuntime, Foca, OwnedNotification, PostcardCodec, Timer};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ClusterPlan, ConfigError, GossipPlan};
 use crate::shared::Shared;
-use view::{MemberView, State, View};
+use view::{MemberView, Roster, State, View};
 
 /// A member's identity on the gossip wire.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeId {
     /// Its index in the member list (every node has the same list).
     pub index: u16,
+    /// Its gossip address.
     pub addr: SocketAddr,
     /// Start time in microseconds, +1 per rejoin: the newer identity wins.
     pub generation: u64,
+    /// Its entry in the member list, for the members whose list lacks it.
+    pub entry: Entry,
+}
+
+/// A `--cluster-peers` entry, `NAME=HOST:PORT:WEIGHT`, on the gossip wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub weight: u32,
+}
+
+impl Entry {
+    fn of(m: &Member) -> Entry {
+        Entry {
+            name: m.name.clone(),
+            host: m.host.clone(),
+            port: m.port,
+            weight: m.weight,
+        }
+    }
 }
 
 impl foca::Identity for NodeId {
@@ -112,7 +143,12 @@ pub fn spawn(
 struct Gossip {
     shared: Arc<Shared>,
     socket: UdpSocket,
+    /// Every member's gossip address, by ring index (grows with `roster`).
     addrs: Vec<SocketAddr>,
+    /// The member list as this node knows it (the published view's).
+    roster: Arc<Roster>,
+    /// Claims already refused and logged: (index, generation).
+    refused: Vec<(u16, u64)>,
     foca: Foca<NodeId, PostcardCodec, rand::rngs::StdRng, foca::NoCustomBroadcast>,
     runtime: AccumulatingRuntime<NodeId>,
     timers: Vec<(Instant, Timer<NodeId>)>,
@@ -134,7 +170,15 @@ impl Gossip {
             index: this as u16,
             addr: addrs[this],
             generation,
+            entry: Entry::of(plan.peers.this()),
         };
+        let roster = shared
+            .membership
+            .as_ref()
+            .expect("a cluster has a view")
+            .load()
+            .roster
+            .clone();
         let config = foca_config(g, addrs.len());
         let now = Instant::now();
         let grace_until = now + 2 * g.probe_period + g.suspect_to_down;
@@ -144,6 +188,8 @@ impl Gossip {
             shared,
             socket,
             addrs,
+            roster,
+            refused: Vec::new(),
             runtime: AccumulatingRuntime::new(),
             timers: Vec::new(),
             grace_until,
@@ -225,6 +271,7 @@ impl Gossip {
                 index: i as u16,
                 addr,
                 generation: 0,
+                entry: Entry::of(&self.roster.members[i]),
             };
             if let Err(e) = self.foca.announce(dst, &mut self.runtime) {
                 tracing::debug!("gossip announce: {e}");
@@ -257,19 +304,93 @@ impl Gossip {
         }
     }
 
-    /// The member states by ring index, published when they changed.
-    fn publish(&mut self, now: Instant) {
-        let Some(published) = &self.shared.membership else {
+    /// Members that joined after this node started: the claims of indices
+    /// past its list, added to it (or, for a node that added itself and lost
+    /// its index to an older claim, the stop).
+    fn learn_members(&mut self) {
+        let this = self.foca.identity().clone();
+        let claims: Vec<&NodeId> = self
+            .foca
+            .iter_membership_state()
+            .filter(|m| m.state() != foca::State::Down)
+            .map(|m| m.id())
+            .collect();
+        if usize::from(this.index) >= self.roster.listed
+            && let Some(winner) = claims::lost_to(&this, &claims)
+        {
+            tracing::error!(
+                index = this.index,
+                winner = %winner.entry.name,
+                winner_addr = %winner.addr,
+                "this node's index in the member list was claimed by an older joiner at the same time: this node stops; start it again to take the next free index"
+            );
+            let _ = self.foca.leave_cluster(&mut self.runtime);
+            self.flush();
+            std::process::exit(2);
+        }
+        // A refused claim stays refused (its name or address is taken, its
+        // host did not resolve): not looked at, nor resolved, every turn.
+        let others: Vec<&NodeId> = claims
+            .into_iter()
+            .filter(|id| id.index != this.index)
+            .filter(|id| !self.refused.contains(&(id.index, id.generation)))
+            .collect();
+        let resolve = |m: &Member| {
+            use std::net::ToSocketAddrs;
+            (m.host.as_str(), m.port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+        };
+        let (next, refused) = claims::resolve(&self.roster, &others, &resolve);
+        for (id, why) in refused {
+            tracing::warn!(member = %id.entry.name, index = id.index, addr = %id.addr, "a joining member is not added: {why}");
+            self.refused.push((id.index, id.generation));
+        }
+        let Some(next) = next else {
             return;
         };
+        for (i, m) in next.members.iter().enumerate() {
+            let Some(id) = others
+                .iter()
+                .find(|id| usize::from(id.index) == i && claims::member_of(id) == *m)
+            else {
+                continue;
+            };
+            if i >= self.addrs.len() {
+                self.addrs.push(id.addr);
+                self.heard.push(false);
+            } else if self.roster.members.get(i) != Some(m) {
+                self.addrs[i] = id.addr;
+                self.heard[i] = false;
+            } else {
+                continue;
+            }
+            tracing::info!(member = %m.name, index = i, address = %next.addrs[i], "cluster member added to the list");
+        }
+        self.roster = Arc::new(next);
+    }
+
+    /// The member states by ring index, published when they changed.
+    fn publish(&mut self, now: Instant) {
+        if self.shared.membership.is_none() {
+            return;
+        }
+        self.learn_members();
+        let shared = self.shared.clone();
+        let published = shared.membership.as_ref().expect("checked");
         let plan = self.shared.cluster.as_ref().expect("cluster");
         let this = plan.peers.this_node;
         let mut states: Vec<Option<MemberView>> = vec![None; self.addrs.len()];
         for m in self.foca.iter_membership_state() {
             let id = m.id();
             let i = id.index as usize;
-            // A member of another cluster, or one whose list differs.
-            if i == this || self.addrs.get(i) != Some(&id.addr) {
+            // A member of another cluster, or one whose list differs; an
+            // added member only under the entry this node took for it.
+            if i == this
+                || self.addrs.get(i) != Some(&id.addr)
+                || (i >= self.roster.listed && self.roster.members[i] != claims::member_of(id))
+            {
                 continue;
             }
             if states[i].is_some_and(|s| s.generation > id.generation) {
@@ -315,10 +436,10 @@ impl Gossip {
             })
             .collect();
         let current = published.load();
-        if let Some(next) = current.next(&plan.peers.members, states) {
+        if let Some(next) = current.next(&self.roster, states) {
             if next.epoch != current.epoch {
-                let live: Vec<&str> = plan
-                    .peers
+                let live: Vec<&str> = next
+                    .roster
                     .members
                     .iter()
                     .zip(&next.members)
@@ -332,9 +453,16 @@ impl Gossip {
     }
 }
 
-/// The view a node starts with, and the published cell for it.
-pub fn initial(plan: &ClusterPlan) -> Result<view::Published, ConfigError> {
-    View::initial(&plan.peers.members, plan.ring.kind(), plan.peers.this_node)
+/// The view a node starts with, and the published cell for it; `addrs` are
+/// the members' memcached addresses ([`ClusterPlan::resolve`]).
+pub fn initial(plan: &ClusterPlan, addrs: &[SocketAddr]) -> Result<view::Published, ConfigError> {
+    let mut roster = Roster::new(plan.peers.members.clone(), addrs.to_vec());
+    if plan.added {
+        // This node's own entry (the last) was added to the list it fetched:
+        // it is a claim like any added member's (`claims.rs`).
+        roster.listed -= 1;
+    }
+    View::initial(Arc::new(roster), plan.ring.kind(), plan.peers.this_node)
         .map(view::Published::new)
         .map_err(|e| ConfigError(format!("invalid setting cluster.peers: {e}")))
 }

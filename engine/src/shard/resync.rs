@@ -229,6 +229,13 @@ impl Resyncs {
             .saturating_sub(self.margin)
     }
 
+    /// The member list grew to `members`.
+    pub fn grow(&mut self, members: usize) {
+        if self.down_since.len() < members {
+            self.down_since.resize(members, None);
+        }
+    }
+
     /// Membership declared `node` down at `now`.
     pub fn member_down(&mut self, node: usize, now: RelTime) {
         if let Some(d) = self.down_since.get_mut(node) {
@@ -281,10 +288,9 @@ impl Core {
     }
 
     fn member_name(&self, node: usize) -> String {
-        self.shared
-            .cluster
+        self.view
             .as_ref()
-            .and_then(|p| p.peers.members.get(node))
+            .and_then(|v| v.roster.members.get(node))
             .map_or_else(|| node.to_string(), |m| m.name.clone())
     }
 

@@ -441,7 +441,10 @@ impl Core {
 
     /// Every turn: a new membership view is taken (one atomic load when
     /// nothing changed); the links to members it declares down are dropped,
-    /// failing what waited on them, so nothing waits on a dead node.
+    /// failing what waited on them, so nothing waits on a dead node. A
+    /// member new to the list gets its link (and re-sync slot) here, before
+    /// any request routes to it; as it was not live before, it is then
+    /// re-synced like a member that came back.
     pub(in crate::shard) fn check_membership(&mut self) {
         let Some(published) = &self.shared.membership else {
             return;
@@ -455,6 +458,9 @@ impl Core {
         let Some(old) = self.view.replace(view.clone()) else {
             return;
         };
+        if !std::sync::Arc::ptr_eq(&old.roster, &view.roster) {
+            self.follow_roster(&view.roster);
+        }
         for node in 0..view.members.len() {
             match (old.is_live(node), view.is_live(node)) {
                 (true, false) => {
@@ -488,6 +494,25 @@ impl Core {
                 },
                 _ => {}
             }
+        }
+    }
+
+    /// The member list grew (links and per-member state for the new
+    /// indices), or an added index went to another member (its link is
+    /// failed and pointed at the new address).
+    fn follow_roster(&mut self, roster: &crate::membership::view::Roster) {
+        if roster.len() > self.links.len() {
+            self.links.grow(&roster.members, &roster.addrs);
+            self.resync.grow(roster.len());
+        }
+        let this = self.shared.cluster.as_ref().map(|p| p.peers.this_node);
+        for node in roster.listed..roster.len() {
+            if Some(node) == this || self.links.goes_to(node, roster.addrs[node]) {
+                continue;
+            }
+            self.fail_link(node, Failure::MemberDown);
+            self.links
+                .replace(node, &roster.members[node], roster.addrs[node]);
         }
     }
 

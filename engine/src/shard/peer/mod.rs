@@ -178,6 +178,35 @@ pub struct Link {
     pub stats: LinkStats,
 }
 
+impl Link {
+    /// A link to `member` at `addr`, not opened yet.
+    fn closed(addr: SocketAddr, member: &cluster::Member, backoff: Duration) -> Link {
+        Link {
+            addr,
+            // Checked at start-up (config/tls.rs); a host that is
+            // no name falls back to its IP address.
+            server_name: ServerName::try_from(member.host.clone())
+                .unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into())),
+            state: State::Down { retry_at: None },
+            generation: 0,
+            sock: None,
+            out: Vec::new(),
+            inflight: Vec::new(),
+            inflight_done: 0,
+            rbuf: Vec::new(),
+            tls: None,
+            plain: Vec::new(),
+            broken: None,
+            waiting: VecDeque::new(),
+            replay: Vec::new(),
+            replay_base: 0,
+            backoff,
+            opened: 0,
+            stats: LinkStats::default(),
+        }
+    }
+}
+
 /// Why a link is dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
@@ -261,29 +290,7 @@ impl Links {
             .zip(&plan.peers.members)
             .enumerate()
             .map(|(i, (&addr, member))| {
-                (i != plan.peers.this_node).then(|| Link {
-                    addr,
-                    // Checked at start-up (config/tls.rs); a host that is
-                    // no name falls back to its IP address.
-                    server_name: ServerName::try_from(member.host.clone())
-                        .unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into())),
-                    state: State::Down { retry_at: None },
-                    generation: 0,
-                    sock: None,
-                    out: Vec::new(),
-                    inflight: Vec::new(),
-                    inflight_done: 0,
-                    rbuf: Vec::new(),
-                    tls: None,
-                    plain: Vec::new(),
-                    broken: None,
-                    waiting: VecDeque::new(),
-                    replay: Vec::new(),
-                    replay_base: 0,
-                    backoff: plan.backoff,
-                    opened: 0,
-                    stats: LinkStats::default(),
-                })
+                (i != plan.peers.this_node).then(|| Link::closed(addr, member, plan.backoff))
             })
             .collect();
         Links {
@@ -302,6 +309,46 @@ impl Links {
 
     fn link(&mut self, node: usize) -> Option<&mut Link> {
         self.links.get_mut(node)?.as_mut()
+    }
+
+    /// How many members the links are indexed over (this node's slot
+    /// included).
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// A (closed) link for every member of `members` (at `addrs`) past the
+    /// ones already linked: the list grew (a member joined).
+    pub fn grow(&mut self, members: &[cluster::Member], addrs: &[SocketAddr]) {
+        for (member, &addr) in members.iter().zip(addrs).skip(self.links.len()) {
+            self.links
+                .push(Some(Link::closed(addr, member, self.backoff_min)));
+        }
+    }
+
+    /// Whether the link to `node` goes to `addr`.
+    pub fn goes_to(&self, node: usize, addr: SocketAddr) -> bool {
+        self.links
+            .get(node)
+            .and_then(Option::as_ref)
+            .is_some_and(|l| l.addr == addr)
+    }
+
+    /// The link to `node` pointed at another member at that index (`member`
+    /// at `addr`: two joiners claimed it and the older one won). The caller
+    /// fails the old link first; its socket, if any, is still retired by its
+    /// completions (they match the link by slot and generation), and the
+    /// next request connects to the new address.
+    pub fn replace(&mut self, node: usize, member: &cluster::Member, addr: SocketAddr) {
+        let min = self.backoff_min;
+        if let Some(link) = self.link(node) {
+            let fresh = Link::closed(addr, member, min);
+            link.addr = fresh.addr;
+            link.server_name = fresh.server_name;
+            link.state = fresh.state;
+            link.backoff = min;
+            link.stats = LinkStats::default();
+        }
     }
 
     /// Every link's numbers, by ring member.

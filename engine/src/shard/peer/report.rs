@@ -25,11 +25,17 @@ impl Core {
             out.extend_from_slice(b"END\r\n");
             return;
         };
-        let members = &plan.peers.members;
         // The latest published view (not this shard's, which may be one
-        // turn old), for the members' states.
+        // turn old), for the members' states and the list (which grows when
+        // a member joins).
         let view = self.shared.membership.as_ref().map(|p| p.load());
         let ring = view.as_ref().map_or(&plan.ring, |v| &v.ring);
+        let members = view
+            .as_ref()
+            .map_or(&plan.peers.members, |v| &v.roster.members);
+        let addrs = view
+            .as_ref()
+            .map_or(&self.shared.cluster_addrs, |v| &v.roster.addrs);
         stat("cluster_enabled", &1);
         stat("cluster_node", &plan.peers.this().name);
         stat("cluster_ring", &plan.ring.kind().name());
@@ -48,7 +54,7 @@ impl Core {
         stat("cluster_warmup_secs", &plan.warmup_secs);
         stat("cluster_warming", &u8::from(self.warming()));
         stat("cluster_members", &members.len());
-        stat("cluster_peers", &plan.peers.list());
+        stat("cluster_peers", &cluster::list_of(members));
         stat(
             "cluster_live_members",
             &view.as_ref().map_or(members.len(), |v| {
@@ -56,9 +62,7 @@ impl Core {
             }),
         );
         for (i, m) in members.iter().enumerate() {
-            let address = self
-                .shared
-                .cluster_addrs
+            let address = addrs
                 .get(i)
                 .map_or_else(|| format!("{}:{}", m.host, m.port), ToString::to_string);
             stat(&format!("member:{}:address", m.name), &address);
