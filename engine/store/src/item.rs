@@ -78,7 +78,8 @@ impl ItemPtr {
     fn rd32(self, off: usize) -> u32 {
         // SAFETY: `self.0` points at a chunk of at least HEADER_LEN (+ links) bytes inside
         // the live arena mapping (Arena::ptr checks the handle's range); every offset used
-        // here is below HEADER_LEN + LINKS_LEN.
+        // here is below HEADER_LEN + LINKS_LEN, except the exptime word's (`Layout::hdr`,
+        // read only when BIT_HAS_EXP says the chunk holds it, `Layout::total` counted it).
         unsafe { ptr::read_unaligned(self.0.add(off) as *const u32) }
     }
     #[inline]
