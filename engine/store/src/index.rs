@@ -159,6 +159,13 @@ pub(crate) struct Found {
     pub(crate) handle: u32,
 }
 
+impl Found {
+    /// The same slot after [`Index::replace`] pointed it at `handle`.
+    pub(crate) fn with_handle(self, handle: u32) -> Found {
+        Found { handle, ..self }
+    }
+}
+
 pub(crate) struct Index {
     cur: Table,
     old: Option<Table>,

@@ -1,31 +1,38 @@
-//! The item header: 20 bytes in front of every key and value in the arena.
+//! The item header: 16 bytes in front of every key and value in the arena.
 //!
 //! ```text
-//!  offset 0               8               12              16              20
-//!         +---------------+---------------+---------------+---------------+
-//!         | cas (u64)     | exptime (u32) | atime:24      | klen:8        |
-//!         |               | 0 = never     | policy:8      | vlen:20 bits:4|
-//!         +---------------+---------------+---------------+---------------+
+//!  offset 0               8               12              16
+//!         +---------------+---------------+---------------+
+//!         | cas (u64)     | atime:24      | klen:8        |
+//!         |               | policy:8      | vlen:19 bits:5|
+//!         +---------------+---------------+---------------+
 //!  then   [prev u32 | next u32]   only for the list policies (lru, fifo): +8
+//!         [exptime u32]           only when the item has a TTL (or under -M, always)
 //!         [client flags u32]      only when the flags are non-zero (as memcached)
-//!         [value length u32]      only when vlen is LONG_VLEN (values of 1 MiB - 1 and up)
+//!         [value length u32]      only when vlen is LONG_VLEN (values of 512 KiB - 1 and up)
 //!         key (klen bytes), value (vlen bytes)
 //! ```
 //!
 //! - `cas` is the full 64-bit wire CAS (shard id in the low bits), so `E` can set any value.
 //! - `exptime` and `atime` are seconds relative to the store's process start (memcached's
-//!   `rel_time_t`). `atime` keeps 24 bits (194 days): `l` on an item untouched for longer
-//!   wraps, which is the price of giving the policy a whole byte.
+//!   `rel_time_t`). An item without the exptime word never expires (exptime 0); giving
+//!   it a TTL later (touch, gat, mg/ma `T`, md `I T`) makes room for the word: in place
+//!   when its chunk has 4 spare bytes, else in a chunk of a larger class
+//!   (`Store::set_item_exptime`). Under -M (no evictions) every item carries the word,
+//!   so that a TTL never needs memory the store may not take. `atime` keeps 24 bits
+//!   (194 days): `l` on an item untouched for longer wraps, which is the price of giving
+//!   the policy a whole byte.
 //! - `klen = 0` marks a free chunk: keys are never empty.
-//! - The four bits: client flags present, fetched, stale, win token sent.
+//! - The five bits: exptime word present, client flags present, fetched, stale, win
+//!   token sent.
 //!
 //! Per-item byte budget for the memory benchmark (32-byte key, 100-byte value, flags 0,
-//! default policy, no links):
+//! no TTL, default policy, no links):
 //!
 //! ```text
-//!   header                       20
+//!   header                       16
 //!   key + value                 132
-//!   item                        152  -> chunk of 152 (classes step by 8 up to 160): 0
+//!   item                        148  -> chunk of 152 (136 x 1.08 rounds up to 152): 4
 //!   index slot (u32, load .68-.85) 4.7-5.9
 //!   page tail (1 MiB / 152)      0.01
 //!   ------------------------------------
@@ -38,21 +45,23 @@
 use std::ptr;
 
 /// Bytes of the fixed header.
-pub const HEADER_LEN: usize = 20;
+pub const HEADER_LEN: usize = 16;
+/// Bytes of the optional exptime word.
+pub const EXPTIME_LEN: usize = 4;
 /// Bytes of the prev/next links that list policies append to the header.
 pub const LINKS_LEN: usize = 8;
-/// The 20-bit length field's mark for "the length is in the word before the key":
-/// values of this length and longer (items above 1 MiB, with `-I`) pay 4 bytes more.
-const LONG_VLEN: u32 = (1 << 20) - 1;
+/// The 19-bit length field's mark for "the length is in the word before the key":
+/// values of this length and longer (512 KiB - 1 and up) pay 4 bytes more.
+const LONG_VLEN: u32 = (1 << 19) - 1;
 /// Largest value length an item holds.
 pub const MAX_VALUE_LEN: usize = u32::MAX as usize;
 
 const OFF_CAS: usize = 0;
-const OFF_EXP: usize = 8;
-const OFF_ATIME: usize = 12;
-const OFF_LEN: usize = 16;
-pub(crate) const OFF_LINKS: usize = 20;
+const OFF_ATIME: usize = 8;
+const OFF_LEN: usize = 12;
+pub(crate) const OFF_LINKS: usize = 16;
 
+pub(crate) const BIT_HAS_EXP: u32 = 1 << 27;
 pub(crate) const BIT_HAS_FLAGS: u32 = 1 << 28;
 pub(crate) const BIT_FETCHED: u32 = 1 << 29;
 pub(crate) const BIT_STALE: u32 = 1 << 30;
@@ -69,7 +78,8 @@ impl ItemPtr {
     fn rd32(self, off: usize) -> u32 {
         // SAFETY: `self.0` points at a chunk of at least HEADER_LEN (+ links) bytes inside
         // the live arena mapping (Arena::ptr checks the handle's range); every offset used
-        // here is below HEADER_LEN + LINKS_LEN.
+        // here is below HEADER_LEN + LINKS_LEN, except the exptime word's (`Layout::hdr`,
+        // read only when BIT_HAS_EXP says the chunk holds it, `Layout::total` counted it).
         unsafe { ptr::read_unaligned(self.0.add(off) as *const u32) }
     }
     #[inline]
@@ -86,14 +96,6 @@ impl ItemPtr {
     pub(crate) fn set_cas(self, v: u64) {
         // SAFETY: as in `rd32`.
         unsafe { ptr::write_unaligned(self.0.add(OFF_CAS) as *mut u64, v) }
-    }
-    #[inline]
-    pub(crate) fn exptime(self) -> u32 {
-        self.rd32(OFF_EXP)
-    }
-    #[inline]
-    pub(crate) fn set_exptime(self, v: u32) {
-        self.wr32(OFF_EXP, v)
     }
     #[inline]
     pub(crate) fn atime(self) -> u32 {
@@ -131,10 +133,10 @@ impl ItemPtr {
     pub(crate) fn klen(self) -> usize {
         (self.len_word() & 0xff) as usize
     }
-    /// The 20-bit length field: the value's length, or LONG_VLEN ([`Layout::vlen`]).
+    /// The 19-bit length field: the value's length, or LONG_VLEN ([`Layout::vlen`]).
     #[inline]
     fn vlen_field(self) -> u32 {
-        (self.len_word() >> 8) & 0xf_ffff
+        (self.len_word() >> 8) & LONG_VLEN
     }
     #[inline]
     pub(crate) fn is_free(self) -> bool {
@@ -150,11 +152,14 @@ impl ItemPtr {
         self.wr32(OFF_LEN, if on { w | bit } else { w & !bit });
     }
     /// Writes the length word of a fresh item: key and value lengths, all bits clear
-    /// except "client flags present".
+    /// except "exptime word present" and "client flags present".
     #[inline]
-    pub(crate) fn init_lens(self, klen: usize, vlen: usize, has_flags: bool) {
+    pub(crate) fn init_lens(self, klen: usize, vlen: usize, has_exp: bool, has_flags: bool) {
         debug_assert!((1..=255).contains(&klen) && vlen <= MAX_VALUE_LEN);
         let mut w = klen as u32 | ((vlen as u32).min(LONG_VLEN) << 8);
+        if has_exp {
+            w |= BIT_HAS_EXP;
+        }
         if has_flags {
             w |= BIT_HAS_FLAGS;
         }
@@ -189,33 +194,79 @@ impl ItemPtr {
 }
 
 /// Where the variable parts of an item start, fixed per store (the policy decides
-/// whether links are present).
+/// whether links are present, -M whether every item carries the exptime word).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Layout {
     /// Header plus links.
     pub(crate) hdr: usize,
+    /// Every item carries the exptime word, even without a TTL (under -M, where giving
+    /// an item a TTL must never need memory: see `Store::set_item_exptime`).
+    pub(crate) always_exp: bool,
 }
 
 impl Layout {
-    pub(crate) fn new(links: bool) -> Layout {
+    pub(crate) fn new(links: bool, always_exp: bool) -> Layout {
         Layout {
             hdr: HEADER_LEN + if links { LINKS_LEN } else { 0 },
+            always_exp,
         }
+    }
+    /// Whether an item with this exptime carries the word.
+    #[inline]
+    pub(crate) fn has_exp_word(self, exptime: u32) -> bool {
+        exptime != 0 || self.always_exp
     }
     /// Bytes an item of this shape occupies (before chunk rounding).
     #[inline]
-    pub(crate) fn total(self, klen: usize, vlen: usize, flags: u32) -> usize {
+    pub(crate) fn total(self, klen: usize, vlen: usize, flags: u32, exptime: u32) -> usize {
         let long = if vlen >= LONG_VLEN as usize { 4 } else { 0 };
-        self.hdr + if flags != 0 { 4 } else { 0 } + long + klen + vlen
+        let exp = if self.has_exp_word(exptime) {
+            EXPTIME_LEN
+        } else {
+            0
+        };
+        self.hdr + exp + if flags != 0 { 4 } else { 0 } + long + klen + vlen
+    }
+    /// Offset of the flags word (after the exptime word, if any).
+    #[inline]
+    fn flags_off(self, it: ItemPtr) -> usize {
+        self.hdr + if it.has(BIT_HAS_EXP) { EXPTIME_LEN } else { 0 }
     }
     /// Offset of the long length word (after the flags word, if any).
     #[inline]
     fn long_off(self, it: ItemPtr) -> usize {
-        self.hdr + if it.has(BIT_HAS_FLAGS) { 4 } else { 0 }
+        self.flags_off(it) + if it.has(BIT_HAS_FLAGS) { 4 } else { 0 }
     }
     #[inline]
     pub(crate) fn key_off(self, it: ItemPtr) -> usize {
         self.long_off(it) + if it.vlen_field() == LONG_VLEN { 4 } else { 0 }
+    }
+    /// The item's expiry (relative seconds), 0 = never.
+    #[inline]
+    pub(crate) fn exptime(self, it: ItemPtr) -> u32 {
+        if it.has(BIT_HAS_EXP) {
+            it.rd32(self.hdr)
+        } else {
+            0
+        }
+    }
+    /// Writes the expiry of an item that carries the exptime word.
+    #[inline]
+    pub(crate) fn set_exptime_word(self, it: ItemPtr, exptime: u32) {
+        debug_assert!(it.has(BIT_HAS_EXP));
+        it.wr32(self.hdr, exptime);
+    }
+    /// Gives an item without the exptime word the word, moving flags, key and value
+    /// 4 bytes up. The caller checked that its chunk holds `item_total(it) + 4` bytes.
+    pub(crate) fn insert_exp_word(self, it: ItemPtr, exptime: u32) {
+        debug_assert!(!it.has(BIT_HAS_EXP));
+        let from = self.hdr;
+        let len = self.item_total(it) - from;
+        // SAFETY: the chunk holds item_total + EXPTIME_LEN bytes (checked by the caller);
+        // `ptr::copy` allows the overlap, and the shard owns the arena exclusively.
+        unsafe { ptr::copy(it.0.add(from), it.0.add(from + EXPTIME_LEN), len) }
+        it.set_bit(BIT_HAS_EXP, true);
+        self.set_exptime_word(it, exptime);
     }
     /// The value's length.
     #[inline]
@@ -231,14 +282,17 @@ impl Layout {
     /// Bytes the live item `it` occupies (before chunk rounding).
     #[inline]
     pub(crate) fn item_total(self, it: ItemPtr) -> usize {
-        self.total(it.klen(), self.vlen(it), self.flags(it))
+        let exp = if it.has(BIT_HAS_EXP) { EXPTIME_LEN } else { 0 };
+        let long = if it.vlen_field() == LONG_VLEN { 4 } else { 0 };
+        let flags = if it.has(BIT_HAS_FLAGS) { 4 } else { 0 };
+        self.hdr + exp + flags + long + it.klen() + self.vlen(it)
     }
     #[inline]
     pub(crate) fn flags(self, it: ItemPtr) -> u32 {
         if it.has(BIT_HAS_FLAGS) {
-            // SAFETY: the flags word sits right after the header and links of a live item
-            // whose chunk holds `total()` bytes.
-            unsafe { ptr::read_unaligned(it.0.add(self.hdr) as *const u32) }
+            // SAFETY: the flags word sits at flags_off of a live item whose chunk holds
+            // `total()` bytes.
+            unsafe { ptr::read_unaligned(it.0.add(self.flags_off(it)) as *const u32) }
         } else {
             0
         }
@@ -247,7 +301,7 @@ impl Layout {
     pub(crate) fn set_flags_word(self, it: ItemPtr, flags: u32) {
         debug_assert!(it.has(BIT_HAS_FLAGS));
         // SAFETY: as in `flags`; the caller allocated room for the word.
-        unsafe { ptr::write_unaligned(it.0.add(self.hdr) as *mut u32, flags) }
+        unsafe { ptr::write_unaligned(it.0.add(self.flags_off(it)) as *mut u32, flags) }
     }
     /// The key bytes of a live item.
     ///
@@ -273,12 +327,15 @@ impl Layout {
     }
     /// Writes a fresh item's header fields and key; the value is written by the caller.
     #[inline]
-    pub(crate) fn init(self, it: ItemPtr, key: &[u8], vlen: usize, flags: u32) {
+    pub(crate) fn init(self, it: ItemPtr, key: &[u8], vlen: usize, flags: u32, exptime: u32) {
         it.set_cas(0);
-        it.set_exptime(0);
         // atime word: zero policy byte and time.
         it.wr32(OFF_ATIME, 0);
-        it.init_lens(key.len(), vlen, flags != 0);
+        let has_exp = self.has_exp_word(exptime);
+        it.init_lens(key.len(), vlen, has_exp, flags != 0);
+        if has_exp {
+            self.set_exptime_word(it, exptime);
+        }
         if flags != 0 {
             self.set_flags_word(it, flags);
         }

@@ -6,7 +6,7 @@
 //!   │             │ handle = arena offset / 8 + 2
 //!   ├── arena   one mmap (hugetlb / THP / normal, mbind to the shard's node)
 //!   │   └── slab pages (1 MiB) ── size classes (steps of 8 B, then x growth_factor)
-//!   │         └── chunk: [header 20 B][links 8 B?][flags 4 B?][key][value]
+//!   │         └── chunk: [header 16 B][links 8 B?][exptime 4 B?][flags 4 B?][key][value]
 //!   ├── policies  per class: lru | fifo | clock | lfu | s3fifo | random
 //!   └── stats     plain counters for `stats`, `stats slabs`, `stats items`
 //! ```
@@ -229,7 +229,7 @@ impl Store {
     }
 
     fn build(cfg: StoreConfig, arena: arena::Arena) -> Result<Store, StoreError> {
-        let layout = Layout::new(cfg.eviction.linked());
+        let layout = Layout::new(cfg.eviction.linked(), !cfg.evictions);
         let sizes = slab::class_sizes(layout.hdr + 8, cfg.slab_page_size, cfg.growth_factor);
         if sizes.len() > 250 {
             return Err(StoreError::Config {
@@ -495,7 +495,7 @@ impl Store {
 
     #[inline]
     fn is_expired(&self, it: ItemPtr) -> bool {
-        let e = it.exptime();
+        let e = self.layout.exptime(it);
         e != 0 && e <= self.now
     }
 
@@ -577,6 +577,13 @@ impl Store {
     /// Links a freshly written item: new CAS (unless given), times, index entry (taking
     /// over `replace`'s slot if any), policy and stats.
     fn do_link(&mut self, h: u32, hash: u64, cas: Option<u64>, replace: Option<Found>) {
+        self.do_relink(h, hash, cas, replace);
+        self.stats.total_items += 1;
+    }
+
+    /// [`do_link`](Self::do_link) without counting a new item in `total_items`: for an
+    /// item that only moved to another chunk (`set_item_exptime`).
+    fn do_relink(&mut self, h: u32, hash: u64, cas: Option<u64>, replace: Option<Found>) {
         let it = self.item(h);
         let cas = match cas {
             Some(c) => c,
@@ -609,7 +616,6 @@ impl Store {
         c.items += 1;
         c.requested += total;
         self.stats.curr_items += 1;
-        self.stats.total_items += 1;
         self.stats.bytes += total;
     }
 
@@ -708,7 +714,7 @@ impl Store {
         let dead = self.is_expired(it) || self.is_flushed(it);
         let active = self.policies.is_active(it);
         let idle = it.idle(self.now);
-        let nonzero = it.exptime() != 0;
+        let nonzero = self.layout.exptime(it) != 0;
         let c = &mut self.slabs.classes[cls];
         if dead {
             self.stats.reclaimed += 1;
@@ -721,7 +727,7 @@ impl Store {
             if let Some(log) = self.evicted.as_mut()
                 && log.len() < EVICTIONS_KEPT
             {
-                let e = it.exptime();
+                let e = self.layout.exptime(it);
                 log.push(Evicted {
                     key: self.layout.key(it).to_vec(),
                     fetched,
@@ -835,10 +841,14 @@ impl Store {
 
     /// Allocates and writes an item whose value is produced by `fill` (given the value
     /// buffer), keeping `pinned` safe from eviction meanwhile.
+    ///
+    /// The size limit counts the exptime word whether or not the item carries it, so
+    /// that any item stored can later be given a TTL (`set_item_exptime`).
     fn write_item(
         &mut self,
         key: &[u8],
         flags: u32,
+        exptime: RelTime,
         vlen: usize,
         pinned: u32,
         fill: impl FnOnce(&mut [u8]),
@@ -846,21 +856,74 @@ impl Store {
         if key.is_empty() || key.len() > KEY_MAX_LENGTH || vlen > item::MAX_VALUE_LEN {
             return Err(AllocError::TooLarge);
         }
-        let total = self.layout.total(key.len(), vlen, flags);
+        if self.layout.total(key.len(), vlen, flags, 1) > self.cfg.max_item_size {
+            return Err(AllocError::TooLarge);
+        }
+        let total = self.layout.total(key.len(), vlen, flags, exptime);
         self.pinned = pinned;
         let r = self.alloc(total);
         self.pinned = NONE;
         let h = r?;
         let it = self.item(h);
-        self.layout.init(it, key, vlen, flags);
+        self.layout.init(it, key, vlen, flags, exptime);
         fill(self.layout.value_mut(it, vlen));
         Ok(h)
+    }
+
+    /// Gives the live item `found` the expiry `exptime` (touch, gat, mg/ma `T`, md `I T`)
+    /// and returns where it is now, or `None` when it had to go.
+    ///
+    /// An item with the exptime word is written in place, a TTL of 0 included (the word
+    /// stays until the item is next stored). One without the word needs 4 more bytes:
+    /// in place when its chunk has them spare, else the item moves to a chunk of the
+    /// class it then fits, found as a store finds one (evicting other items, never this
+    /// one), keeping its CAS, bits, policy state and access time. Only when even that
+    /// finds no chunk is the item evicted (and counted so): a cache that evicts may drop
+    /// any item at any moment, and the caller answers as if it had gone just before the
+    /// request. Under -M every item carries the word (`Layout::always_exp`), so nothing
+    /// moves and nothing is evicted here.
+    fn set_item_exptime(&mut self, found: Found, hash: u64, exptime: RelTime) -> Option<Found> {
+        let (h, layout) = (found.handle, self.layout);
+        let it = self.item(h);
+        if it.has(item::BIT_HAS_EXP) {
+            layout.set_exptime_word(it, exptime);
+            return Some(found);
+        }
+        if exptime == 0 {
+            return Some(found);
+        }
+        let cls = self.class_of(h);
+        let total = layout.item_total(it);
+        if total + item::EXPTIME_LEN <= self.slabs.classes[cls].size as usize {
+            layout.insert_exp_word(it, exptime);
+            self.slabs.classes[cls].requested += item::EXPTIME_LEN as u64;
+            self.stats.bytes += item::EXPTIME_LEN as u64;
+            return Some(found);
+        }
+        let (key, value) = (layout.key(it), layout.value(it));
+        let moved = self.write_item(key, layout.flags(it), exptime, value.len(), h, |d| {
+            d.copy_from_slice(value)
+        });
+        let Ok(nh) = moved else {
+            self.evict(h);
+            return None;
+        };
+        let new = self.item(nh);
+        for bit in [BIT_FETCHED, item::BIT_STALE, item::BIT_TOKEN_SENT] {
+            if it.has(bit) {
+                new.set_bit(bit, true);
+            }
+        }
+        let atime = it.atime();
+        self.do_relink(nh, hash, Some(it.cas()), Some(found));
+        new.set_atime(atime);
+        Some(found.with_handle(nh))
     }
 
     /// The view of a live item.
     fn view(&self, h: u32, cls: usize, last_access: u32, fetched: bool) -> ItemView<'_> {
         let it = self.item(h);
-        let e = it.exptime();
+        let e = self.layout.exptime(it);
         ItemView {
             key: self.layout.key(it),
             value: self.layout.value(it),

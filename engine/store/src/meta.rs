@@ -167,55 +167,60 @@ pub enum MetaArith {
 impl Store {
     /// mg.
     pub fn meta_get(&mut self, key: HashedKey<'_>, args: &MetaGetArgs) -> MetaGet<'_> {
-        let mut found = self.lookup(key, true).map(|f| f.handle);
+        let mut found = self.lookup(key, true);
         let mut vivified = false;
         if found.is_none()
             && let Some(n) = args.vivify
         {
             let req = StoreReq::plain(StoreMode::Add, key, b"", 0, self.realtime(n));
             if let StoreOutcome::Stored { .. } = self.do_store(req) {
-                found = self.find(key).map(|f| f.handle);
+                found = self.find(key);
                 vivified = found.is_some();
             }
         }
-        let Some(h) = found else {
+        let Some(f) = found else {
             // memcached counts a miss as a get miss, T or not.
             self.stats.get_misses += 1;
             return MetaGet::Miss;
         };
-        let it = self.item(h);
+        let it = self.item(f.handle);
         let (idle, fetched) = (it.idle(self.now), it.has(BIT_FETCHED));
         let token_sent = it.has(BIT_TOKEN_SENT);
         let stale = it.has(BIT_STALE);
         // A vivified item had no TTL before `N` gave it one (memcached prints t-1 for a
         // `t` ahead of `N` on the line).
+        let exp_before = self.layout.exptime(it);
         let ttl_before = if vivified {
             -1
         } else {
-            ttl_of(it.exptime(), self.now)
+            ttl_of(exp_before, self.now)
         };
         let mut win = vivified;
-        let recache = |s: &Store| match args.recache {
-            Some(r) => {
-                let e = it.exptime();
-                !token_sent && !vivified && e != 0 && e < s.realtime(r)
-            }
+        let recache = |s: &Store, e: u32| match args.recache {
+            Some(r) => !token_sent && !vivified && e != 0 && e < s.realtime(r),
             None => false,
         };
         if !args.touch_before_recache {
-            win |= recache(self);
+            win |= recache(self, exp_before);
         }
+        let mut h = f.handle;
         if let Some(t) = args.touch {
-            it.set_exptime(self.realtime(t));
+            let exp = self.realtime(t);
+            // An item that found no room for its TTL was evicted: a miss.
+            let Some(moved) = self.set_item_exptime(f, key.hash(), exp) else {
+                self.stats.get_misses += 1;
+                return MetaGet::Miss;
+            };
+            h = moved.handle;
         }
         if args.touch_before_recache {
-            win |= recache(self);
+            win |= recache(self, self.layout.exptime(self.item(h)));
         }
         if stale && !token_sent {
             win = true;
         }
         if win {
-            it.set_bit(BIT_TOKEN_SENT, true);
+            self.item(h).set_bit(BIT_TOKEN_SENT, true);
         }
         let cls = self.class_of(h);
         if args.touch.is_some() {
@@ -313,11 +318,17 @@ impl Store {
             };
             found = f;
         }
-        let it = self.item(found.handle);
         if args.invalidate {
             if let Some(t) = args.exptime {
-                it.set_exptime(self.realtime(t));
+                let exp = self.realtime(t);
+                // An item that found no room for its TTL was evicted: as if gone before.
+                let Some(moved) = self.set_item_exptime(found, key.hash(), exp) else {
+                    self.stats.delete_misses += 1;
+                    return DeleteOutcome::NotFound;
+                };
+                found = moved;
             }
+            let it = self.item(found.handle);
             it.set_bit(BIT_STALE, true);
             it.set_bit(BIT_TOKEN_SENT, false);
             let cas = args.new_cas.unwrap_or_else(|| self.next_cas());
@@ -360,26 +371,32 @@ impl Store {
                 }
             }
         };
-        let Some(found) = self.find(key) else {
-            // Evicted by its own store (memory too small): report what we computed.
-            return MetaArith::Value {
-                value,
-                cas: 0,
-                ttl: -1,
-                created,
-            };
+        // Evicted by its own store (memory too small), or by finding no room for the
+        // TTL `T` gives it (`set_item_exptime`): report what was computed.
+        let gone = MetaArith::Value {
+            value,
+            cas: 0,
+            ttl: -1,
+            created,
         };
-        let it = self.item(found.handle);
+        let Some(mut found) = self.find(key) else {
+            return gone;
+        };
         if let Some(t) = args.touch {
-            it.set_exptime(self.realtime(t));
+            let exp = self.realtime(t);
+            let Some(moved) = self.set_item_exptime(found, key.hash(), exp) else {
+                return gone;
+            };
+            found = moved;
         }
+        let it = self.item(found.handle);
         if let Some(c) = args.new_cas {
             self.stamp_cas(it, c);
         }
         MetaArith::Value {
             value,
             cas: it.cas(),
-            ttl: ttl_of(it.exptime(), self.now),
+            ttl: ttl_of(self.layout.exptime(it), self.now),
             created,
         }
     }

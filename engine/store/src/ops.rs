@@ -134,27 +134,33 @@ impl Store {
     }
 
     /// gat/gats: get and set a new expiry. Counted as touches, as memcached does.
+    /// (An item that had to make room for a TTL and found none was evicted and is a
+    /// miss: see `set_item_exptime`.)
     pub fn gat(&mut self, key: HashedKey<'_>, exptime: i64) -> Option<ItemView<'_>> {
         let exp = self.realtime(exptime);
-        let Some(found) = self.lookup(key, true) else {
+        let found = self.lookup(key, true);
+        let before = found.map(|f| {
+            let it = self.item(f.handle);
+            (it.idle(self.now), it.has(BIT_FETCHED))
+        });
+        let Some(found) = found.and_then(|f| self.set_item_exptime(f, key.hash(), exp)) else {
             self.stats.touch_misses += 1;
             return None;
         };
+        let (idle, fetched) = before.unwrap_or_default();
         let h = found.handle;
-        let it = self.item(h);
-        let (idle, fetched) = (it.idle(self.now), it.has(BIT_FETCHED));
         self.stats.touch_hits += 1;
         let cls = self.class_of(h);
         self.slabs.classes[cls].stats.touch_hits += 1;
         self.do_bump(h, cls);
-        it.set_exptime(exp);
         Some(self.view(h, cls, idle, fetched))
     }
 
     /// touch: set a new expiry without fetching.
     pub fn touch(&mut self, key: HashedKey<'_>, exptime: i64) -> TouchOutcome {
         let exp = self.realtime(exptime);
-        let Some(found) = self.lookup(key, true) else {
+        let found = self.lookup(key, true);
+        let Some(found) = found.and_then(|f| self.set_item_exptime(f, key.hash(), exp)) else {
             self.stats.touch_misses += 1;
             return TouchOutcome::NotFound;
         };
@@ -162,7 +168,6 @@ impl Store {
         let cls = self.class_of(found.handle);
         self.slabs.classes[cls].stats.touch_hits += 1;
         self.do_bump(found.handle, cls);
-        self.item(found.handle).set_exptime(exp);
         TouchOutcome::Touched
     }
 
@@ -266,7 +271,7 @@ impl Store {
                     if it.has(BIT_TOKEN_SENT) {
                         bits |= BIT_TOKEN_SENT;
                     }
-                    self.replace_with(req, hash, found, it.exptime(), bits)
+                    self.replace_with(req, hash, found, self.layout.exptime(it), bits)
                 }
                 _ => {
                     self.stats.cas_badval += 1;
@@ -282,18 +287,19 @@ impl Store {
                 let vlen = old_val.len() + req.value.len();
                 let append = req.mode == StoreMode::Append;
                 let new = req.value;
-                let r = self.write_item(req.key.bytes(), flags, vlen, found.handle, |dst| {
-                    let (a, b) = if append {
-                        (old_val, new)
-                    } else {
-                        (new, old_val)
-                    };
-                    dst[..a.len()].copy_from_slice(a);
-                    dst[a.len()..].copy_from_slice(b);
-                });
+                let exptime = self.layout.exptime(it);
+                let r =
+                    self.write_item(req.key.bytes(), flags, exptime, vlen, found.handle, |dst| {
+                        let (a, b) = if append {
+                            (old_val, new)
+                        } else {
+                            (new, old_val)
+                        };
+                        dst[..a.len()].copy_from_slice(a);
+                        dst[a.len()..].copy_from_slice(b);
+                    });
                 match r {
                     Ok(h) => {
-                        self.item(h).set_exptime(it.exptime());
                         self.do_link(h, hash, req.new_cas, Some(found));
                         StoreOutcome::Stored {
                             cas: self.item(h).cas(),
@@ -325,11 +331,10 @@ impl Store {
 
     fn insert_new(&mut self, req: &StoreReq<'_, '_>, hash: u64, exptime: RelTime) -> StoreOutcome {
         let v = req.value;
-        match self.write_item(req.key.bytes(), req.flags, v.len(), NONE, |d| {
+        match self.write_item(req.key.bytes(), req.flags, exptime, v.len(), NONE, |d| {
             d.copy_from_slice(v)
         }) {
             Ok(h) => {
-                self.item(h).set_exptime(exptime);
                 self.do_link(h, hash, req.new_cas, None);
                 StoreOutcome::Stored {
                     cas: self.item(h).cas(),
@@ -348,14 +353,17 @@ impl Store {
         bits: u32,
     ) -> StoreOutcome {
         let v = req.value;
-        match self.write_item(req.key.bytes(), req.flags, v.len(), found.handle, |d| {
-            d.copy_from_slice(v)
-        }) {
+        match self.write_item(
+            req.key.bytes(),
+            req.flags,
+            exptime,
+            v.len(),
+            found.handle,
+            |d| d.copy_from_slice(v),
+        ) {
             Ok(h) => {
-                let it = self.item(h);
-                it.set_exptime(exptime);
                 if bits != 0 {
-                    it.set_bit(bits, true);
+                    self.item(h).set_bit(bits, true);
                 }
                 self.do_link(h, hash, req.new_cas, Some(found));
                 StoreOutcome::Stored {
@@ -454,12 +462,11 @@ impl Store {
             it.set_atime(self.now);
             return ArithOutcome::Value { value, cas };
         }
-        let flags = self.layout.flags(it);
-        match self.write_item(key.bytes(), flags, digits.len(), h, |d| {
+        let (flags, exptime) = (self.layout.flags(it), self.layout.exptime(it));
+        match self.write_item(key.bytes(), flags, exptime, digits.len(), h, |d| {
             d.copy_from_slice(digits)
         }) {
             Ok(nh) => {
-                self.item(nh).set_exptime(it.exptime());
                 self.do_link(nh, hash, None, Some(found));
                 ArithOutcome::Value {
                     value,

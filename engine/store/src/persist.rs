@@ -20,14 +20,16 @@
 //! like) and `stats` counters restart from zero, as after any restart.
 
 use super::index::Index;
-use super::item::ItemPtr;
+use super::item::{ItemPtr, Layout};
 use super::slab::{NONE, Slabs, UNASSIGNED};
 use super::{KEY_MAX_LENGTH, Store, key_hash};
 
 /// Version of the per-shard state layout; bump on any change to what is written.
 /// 2: S3-FIFO's ghost history follows the small rings.
 /// 3: the CAS layout (tag and tag bits) is part of the layout words.
-const STATE_VERSION: u32 = 4;
+/// 5: the 16-byte item header (exptime a word present only when non-zero, or
+///    always under -M, which is a layout word), 19-bit value length field.
+const STATE_VERSION: u32 = 5;
 
 /// What a warm start brought back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -122,13 +124,16 @@ fn layout_words(store: &Store) -> Vec<u64> {
         // values would mean nothing (or be missing) under the other setting.
         u64::from(store.uses_cas()),
         store.layout.hdr as u64,
+        // Under -M every item carries the exptime word: a store that evicts may have
+        // left items without it, which -M could not give a TTL without memory.
+        u64::from(store.layout.always_exp),
         store.slabs.n_pages as u64,
     ];
     w.extend(store.slabs.classes.iter().map(|c| c.size as u64));
     w
 }
 
-fn layout_names() -> [&'static str; 12] {
+fn layout_names() -> [&'static str; 13] {
     [
         "memory limit",
         "arena size",
@@ -141,6 +146,7 @@ fn layout_names() -> [&'static str; 12] {
         "CAS tag width",
         "CAS setting (-C)",
         "item header",
+        "eviction setting (-M)",
         "page count",
     ]
 }
@@ -279,7 +285,7 @@ impl Store {
                     continue;
                 }
                 items += 1;
-                move_times(it, old_now, self.now, shift);
+                move_times(self.layout, it, old_now, self.now, shift);
             }
         }
         for &h in &dead {
@@ -330,12 +336,13 @@ impl Store {
 /// Moves an item's times from the old clock (`old_now`) to the new (`new_now`,
 /// `shift` seconds behind it): its expiry keeps its unix time, its idle time
 /// keeps growing through the time stopped.
-fn move_times(it: ItemPtr, old_now: u32, new_now: u32, shift: i64) {
+fn move_times(layout: Layout, it: ItemPtr, old_now: u32, new_now: u32, shift: i64) {
     let idle = it.idle(old_now);
     it.set_atime(new_now.wrapping_sub(idle));
-    let e = it.exptime();
+    let e = layout.exptime(it);
     if e != 0 {
-        it.set_exptime((e as i64 - shift).clamp(new_now as i64 + 1, u32::MAX as i64) as u32);
+        let moved = (e as i64 - shift).clamp(new_now as i64 + 1, u32::MAX as i64) as u32;
+        layout.set_exptime_word(it, moved);
     }
 }
 

@@ -5,14 +5,23 @@ use super::super::slab::class_sizes;
 use super::*;
 
 #[test]
-fn header_is_twenty_bytes_and_links_eight_more() {
-    assert_eq!(HEADER_LEN, 20);
+fn header_is_sixteen_bytes_and_links_eight_more() {
+    assert_eq!(HEADER_LEN, 16);
     assert_eq!(LINKS_LEN, 8);
-    assert_eq!(Layout::new(false).hdr, 20);
-    assert_eq!(Layout::new(true).hdr, 28);
-    // Benchmark item: 32-byte key, 100-byte value, flags 0 -> 152 bytes, a class size.
-    assert_eq!(Layout::new(false).total(32, 100, 0), 152);
-    assert_eq!(Layout::new(false).total(32, 100, 7), 156);
+    assert_eq!(Layout::new(false, false).hdr, 16);
+    assert_eq!(Layout::new(true, false).hdr, 24);
+    // Benchmark item: 32-byte key, 100-byte value, flags 0, no TTL -> 148 bytes, in the
+    // 152-byte class; each of exptime and flags adds a word when non-zero.
+    let l = Layout::new(false, false);
+    assert_eq!(l.total(32, 100, 0, 0), 148);
+    assert_eq!(l.total(32, 100, 7, 0), 152);
+    assert_eq!(l.total(32, 100, 0, 60), 152);
+    assert_eq!(l.total(32, 100, 7, 60), 156);
+    // Under -M the exptime word is always there.
+    assert_eq!(Layout::new(false, true).total(32, 100, 0, 0), 152);
+    // Values of 512 KiB - 1 and up carry their length in a word of their own.
+    assert_eq!(l.total(1, (1 << 19) - 2, 0, 0), 16 + 1 + (1 << 19) - 2);
+    assert_eq!(l.total(1, (1 << 19) - 1, 0, 0), 16 + 4 + 1 + (1 << 19) - 1);
 }
 
 #[test]

@@ -4,6 +4,7 @@ mod basic;
 mod cas;
 mod differential;
 mod differential_meta;
+mod exptime_word;
 mod index;
 mod key;
 mod layout;

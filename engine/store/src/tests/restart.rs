@@ -228,6 +228,20 @@ fn a_state_that_does_not_fit_is_refused_and_the_store_starts_empty() {
         ..cfg_at(Policy::S3fifo, STARTED)
     };
     refused(other, &state, "CAS setting (-C)");
+    // Under -M every item carries the exptime word; an evicting run's items may not.
+    let other = StoreConfig {
+        evictions: false,
+        ..cfg_at(Policy::S3fifo, STARTED)
+    };
+    refused(other, &state, "eviction setting (-M)");
+    // A state written before the 16-byte header (version 4) starts cold.
+    let mut old = state.clone();
+    old[..4].copy_from_slice(&4u32.to_le_bytes());
+    refused(
+        cfg_at(Policy::S3fifo, STARTED),
+        &old,
+        "version 4, this build reads 5",
+    );
     refused(
         cfg_at(Policy::S3fifo, STARTED),
         &state[..state.len() / 2],
