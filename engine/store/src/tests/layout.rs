@@ -36,6 +36,30 @@ fn classes_step_by_eight_then_grow_by_the_factor() {
     }
 }
 
+/// The smallest class holds the header and 16 bytes of key and value, so
+/// the smallest items share it (memcached's issue_29.t: empty values with 7-
+/// and 9-byte keys, both in class 1).
+#[test]
+fn the_smallest_items_share_the_first_class() {
+    // With evictions, and under -M (every item has the exptime word).
+    for evictions in [true, false] {
+        let mut s = Store::new(StoreConfig {
+            evictions,
+            ..config(8 << 20, Policy::default())
+        })
+        .unwrap();
+        for key in [&b"issue29"[..], b"issue29_b", b"sixteen-byte-key"] {
+            s.set(hk(key), b"", 0, 0);
+            assert_eq!(s.peek(hk(key)).unwrap().class_id, 1, "{key:?}");
+        }
+        // Without -M the first class is exactly that (32 bytes).
+        if evictions {
+            s.set(hk(b"seventeen-byte-ke"), b"", 0, 0);
+            assert_eq!(s.peek(hk(b"seventeen-byte-ke")).unwrap().class_id, 2);
+        }
+    }
+}
+
 #[test]
 fn default_store_fits_the_class_limit() {
     let s = small();
