@@ -41,46 +41,12 @@ fn port_of(cluster: &Cluster, i: usize) -> u16 {
 /// through n0 with its own address advertised; pushed as `cluster.nodes[3]`.
 fn start_added(cluster: &mut Cluster) -> u16 {
     let member = format!("127.0.0.1:{}", port_of(cluster, 0));
-    for _ in 0..5 {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-            .to_string();
-        let args: Vec<String> = [
-            "-t",
-            "2",
-            "-m",
-            "16",
-            "-p",
-            &port,
-            "--cluster-port",
-            &port,
-            "--cluster-node",
-            "n3",
-            "--cluster-join",
-            &member,
-            "--cluster-advertise",
-            &format!("127.0.0.1:{port}"),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        match Server::try_start_exact(&argv) {
-            Ok(server) => {
-                cluster.nodes.push(Node {
-                    server: Some(server),
-                    args,
-                });
-                return port.parse().unwrap();
-            }
-            Err(f) if f.stderr.iter().any(|l| l.contains("in use")) => continue,
-            Err(f) => panic!("n3 did not start: {f:?}"),
-        }
-    }
-    panic!("no free port for n3 after 5 tries");
+    let (server, port, args) = start_joiner("n3", &member, "2");
+    cluster.nodes.push(Node {
+        server: Some(server),
+        args,
+    });
+    port
 }
 
 /// The ring a ketama client computes for the four servers.
@@ -280,8 +246,10 @@ fn serve_stats(reply: String, n: usize) -> (u16, std::thread::JoinHandle<()>) {
     (port, t)
 }
 
-/// Joiner `name` on a free port, joining through `member`.
-fn start_joiner(name: &str, member: &str) -> (Server, u16) {
+/// Joiner `name` on a free port (its gossip port the same number) with
+/// `threads` shards, joining through `member` with its own address
+/// advertised; its port and arguments.
+fn start_joiner(name: &str, member: &str, threads: &str) -> (Server, u16, Vec<String>) {
     for _ in 0..5 {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -290,9 +258,9 @@ fn start_joiner(name: &str, member: &str) -> (Server, u16) {
             .port()
             .to_string();
         let advertise = format!("127.0.0.1:{port}");
-        let argv = [
+        let args: Vec<String> = [
             "-t",
-            "1",
+            threads,
             "-m",
             "16",
             "-p",
@@ -305,9 +273,13 @@ fn start_joiner(name: &str, member: &str) -> (Server, u16) {
             member,
             "--cluster-advertise",
             &advertise,
-        ];
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         match Server::try_start_exact(&argv) {
-            Ok(server) => return (server, port.parse().unwrap()),
+            Ok(server) => return (server, port.parse().unwrap(), args),
             Err(f) if f.stderr.iter().any(|l| l.contains("in use")) => continue,
             Err(f) => panic!("{name} did not start: {f:?}"),
         }
@@ -331,8 +303,8 @@ fn two_joiners_claiming_one_index_the_older_keeps_it_and_the_younger_stops() {
     let (fake, served) = serve_stats(reply, 2);
     let fake = format!("127.0.0.1:{fake}");
 
-    let (older, older_port) = start_joiner("a3", &fake);
-    let (younger, _) = start_joiner("b3", &fake);
+    let (older, older_port, _) = start_joiner("a3", &fake, "1");
+    let (younger, _, _) = start_joiner("b3", &fake, "1");
     served.join().unwrap();
     let why = younger.wait_log(0, "claimed by an older joiner");
     assert!(why.contains("a3"), "{why}");
@@ -354,7 +326,7 @@ fn two_joiners_claiming_one_index_the_older_keeps_it_and_the_younger_stops() {
 
     // Started again (through a real member), the younger takes index 4.
     let member = format!("127.0.0.1:{}", port_of(&cluster, 0));
-    let (_again, port) = start_joiner("b3", &member);
+    let (_again, port, _) = start_joiner("b3", &member, "1");
     let b3 = format!("{a3},b3=127.0.0.1:{port}:1");
     for i in 0..3 {
         cluster.until_stats(i, CONVERGE_WITHIN, "five members live", |s| {

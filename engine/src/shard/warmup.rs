@@ -279,16 +279,21 @@ impl Core {
         raw: &[u8],
     ) -> Option<u64> {
         let before = self.held_before(hash).filter(|_| ordered(request));
-        if !self.warm.active && before.is_none() {
+        let reads = self.warm.active && reads_through(request);
+        if !reads && before.is_none() {
             return None;
         }
         let mut buf: proto::meta::KeyBuf = [0; _];
         let key = request.key()?.decode(&mut buf);
-        let node = if reads_through(request) && self.warm.active {
+        let node = if reads {
             self.fill_source(key, hash)
         } else {
             None
         };
+        if node.is_none() && before.is_none() {
+            // Nothing to wait for: the request runs now, nothing copied.
+            return None;
+        }
         let keys = node.map(|_| (key.to_vec(), hash)).into_iter().collect();
         let rerun = Rerun::Request(raw.to_vec(), hash);
         let nodes: Vec<usize> = node.into_iter().collect();
