@@ -199,7 +199,7 @@ impl Exec<'_> {
                 let key = m.key.decode(&mut buf);
                 let info = self
                     .store
-                    .peek(HashedKey::with_hash(key, hash))
+                    .peek_with_cas(HashedKey::with_hash(key, hash))
                     .map(|it| MeInfo {
                         key: it.key,
                         key_binary: m.key.is_base64(),
@@ -237,11 +237,13 @@ impl Exec<'_> {
             } else {
                 self.stats.cmd_get += 1;
             }
-            let item = if kind.touches() {
-                self.store
-                    .gat(HashedKey::with_hash(key, hash), exptime.into())
-            } else {
-                self.store.get(HashedKey::with_hash(key, hash))
+            // gets and gats print the CAS: the item is given its CAS word.
+            let key_h = HashedKey::with_hash(key, hash);
+            let item = match (kind.touches(), cas) {
+                (true, false) => self.store.gat(key_h, exptime.into()),
+                (true, true) => self.store.gats(key_h, exptime.into()),
+                (false, false) => self.store.get(key_h),
+                (false, true) => self.store.gets(key_h),
             };
             let logged = self
                 .log
@@ -315,6 +317,7 @@ impl Exec<'_> {
             vivify: f.vivify().map(i64::from),
             recache: f.recache().map(i64::from),
             touch_before_recache: flag_precedes(f.raw(), b'T', b'R'),
+            return_cas: f.has(b'c'),
         };
         let result = self.store.meta_get(HashedKey::with_hash(key, hash), &args);
         let logged = self.log.wants(EV_FETCHERS).then_some(match &result {
@@ -409,6 +412,7 @@ impl Exec<'_> {
             invalidate: f.invalidate(),
             new_cas: f.new_cas(),
             vivify: f.vivify().map(i64::from),
+            return_cas: f.has(b'c'),
         };
         self.log_lookup_before_store(key, hash);
         let stored = self
@@ -451,6 +455,7 @@ impl Exec<'_> {
             initial: m.initial,
             touch: f.ttl().map(i64::from),
             new_cas: f.new_cas(),
+            return_cas: f.has(b'c'),
         };
         let outcome = match self
             .store

@@ -499,6 +499,7 @@ impl Core {
             invalidate: false,
             new_cas: cas,
             vivify: None,
+            return_cas: false,
         };
         if let Some(cas) = cas {
             self.store.observe_cas(cas);

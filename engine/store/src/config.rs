@@ -133,6 +133,12 @@ pub struct StoreConfig {
     /// only cut by whole seconds (an item stored in the second of the flush
     /// goes with it).
     pub use_cas: bool,
+    /// Items carry their 8-byte CAS word only once a client can know their CAS (a
+    /// reply that prints it, an `E`), not from the moment they are stored: a cache
+    /// read with get/set pays no bytes for CAS. `false`: every item carries it, as
+    /// where CAS values are compared between stores (a cluster's replicas order
+    /// their writes by them). Under -M every item carries it either way.
+    pub cas_on_demand: bool,
     /// Unix time of the process start (seconds) that relative times count from; 0 means
     /// "now minus 2 s" at `Store::new`, so that relative time 1 is already in the past.
     pub process_started: u64,
@@ -155,6 +161,7 @@ impl Default for StoreConfig {
             shard_id: 0,
             cas_layout: None,
             use_cas: true,
+            cas_on_demand: true,
             process_started: 0,
             sys_root: "/".to_string(),
         }

@@ -6,7 +6,7 @@
 //!   │             │ handle = arena offset / 8 + 2
 //!   ├── arena   one mmap (hugetlb / THP / normal, mbind to the shard's node)
 //!   │   └── slab pages (1 MiB) ── size classes (steps of 8 B, then x growth_factor)
-//!   │         └── chunk: [header 16 B][links 8 B?][exptime 4 B?][flags 4 B?][key][value]
+//!   │         └── chunk: [header 8 B][links 8 B?][cas 8 B?][exptime 4 B?][flags 4 B?][key][value]
 //!   ├── policies  per class: lru | fifo | clock | lfu | s3fifo | random
 //!   └── stats     plain counters for `stats`, `stats slabs`, `stats items`
 //! ```
@@ -57,7 +57,7 @@ pub use persist::Restored;
 pub use stats::{ClassStats, SlabClassStats, StoreStats};
 
 use index::{Found, Index};
-use item::{BIT_FETCHED, ItemPtr, Layout};
+use item::{BIT_FETCHED, CasWords, ItemPtr, Layout, Words};
 use policy::Policies;
 use slab::{NONE, Slabs};
 
@@ -152,6 +152,10 @@ pub struct Store {
     /// memcached's settings.oldest_live / oldest_cas (flush_all).
     oldest_live: RelTime,
     oldest_cas: u64,
+    /// An immediate flush_all with CAS words on demand: items last touched in the
+    /// second `oldest_live` itself go unless they carry a CAS of at least `oldest_cas`
+    /// (every item stored in that second after the flush is given the word).
+    flush_second_by_cas: bool,
     /// An item that allocation must not evict (the old version during an update).
     pinned: u32,
     stats: StoreStats,
@@ -232,14 +236,21 @@ impl Store {
     }
 
     fn build(cfg: StoreConfig, arena: arena::Arena) -> Result<Store, StoreError> {
-        let layout = Layout::new(cfg.eviction.linked(), !cfg.evictions);
+        let cas_words = if !cfg.use_cas {
+            CasWords::Never
+        } else if cfg.cas_on_demand && cfg.evictions {
+            CasWords::OnDemand
+        } else {
+            CasWords::Always
+        };
+        let layout = Layout::new(cfg.eviction.linked(), !cfg.evictions, cas_words);
         // The smallest chunk holds a header and 16 bytes of key and value: a
         // smaller class would hold only items of 8 bytes or less, and split
         // the smallest items over two classes (memcached keeps them in one:
         // its issue_29.t counts two empty values with 7- and 9-byte keys in
         // class 1).
         let sizes = slab::class_sizes(
-            layout.total(MIN_KEY_VALUE, 0, 0, 0),
+            layout.total(MIN_KEY_VALUE, 0, layout.words(0, 0, false)),
             cfg.slab_page_size,
             cfg.growth_factor,
         );
@@ -303,6 +314,7 @@ impl Store {
             cas_counter: 1,
             oldest_live: 0,
             oldest_cas: 0,
+            flush_second_by_cas: false,
             pinned: NONE,
             evicted: None,
             stats,
@@ -481,12 +493,48 @@ impl Store {
         cas & self.cas_mask
     }
 
-    /// Gives an item its CAS (0 without CAS) and returns what it got.
+    /// Gives an item that carries the CAS word the CAS `cas` and returns it; an item
+    /// without the word keeps none (0).
     #[inline]
     fn stamp_cas(&self, it: ItemPtr, cas: u64) -> u64 {
+        if !it.has(item::BIT_HAS_CAS) {
+            return 0;
+        }
         let cas = cas & self.cas_mask;
-        it.set_cas(cas);
+        self.layout.set_cas_word(it, cas);
         cas
+    }
+
+    /// The item's CAS as a request compares it: `None` for an item without the CAS
+    /// word under CAS words on demand, whose CAS no client has seen (it is newer than
+    /// any CAS a client holds, so no compare matches it and every CAS is lower);
+    /// `Some(0)` under -C.
+    #[inline]
+    fn item_cas(&self, it: ItemPtr) -> Option<u64> {
+        match self.layout.cas_words {
+            CasWords::Never => Some(0),
+            _ if it.has(item::BIT_HAS_CAS) => Some(self.layout.cas(it)),
+            _ => None,
+        }
+    }
+
+    /// What an item without the CAS word is compared as where the order of CAS values
+    /// matters (ms `I`): the CAS it would be given now, above every CAS made so far,
+    /// as it was stored after every CAS a client can hold for an older version.
+    #[inline]
+    fn unseen_cas(&self) -> u64 {
+        self.cas_layout.cas(self.cas_counter)
+    }
+
+    /// The words a fresh item with these flags and exptime carries; `cas_wanted`:
+    /// the caller returns its CAS or gives it one. In the second of an immediate
+    /// flush_all every new item gets the CAS word, which is what tells it from the
+    /// items the flush hid (`is_flushed`).
+    #[inline]
+    fn words(&self, flags: u32, exptime: RelTime, cas_wanted: bool) -> Words {
+        let in_flush_second = self.flush_second_by_cas && self.oldest_live == self.now;
+        self.layout
+            .words(flags, exptime, cas_wanted || in_flush_second)
     }
 
     #[inline]
@@ -517,8 +565,14 @@ impl Store {
         if self.oldest_live == 0 || self.oldest_live > self.now {
             return false;
         }
-        it.idle(self.now) >= self.now - self.oldest_live
-            || (self.oldest_cas != 0 && it.cas() != 0 && it.cas() < self.oldest_cas)
+        let (idle, age) = (it.idle(self.now), self.now - self.oldest_live);
+        let cas = self.layout.cas(it);
+        if idle == age && self.flush_second_by_cas {
+            // Touched in the second of an immediate flush: before the flush, unless it
+            // carries a CAS from after it.
+            return cas == 0 || cas < self.oldest_cas;
+        }
+        idle >= age || (self.oldest_cas != 0 && cas != 0 && cas < self.oldest_cas)
     }
 
     /// Finds a live item: expired and flushed items are unlinked on the way (and counted
@@ -586,8 +640,9 @@ impl Store {
         self.slabs.free_chunk(&self.arena, cls, h);
     }
 
-    /// Links a freshly written item: new CAS (unless given), times, index entry (taking
-    /// over `replace`'s slot if any), policy and stats.
+    /// Links a freshly written item: new CAS (unless given; only for an item with the
+    /// CAS word), times, index entry (taking over `replace`'s slot if any), policy and
+    /// stats.
     fn do_link(&mut self, h: u32, hash: u64, cas: Option<u64>, replace: Option<Found>) {
         self.do_relink(h, hash, cas, replace);
         self.stats.total_items += 1;
@@ -597,11 +652,18 @@ impl Store {
     /// item that only moved to another chunk (`set_item_exptime`).
     fn do_relink(&mut self, h: u32, hash: u64, cas: Option<u64>, replace: Option<Found>) {
         let it = self.item(h);
-        let cas = match cas {
-            Some(c) => c,
-            None => self.next_cas(),
-        };
-        self.stamp_cas(it, cas);
+        if it.has(item::BIT_HAS_CAS) {
+            let cas = match cas {
+                Some(c) => c,
+                None => self.next_cas(),
+            };
+            self.stamp_cas(it, cas);
+        } else {
+            debug_assert!(
+                cas.is_none() || self.layout.cas_words == CasWords::Never,
+                "a given CAS needs the CAS word"
+            );
+        }
         it.set_atime(self.now);
         let cls = self.class_of(h);
         let total = self.layout.item_total(it) as u64;
@@ -852,10 +914,13 @@ impl Store {
     }
 
     /// Allocates and writes an item whose value is produced by `fill` (given the value
-    /// buffer), keeping `pinned` safe from eviction meanwhile.
+    /// buffer), keeping `pinned` safe from eviction meanwhile. `cas_wanted`: the item
+    /// gets the CAS word (see [`Store::words`]).
     ///
-    /// The size limit counts the exptime word whether or not the item carries it, so
-    /// that any item stored can later be given a TTL (`set_item_exptime`).
+    /// The size limit counts the exptime and CAS words whether or not the item carries
+    /// them, so that any item stored can later be given a TTL or a CAS
+    /// (`set_item_exptime`, `give_cas_word`).
+    #[allow(clippy::too_many_arguments)]
     fn write_item(
         &mut self,
         key: &[u8],
@@ -863,21 +928,24 @@ impl Store {
         exptime: RelTime,
         vlen: usize,
         pinned: u32,
+        cas_wanted: bool,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<u32, AllocError> {
         if key.is_empty() || key.len() > KEY_MAX_LENGTH || vlen > item::MAX_VALUE_LEN {
             return Err(AllocError::TooLarge);
         }
-        if self.layout.total(key.len(), vlen, flags, 1) > self.cfg.max_item_size {
+        let widest = self.layout.words(flags, 1, true);
+        if self.layout.total(key.len(), vlen, widest) > self.cfg.max_item_size {
             return Err(AllocError::TooLarge);
         }
-        let total = self.layout.total(key.len(), vlen, flags, exptime);
+        let words = self.words(flags, exptime, cas_wanted);
+        let total = self.layout.total(key.len(), vlen, words);
         self.pinned = pinned;
         let r = self.alloc(total);
         self.pinned = NONE;
         let h = r?;
         let it = self.item(h);
-        self.layout.init(it, key, vlen, flags, exptime);
+        self.layout.init(it, key, vlen, flags, exptime, words);
         fill(self.layout.value_mut(it, vlen));
         Ok(h)
     }
@@ -887,13 +955,9 @@ impl Store {
     ///
     /// An item with the exptime word is written in place, a TTL of 0 included (the word
     /// stays until the item is next stored). One without the word needs 4 more bytes:
-    /// in place when its chunk has them spare, else the item moves to a chunk of the
-    /// class it then fits, found as a store finds one (evicting other items, never this
-    /// one), keeping its CAS, bits, policy state and access time. Only when even that
-    /// finds no chunk is the item evicted (and counted so): a cache that evicts may drop
-    /// any item at any moment, and the caller answers as if it had gone just before the
-    /// request. Under -M every item carries the word (`Layout::always_exp`), so nothing
-    /// moves and nothing is evicted here.
+    /// in place when its chunk has them spare, else the item moves ([`Store::regrow`]).
+    /// Under -M every item carries the word (`Layout::always_exp`), so nothing moves
+    /// and nothing is evicted here.
     fn set_item_exptime(&mut self, found: Found, hash: u64, exptime: RelTime) -> Option<Found> {
         let (h, layout) = (found.handle, self.layout);
         let it = self.item(h);
@@ -904,16 +968,75 @@ impl Store {
         if exptime == 0 {
             return Some(found);
         }
-        let cls = self.class_of(h);
-        let total = layout.item_total(it);
-        if total + item::EXPTIME_LEN <= self.slabs.classes[cls].size as usize {
+        if self.grow_in_place(h, item::EXPTIME_LEN) {
             layout.insert_exp_word(it, exptime);
-            self.slabs.classes[cls].requested += item::EXPTIME_LEN as u64;
-            self.stats.bytes += item::EXPTIME_LEN as u64;
             return Some(found);
         }
+        let words = Words {
+            exp: true,
+            ..layout.words_of(it)
+        };
+        let cas = words.cas.then(|| layout.cas(it));
+        self.regrow(found, hash, exptime, words, cas)
+    }
+
+    /// Gives the live item `found` the CAS word, with a fresh CAS, unless it has it:
+    /// a client is about to learn its CAS (see the item module). Returns where the item
+    /// is now, or `None` when it had to go. In place when its chunk has 8 bytes spare,
+    /// else the item moves ([`Store::regrow`]). Nothing to do under -C, under -M and
+    /// when every item carries the word.
+    fn give_cas_word(&mut self, found: Found, hash: u64) -> Option<Found> {
+        let (h, layout) = (found.handle, self.layout);
+        let it = self.item(h);
+        if layout.cas_words != CasWords::OnDemand || it.has(item::BIT_HAS_CAS) {
+            return Some(found);
+        }
+        let cas = self.next_cas();
+        if self.grow_in_place(h, item::CAS_LEN) {
+            layout.insert_cas_word(it, cas & self.cas_mask);
+            return Some(found);
+        }
+        let words = Words {
+            cas: true,
+            ..layout.words_of(it)
+        };
+        self.regrow(found, hash, layout.exptime(it), words, Some(cas))
+    }
+
+    /// Whether the item at `h` can grow by `more` bytes in its chunk; if so, counts them
+    /// (the caller then writes the new word).
+    fn grow_in_place(&mut self, h: u32, more: usize) -> bool {
+        let cls = self.class_of(h);
+        let total = self.layout.item_total(self.item(h));
+        if total + more > self.slabs.classes[cls].size as usize {
+            return false;
+        }
+        self.slabs.classes[cls].requested += more as u64;
+        self.stats.bytes += more as u64;
+        true
+    }
+
+    /// Moves the live item `found` to a chunk of the class it fits with `words` and
+    /// `exptime`, found as a store finds one (free list, fresh page, a page moved from
+    /// another class, or an eviction in that class; the item itself is pinned), keeping
+    /// its fetched/stale/win-token bits, policy state and access time, and giving it
+    /// `cas` when it carries the CAS word. Not counted as a new item. Only when even
+    /// that finds no chunk is the item evicted (and counted so): a cache that evicts may
+    /// drop any item at any moment, and the caller answers as if it had gone just
+    /// before the request.
+    fn regrow(
+        &mut self,
+        found: Found,
+        hash: u64,
+        exptime: RelTime,
+        words: Words,
+        cas: Option<u64>,
+    ) -> Option<Found> {
+        let (h, layout) = (found.handle, self.layout);
+        let it = self.item(h);
         let (key, value) = (layout.key(it), layout.value(it));
-        let moved = self.write_item(key, layout.flags(it), exptime, value.len(), h, |d| {
+        let flags = layout.flags(it);
+        let moved = self.write_item(key, flags, exptime, value.len(), h, words.cas, |d| {
             d.copy_from_slice(value)
         });
         let Ok(nh) = moved else {
@@ -927,7 +1050,10 @@ impl Store {
             }
         }
         let atime = it.atime();
-        self.do_relink(nh, hash, Some(it.cas()), Some(found));
+        let cas = new
+            .has(item::BIT_HAS_CAS)
+            .then(|| cas.unwrap_or_else(|| self.next_cas()));
+        self.do_relink(nh, hash, cas, Some(found));
         new.set_atime(atime);
         Some(found.with_handle(nh))
     }
@@ -940,7 +1066,7 @@ impl Store {
             key: self.layout.key(it),
             value: self.layout.value(it),
             flags: self.layout.flags(it),
-            cas: it.cas(),
+            cas: self.layout.cas(it),
             exptime: e,
             ttl: if e == 0 {
                 -1

@@ -13,7 +13,7 @@
 //! Flag order on the wire can matter in memcached (`t` before or after `T`); the hit
 //! carries the TTL before and after so the engine can print either.
 
-use super::item::{BIT_FETCHED, BIT_STALE, BIT_TOKEN_SENT};
+use super::item::{self, BIT_FETCHED, BIT_STALE, BIT_TOKEN_SENT};
 use super::ops::{ArithOutcome, DeleteOutcome, StoreMode, StoreOutcome, StoreReq};
 use super::{HashedKey, ItemView, Store};
 
@@ -31,6 +31,9 @@ pub struct MetaGetArgs {
     /// memcached applies flags in request order: set this when `T` comes before `R` on
     /// the line, so that `R` sees the new TTL (by default it sees the old one).
     pub touch_before_recache: bool,
+    /// `c`: the reply prints the CAS, so the item is given its CAS word (see
+    /// `StoreConfig::cas_on_demand`); without it the hit's `cas` may be 0.
+    pub return_cas: bool,
 }
 
 /// An mg hit.
@@ -89,6 +92,8 @@ pub struct MetaSetArgs {
     pub new_cas: Option<u64>,
     /// `N` (append/prepend modes only)
     pub vivify: Option<i64>,
+    /// `c`: the reply prints the new CAS (the item gets the CAS word).
+    pub return_cas: bool,
 }
 
 /// md flags.
@@ -125,6 +130,8 @@ pub struct MetaArithArgs {
     pub touch: Option<i64>,
     /// `E`: CAS to give the item on success
     pub new_cas: Option<u64>,
+    /// `c`: the reply prints the CAS (the item gets the CAS word).
+    pub return_cas: bool,
 }
 
 impl Default for MetaArithArgs {
@@ -137,6 +144,7 @@ impl Default for MetaArithArgs {
             initial: 0,
             touch: None,
             new_cas: None,
+            return_cas: false,
         }
     }
 }
@@ -172,7 +180,10 @@ impl Store {
         if found.is_none()
             && let Some(n) = args.vivify
         {
-            let req = StoreReq::plain(StoreMode::Add, key, b"", 0, self.realtime(n));
+            let req = StoreReq {
+                want_cas: args.return_cas,
+                ..StoreReq::plain(StoreMode::Add, key, b"", 0, self.realtime(n))
+            };
             if let StoreOutcome::Stored { .. } = self.do_store(req) {
                 found = self.find(key);
                 vivified = found.is_some();
@@ -203,7 +214,7 @@ impl Store {
         if !args.touch_before_recache {
             win |= recache(self, exp_before);
         }
-        let mut h = f.handle;
+        let mut f = f;
         if let Some(t) = args.touch {
             let exp = self.realtime(t);
             // An item that found no room for its TTL was evicted: a miss.
@@ -211,8 +222,17 @@ impl Store {
                 self.stats.get_misses += 1;
                 return MetaGet::Miss;
             };
-            h = moved.handle;
+            f = moved;
         }
+        if args.return_cas {
+            // The same for its CAS word.
+            let Some(moved) = self.give_cas_word(f, key.hash()) else {
+                self.stats.get_misses += 1;
+                return MetaGet::Miss;
+            };
+            f = moved;
+        }
+        let h = f.handle;
         if args.touch_before_recache {
             win |= recache(self, self.layout.exptime(self.item(h)));
         }
@@ -280,6 +300,7 @@ impl Store {
             new_cas: args.new_cas,
             vivify,
             unlink_on_fail: true,
+            want_cas: args.return_cas,
         })
     }
 
@@ -291,7 +312,7 @@ impl Store {
         };
         let it = self.item(found.handle);
         if let Some(c) = args.compare_cas
-            && c != it.cas()
+            && self.item_cas(it) != Some(c)
         {
             self.stats.delete_misses += 1;
             return DeleteOutcome::Exists;
@@ -299,11 +320,12 @@ impl Store {
         let mut found = found;
         if args.remove_value {
             // memcached replaces the item with an empty one: flags from F, TTL
-            // from T, and the old CAS unless E gives one.
-            let old_cas = it.cas();
+            // from T, and the old CAS unless E gives one (an old item without the
+            // CAS word had a CAS no client knows, and the new one keeps not having it).
+            let old_cas = it.has(item::BIT_HAS_CAS).then(|| self.layout.cas(it));
             let exptime = self.realtime(args.exptime.unwrap_or(0));
             let req = StoreReq {
-                new_cas: Some(args.new_cas.unwrap_or(old_cas)),
+                new_cas: args.new_cas.or(old_cas),
                 ..StoreReq::plain(StoreMode::Set, key, b"", args.client_flags, exptime)
             };
             match self.do_store(req) {
@@ -327,6 +349,13 @@ impl Store {
                     return DeleteOutcome::NotFound;
                 };
                 found = moved;
+            }
+            if args.new_cas.is_some() {
+                let Some(f) = self.give_cas_word(found, key.hash()) else {
+                    self.stats.delete_misses += 1;
+                    return DeleteOutcome::NotFound;
+                };
+                found = f;
             }
             let it = self.item(found.handle);
             it.set_bit(BIT_STALE, true);
@@ -361,7 +390,10 @@ impl Store {
                 };
                 let mut buf = itoa::Buffer::new();
                 let digits = buf.format(args.initial).as_bytes();
-                let req = StoreReq::plain(StoreMode::Add, key, digits, 0, self.realtime(n));
+                let req = StoreReq {
+                    want_cas: args.return_cas,
+                    ..StoreReq::plain(StoreMode::Add, key, digits, 0, self.realtime(n))
+                };
                 match self.do_store(req) {
                     StoreOutcome::Stored { .. } => (args.initial, true),
                     StoreOutcome::OutOfMemory | StoreOutcome::TooLarge => {
@@ -389,21 +421,41 @@ impl Store {
             };
             found = moved;
         }
+        if args.return_cas || args.new_cas.is_some() {
+            let Some(f) = self.give_cas_word(found, key.hash()) else {
+                return gone;
+            };
+            found = f;
+        }
         let it = self.item(found.handle);
         if let Some(c) = args.new_cas {
             self.stamp_cas(it, c);
         }
         MetaArith::Value {
             value,
-            cas: it.cas(),
+            cas: self.layout.cas(it),
             ttl: ttl_of(self.layout.exptime(it), self.now),
             created,
         }
     }
 
-    /// me: the item without touching it.
+    /// The item without touching it. Its `cas` is 0 unless it carries the CAS word.
     pub fn peek(&mut self, key: HashedKey<'_>) -> Option<ItemView<'_>> {
+        self.do_peek(key, false)
+    }
+
+    /// me: [`peek`](Self::peek), the item given its CAS word first (`me` prints it).
+    pub fn peek_with_cas(&mut self, key: HashedKey<'_>) -> Option<ItemView<'_>> {
+        self.do_peek(key, true)
+    }
+
+    fn do_peek(&mut self, key: HashedKey<'_>, with_cas: bool) -> Option<ItemView<'_>> {
         let found = self.lookup(key, false)?;
+        let found = if with_cas {
+            self.give_cas_word(found, key.hash())?
+        } else {
+            found
+        };
         let it = self.item(found.handle);
         let (idle, fetched) = (it.idle(self.now), it.has(BIT_FETCHED));
         let cls = self.class_of(found.handle);

@@ -3,6 +3,7 @@
 //! `do_add_delta`, `item_is_flushed`).
 
 use super::index::Found;
+use super::item::{self, CasWords};
 use super::item::{BIT_FETCHED, BIT_STALE, BIT_TOKEN_SENT};
 use super::slab::NONE;
 use super::{AllocError, HashedKey, ItemView, RelTime, Store};
@@ -22,7 +23,8 @@ pub enum StoreMode {
 /// Result of a storage command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreOutcome {
-    /// Stored; the item's new CAS.
+    /// Stored; the item's new CAS (0 unless asked for: `store_with_cas`, ms `c`, `E`,
+    /// or every item carries one, see `StoreConfig::cas_on_demand`).
     Stored { cas: u64 },
     /// add on an existing key, replace/append/prepend on a missing one.
     NotStored,
@@ -57,7 +59,7 @@ pub enum DeleteOutcome {
 /// Result of incr/decr.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArithOutcome {
-    /// The new value and the item's new CAS.
+    /// The new value and the item's new CAS (0 when it carries none).
     Value {
         value: u64,
         cas: u64,
@@ -89,9 +91,16 @@ pub(crate) struct StoreReq<'k, 'v> {
     /// Drop the existing item when the new one cannot be stored (memcached does this for
     /// set, and for every ms mode, so stale data does not outlive a failed update).
     pub(crate) unlink_on_fail: bool,
+    /// The caller returns the new item's CAS: it gets the CAS word.
+    pub(crate) want_cas: bool,
 }
 
 impl<'k, 'v> StoreReq<'k, 'v> {
+    /// Whether the new item gets the CAS word: its CAS is returned or given.
+    fn with_cas(&self) -> bool {
+        self.want_cas || self.new_cas.is_some()
+    }
+
     /// A store with none of the meta options: no CAS to compare, no stale
     /// marking, a fresh CAS, no vivify, the old item kept when it fails.
     pub(crate) fn plain(
@@ -112,14 +121,32 @@ impl<'k, 'v> StoreReq<'k, 'v> {
             new_cas: None,
             vivify: None,
             unlink_on_fail: false,
+            want_cas: false,
         }
     }
 }
 
 impl Store {
-    /// get/gets: the item, marked fetched and bumped for the policy.
+    /// get: the item, marked fetched and bumped for the policy. Its `cas` is 0 unless
+    /// it carries the CAS word: use [`gets`](Self::gets) to print it.
     pub fn get(&mut self, key: HashedKey<'_>) -> Option<ItemView<'_>> {
-        let Some(found) = self.lookup(key, true) else {
+        self.do_get(key, false)
+    }
+
+    /// gets (and every read whose reply prints the CAS): [`get`](Self::get), the item
+    /// given its CAS word first if it has none (an item that found no room for it
+    /// was evicted, and this is a miss: see `give_cas_word`).
+    pub fn gets(&mut self, key: HashedKey<'_>) -> Option<ItemView<'_>> {
+        self.do_get(key, true)
+    }
+
+    fn do_get(&mut self, key: HashedKey<'_>, with_cas: bool) -> Option<ItemView<'_>> {
+        let found = self.lookup(key, true);
+        let found = match found {
+            Some(f) if with_cas => self.give_cas_word(f, key.hash()),
+            f => f,
+        };
+        let Some(found) = found else {
             self.stats.get_misses += 1;
             return None;
         };
@@ -133,17 +160,33 @@ impl Store {
         Some(self.view(h, cls, idle, fetched))
     }
 
-    /// gat/gats: get and set a new expiry. Counted as touches, as memcached does.
+    /// gat: get and set a new expiry. Counted as touches, as memcached does.
     /// (An item that had to make room for a TTL and found none was evicted and is a
-    /// miss: see `set_item_exptime`.)
+    /// miss: see `set_item_exptime`.) Its `cas` as in [`get`](Self::get).
     pub fn gat(&mut self, key: HashedKey<'_>, exptime: i64) -> Option<ItemView<'_>> {
+        self.do_gat(key, exptime, false)
+    }
+
+    /// gats (and the binary protocol's GAT and TOUCH, whose replies carry the CAS):
+    /// [`gat`](Self::gat) giving the item its CAS word as [`gets`](Self::gets) does.
+    pub fn gats(&mut self, key: HashedKey<'_>, exptime: i64) -> Option<ItemView<'_>> {
+        self.do_gat(key, exptime, true)
+    }
+
+    fn do_gat(&mut self, key: HashedKey<'_>, exptime: i64, with_cas: bool) -> Option<ItemView<'_>> {
         let exp = self.realtime(exptime);
         let found = self.lookup(key, true);
         let before = found.map(|f| {
             let it = self.item(f.handle);
             (it.idle(self.now), it.has(BIT_FETCHED))
         });
-        let Some(found) = found.and_then(|f| self.set_item_exptime(f, key.hash(), exp)) else {
+        let hash = key.hash();
+        let found = found.and_then(|f| self.set_item_exptime(f, hash, exp));
+        let found = match found {
+            Some(f) if with_cas => self.give_cas_word(f, hash),
+            f => f,
+        };
+        let Some(found) = found else {
             self.stats.touch_misses += 1;
             return None;
         };
@@ -186,6 +229,26 @@ impl Store {
         self.do_store(StoreReq {
             cas: if mode == StoreMode::Cas { cas } else { 0 },
             unlink_on_fail: mode == StoreMode::Set,
+            ..StoreReq::plain(mode, key, value, flags, exptime)
+        })
+    }
+
+    /// [`store`](Self::store) whose reply carries the new item's CAS (the binary
+    /// protocol's): the item gets the CAS word.
+    pub fn store_with_cas(
+        &mut self,
+        mode: StoreMode,
+        key: HashedKey<'_>,
+        flags: u32,
+        exptime: i64,
+        value: &[u8],
+        cas: u64,
+    ) -> StoreOutcome {
+        let exptime = self.realtime(exptime);
+        self.do_store(StoreReq {
+            cas: if mode == StoreMode::Cas { cas } else { 0 },
+            unlink_on_fail: mode == StoreMode::Set,
+            want_cas: true,
             ..StoreReq::plain(mode, key, value, flags, exptime)
         })
     }
@@ -233,7 +296,7 @@ impl Store {
         found: Found,
     ) -> StoreOutcome {
         let it = self.item(found.handle);
-        let old_cas = it.cas();
+        let old_cas = self.item_cas(it);
         let req_cas = self.request_cas(req.cas);
         #[derive(PartialEq)]
         enum Cas {
@@ -244,9 +307,9 @@ impl Store {
         }
         let cas_res = if req_cas == 0 {
             Cas::None
-        } else if req_cas == old_cas {
+        } else if Some(req_cas) == old_cas {
             Cas::Match
-        } else if req.set_stale && req_cas < old_cas {
+        } else if req.set_stale && req_cas < old_cas.unwrap_or_else(|| self.unseen_cas()) {
             Cas::Stale
         } else {
             Cas::Bad
@@ -288,22 +351,20 @@ impl Store {
                 let append = req.mode == StoreMode::Append;
                 let new = req.value;
                 let exptime = self.layout.exptime(it);
-                let r =
-                    self.write_item(req.key.bytes(), flags, exptime, vlen, found.handle, |dst| {
-                        let (a, b) = if append {
-                            (old_val, new)
-                        } else {
-                            (new, old_val)
-                        };
-                        dst[..a.len()].copy_from_slice(a);
-                        dst[a.len()..].copy_from_slice(b);
-                    });
+                let (key, pinned, with_cas) = (req.key.bytes(), found.handle, req.with_cas());
+                let r = self.write_item(key, flags, exptime, vlen, pinned, with_cas, |dst| {
+                    let (a, b) = if append {
+                        (old_val, new)
+                    } else {
+                        (new, old_val)
+                    };
+                    dst[..a.len()].copy_from_slice(a);
+                    dst[a.len()..].copy_from_slice(b);
+                });
                 match r {
                     Ok(h) => {
                         self.do_link(h, hash, req.new_cas, Some(found));
-                        StoreOutcome::Stored {
-                            cas: self.item(h).cas(),
-                        }
+                        self.stored(h)
                     }
                     Err(e) => alloc_outcome(e),
                 }
@@ -330,15 +391,19 @@ impl Store {
     }
 
     fn insert_new(&mut self, req: &StoreReq<'_, '_>, hash: u64, exptime: RelTime) -> StoreOutcome {
-        let v = req.value;
-        match self.write_item(req.key.bytes(), req.flags, exptime, v.len(), NONE, |d| {
-            d.copy_from_slice(v)
-        }) {
+        let (v, with_cas) = (req.value, req.with_cas());
+        match self.write_item(
+            req.key.bytes(),
+            req.flags,
+            exptime,
+            v.len(),
+            NONE,
+            with_cas,
+            |d| d.copy_from_slice(v),
+        ) {
             Ok(h) => {
                 self.do_link(h, hash, req.new_cas, None);
-                StoreOutcome::Stored {
-                    cas: self.item(h).cas(),
-                }
+                self.stored(h)
             }
             Err(e) => alloc_outcome(e),
         }
@@ -359,6 +424,7 @@ impl Store {
             exptime,
             v.len(),
             found.handle,
+            req.with_cas(),
             |d| d.copy_from_slice(v),
         ) {
             Ok(h) => {
@@ -366,11 +432,16 @@ impl Store {
                     self.item(h).set_bit(bits, true);
                 }
                 self.do_link(h, hash, req.new_cas, Some(found));
-                StoreOutcome::Stored {
-                    cas: self.item(h).cas(),
-                }
+                self.stored(h)
             }
             Err(e) => alloc_outcome(e),
+        }
+    }
+
+    /// The outcome of a store that linked the item at `h`.
+    fn stored(&self, h: u32) -> StoreOutcome {
+        StoreOutcome::Stored {
+            cas: self.layout.cas(self.item(h)),
         }
     }
 
@@ -431,7 +502,7 @@ impl Store {
         if self.layout.vlen(it) == 0 {
             return ArithOutcome::NonNumeric;
         }
-        if cas != 0 && it.cas() != cas {
+        if cas != 0 && self.item_cas(it) != Some(cas) {
             return ArithOutcome::Exists;
         }
         let Some(value) = parse_u64(self.layout.value(it)) else {
@@ -457,20 +528,26 @@ impl Store {
             let dst = self.layout.value_mut(it, old_len);
             dst[..digits.len()].copy_from_slice(digits);
             dst[digits.len()..].fill(b' ');
-            let cas = self.next_cas();
-            let cas = self.stamp_cas(it, cas);
+            // A new version: a new CAS, if the item carries the word (one without it
+            // still has a CAS no client has seen).
+            let cas = if it.has(item::BIT_HAS_CAS) {
+                let cas = self.next_cas();
+                self.stamp_cas(it, cas)
+            } else {
+                0
+            };
             it.set_atime(self.now);
             return ArithOutcome::Value { value, cas };
         }
         let (flags, exptime) = (self.layout.flags(it), self.layout.exptime(it));
-        match self.write_item(key.bytes(), flags, exptime, digits.len(), h, |d| {
+        match self.write_item(key.bytes(), flags, exptime, digits.len(), h, false, |d| {
             d.copy_from_slice(digits)
         }) {
             Ok(nh) => {
                 self.do_link(nh, hash, None, Some(found));
                 ArithOutcome::Value {
                     value,
-                    cas: self.item(nh).cas(),
+                    cas: self.layout.cas(self.item(nh)),
                 }
             }
             Err(_) => ArithOutcome::OutOfMemory,
@@ -487,9 +564,19 @@ impl Store {
         } else {
             self.now
         };
+        self.flush_second_by_cas = false;
         if !self.uses_cas() {
             self.oldest_live = new_oldest.max(1);
             self.oldest_cas = 0;
+            return;
+        }
+        if delay <= 0 && self.layout.cas_words == CasWords::OnDemand {
+            // Items stored earlier in this second may carry no CAS to cut by: the
+            // whole second goes, except items that carry a CAS from after the flush
+            // (every item stored in the rest of the second gets one, `Store::words`).
+            self.oldest_live = self.now;
+            self.oldest_cas = self.cas_layout.cas(self.cas_counter);
+            self.flush_second_by_cas = true;
             return;
         }
         self.oldest_live = new_oldest.saturating_sub(1).max(1);

@@ -29,7 +29,10 @@ use super::{KEY_MAX_LENGTH, Store, key_hash};
 /// 3: the CAS layout (tag and tag bits) is part of the layout words.
 /// 5: the 16-byte item header (exptime a word present only when non-zero, or
 ///    always under -M, which is a layout word), 19-bit value length field.
-const STATE_VERSION: u32 = 5;
+/// 6: the 8-byte item header (the CAS a word present once a client can know it, or
+///    always, which is a layout word), 18-bit value length field, and the flush
+///    horizon's "second by CAS" bit.
+const STATE_VERSION: u32 = 6;
 
 /// What a warm start brought back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -127,13 +130,16 @@ fn layout_words(store: &Store) -> Vec<u64> {
         // Under -M every item carries the exptime word: a store that evicts may have
         // left items without it, which -M could not give a TTL without memory.
         u64::from(store.layout.always_exp),
+        // Items stored while CAS words were on demand may have none, which a store
+        // whose every item must carry one (a cluster's) cannot read.
+        store.layout.cas_words as u64,
         store.slabs.n_pages as u64,
     ];
     w.extend(store.slabs.classes.iter().map(|c| c.size as u64));
     w
 }
 
-fn layout_names() -> [&'static str; 13] {
+fn layout_names() -> [&'static str; 14] {
     [
         "memory limit",
         "arena size",
@@ -147,6 +153,7 @@ fn layout_names() -> [&'static str; 13] {
         "CAS setting (-C)",
         "item header",
         "eviction setting (-M)",
+        "CAS words (cluster, -M)",
         "page count",
     ]
 }
@@ -168,6 +175,7 @@ impl Store {
         e.u64(self.cas_counter);
         e.u32(self.oldest_live);
         e.u64(self.oldest_cas);
+        e.u32(u32::from(self.flush_second_by_cas));
         e.u64(self.index.capacity() as u64);
         self.slabs.save(&mut e);
         self.policies.save(&mut e);
@@ -223,6 +231,7 @@ impl Store {
         let cas_counter = d.u64()?;
         let oldest_live = d.u32()?;
         let oldest_cas = d.u64()?;
+        let flush_second_by_cas = d.u32()? != 0;
         let index_cap = d.u64()? as usize;
         self.slabs.load(&mut d)?;
         self.policies.load(&mut d, &self.slabs)?;
@@ -244,6 +253,7 @@ impl Store {
         self.cas_counter = cas_counter.max(self.cas_counter);
         self.oldest_live = oldest_live;
         self.oldest_cas = oldest_cas;
+        self.flush_second_by_cas = flush_second_by_cas;
         self.set_time(old_now);
         let flush_passed = self.oldest_live != 0 && self.oldest_live <= old_now;
         self.index = Index::with_capacity(Slabs::handle(self.arena.len), index_cap);
@@ -298,6 +308,7 @@ impl Store {
             // Every item it flushed was just dropped.
             self.oldest_live = 0;
             self.oldest_cas = 0;
+            self.flush_second_by_cas = false;
         } else if self.oldest_live != 0 {
             self.oldest_live = (self.oldest_live as i64 - shift).max(new_now + 1) as u32;
         }
@@ -317,6 +328,7 @@ impl Store {
         // (a delayed flush left in place would flush this run's items later).
         self.oldest_live = 0;
         self.oldest_cas = 0;
+        self.flush_second_by_cas = false;
         self.now = now;
         let fresh = Slabs::new(self.arena.len, self.slabs.page_size, &self.class_sizes());
         let n_pages = self.slabs.n_pages;

@@ -210,14 +210,15 @@ impl Exec<'_> {
         match request.op {
             BinOp::Get { key, with_key } | BinOp::Gat { key, with_key, .. } => {
                 let hashed = HashedKey::with_hash(key, hash);
+                // Every binary reply carries the CAS: the item is given its word.
                 let item = match request.op {
                     BinOp::Gat { exptime, .. } => {
                         self.stats.cmd_touch += 1;
-                        self.store.gat(hashed, i64::from(exptime))
+                        self.store.gats(hashed, i64::from(exptime))
                     }
                     _ => {
                         self.stats.cmd_get += 1;
-                        self.store.get(hashed)
+                        self.store.gets(hashed)
                     }
                 };
                 match item {
@@ -237,7 +238,7 @@ impl Exec<'_> {
                 self.stats.cmd_touch += 1;
                 match self
                     .store
-                    .gat(HashedKey::with_hash(key, hash), i64::from(exptime))
+                    .gats(HashedKey::with_hash(key, hash), i64::from(exptime))
                 {
                     Some(it) => encode_touched(out, to, it.flags, it.cas),
                     None => encode_status(out, to, Status::NotFound),
@@ -261,7 +262,7 @@ impl Exec<'_> {
                     (0, StoreMode::Replace) => Mode::Replace,
                     _ => Mode::Cas,
                 };
-                let outcome = self.store.store(
+                let outcome = self.store.store_with_cas(
                     store_mode,
                     HashedKey::with_hash(key, hash),
                     flags,
@@ -279,7 +280,7 @@ impl Exec<'_> {
                         ConcatMode::Append => Mode::Append,
                         ConcatMode::Prepend => Mode::Prepend,
                     };
-                    self.store.store(m, key, 0, 0, value, 0)
+                    self.store.store_with_cas(m, key, 0, 0, value, 0)
                 } else {
                     let args = MetaSetArgs {
                         mode: match mode {
@@ -292,6 +293,7 @@ impl Exec<'_> {
                         invalidate: false,
                         new_cas: None,
                         vivify: None,
+                        return_cas: true,
                     };
                     self.store.meta_set(key, value, &args)
                 };
@@ -327,6 +329,7 @@ impl Exec<'_> {
                     initial: a.initial,
                     touch: None,
                     new_cas: None,
+                    return_cas: true,
                 };
                 match self
                     .store

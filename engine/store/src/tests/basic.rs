@@ -28,10 +28,12 @@ fn cas_values_are_unique_and_carry_the_shard_id() {
     let mut cfg = config(8 << 20, Policy::Clock);
     cfg.shard_id = 5;
     let mut s = Store::new(cfg).unwrap();
-    let StoreOutcome::Stored { cas: a } = s.set(hk(b"a"), b"1", 0, 0) else {
+    let StoreOutcome::Stored { cas: a } = s.store_with_cas(StoreMode::Set, hk(b"a"), 0, 0, b"1", 0)
+    else {
         panic!()
     };
-    let StoreOutcome::Stored { cas: b } = s.set(hk(b"a"), b"2", 0, 0) else {
+    let StoreOutcome::Stored { cas: b } = s.store_with_cas(StoreMode::Set, hk(b"a"), 0, 0, b"2", 0)
+    else {
         panic!()
     };
     assert_ne!(a, b);
@@ -90,9 +92,8 @@ fn cas_command() {
         s.store(StoreMode::Cas, hk(b"k"), 0, 0, b"v", 1),
         StoreOutcome::NotFound
     );
-    let StoreOutcome::Stored { cas } = s.set(hk(b"k"), b"v1", 0, 0) else {
-        panic!()
-    };
+    s.set(hk(b"k"), b"v1", 0, 0);
+    let cas = s.gets(hk(b"k")).unwrap().cas;
     assert_eq!(
         s.store(StoreMode::Cas, hk(b"k"), 0, 0, b"v2", cas + 1),
         StoreOutcome::Exists

@@ -6,8 +6,9 @@ use std::collections::HashSet;
 use super::super::{CasLayout, SHARD_BITS, StoreMode, StoreOutcome};
 use super::*;
 
+/// The CAS a set whose reply carries it (the binary protocol's) gives the item.
 fn stored_cas(s: &mut Store, key: &[u8]) -> u64 {
-    match s.set(hk(key), b"v", 0, 0) {
+    match s.store_with_cas(StoreMode::Set, hk(key), 0, 0, b"v", 0) {
         StoreOutcome::Stored { cas } => cas,
         other => panic!("{other:?}"),
     }

@@ -279,7 +279,7 @@ fn random_commands_reply_as_memcached_does() {
             }
             6..=8 => {
                 let ours = s
-                    .get(hk(key.as_bytes()))
+                    .gets(hk(key.as_bytes()))
                     .map(|v| (v.flags, v.value.to_vec(), v.cas));
                 let theirs = mc.gets(&key);
                 match (&ours, &theirs) {

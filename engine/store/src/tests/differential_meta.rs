@@ -105,8 +105,14 @@ fn random_meta_commands_reply_as_memcached_does() {
         let (ours, theirs, our_cas, their_cas) = match op {
             // mg with v c f h, maybe N, R, T, u.
             0..=3 => {
-                let mut args = MetaGetArgs::default();
-                let mut line = format!("mg {key} v c f h t");
+                // Without `c` the item may stay without its CAS word (and a later
+                // compare must still fail against a CAS of an older version).
+                let return_cas = next(3) != 0;
+                let mut args = MetaGetArgs {
+                    return_cas,
+                    ..MetaGetArgs::default()
+                };
+                let mut line = format!("mg {key} v f h t{}", if return_cas { " c" } else { "" });
                 if next(4) == 0 {
                     args.vivify = Some(300);
                     line += " N300";
@@ -151,7 +157,7 @@ fn random_meta_commands_reply_as_memcached_does() {
                             value: Some(h.item.value.to_vec()),
                             tokens,
                         };
-                        (r, Some(h.item.cas))
+                        (r, return_cas.then_some(h.item.cas))
                     }
                 };
                 (ours, theirs, our_cas, their_cas)
@@ -164,12 +170,15 @@ fn random_meta_commands_reply_as_memcached_does() {
                     (0..next(40)).map(|i| b'a' + (i as u8 % 26)).collect()
                 };
                 let flags = next(3) as u32;
+                let return_cas = next(3) != 0;
                 let mut args = MetaSetArgs {
                     flags,
                     exptime: 500,
+                    return_cas,
                     ..Default::default()
                 };
-                let mut line = format!("ms {key} {} F{flags} T500 c", value.len());
+                let c = if return_cas { " c" } else { "" };
+                let mut line = format!("ms {key} {} F{flags} T500{c}", value.len());
                 let (mode, m) = [
                     (MetaSetMode::Set, "S"),
                     (MetaSetMode::Add, "E"),
@@ -207,7 +216,7 @@ fn random_meta_commands_reply_as_memcached_does() {
                 let (theirs, their_cas) = parse(&mut mc);
                 let out = s.meta_set(hk(key.as_bytes()), &value, &args);
                 let (code, our_cas) = match out {
-                    StoreOutcome::Stored { cas } => ("HD", Some(cas)),
+                    StoreOutcome::Stored { cas } => ("HD", return_cas.then_some(cas)),
                     StoreOutcome::NotStored => ("NS", None),
                     StoreOutcome::Exists => ("EX", None),
                     StoreOutcome::NotFound => ("NF", None),
@@ -262,6 +271,7 @@ fn random_meta_commands_reply_as_memcached_does() {
                 let mut args = MetaArithArgs {
                     delta: next(20),
                     incr: next(3) != 0,
+                    return_cas: true,
                     ..Default::default()
                 };
                 let mut line = format!(

@@ -2,10 +2,10 @@
 //! TTL to an item without it makes room in place or moves the item; nothing a client
 //! sees may change (value, flags, CAS, fetched, stale, TTL rules).
 
-use super::super::item::HEADER_LEN;
+use super::super::item::{CAS_LEN, HEADER_LEN};
 use super::super::{
-    DeleteOutcome, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet, MetaGetArgs, StoreOutcome,
-    TouchOutcome,
+    DeleteOutcome, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet, MetaGetArgs, StoreMode,
+    StoreOutcome, TouchOutcome,
 };
 use super::*;
 
@@ -94,8 +94,10 @@ fn touch_gives_the_word_in_place_when_the_chunk_has_room() {
 fn touch_and_gat_move_an_item_whose_chunk_is_full() {
     for gat in [false, true] {
         let mut s = small();
+        // With the CAS word, which the move must keep.
         let v = filling(&s, KEY, 200, true);
-        s.set(hk(KEY), &v, 3, 0);
+        let v = v[..v.len() - CAS_LEN].to_vec();
+        s.store_with_cas(StoreMode::Set, hk(KEY), 3, 0, &v, 0);
         assert!(value_of(&mut s, KEY).is_some(), "fetched");
         let before = seen(&mut s, KEY).unwrap();
         let items = s.stats().total_items;
@@ -148,8 +150,12 @@ fn meta_t_and_md_i_t_move_an_item_whose_chunk_is_full() {
     }
     assert!(class(&mut s) > c0);
 
-    s.set(hk(KEY), &v, 0, 0);
-    let cas = seen(&mut s, KEY).unwrap().cas;
+    // With the CAS word, which md I gives a new CAS.
+    let v = &v[..v.len() - CAS_LEN];
+    let StoreOutcome::Stored { cas } = s.store_with_cas(StoreMode::Set, hk(KEY), 0, 0, v, 0) else {
+        panic!("not stored")
+    };
+    assert_ne!(cas, 0);
     let md = MetaDeleteArgs {
         invalidate: true,
         exptime: Some(50),
@@ -179,6 +185,7 @@ fn meta_t_and_md_i_t_move_an_item_whose_chunk_is_full() {
         initial: 0,
         touch: Some(60),
         new_cas: None,
+        return_cas: true,
     };
     match s.meta_arith(hk(KEY), &ma) {
         MetaArith::Value { ttl, cas, .. } => {
@@ -248,8 +255,8 @@ fn under_no_evictions_every_item_has_the_word_and_touch_needs_no_memory() {
     let before = seen(&mut s, key.as_bytes()).unwrap();
     assert_eq!(
         before.size,
-        HEADER_LEN + 4 + 32 + v.len(),
-        "the word, with TTL 0"
+        HEADER_LEN + CAS_LEN + 4 + 32 + v.len(),
+        "the words (CAS and exptime, with TTL 0)"
     );
     for (i, t) in [(0u32, 20i64), (1, 0), (2, 30)] {
         let key = format!("{i:032}");

@@ -1,27 +1,46 @@
 //! The item header's size and the size classes.
 
-use super::super::item::{HEADER_LEN, LINKS_LEN, Layout};
+use super::super::item::{CAS_LEN, CasWords, HEADER_LEN, LINKS_LEN, Layout, Words};
 use super::super::slab::class_sizes;
 use super::*;
 
 #[test]
-fn header_is_sixteen_bytes_and_links_eight_more() {
-    assert_eq!(HEADER_LEN, 16);
+fn header_is_eight_bytes_and_links_eight_more() {
+    assert_eq!(HEADER_LEN, 8);
     assert_eq!(LINKS_LEN, 8);
-    assert_eq!(Layout::new(false, false).hdr, 16);
-    assert_eq!(Layout::new(true, false).hdr, 24);
-    // Benchmark item: 32-byte key, 100-byte value, flags 0, no TTL -> 148 bytes, in the
-    // 152-byte class; each of exptime and flags adds a word when non-zero.
-    let l = Layout::new(false, false);
-    assert_eq!(l.total(32, 100, 0, 0), 148);
-    assert_eq!(l.total(32, 100, 7, 0), 152);
-    assert_eq!(l.total(32, 100, 0, 60), 152);
-    assert_eq!(l.total(32, 100, 7, 60), 156);
-    // Under -M the exptime word is always there.
-    assert_eq!(Layout::new(false, true).total(32, 100, 0, 0), 152);
-    // Values of 512 KiB - 1 and up carry their length in a word of their own.
-    assert_eq!(l.total(1, (1 << 19) - 2, 0, 0), 16 + 1 + (1 << 19) - 2);
-    assert_eq!(l.total(1, (1 << 19) - 1, 0, 0), 16 + 4 + 1 + (1 << 19) - 1);
+    assert_eq!(CAS_LEN, 8);
+    let on_demand = Layout::new(false, false, CasWords::OnDemand);
+    assert_eq!(on_demand.hdr, 8);
+    assert_eq!(Layout::new(true, false, CasWords::OnDemand).hdr, 16);
+    // Benchmark item: 32-byte key, 100-byte value, flags 0, no TTL, CAS never read:
+    // 140 bytes; each of CAS, exptime and flags adds a word when present.
+    let w = |cas, exp, flags| Words { cas, exp, flags };
+    let l = on_demand;
+    assert_eq!(l.words(0, 0, false), w(false, false, false));
+    assert_eq!(l.total(32, 100, w(false, false, false)), 140);
+    assert_eq!(l.total(32, 100, w(true, false, false)), 148);
+    assert_eq!(l.total(32, 100, w(false, false, true)), 144);
+    assert_eq!(l.total(32, 100, w(false, true, false)), 144);
+    assert_eq!(l.total(32, 100, w(true, true, true)), 156);
+    assert_eq!(l.words(7, 60, true), w(true, true, true));
+    // Every item carries the CAS word where CAS values are compared between stores,
+    // none under -C; under -M the exptime word is always there.
+    assert_eq!(
+        Layout::new(false, false, CasWords::Always).words(0, 0, false),
+        w(true, false, false)
+    );
+    assert_eq!(
+        Layout::new(false, false, CasWords::Never).words(0, 0, true),
+        w(false, false, false)
+    );
+    assert_eq!(
+        Layout::new(false, true, CasWords::Always).words(0, 0, false),
+        w(true, true, false)
+    );
+    // Values of 256 KiB - 1 and up carry their length in a word of their own.
+    let none = w(false, false, false);
+    assert_eq!(l.total(1, (1 << 18) - 2, none), 8 + 1 + (1 << 18) - 2);
+    assert_eq!(l.total(1, (1 << 18) - 1, none), 8 + 4 + 1 + (1 << 18) - 1);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use super::super::{
     DeleteOutcome, MetaArith, MetaArithArgs, MetaDeleteArgs, MetaGet, MetaGetArgs, MetaSetArgs,
-    MetaSetMode, StoreOutcome,
+    MetaSetMode, StoreMode, StoreOutcome,
 };
 use super::*;
 
@@ -89,7 +89,9 @@ fn recache_wins_when_ttl_is_below_the_token() {
 #[test]
 fn invalidate_marks_stale_and_hands_out_one_win() {
     let mut s = small();
-    let StoreOutcome::Stored { cas: c1 } = s.set(hk(b"k"), b"v", 0, 0) else {
+    let StoreOutcome::Stored { cas: c1 } =
+        s.store_with_cas(StoreMode::Set, hk(b"k"), 0, 0, b"v", 0)
+    else {
         panic!()
     };
     let md = MetaDeleteArgs {
@@ -115,7 +117,12 @@ fn invalidate_marks_stale_and_hands_out_one_win() {
         s.meta_set(hk(b"k"), b"new", &ms),
         StoreOutcome::Stored { .. }
     ));
-    let h = hit(&mut s, b"k", MetaGetArgs::default());
+    // (The winner reads the CAS: mg `c`.)
+    let with_cas = MetaGetArgs {
+        return_cas: true,
+        ..Default::default()
+    };
+    let h = hit(&mut s, b"k", with_cas);
     assert!(h.stale && h.token_sent && !h.win);
     assert_eq!((&h.value[..], h.ttl), (&b"new"[..], 30));
     // The winner's set with the current CAS clears staleness.
@@ -139,7 +146,8 @@ fn meta_delete_with_cas() {
         s.meta_delete(hk(b"k"), &MetaDeleteArgs::default()),
         DeleteOutcome::NotFound
     );
-    let StoreOutcome::Stored { cas } = s.set(hk(b"k"), b"v", 0, 0) else {
+    let StoreOutcome::Stored { cas } = s.store_with_cas(StoreMode::Set, hk(b"k"), 0, 0, b"v", 0)
+    else {
         panic!()
     };
     let bad = MetaDeleteArgs {

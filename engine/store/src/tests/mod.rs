@@ -2,6 +2,7 @@
 
 mod basic;
 mod cas;
+mod cas_word;
 mod differential;
 mod differential_meta;
 mod exptime_word;

@@ -234,13 +234,20 @@ fn a_state_that_does_not_fit_is_refused_and_the_store_starts_empty() {
         ..cfg_at(Policy::S3fifo, STARTED)
     };
     refused(other, &state, "eviction setting (-M)");
-    // A state written before the 16-byte header (version 4) starts cold.
+    // Items stored with CAS words on demand may have none: a store whose every item
+    // must carry one (a cluster node's) cannot read them.
+    let other = StoreConfig {
+        cas_on_demand: false,
+        ..cfg_at(Policy::S3fifo, STARTED)
+    };
+    refused(other, &state, "CAS words");
+    // A state written before the 8-byte header (version 5) starts cold.
     let mut old = state.clone();
-    old[..4].copy_from_slice(&4u32.to_le_bytes());
+    old[..4].copy_from_slice(&5u32.to_le_bytes());
     refused(
         cfg_at(Policy::S3fifo, STARTED),
         &old,
-        "version 4, this build reads 5",
+        "version 5, this build reads 6",
     );
     refused(
         cfg_at(Policy::S3fifo, STARTED),
