@@ -65,7 +65,7 @@ impl Config {
             cas_layout: cluster.map(|p| p.cas_layout(shard)),
             use_cas: !self.server.disable_cas,
             // A cluster's replicas order their writes by CAS: every item carries it.
-            cas_on_demand: cluster.is_none(),
+            cas_on_demand: m.cas_on_demand && cluster.is_none(),
             process_started: started_unix.saturating_sub(u64::from(CLOCK_START)).max(1),
             ..StoreConfig::default()
         }

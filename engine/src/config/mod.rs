@@ -266,6 +266,12 @@ pub struct MemoryConfig {
     /// no_modern` turn it off, as in memcached). Off, such items are
     /// reclaimed only when a request meets them or eviction takes them.
     pub lru_crawler: bool,
+    /// Items carry their 8-byte CAS only once a client can know it (gets, gats,
+    /// mg/ms/ma `c`, every binary reply): a cache read with `get` pays nothing for
+    /// CAS. `false` gives every item the word when stored, which saves the move a
+    /// first `gets` makes (for clients that read everything with CAS, such as the
+    /// binary protocol's). Always on the word in a cluster and under -M.
+    pub cas_on_demand: bool,
 }
 
 impl Default for MemoryConfig {
@@ -279,6 +285,7 @@ impl Default for MemoryConfig {
             growth_factor: 1.08,
             file: None,
             lru_crawler: true,
+            cas_on_demand: true,
         }
     }
 }

@@ -538,6 +538,7 @@ impl Core {
         stat("slab_automove", &1);
         stat("slab_chunk_max", &c.slab_page());
         stat("lru_crawler", &yes_no(c.memory.lru_crawler));
+        stat("cas_on_demand", &yes_no(c.memory.cas_on_demand));
         stat("hash_algorithm", &"xxh3");
         stat("flush_enabled", &yes_no(!c.server.disable_flush_all));
         stat("idle_timeout", &c.server.idle_timeout);
