@@ -92,6 +92,26 @@ fn store_ops(c: &mut Criterion) {
             black_box(s.set(HashedKey::new(&order[i & mask]), &value, 0, 0))
         })
     });
+    // The CAS word on demand: a set, then a read of the new version. `gets` gives it
+    // its CAS word (a move unless its chunk has 8 bytes spare), `get` does not: the
+    // difference is what a client that reads everything with its CAS pays per version.
+    for with_cas in [false, true] {
+        let mut i = 0;
+        let name = if with_cas {
+            "set_then_gets"
+        } else {
+            "set_then_get"
+        };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                i += 1;
+                let key = HashedKey::new(&order[i & mask]);
+                s.set(key, &value, 0, 0);
+                let hit = if with_cas { s.gets(key) } else { s.get(key) };
+                black_box(hit.map(|v| v.cas))
+            })
+        });
+    }
     let mut i = 0;
     g.bench_function("get_miss", |b| {
         b.iter(|| {
