@@ -225,12 +225,25 @@ impl Store {
         value: &[u8],
         cas: u64,
     ) -> StoreOutcome {
-        let exptime = self.realtime(exptime);
-        self.do_store(StoreReq {
+        let req = self.classic_req(mode, key, flags, exptime, value, cas);
+        self.do_store(req)
+    }
+
+    /// The request of a classic storage command (`exptime` in client form).
+    fn classic_req<'k, 'v>(
+        &self,
+        mode: StoreMode,
+        key: HashedKey<'k>,
+        flags: u32,
+        exptime: i64,
+        value: &'v [u8],
+        cas: u64,
+    ) -> StoreReq<'k, 'v> {
+        StoreReq {
             cas: if mode == StoreMode::Cas { cas } else { 0 },
             unlink_on_fail: mode == StoreMode::Set,
-            ..StoreReq::plain(mode, key, value, flags, exptime)
-        })
+            ..StoreReq::plain(mode, key, value, flags, self.realtime(exptime))
+        }
     }
 
     /// [`store`](Self::store) whose reply carries the new item's CAS (the binary
@@ -244,13 +257,11 @@ impl Store {
         value: &[u8],
         cas: u64,
     ) -> StoreOutcome {
-        let exptime = self.realtime(exptime);
-        self.do_store(StoreReq {
-            cas: if mode == StoreMode::Cas { cas } else { 0 },
-            unlink_on_fail: mode == StoreMode::Set,
+        let req = StoreReq {
             want_cas: true,
-            ..StoreReq::plain(mode, key, value, flags, exptime)
-        })
+            ..self.classic_req(mode, key, flags, exptime, value, cas)
+        };
+        self.do_store(req)
     }
 
     /// `set` with the common arguments.
