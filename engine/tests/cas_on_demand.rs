@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Conn, Server};
-use proto::binary::{BinOp, BinRequest, ResponseParse, StoreMode, parse_response};
+use proto::binary::{BinOp, BinRequest, StoreMode};
 
 const KEY: &str = "cas-on-demand:0123456789abcdefgh"; // 32 bytes
 const HEADER: u64 = 8;
@@ -80,18 +80,6 @@ fn a_set_pays_for_its_cas_only_once_a_client_reads_it() {
     assert_eq!(c.round_trip(cmd.as_bytes()), b"HD\r\n");
 }
 
-/// One binary request and its one response: (status, cas).
-fn binary(c: &mut Conn, request: BinRequest<'_>) -> (u16, u64) {
-    let mut wire = Vec::new();
-    request.encode(&mut wire);
-    c.send(&wire);
-    let bytes = c.read_binary_through(request.opcode as u8, request.opaque);
-    let ResponseParse::Complete { response, .. } = parse_response(&bytes) else {
-        panic!("not a binary response: {bytes:?}");
-    };
-    (response.status, response.cas)
-}
-
 #[test]
 fn binary_replies_carry_a_cas_that_a_compare_matches() {
     let server = Server::start(&["-t", "1"]);
@@ -103,7 +91,7 @@ fn binary_replies_carry_a_cas_that_a_compare_matches() {
         key: b"b",
         with_key: false,
     };
-    let (status, cas) = binary(&mut c, BinRequest::new(get, false, 1, 0));
+    let (status, cas) = c.binary(BinRequest::new(get, false, 1, 0));
     assert_eq!(status, 0);
     assert_ne!(cas, 0);
     let set = |cas| {
@@ -116,15 +104,11 @@ fn binary_replies_carry_a_cas_that_a_compare_matches() {
         };
         BinRequest::new(op, false, 2, cas)
     };
-    let (status, new) = binary(&mut c, set(cas));
+    let (status, new) = c.binary(set(cas));
     assert_eq!(status, 0, "the CAS from the GET matched");
     assert!(new > cas);
     assert_eq!(gets(&mut t, "b"), new, "the SET's reply CAS is the item's");
-    assert_eq!(
-        binary(&mut c, set(cas)).0,
-        0x0002,
-        "an older CAS: key exists"
-    );
+    assert_eq!(c.binary(set(cas)).0, 0x0002, "an older CAS: key exists");
 }
 
 #[test]

@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Conn, Server, show};
-use proto::binary::{BinOp, BinRequest, ResponseParse, StoreMode, parse_response};
+use proto::binary::{BinOp, BinRequest, StoreMode};
 
 fn setting(c: &mut Conn, name: &str) -> String {
     c.stats("settings")
@@ -72,18 +72,6 @@ fn without_cas_items_show_cas_0_and_no_compare_matches() {
     assert_ne!(show(&c.round_trip(b"mg a c\r\n")), "HD c0\r\n");
 }
 
-/// One binary request and its one response: (status, cas).
-fn binary(c: &mut Conn, request: BinRequest<'_>) -> (u16, u64) {
-    let mut wire = Vec::new();
-    request.encode(&mut wire);
-    c.send(&wire);
-    let bytes = c.read_binary_through(request.opcode as u8, request.opaque);
-    let ResponseParse::Complete { response, .. } = parse_response(&bytes) else {
-        panic!("not a binary response: {bytes:?}");
-    };
-    (response.status, response.cas)
-}
-
 #[test]
 fn without_cas_binary_headers_carry_0_and_a_store_ignores_the_cas_it_is_sent() {
     let server = Server::start(&["-t", "2", "-C"]);
@@ -103,14 +91,10 @@ fn without_cas_binary_headers_carry_0_and_a_store_ignores_the_cas_it_is_sent() {
         )
     };
     for key in [&b"a"[..], b"b", b"c"] {
-        assert_eq!(binary(&mut c, set(key, b"v1", 0)), (0, 0), "set");
+        assert_eq!(c.binary(set(key, b"v1", 0)), (0, 0), "set");
         // memcached reads the header's CAS into an item that cannot keep it,
         // so the set is not a compare-and-swap: it stores.
-        assert_eq!(
-            binary(&mut c, set(key, b"v2", 12345)),
-            (0, 0),
-            "set with cas"
-        );
+        assert_eq!(c.binary(set(key, b"v2", 12345)), (0, 0), "set with cas");
         let get = BinRequest::new(
             BinOp::Get {
                 key,
@@ -120,15 +104,11 @@ fn without_cas_binary_headers_carry_0_and_a_store_ignores_the_cas_it_is_sent() {
             2,
             0,
         );
-        assert_eq!(binary(&mut c, get), (0, 0), "get");
+        assert_eq!(c.binary(get), (0, 0), "get");
         // A delete compares with the item's 0: a CAS given never matches.
         let del = |cas| BinRequest::new(BinOp::Delete { key }, false, 3, cas);
-        assert_eq!(
-            binary(&mut c, del(7)),
-            (0x0002, 0),
-            "delete with cas: key exists"
-        );
-        assert_eq!(binary(&mut c, del(0)), (0, 0), "delete");
+        assert_eq!(c.binary(del(7)), (0x0002, 0), "delete with cas: key exists");
+        assert_eq!(c.binary(del(0)), (0, 0), "delete");
     }
 }
 

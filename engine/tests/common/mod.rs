@@ -540,6 +540,20 @@ impl Conn {
         self.read_until("reply", |b| (b.len() >= n).then_some(n))
     }
 
+    /// One binary request and its one response: (status, cas).
+    pub fn binary(&mut self, request: proto::binary::BinRequest<'_>) -> (u16, u64) {
+        let mut wire = Vec::new();
+        request.encode(&mut wire);
+        self.send(&wire);
+        let bytes = self.read_binary_through(request.opcode as u8, request.opaque);
+        let proto::binary::ResponseParse::Complete { response, .. } =
+            proto::binary::parse_response(&bytes)
+        else {
+            panic!("not a binary response: {bytes:?}");
+        };
+        (response.status, response.cas)
+    }
+
     /// Binary responses through the one with `opcode` and `opaque` (a noop's,
     /// sent last to mark the end of a pipeline), that one included.
     pub fn read_binary_through(&mut self, opcode: u8, opaque: u32) -> Vec<u8> {
