@@ -381,6 +381,9 @@ impl Shard {
             self.core.retry_stalled();
             self.core.end_of_turn();
             self.bufs.publish();
+            if let Some(udp) = self.core.net.udp.as_mut() {
+                udp.publish();
+            }
             self.core.tick();
 
             if self.core.shared.stopping.load(Ordering::Relaxed) && !self.core.life.stopping {

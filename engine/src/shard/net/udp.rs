@@ -171,6 +171,11 @@ impl Udp {
         self.bufs.recycle(bid);
     }
 
+    /// Gives the buffers recycled this turn back to the kernel.
+    pub fn publish(&mut self) {
+        self.bufs.publish();
+    }
+
     pub fn arm(&mut self, ring: &mut Ring) {
         if self.armed || self.stopping {
             return;
