@@ -8,6 +8,8 @@
 # key + value. Installs memcached when missing (scripts/install-test-deps.sh).
 #
 # Usage: scripts/bench-store-memory.sh [ITEMS] [--mixed]
+#   BIN=DIR: use the store_mem, mc_load and corecache binaries in DIR instead of
+#   building target/release (an A/B of two builds, one after the other).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ITEMS=${1:-1000000}
@@ -15,11 +17,14 @@ MIXED=${2:-}
 # shellcheck source=scripts/lib/servers.sh
 source scripts/lib/servers.sh
 require_memcached
-cargo build --release -q -p benches --bin store_mem --bin mc_load
-cargo build --release -q -p engine --bin corecache
+if [[ -z "${BIN:-}" ]]; then
+  cargo build --release -q -p benches --bin store_mem --bin mc_load
+  cargo build --release -q -p engine --bin corecache
+fi
+BIN=${BIN:-target/release}
 echo "== load: $(cat /proc/loadavg)"
 echo "== corecache store (in-process, default config, memory_limit 1024 MiB)"
-taskset -c 1 target/release/store_mem --items "$ITEMS" --limit-mib 1024 $MIXED
+taskset -c 1 "$BIN"/store_mem --items "$ITEMS" --limit-mib 1024 $MIXED
 
 if [[ -n "$MIXED" ]]; then RAW=207; else RAW=132; fi
 
@@ -60,7 +65,7 @@ measure() { # name port pid
   local base
   base=$(rss_of "$3")
   echo "== $1 (pid $3, rss before load $base bytes)"
-  taskset -c 1 target/release/mc_load "127.0.0.1:$2" --items "$ITEMS" $MIXED
+  taskset -c 1 "$BIN"/mc_load "127.0.0.1:$2" --items "$ITEMS" $MIXED
   settle "$2"
   report "${1%% *}" "$(rss_of "$3")" "$base"
   kill "$3"
@@ -68,7 +73,7 @@ measure() { # name port pid
 trap stop_servers EXIT
 
 PORT=$(free_port)
-taskset -c 0 target/release/corecache -t 1 -m 1024 -p "$PORT" -l 127.0.0.1 2>/dev/null &
+taskset -c 0 "$BIN"/corecache -t 1 -m 1024 -p "$PORT" -l 127.0.0.1 2>/dev/null &
 pids+=($!)
 measure "corecache server -t 1 -m 1024" "$PORT" $!
 

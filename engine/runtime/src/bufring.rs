@@ -11,6 +11,13 @@
 //! ```
 //! The kernel consumes entries from its head; we append returned buffers at
 //! our tail and publish the tail once per loop turn.
+//!
+//! The kernel takes the entries in ring order, so every buffer in the ring is
+//! written once per lap: a pool of 512 x 4 KiB buffers all in the ring is all
+//! resident after 512 receives, even with one client. So the ring starts with
+//! `first` of the `count` buffers (the rest is reserved address space, never
+//! touched) and doubles at a publish after a turn that took half of them, or
+//! after a receive that found none ([`BufRing::starved`]); it never shrinks.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -45,12 +52,25 @@ pub struct BufRing {
     buffers: MmapMut,
     tail: u16,
     published: u16,
+    /// Buffers given to the kernel so far: bids `0..active` (at most `count`).
+    active: u16,
+    count: u16,
+    /// Buffers recycled since the last publish (taken in that turn).
+    taken: u16,
+    starved: bool,
 }
 
 impl BufRing {
-    /// Allocates `count` buffers of `buf_size` bytes, hands them all to the
-    /// kernel, and registers them as buffer group `group` of `ring`.
-    pub fn new(ring: &Ring, group: u16, count: u16, buf_size: u32) -> io::Result<BufRing> {
+    /// Reserves `count` buffers of `buf_size` bytes, hands the first `first`
+    /// of them to the kernel (the rest as the pool grows), and registers them
+    /// as buffer group `group` of `ring`.
+    pub fn new(
+        ring: &Ring,
+        group: u16,
+        count: u16,
+        first: u16,
+        buf_size: u32,
+    ) -> io::Result<BufRing> {
         if !count.is_power_of_two() || count > 32768 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -69,9 +89,13 @@ impl BufRing {
             buffers,
             tail: 0,
             published: 0,
+            active: first.clamp(1, count),
+            count,
+            taken: 0,
+            starved: false,
         };
-        for bid in 0..count {
-            this.recycle(bid);
+        for bid in 0..this.active {
+            this.push(bid);
         }
         this.publish();
         // SAFETY: the entries mapping is page aligned, holds `count` entries and
@@ -107,16 +131,32 @@ impl BufRing {
         &mut self.buffers[start..start + len.min(self.buf_size as usize)]
     }
 
+    /// Buffers handed to the kernel so far.
+    pub fn active(&self) -> u16 {
+        self.active
+    }
+
+    /// A receive found no buffer (ENOBUFS): the pool grows at the next publish.
+    pub fn starved(&mut self) {
+        self.starved = true;
+    }
+
     /// Gives buffer `bid` back to the kernel (visible after [`publish`]).
     ///
     /// [`publish`]: BufRing::publish
     pub fn recycle(&mut self, bid: u16) {
+        self.taken = self.taken.saturating_add(1);
+        self.push(bid);
+    }
+
+    fn push(&mut self, bid: u16) {
         let addr = self.buffers.as_ptr() as u64 + bid as u64 * self.buf_size as u64;
         let slot = (self.tail & self.mask) as usize;
         let base = self.entries.as_mut_ptr() as *mut BufRingEntry;
         // SAFETY: `slot` < count, so the entry is inside the mapping. The kernel
-        // has consumed this slot: at most `count` buffers are ever outstanding
-        // and each bid is recycled once per use. The tail field shares e[0]
+        // has consumed this slot: at most `active` <= `count` buffers are ever
+        // in the ring or outstanding, each bid is pushed once when the pool
+        // grows to it and then recycled once per use. The tail field shares e[0]
         // but BufRingEntry's setters leave `resv` alone.
         unsafe {
             let entry = &mut *base.add(slot);
@@ -127,8 +167,18 @@ impl BufRing {
         self.tail = self.tail.wrapping_add(1);
     }
 
-    /// Makes every recycled buffer visible to the kernel.
+    /// Makes every recycled buffer visible to the kernel, after doubling the
+    /// pool if the turn took half of it or a receive found it empty.
     pub fn publish(&mut self) {
+        if (self.starved || self.taken >= self.active.div_ceil(2)) && self.active < self.count {
+            let grown = self.active.saturating_mul(2).min(self.count);
+            for bid in self.active..grown {
+                self.push(bid);
+            }
+            self.active = grown;
+        }
+        self.taken = 0;
+        self.starved = false;
         if self.tail == self.published {
             return;
         }

@@ -13,10 +13,18 @@ const RECV: u8 = 2;
 const SEND: u8 = 3;
 
 /// Echoes what each client sends, upper-cased, until `expected_bytes` have
-/// been echoed; returns how many buffers the kernel handed out.
-fn echo_server(listener: OwnedFd, expected_bytes: usize, bufs: u16, buf_size: u32) -> usize {
+/// been echoed, with a pool of `bufs` buffers that starts with `first`;
+/// returns how many buffers the kernel handed out and how many the pool ended
+/// with. A receive that found no buffer is armed again.
+fn echo_server(
+    listener: OwnedFd,
+    expected_bytes: usize,
+    bufs: u16,
+    first: u16,
+    buf_size: u32,
+) -> (usize, u16) {
     let mut ring = Ring::new(RingConfig::default()).unwrap();
-    let mut pool = BufRing::new(&ring, 0, bufs, buf_size).unwrap();
+    let mut pool = BufRing::new(&ring, 0, bufs, first, buf_size).unwrap();
     let accept = opcode::AcceptMulti::new(types::Fd(listener.as_raw_fd()))
         .build()
         .user_data(Token::op(ACCEPT).to_user_data());
@@ -41,15 +49,17 @@ fn echo_server(listener: OwnedFd, expected_bytes: usize, bufs: u16, buf_size: u3
                     // SAFETY: a successful accept returns a new fd we now own.
                     let fd = unsafe { OwnedFd::from_raw_fd(c.result) };
                     let slot = conns.len() as u32;
-                    let recv = opcode::RecvMulti::new(types::Fd(fd.as_raw_fd()), pool.group())
-                        .build()
-                        .user_data(Token::new(RECV, slot, 0).to_user_data());
-                    // SAFETY: the receive writes only into provided buffers.
-                    unsafe { ring.push(&recv).unwrap() };
+                    arm(&mut ring, &fd, slot, pool.group());
                     conns.push(fd);
                     outs.push(Vec::new());
                 }
                 RECV => {
+                    if c.result == -libc::ENOBUFS {
+                        pool.starved();
+                        let slot = t.slot as usize;
+                        arm(&mut ring, &conns[slot], slot as u32, pool.group());
+                        continue;
+                    }
                     if c.result <= 0 {
                         continue;
                     }
@@ -90,7 +100,15 @@ fn echo_server(listener: OwnedFd, expected_bytes: usize, bufs: u16, buf_size: u3
         }
         pool.publish();
     }
-    buffers_used
+    (buffers_used, pool.active())
+}
+
+fn arm(ring: &mut Ring, fd: &OwnedFd, slot: u32, group: u16) {
+    let recv = opcode::RecvMulti::new(types::Fd(fd.as_raw_fd()), group)
+        .build()
+        .user_data(Token::new(RECV, slot, 0).to_user_data());
+    // SAFETY: the receive writes only into provided buffers.
+    unsafe { ring.push(&recv).unwrap() };
 }
 
 #[test]
@@ -101,7 +119,7 @@ fn multishot_accept_and_receive_echo_across_clients() {
     const ROUNDS: usize = 50;
     let msg = b"hello ring\r\n";
     let server =
-        std::thread::spawn(move || echo_server(listener, CLIENTS * ROUNDS * msg.len(), 8, 64));
+        std::thread::spawn(move || echo_server(listener, CLIENTS * ROUNDS * msg.len(), 8, 8, 64));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
             std::thread::spawn(move || {
@@ -120,5 +138,41 @@ fn multishot_accept_and_receive_echo_across_clients() {
         c.join().unwrap();
     }
     // 200 receives through a pool of 8 buffers: recycling works.
-    assert!(server.join().unwrap() >= CLIENTS * ROUNDS / 2);
+    let (used, active) = server.join().unwrap();
+    assert!(used >= CLIENTS * ROUNDS / 2);
+    assert_eq!(active, 8);
+}
+
+/// The pool hands the kernel only `first` buffers and doubles when a turn
+/// takes half of them or a receive finds none (the receive is armed again), up
+/// to its count; every echo comes back intact.
+#[test]
+fn the_buffer_pool_starts_small_and_grows_with_the_load() {
+    let listener = socket::tcp_listener("127.0.0.1:0".parse().unwrap(), 64).unwrap();
+    let addr = socket::local_addr(&listener).unwrap();
+    const CLIENTS: usize = 16;
+    const ROUNDS: usize = 50;
+    let msg = b"hello ring\r\n";
+    let server =
+        std::thread::spawn(move || echo_server(listener, CLIENTS * ROUNDS * msg.len(), 64, 1, 64));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                for _ in 0..ROUNDS {
+                    s.write_all(msg).unwrap();
+                    let mut back = vec![0; msg.len()];
+                    s.read_exact(&mut back).unwrap();
+                    assert_eq!(back, b"HELLO RING\r\n");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let (used, active) = server.join().unwrap();
+    assert!(used >= CLIENTS * ROUNDS / 2, "{used}");
+    assert!(active > 1 && active <= 64, "{active}");
 }

@@ -248,11 +248,12 @@ impl Store {
         // smaller class would hold only items of 8 bytes or less, and split
         // the smallest items over two classes (memcached keeps them in one:
         // its issue_29.t counts two empty values with 7- and 9-byte keys in
-        // class 1).
+        // class 1). Finer classes for small items only with the pages for them.
         let sizes = slab::class_sizes(
             layout.total(MIN_KEY_VALUE, 0, layout.words(0, 0, false)),
             cfg.slab_page_size,
             cfg.growth_factor,
+            slab::fine_steps_up_to(arena.len / cfg.slab_page_size),
         );
         if sizes.len() > 250 {
             return Err(StoreError::Config {

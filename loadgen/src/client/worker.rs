@@ -81,7 +81,7 @@ impl<T: Transport> Worker<T> {
             sq_entries: 1024,
             cq_entries: 16384,
         })?;
-        let bufs = BufRing::new(&ring, BUF_GROUP, BUF_COUNT, BUF_SIZE)?;
+        let bufs = BufRing::new(&ring, BUF_GROUP, BUF_COUNT, BUF_COUNT, BUF_SIZE)?;
         let n = plan.conns[tid];
         let mut conns = Vec::with_capacity(n);
         for i in 0..n {

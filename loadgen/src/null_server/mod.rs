@@ -128,7 +128,7 @@ impl Server {
             sq_entries: 1024,
             cq_entries: 16384,
         })?;
-        let bufs = BufRing::new(&ring, BUF_GROUP, 2048, 8192)?;
+        let bufs = BufRing::new(&ring, BUF_GROUP, 2048, 2048, 8192)?;
         let mut s = Server {
             tid,
             listener,

@@ -144,7 +144,7 @@ pub struct Udp {
 
 impl Udp {
     pub fn new(ring: &Ring, group: u16, fd: OwnedFd, guard: Guard) -> std::io::Result<Udp> {
-        let bufs = BufRing::new(ring, group, UDP_BUFFERS, UDP_BUFFER_SIZE)?;
+        let bufs = BufRing::new(ring, group, UDP_BUFFERS, UDP_BUFFERS, UDP_BUFFER_SIZE)?;
         // SAFETY: an all-zero msghdr is valid; only the name length matters
         // to multishot recvmsg, which uses it as a template.
         let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
@@ -169,6 +169,11 @@ impl Udp {
 
     pub fn recycle(&mut self, bid: u16) {
         self.bufs.recycle(bid);
+    }
+
+    /// Gives the buffers recycled this turn back to the kernel.
+    pub fn publish(&mut self) {
+        self.bufs.publish();
     }
 
     pub fn arm(&mut self, ring: &mut Ring) {

@@ -1,7 +1,7 @@
 //! The item header's size and the size classes.
 
 use super::super::item::{CAS_LEN, CasWords, HEADER_LEN, LINKS_LEN, Layout, Words};
-use super::super::slab::class_sizes;
+use super::super::slab::{FINE_STEPS_MIN_PAGES, FINE_STEPS_UP_TO, class_sizes, fine_steps_up_to};
 use super::*;
 
 #[test]
@@ -45,14 +45,43 @@ fn header_is_eight_bytes_and_links_eight_more() {
 
 #[test]
 fn classes_step_by_eight_then_grow_by_the_factor() {
-    let s = class_sizes(28, 1 << 20, 1.08);
+    // Small shards: 8-byte steps only while the factor's step is smaller (to 104).
+    let s = class_sizes(28, 1 << 20, 1.08, 0);
     assert_eq!(&s[..4], &[32, 40, 48, 56]);
-    assert!(s.contains(&152), "{s:?}");
-    assert_eq!(*s.last().unwrap(), 1 << 20);
-    for w in s[..s.len() - 2].windows(2) {
-        assert!(w[1] >= w[0] + 8 && w[1] % 8 == 0);
-        assert!(w[1] as f64 <= (w[0] as f64 * 1.08).ceil() + 8.0, "{w:?}");
+    assert_eq!(&s[9..13], &[104, 120, 136, 152]);
+    assert_eq!(s.len(), 117);
+    // With the pages for them: 8-byte steps to 256, then the factor.
+    let f = class_sizes(28, 1 << 20, 1.08, FINE_STEPS_UP_TO);
+    assert_eq!(f.len(), 127);
+    let fine: Vec<u32> = (32..=256).step_by(8).collect();
+    assert_eq!(&f[..fine.len()], &fine[..]);
+    assert_eq!(f[fine.len()], 280, "256 x 1.08 rounded up to 8");
+    for s in [s, f] {
+        assert_eq!(*s.last().unwrap(), 1 << 20);
+        for w in s[..s.len() - 2].windows(2) {
+            assert!(w[1] >= w[0] + 8 && w[1] % 8 == 0);
+            assert!(w[1] as f64 <= (w[0] as f64 * 1.08).ceil() + 8.0, "{w:?}");
+        }
     }
+}
+
+/// The fine steps need pages: a shard below `FINE_STEPS_MIN_PAGES` keeps the coarser
+/// classes (hit ratios in docs/store.md, "Size classes").
+#[test]
+fn fine_classes_only_with_enough_pages() {
+    assert_eq!(fine_steps_up_to(FINE_STEPS_MIN_PAGES - 1), 0);
+    assert_eq!(fine_steps_up_to(FINE_STEPS_MIN_PAGES), FINE_STEPS_UP_TO);
+    let classes = |mib: usize| {
+        Store::new(config(mib << 20, Policy::default()))
+            .unwrap()
+            .class_sizes()
+    };
+    // From a 24-byte first chunk (the 8-byte header and 16 bytes).
+    assert_eq!(classes(32)[0], 24);
+    assert_eq!(classes(32).len(), 118);
+    assert!(!classes(32).contains(&112));
+    assert_eq!(classes(64).len(), 128);
+    assert!(classes(64).contains(&112) && classes(64).contains(&144));
 }
 
 /// The smallest class holds the header and 16 bytes of key and value, so
