@@ -41,7 +41,7 @@
 //! ```text
 //!   header                          8
 //!   key + value                   132
-//!   item                          140  -> chunk of 144: 4
+//!   item                          140  -> chunk of 144 (152 in a shard under 64 pages): 4
 //!   index slot (u32, load .68-.85) 4.7-5.9
 //!   page tail (1 MiB / 144)        0.01
 //!   ------------------------------------
