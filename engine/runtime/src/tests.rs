@@ -111,6 +111,28 @@ fn arm(ring: &mut Ring, fd: &OwnedFd, slot: u32, group: u16) {
     unsafe { ring.push(&recv).unwrap() };
 }
 
+/// `clients` connections to the echo server at `addr`, each sending `msg` `rounds`
+/// times and checking every echo; returns when all are done.
+fn echo_clients(addr: std::net::SocketAddr, clients: usize, rounds: usize, msg: &'static [u8]) {
+    let clients: Vec<_> = (0..clients)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                for _ in 0..rounds {
+                    s.write_all(msg).unwrap();
+                    let mut back = vec![0; msg.len()];
+                    s.read_exact(&mut back).unwrap();
+                    assert_eq!(back, msg.to_ascii_uppercase());
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+}
+
 #[test]
 fn multishot_accept_and_receive_echo_across_clients() {
     let listener = socket::tcp_listener("127.0.0.1:0".parse().unwrap(), 64).unwrap();
@@ -120,23 +142,7 @@ fn multishot_accept_and_receive_echo_across_clients() {
     let msg = b"hello ring\r\n";
     let server =
         std::thread::spawn(move || echo_server(listener, CLIENTS * ROUNDS * msg.len(), 8, 8, 64));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            std::thread::spawn(move || {
-                let mut s = TcpStream::connect(addr).unwrap();
-                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                for _ in 0..ROUNDS {
-                    s.write_all(msg).unwrap();
-                    let mut back = vec![0; msg.len()];
-                    s.read_exact(&mut back).unwrap();
-                    assert_eq!(back, b"HELLO RING\r\n");
-                }
-            })
-        })
-        .collect();
-    for c in clients {
-        c.join().unwrap();
-    }
+    echo_clients(addr, CLIENTS, ROUNDS, msg);
     // 200 receives through a pool of 8 buffers: recycling works.
     let (used, active) = server.join().unwrap();
     assert!(used >= CLIENTS * ROUNDS / 2);
@@ -155,23 +161,7 @@ fn the_buffer_pool_starts_small_and_grows_with_the_load() {
     let msg = b"hello ring\r\n";
     let server =
         std::thread::spawn(move || echo_server(listener, CLIENTS * ROUNDS * msg.len(), 64, 1, 64));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            std::thread::spawn(move || {
-                let mut s = TcpStream::connect(addr).unwrap();
-                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                for _ in 0..ROUNDS {
-                    s.write_all(msg).unwrap();
-                    let mut back = vec![0; msg.len()];
-                    s.read_exact(&mut back).unwrap();
-                    assert_eq!(back, b"HELLO RING\r\n");
-                }
-            })
-        })
-        .collect();
-    for c in clients {
-        c.join().unwrap();
-    }
+    echo_clients(addr, CLIENTS, ROUNDS, msg);
     let (used, active) = server.join().unwrap();
     assert!(used >= CLIENTS * ROUNDS / 2, "{used}");
     assert!(active > 1 && active <= 64, "{active}");
