@@ -1004,6 +1004,15 @@ impl Store {
         self.regrow(found, hash, layout.exptime(it), words, Some(cas))
     }
 
+    /// [`give_cas_word`](Self::give_cas_word) for a read whose reply prints the CAS
+    /// (`with_cas`); a miss stays a miss, and so does an item that had to go.
+    fn cas_word_if(&mut self, found: Option<Found>, hash: u64, with_cas: bool) -> Option<Found> {
+        match found {
+            Some(f) if with_cas => self.give_cas_word(f, hash),
+            f => f,
+        }
+    }
+
     /// Whether the item at `h` can grow by `more` bytes in its chunk; if so, counts them
     /// (the caller then writes the new word).
     fn grow_in_place(&mut self, h: u32, more: usize) -> bool {

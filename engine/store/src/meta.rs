@@ -450,12 +450,8 @@ impl Store {
     }
 
     fn do_peek(&mut self, key: HashedKey<'_>, with_cas: bool) -> Option<ItemView<'_>> {
-        let found = self.lookup(key, false)?;
-        let found = if with_cas {
-            self.give_cas_word(found, key.hash())?
-        } else {
-            found
-        };
+        let found = self.lookup(key, false);
+        let found = self.cas_word_if(found, key.hash(), with_cas)?;
         let it = self.item(found.handle);
         let (idle, fetched) = (it.idle(self.now), it.has(BIT_FETCHED));
         let cls = self.class_of(found.handle);

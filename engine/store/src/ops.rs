@@ -142,10 +142,7 @@ impl Store {
 
     fn do_get(&mut self, key: HashedKey<'_>, with_cas: bool) -> Option<ItemView<'_>> {
         let found = self.lookup(key, true);
-        let found = match found {
-            Some(f) if with_cas => self.give_cas_word(f, key.hash()),
-            f => f,
-        };
+        let found = self.cas_word_if(found, key.hash(), with_cas);
         let Some(found) = found else {
             self.stats.get_misses += 1;
             return None;
@@ -182,10 +179,7 @@ impl Store {
         });
         let hash = key.hash();
         let found = found.and_then(|f| self.set_item_exptime(f, hash, exp));
-        let found = match found {
-            Some(f) if with_cas => self.give_cas_word(f, hash),
-            f => f,
-        };
+        let found = self.cas_word_if(found, hash, with_cas);
         let Some(found) = found else {
             self.stats.touch_misses += 1;
             return None;

@@ -70,7 +70,7 @@ fn an_item_without_a_ttl_is_four_bytes_smaller() {
 #[test]
 fn touch_gives_the_word_in_place_when_the_chunk_has_room() {
     let mut s = small();
-    // 148 bytes in a 152-byte chunk: room for the word.
+    // 140 bytes (8-byte header, flags, key, value) in a 152-byte chunk: room for the word.
     s.set(hk(KEY), &[b'v'; 96], 7, 0);
     let before = seen(&mut s, KEY).unwrap();
     assert_eq!(s.touch(hk(KEY), 10), TouchOutcome::Touched);
