@@ -53,6 +53,8 @@ pub(crate) struct Arena {
     map_len: usize,
     pub(crate) backing: Backing,
     pub(crate) numa: NumaBinding,
+    /// log2 of the bytes a chunk handle counts (`slab::handle_shift`).
+    shift: u32,
 }
 
 impl Arena {
@@ -99,6 +101,7 @@ impl Arena {
             map_len,
             backing,
             numa: NumaBinding::Off,
+            shift: crate::slab::handle_shift(len),
         };
         arena.bind_numa(cfg)?;
         Ok(arena)
@@ -148,6 +151,7 @@ impl Arena {
             map_len: region_len,
             backing: Backing::File,
             numa: NumaBinding::Off,
+            shift: crate::slab::handle_shift(len),
         };
         arena.bind_numa(cfg)?;
         Ok(arena)
@@ -215,6 +219,12 @@ impl Arena {
         debug_assert!(off < self.len);
         // SAFETY: off < len <= map_len, so the result stays inside the mapping.
         unsafe { self.base.add(off) }
+    }
+
+    /// The chunk of handle `h` (at least 2).
+    #[inline]
+    pub(crate) fn item(&self, h: u32) -> *mut u8 {
+        self.at(crate::slab::offset_of(h, self.shift))
     }
 }
 

@@ -9,7 +9,7 @@
 
 use super::Store;
 use super::item::{BIT_FETCHED, ItemPtr};
-use super::slab::{Slabs, UNASSIGNED};
+use super::slab::UNASSIGNED;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Cursor {
@@ -108,7 +108,7 @@ impl Store {
     fn migrate_index(&mut self, budget: usize) -> bool {
         let (arena, layout) = (&self.arena, self.layout);
         self.index.migrate(budget.max(64), |x| {
-            crate::key_hash(layout.key(ItemPtr(arena.at(Slabs::offset(x)))))
+            crate::key_hash(layout.key(ItemPtr(arena.item(x))))
         })
     }
 }

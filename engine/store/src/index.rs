@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!   slot (u32):  | tag: 32 - hbits | handle: hbits |     0 = empty, 1 = tombstone
-//!                  low bits of xxh3   offset/8 + 2       hbits = bits of the largest handle
+//!                  low bits of xxh3   offset/4 + 2       hbits = bits of the largest handle
 //!   home slot  = bits 22..54 of hash * capacity >> 32   (any capacity, not only 2^k)
 //!   (the engine routes a key to its shard by the top bits, 54..64 for up to 1024
 //!   shards: a home taken from those would put a shard's keys in one part of its table)
@@ -12,7 +12,7 @@
 //!             lookups try new, then old; inserts go to new; `crawl` finishes the move
 //! ```
 //!
-//! With the tag in the spare bits of the handle (5 bits for a 1 GiB shard, 9 for 64 MiB),
+//! With the tag in the spare bits of the handle (4 bits for a 1 GiB shard, 8 for 64 MiB),
 //! most non-matching slots are rejected without touching the arena. A slot costs 4 bytes;
 //! at loads between 0.68 and 0.85 that is 4.7-5.9 bytes per item. Migration re-reads each
 //! key from the arena to rehash it; that cost falls on inserts during growth only.

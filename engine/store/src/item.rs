@@ -41,15 +41,16 @@
 //! ```text
 //!   header                          8
 //!   key + value                   132
-//!   item                          140  -> chunk of 144 (152 in a shard under 64 pages): 4
+//!   item                          140  -> chunk of 140 (4-byte steps: 128 pages or more;
+//!                                          144 from 64 pages, 152 below): 0
 //!   index slot (u32, load .68-.85) 4.7-5.9
-//!   page tail (1 MiB / 144)        0.01
+//!   page tail (1 MiB / 140)        0.01
 //!   ------------------------------------
-//!   overhead per item          ~17-18 + the process's own baseline
+//!   overhead per item          ~13-14 + the process's own baseline
 //! ```
 //!
-//! Every field is read and written unaligned: chunks are 8-byte aligned, but the header
-//! must not force padding on the key and value that follow it.
+//! Every field is read and written unaligned: chunks are only 4-byte aligned, and the
+//! header must not force padding on the key and value that follow it.
 
 use std::ptr;
 

@@ -3,9 +3,9 @@
 //! ```text
 //!   Store (one per shard, the shard loop calls set_time() each turn and crawl() when idle)
 //!   ├── index   u32 slots {tag | handle}, linear probing, grows 1.25x incrementally
-//!   │             │ handle = arena offset / 8 + 2
+//!   │             │ handle = arena offset / 4 + 2 (/ 8 in a shard over 16 GiB)
 //!   ├── arena   one mmap (hugetlb / THP / normal, mbind to the shard's node)
-//!   │   └── slab pages (1 MiB) ── size classes (steps of 8 B, then x growth_factor)
+//!   │   └── slab pages (1 MiB) ── size classes (steps of 4 B, then x growth_factor)
 //!   │         └── chunk: [header 8 B][links 8 B?][cas 8 B?][exptime 4 B?][flags 4 B?][key][value]
 //!   ├── policies  per class: lru | fifo | clock | lfu | s3fifo | random
 //!   └── stats     plain counters for `stats`, `stats slabs`, `stats items`
@@ -253,7 +253,10 @@ impl Store {
             layout.total(MIN_KEY_VALUE, 0, layout.words(0, 0, false)),
             cfg.slab_page_size,
             cfg.growth_factor,
-            slab::fine_steps_up_to(arena.len / cfg.slab_page_size),
+            slab::fine_steps(
+                arena.len / cfg.slab_page_size,
+                slab::handle_shift(arena.len),
+            ),
         );
         if sizes.len() > 250 {
             return Err(StoreError::Config {
@@ -285,7 +288,7 @@ impl Store {
         if arena.backing == arena::Backing::Thp {
             slabs.huge = Some(slab::HugeRegions::new(slabs.n_pages, cfg.slab_page_size));
         }
-        let max_handle = Slabs::handle(arena.len);
+        let max_handle = slabs.max_handle(arena.len);
         let seed = 0x9e37_79b9_7f4a_7c15 ^ cfg.shard_id as u64;
         let cas_layout = cfg.cas_layout();
         let cas_mask = if cfg.use_cas { u64::MAX } else { 0 };
@@ -434,7 +437,7 @@ impl Store {
 
     #[inline]
     fn item(&self, h: u32) -> ItemPtr {
-        ItemPtr(self.arena.at(Slabs::offset(h)))
+        ItemPtr(self.arena.item(h))
     }
 
     /// Hints that a request for a key with `hash` is coming: its index slot
@@ -454,7 +457,7 @@ impl Store {
             // which span four cache lines unless the chunk starts on a line
             // boundary (chunks are only 8-byte aligned). Larger values are
             // copied sequentially, which the hardware prefetches.
-            let at = self.arena.at(Slabs::offset(h));
+            let at = self.arena.item(h);
             for off in [0, 64, 128, 191] {
                 index::prefetch(at.wrapping_add(off));
             }
@@ -549,7 +552,7 @@ impl Store {
     fn find(&self, key: HashedKey<'_>) -> Option<Found> {
         let (arena, layout, bytes) = (&self.arena, self.layout, key.bytes());
         self.index.find(key.hash(), |h| {
-            let it = ItemPtr(arena.at(Slabs::offset(h)));
+            let it = ItemPtr(arena.item(h));
             it.klen() == bytes.len() && keys_equal(layout.key(it), bytes)
         })
     }
@@ -678,9 +681,8 @@ impl Store {
             }
             None => {
                 let (arena, layout) = (&self.arena, self.layout);
-                self.index.insert(hash, h, |x| {
-                    key_hash(layout.key(ItemPtr(arena.at(Slabs::offset(x)))))
-                });
+                self.index
+                    .insert(hash, h, |x| key_hash(layout.key(ItemPtr(arena.item(x)))));
                 self.policies
                     .on_insert(&self.arena, &self.slabs, cls, h, hash);
             }

@@ -32,7 +32,9 @@ use super::{KEY_MAX_LENGTH, Store, key_hash};
 /// 6: the 8-byte item header (the CAS a word present once a client can know it, or
 ///    always, which is a layout word), 18-bit value length field, and the flush
 ///    horizon's "second by CAS" bit.
-const STATE_VERSION: u32 = 6;
+/// 7: handles count 4 bytes (8 in a shard of more than 16 GiB), 4-byte size classes
+///    to 256 bytes in a shard of 128 pages or more.
+const STATE_VERSION: u32 = 7;
 
 /// What a warm start brought back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -256,7 +258,7 @@ impl Store {
         self.flush_second_by_cas = flush_second_by_cas;
         self.set_time(old_now);
         let flush_passed = self.oldest_live != 0 && self.oldest_live <= old_now;
-        self.index = Index::with_capacity(Slabs::handle(self.arena.len), index_cap);
+        self.index = Index::with_capacity(self.slabs.max_handle(self.arena.len), index_cap);
         let mut dead = Vec::new();
         let mut items = 0u64;
         for p in 0..self.slabs.n_pages {
@@ -282,9 +284,8 @@ impl Store {
                 }
                 let hash = key_hash(self.layout.key(it));
                 let (arena, layout) = (&self.arena, self.layout);
-                self.index.insert(hash, h, |x| {
-                    key_hash(layout.key(ItemPtr(arena.at(Slabs::offset(x)))))
-                });
+                self.index
+                    .insert(hash, h, |x| key_hash(layout.key(ItemPtr(arena.item(x)))));
                 let c = &mut self.slabs.classes[cls];
                 c.items += 1;
                 c.requested += total as u64;
@@ -339,7 +340,7 @@ impl Store {
             self.slabs.huge = Some(super::slab::HugeRegions::new(self.slabs.n_pages, page));
         }
         self.policies.clear();
-        self.index = Index::new(Slabs::handle(self.arena.len));
+        self.index = Index::new(self.slabs.max_handle(self.arena.len));
         self.stats.curr_items = 0;
         self.stats.bytes = 0;
     }

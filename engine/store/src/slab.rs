@@ -5,7 +5,8 @@
 //!             │        │
 //!   class 7 ──┘        └── class 12: [chunk][chunk][chunk]...[chunk][tail < chunk]
 //!
-//!   handle = byte offset / 8 + 2   (0 = none, 1 = the index's tombstone)
+//!   handle = byte offset / 4 + 2   (0 = none, 1 = the index's tombstone;
+//!                                    offset / 8 in a shard of more than 16 GiB)
 //! ```
 //!
 //! A class hands out chunks from its free list, then from a bump cursor in its newest
@@ -22,7 +23,7 @@ use super::stats::ClassStats;
 pub(crate) const NONE: u32 = 0;
 
 pub(crate) struct Class {
-    /// Chunk size in bytes (multiple of 8).
+    /// Chunk size in bytes (a multiple of the handles' granule).
     pub(crate) size: u32,
     pub(crate) per_page: u32,
     /// Page ids owned by this class, in the order they were taken.
@@ -57,6 +58,8 @@ pub(crate) struct Slabs {
     pub(crate) classes: Vec<Class>,
     pub(crate) page_size: usize,
     page_shift: u32,
+    /// log2 of the bytes a handle counts (`handle_shift`).
+    shift: u32,
     pub(crate) n_pages: u32,
     /// Pages below this id have been handed to a class at least once.
     next_fresh: u32,
@@ -68,7 +71,7 @@ pub(crate) struct Slabs {
     pub(crate) page_pos: Vec<u32>,
     /// Last access (relative seconds) to any item of each page: the rebalancer's measure.
     pub(crate) page_atime: Vec<u32>,
-    /// Class of item sizes up to 4 KiB, indexed by size / 8 rounded up (skips the
+    /// Class of item sizes up to 4 KiB, indexed by size / 4 rounded up (skips the
     /// binary search on the common path).
     small_class: Vec<u8>,
     /// With a THP arena: which huge-page regions are wholly carved.
@@ -108,40 +111,79 @@ impl HugeRegions {
 
 pub(crate) const UNASSIGNED: u8 = u8::MAX;
 
-/// Chunks up to this size step by 8 bytes (the handle's granularity) in a shard with
-/// enough pages (below): an item of up to 256 bytes then wastes at most 7 bytes (3.5 on
-/// average over spread sizes), where the factor's steps (16-24 bytes between 104 and 256
-/// at 1.08) waste up to 12%. It costs 10 classes at 1.08 (127 instead of 117).
+/// log2 of the bytes a handle counts in an arena of `len` bytes: 4 while a u32 handle
+/// reaches every 4-byte offset (16 GiB), else 8 (32 GiB, the largest shard). Chunk
+/// sizes are multiples of the granule.
+pub(crate) fn handle_shift(len: usize) -> u32 {
+    if (len / 4) as u64 + 2 <= u32::MAX as u64 {
+        2
+    } else {
+        3
+    }
+}
+
+/// The handle of the chunk at byte `off` of the arena, with handles counting `1 << shift`
+/// bytes.
+#[inline]
+pub(crate) fn handle_at(off: usize, shift: u32) -> u32 {
+    (off >> shift) as u32 + 2
+}
+
+/// The arena offset of handle `h` (at least 2).
+#[inline]
+pub(crate) fn offset_of(h: u32, shift: u32) -> usize {
+    (h as usize - 2) << shift
+}
+
+/// Chunks up to this size step finely (below) in a shard with enough pages: an item of
+/// up to 256 bytes then wastes at most 3 bytes with 4-byte steps (1.5 on average over
+/// spread sizes) or 7 with 8-byte steps (3.5), where the factor's steps (16-24 bytes
+/// between 104 and 256 at 1.08) waste up to 12%.
 pub(crate) const FINE_STEPS_UP_TO: usize = 256;
 
-/// Pages a shard needs for the 8-byte steps up to `FINE_STEPS_UP_TO`. Every class that
+/// Pages a shard needs for 8-byte steps up to `FINE_STEPS_UP_TO`. Every class that
 /// holds items holds at least a page, and values spread over 50..300 bytes span 24
 /// classes with the fine steps (14 without): with 22 pages that left classes without a
 /// page to take one from each other, and the hit ratio fell from 0.69 to 0.52 (s3fifo,
 /// zipf 0.9); at 32 pages it rose (0.739 to 0.745). Twice the pages where it held.
 pub(crate) const FINE_STEPS_MIN_PAGES: usize = 64;
 
-/// How far chunks step by 8 bytes in a shard of `pages` slab pages: to
-/// `FINE_STEPS_UP_TO` with `FINE_STEPS_MIN_PAGES` or more, else only while the factor's
-/// step is smaller.
-pub(crate) fn fine_steps_up_to(pages: usize) -> usize {
-    if pages >= FINE_STEPS_MIN_PAGES {
-        FINE_STEPS_UP_TO
+/// Pages a shard needs for 4-byte steps: such values span 46 classes with them, so
+/// twice the pages of 8-byte steps, by the same rule.
+pub(crate) const FOUR_BYTE_STEPS_MIN_PAGES: usize = 128;
+
+/// How chunks step up to `FINE_STEPS_UP_TO` in a shard of `pages` slab pages whose
+/// handles count `1 << shift` bytes: `(step, up to)`. Up to 0 means the factor's steps
+/// from the start (8 bytes while they are smaller).
+pub(crate) fn fine_steps(pages: usize, shift: u32) -> (usize, usize) {
+    if pages >= FOUR_BYTE_STEPS_MIN_PAGES && shift == 2 {
+        (4, FINE_STEPS_UP_TO)
+    } else if pages >= FINE_STEPS_MIN_PAGES {
+        (8, FINE_STEPS_UP_TO)
     } else {
-        0
+        (8, 0)
     }
 }
 
-/// Chunk sizes from `min` to `page`, multiples of 8: 8 bytes apart below `fine_to`, then
+/// Chunk sizes from `min` to `page`: `step` bytes apart (4 or 8) below `fine_to`, then
 /// each `factor` times the previous one rounded up to 8 and at least 8 bytes above it,
 /// up to half a page; the last one a whole page.
-pub(crate) fn class_sizes(min: usize, page: usize, factor: f64, fine_to: usize) -> Vec<u32> {
+pub(crate) fn class_sizes(
+    min: usize,
+    page: usize,
+    factor: f64,
+    (step, fine_to): (usize, usize),
+) -> Vec<u32> {
     let mut sizes = Vec::new();
-    let mut s = min.next_multiple_of(8);
+    let mut s = min.next_multiple_of(step);
     while s < page / 2 {
         sizes.push(s as u32);
         let grown = ((s as f64 * factor).ceil() as usize).next_multiple_of(8);
-        s = if s < fine_to { s + 8 } else { grown.max(s + 8) };
+        s = if s < fine_to {
+            s + step
+        } else {
+            grown.max(s + 8)
+        };
     }
     sizes.push((page / 2) as u32 / 8 * 8);
     sizes.push(page as u32);
@@ -172,14 +214,15 @@ impl Slabs {
             classes,
             page_size,
             page_shift: page_size.trailing_zeros(),
+            shift: handle_shift(arena_len),
             n_pages,
             next_fresh: 0,
             free_pages: Vec::new(),
             page_class: vec![UNASSIGNED; n_pages as usize],
             page_pos: vec![0; n_pages as usize],
             page_atime: vec![0; n_pages as usize],
-            small_class: (0..=512usize)
-                .map(|u| sizes.partition_point(|&s| (s as usize) < u * 8) as u8)
+            small_class: (0..=1024usize)
+                .map(|u| sizes.partition_point(|&s| (s as usize) < u * 4) as u8)
                 .collect(),
             huge: None,
         }
@@ -216,7 +259,7 @@ impl Slabs {
     /// The smallest class whose chunks hold `total` bytes.
     #[inline]
     pub(crate) fn class_for(&self, total: usize) -> Option<usize> {
-        if let Some(&c) = self.small_class.get(total.div_ceil(8)) {
+        if let Some(&c) = self.small_class.get(total.div_ceil(4)) {
             return Some(c as usize);
         }
         let i = self.classes.partition_point(|c| (c.size as usize) < total);
@@ -224,20 +267,26 @@ impl Slabs {
     }
 
     #[inline]
-    pub(crate) fn handle(off: usize) -> u32 {
-        (off / 8) as u32 + 2
+    pub(crate) fn handle(&self, off: usize) -> u32 {
+        handle_at(off, self.shift)
     }
     #[inline]
-    pub(crate) fn offset(h: u32) -> usize {
-        (h as usize - 2) * 8
+    pub(crate) fn offset(&self, h: u32) -> usize {
+        offset_of(h, self.shift)
+    }
+    /// The largest handle a chunk of an arena of `arena_len` bytes can have: the last
+    /// chunk starts a smallest chunk's size before the end at the latest (so that a
+    /// 1 GiB arena's handles take 28 bits, not 29, and the index keeps a tag bit).
+    pub(crate) fn max_handle(&self, arena_len: usize) -> u32 {
+        self.handle(arena_len - self.classes[0].size as usize)
     }
     #[inline]
     pub(crate) fn page_of(&self, h: u32) -> u32 {
-        (Self::offset(h) >> self.page_shift) as u32
+        (self.offset(h) >> self.page_shift) as u32
     }
     #[inline]
     pub(crate) fn chunk_handle(&self, page: u32, idx: u32, size: u32) -> u32 {
-        Self::handle(((page as usize) << self.page_shift) + idx as usize * size as usize)
+        self.handle(((page as usize) << self.page_shift) + idx as usize * size as usize)
     }
 
     /// Whether `h` is the start of a chunk of class `cls` that has been carved (handles
@@ -251,7 +300,7 @@ impl Slabs {
             return false;
         }
         let c = &self.classes[cls];
-        let in_page = Self::offset(h) & (self.page_size - 1);
+        let in_page = self.offset(h) & (self.page_size - 1);
         in_page.is_multiple_of(c.size as usize)
             && ((in_page / c.size as usize) as u32) < c.carved(page)
     }
@@ -260,10 +309,11 @@ impl Slabs {
     #[inline]
     pub(crate) fn take_chunk(&mut self, arena: &Arena, cls: usize) -> Option<u32> {
         let page_shift = self.page_shift;
+        let shift = self.shift;
         let c = &mut self.classes[cls];
         if c.free_head != NONE {
             let h = c.free_head;
-            c.free_head = ItemPtr(arena.at(Self::offset(h))).free_next();
+            c.free_head = ItemPtr(arena.item(h)).free_next();
             c.free_count -= 1;
             return Some(h);
         }
@@ -274,7 +324,7 @@ impl Slabs {
             if c.bump_next == c.per_page {
                 self.note_carved(page);
             }
-            return Some(Self::handle(off));
+            return Some(handle_at(off, shift));
         }
         None
     }
@@ -283,7 +333,7 @@ impl Slabs {
     #[inline]
     pub(crate) fn free_chunk(&mut self, arena: &Arena, cls: usize, h: u32) {
         let c = &mut self.classes[cls];
-        ItemPtr(arena.at(Self::offset(h))).mark_free(c.free_head);
+        ItemPtr(arena.item(h)).mark_free(c.free_head);
         c.free_head = h;
         c.free_count += 1;
     }
@@ -327,6 +377,7 @@ impl Slabs {
     pub(crate) fn detach_page(&mut self, arena: &Arena, page: u32) -> usize {
         let cls = self.page_class[page as usize] as usize;
         let page_shift = self.page_shift;
+        let shift = self.shift;
         let c = &mut self.classes[cls];
         // Rebuild the free list without this page's chunks.
         let mut h = c.free_head;
@@ -334,9 +385,9 @@ impl Slabs {
         let mut keep_tail: Option<ItemPtr> = None;
         let mut kept = 0;
         while h != NONE {
-            let it = ItemPtr(arena.at(Self::offset(h)));
+            let it = ItemPtr(arena.item(h));
             let next = it.free_next();
-            if (Self::offset(h) >> page_shift) as u32 != page {
+            if (offset_of(h, shift) >> page_shift) as u32 != page {
                 match keep_tail {
                     None => keep_head = h,
                     Some(t) => t.mark_free(h),

@@ -13,7 +13,7 @@
 
 use super::super::arena::Arena;
 use super::super::item::ItemPtr;
-use super::super::slab::{NONE, Slabs};
+use super::super::slab::NONE;
 
 pub(crate) const HOT: u8 = 0;
 pub(crate) const WARM: u8 = 1;
@@ -31,7 +31,7 @@ pub(crate) struct ClassLists {
 
 #[inline]
 fn ptr(arena: &Arena, h: u32) -> ItemPtr {
-    ItemPtr(arena.at(Slabs::offset(h)))
+    ItemPtr(arena.item(h))
 }
 
 impl ClassLists {

@@ -32,7 +32,7 @@ pub(crate) struct Policies {
 
 #[inline]
 fn ptr(arena: &Arena, h: u32) -> ItemPtr {
-    ItemPtr(arena.at(Slabs::offset(h)))
+    ItemPtr(arena.item(h))
 }
 
 /// The ghost fingerprint of a key hash.

@@ -30,7 +30,7 @@ pub(crate) struct Hand {
 
 #[inline]
 fn ptr(arena: &Arena, h: u32) -> ItemPtr {
-    ItemPtr(arena.at(Slabs::offset(h)))
+    ItemPtr(arena.item(h))
 }
 
 impl Hand {

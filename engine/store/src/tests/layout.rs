@@ -1,7 +1,10 @@
 //! The item header's size and the size classes.
 
 use super::super::item::{CAS_LEN, CasWords, HEADER_LEN, LINKS_LEN, Layout, Words};
-use super::super::slab::{FINE_STEPS_MIN_PAGES, FINE_STEPS_UP_TO, class_sizes, fine_steps_up_to};
+use super::super::slab::{
+    FINE_STEPS_MIN_PAGES, FINE_STEPS_UP_TO, FOUR_BYTE_STEPS_MIN_PAGES, class_sizes, fine_steps,
+    handle_shift,
+};
 use super::*;
 
 #[test]
@@ -44,33 +47,63 @@ fn header_is_eight_bytes_and_links_eight_more() {
 }
 
 #[test]
-fn classes_step_by_eight_then_grow_by_the_factor() {
+fn classes_step_finely_then_grow_by_the_factor() {
     // Small shards: 8-byte steps only while the factor's step is smaller (to 104).
-    let s = class_sizes(28, 1 << 20, 1.08, 0);
+    let s = class_sizes(28, 1 << 20, 1.08, (8, 0));
     assert_eq!(&s[..4], &[32, 40, 48, 56]);
     assert_eq!(&s[9..13], &[104, 120, 136, 152]);
     assert_eq!(s.len(), 117);
     // With the pages for them: 8-byte steps to 256, then the factor.
-    let f = class_sizes(28, 1 << 20, 1.08, FINE_STEPS_UP_TO);
+    let f = class_sizes(28, 1 << 20, 1.08, (8, FINE_STEPS_UP_TO));
     assert_eq!(f.len(), 127);
     let fine: Vec<u32> = (32..=256).step_by(8).collect();
     assert_eq!(&f[..fine.len()], &fine[..]);
     assert_eq!(f[fine.len()], 280, "256 x 1.08 rounded up to 8");
-    for s in [s, f] {
+    // With more: 4-byte steps to 256 (the 140-byte benchmark item fits exactly).
+    let q = class_sizes(28, 1 << 20, 1.08, (4, FINE_STEPS_UP_TO));
+    let fine4: Vec<u32> = (28..=256).step_by(4).collect();
+    assert_eq!(&q[..fine4.len()], &fine4[..]);
+    assert!(q.contains(&140));
+    assert_eq!(q[fine4.len()], 280);
+    assert_eq!(q.len(), 127 + 29);
+    for (s, step) in [(s, 8), (f, 8), (q, 4)] {
         assert_eq!(*s.last().unwrap(), 1 << 20);
         for w in s[..s.len() - 2].windows(2) {
-            assert!(w[1] >= w[0] + 8 && w[1] % 8 == 0);
+            assert!(w[1] >= w[0] + step && w[1] % step == 0);
+            if w[0] >= 256 {
+                assert!(w[1] % 8 == 0);
+            }
             assert!(w[1] as f64 <= (w[0] as f64 * 1.08).ceil() + 8.0, "{w:?}");
         }
     }
 }
 
+/// Handles count 4 bytes while a u32 reaches every 4-byte offset, 8 above 16 GiB.
+#[test]
+fn handles_count_four_bytes_up_to_sixteen_gib() {
+    assert_eq!(handle_shift(1 << 30), 2);
+    assert_eq!(handle_shift((16 << 30) - (1 << 20)), 2);
+    assert_eq!(handle_shift(16 << 30), 3);
+    assert_eq!(handle_shift(32 << 30), 3);
+    // Large arenas keep 8-byte steps: their chunks are multiples of the granule.
+    assert_eq!(fine_steps(1 << 15, 3), (8, FINE_STEPS_UP_TO));
+}
+
 /// The fine steps need pages: a shard below `FINE_STEPS_MIN_PAGES` keeps the coarser
-/// classes (hit ratios in docs/store.md, "Size classes").
+/// classes, one below `FOUR_BYTE_STEPS_MIN_PAGES` 8-byte steps (hit ratios in
+/// docs/store.md, "Size classes").
 #[test]
 fn fine_classes_only_with_enough_pages() {
-    assert_eq!(fine_steps_up_to(FINE_STEPS_MIN_PAGES - 1), 0);
-    assert_eq!(fine_steps_up_to(FINE_STEPS_MIN_PAGES), FINE_STEPS_UP_TO);
+    assert_eq!(fine_steps(FINE_STEPS_MIN_PAGES - 1, 2), (8, 0));
+    assert_eq!(fine_steps(FINE_STEPS_MIN_PAGES, 2), (8, FINE_STEPS_UP_TO));
+    assert_eq!(
+        fine_steps(FOUR_BYTE_STEPS_MIN_PAGES - 1, 2),
+        (8, FINE_STEPS_UP_TO)
+    );
+    assert_eq!(
+        fine_steps(FOUR_BYTE_STEPS_MIN_PAGES, 2),
+        (4, FINE_STEPS_UP_TO)
+    );
     let classes = |mib: usize| {
         Store::new(config(mib << 20, Policy::default()))
             .unwrap()
@@ -82,6 +115,18 @@ fn fine_classes_only_with_enough_pages() {
     assert!(!classes(32).contains(&112));
     assert_eq!(classes(64).len(), 128);
     assert!(classes(64).contains(&112) && classes(64).contains(&144));
+    assert!(!classes(64).contains(&140));
+    assert_eq!(classes(128)[..3], [24, 28, 32]);
+    assert_eq!(classes(128).len(), 128 + 29);
+    assert!(classes(128).contains(&140));
+}
+
+/// A 1 GiB shard's handles take 28 bits, leaving the index a 4-bit tag: the
+/// arena's last chunk starts a smallest chunk before its end.
+#[test]
+fn a_gib_shard_leaves_the_index_four_tag_bits() {
+    let s = Store::new(config(1 << 30, Policy::default())).unwrap();
+    assert_eq!(32 - s.slabs.max_handle(s.arena.len).leading_zeros(), 28);
 }
 
 /// The smallest class holds the header and 16 bytes of key and value, so

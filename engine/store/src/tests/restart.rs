@@ -241,13 +241,13 @@ fn a_state_that_does_not_fit_is_refused_and_the_store_starts_empty() {
         ..cfg_at(Policy::S3fifo, STARTED)
     };
     refused(other, &state, "CAS words");
-    // A state written before the 8-byte header (version 5) starts cold.
+    // A state written before 4-byte handles (version 6) starts cold.
     let mut old = state.clone();
-    old[..4].copy_from_slice(&5u32.to_le_bytes());
+    old[..4].copy_from_slice(&6u32.to_le_bytes());
     refused(
         cfg_at(Policy::S3fifo, STARTED),
         &old,
-        "version 5, this build reads 6",
+        "version 6, this build reads 7",
     );
     refused(
         cfg_at(Policy::S3fifo, STARTED),
