@@ -18,6 +18,14 @@
 //! `first` of the `count` buffers (the rest is reserved address space, never
 //! touched) and doubles at a publish after a turn that took half of them, or
 //! after a receive that found none ([`BufRing::starved`]); it never shrinks.
+//!
+//! Only receives a reader was waiting for count. A multishot receive stays
+//! armed until its cancel is processed, so a connection that has stopped
+//! reading (it ran its budget with a backlog) goes on taking buffers: one
+//! pipelining client took every buffer of each lap, 32, then 64, then 99 of
+//! 128, and so doubled the pool to 256 with nothing short. Its caller gives
+//! those back with [`BufRing::recycle_surplus`] and does not report their
+//! ENOBUFS.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -55,7 +63,8 @@ pub struct BufRing {
     /// Buffers given to the kernel so far: bids `0..active` (at most `count`).
     active: u16,
     count: u16,
-    /// Buffers recycled since the last publish (taken in that turn).
+    /// Buffers recycled since the last publish that a reader needed (see
+    /// [`BufRing::recycle`]).
     taken: u16,
     starved: bool,
 }
@@ -136,16 +145,24 @@ impl BufRing {
         self.active
     }
 
-    /// A receive found no buffer (ENOBUFS): the pool grows at the next publish.
+    /// A receive for a reader found no buffer (ENOBUFS): the pool grows at
+    /// the next publish.
     pub fn starved(&mut self) {
         self.starved = true;
     }
 
-    /// Gives buffer `bid` back to the kernel (visible after [`publish`]).
+    /// Gives buffer `bid` back to the kernel (visible after [`publish`]); a
+    /// reader needed it, so it counts towards the turn's demand.
     ///
     /// [`publish`]: BufRing::publish
     pub fn recycle(&mut self, bid: u16) {
         self.taken = self.taken.saturating_add(1);
+        self.push(bid);
+    }
+
+    /// Gives back a buffer that no reader was waiting for (its bytes were
+    /// only kept for later): it does not make the pool grow.
+    pub fn recycle_surplus(&mut self, bid: u16) {
         self.push(bid);
     }
 
@@ -168,7 +185,7 @@ impl BufRing {
     }
 
     /// Makes every recycled buffer visible to the kernel, after doubling the
-    /// pool if the turn took half of it or a receive found it empty.
+    /// pool if readers took half of it this turn or one found it empty.
     pub fn publish(&mut self) {
         if (self.starved || self.taken >= self.active.div_ceil(2)) && self.active < self.count {
             let grown = self.active.saturating_mul(2).min(self.count);

@@ -15,13 +15,15 @@ const SEND: u8 = 3;
 /// Echoes what each client sends, upper-cased, until `expected_bytes` have
 /// been echoed, with a pool of `bufs` buffers that starts with `first`;
 /// returns how many buffers the kernel handed out and how many the pool ended
-/// with. A receive that found no buffer is armed again.
+/// with. A receive that found no buffer is armed again. With `surplus`, every
+/// buffer goes back as one no reader waited for, and no ENOBUFS is reported.
 fn echo_server(
     listener: OwnedFd,
     expected_bytes: usize,
     bufs: u16,
     first: u16,
     buf_size: u32,
+    surplus: bool,
 ) -> (usize, u16) {
     let mut ring = Ring::new(RingConfig::default()).unwrap();
     let mut pool = BufRing::new(&ring, 0, bufs, first, buf_size).unwrap();
@@ -55,7 +57,9 @@ fn echo_server(
                 }
                 RECV => {
                     if c.result == -libc::ENOBUFS {
-                        pool.starved();
+                        if !surplus {
+                            pool.starved();
+                        }
                         let slot = t.slot as usize;
                         arm(&mut ring, &conns[slot], slot as u32, pool.group());
                         continue;
@@ -71,7 +75,11 @@ fn echo_server(
                     // touched while the kernel reads it.
                     assert!(outs[slot].is_empty());
                     outs[slot].extend(data.iter().map(|b| b.to_ascii_uppercase()));
-                    pool.recycle(bid);
+                    if surplus {
+                        pool.recycle_surplus(bid);
+                    } else {
+                        pool.recycle(bid);
+                    }
                     let out = &outs[slot];
                     let send = opcode::Send::new(
                         types::Fd(conns[slot].as_raw_fd()),
@@ -140,8 +148,9 @@ fn multishot_accept_and_receive_echo_across_clients() {
     const CLIENTS: usize = 4;
     const ROUNDS: usize = 50;
     let msg = b"hello ring\r\n";
-    let server =
-        std::thread::spawn(move || echo_server(listener, CLIENTS * ROUNDS * msg.len(), 8, 8, 64));
+    let server = std::thread::spawn(move || {
+        echo_server(listener, CLIENTS * ROUNDS * msg.len(), 8, 8, 64, false)
+    });
     echo_clients(addr, CLIENTS, ROUNDS, msg);
     // 200 receives through a pool of 8 buffers: recycling works.
     let (used, active) = server.join().unwrap();
@@ -159,10 +168,30 @@ fn the_buffer_pool_starts_small_and_grows_with_the_load() {
     const CLIENTS: usize = 16;
     const ROUNDS: usize = 50;
     let msg = b"hello ring\r\n";
-    let server =
-        std::thread::spawn(move || echo_server(listener, CLIENTS * ROUNDS * msg.len(), 64, 1, 64));
+    let server = std::thread::spawn(move || {
+        echo_server(listener, CLIENTS * ROUNDS * msg.len(), 64, 1, 64, false)
+    });
     echo_clients(addr, CLIENTS, ROUNDS, msg);
     let (used, active) = server.join().unwrap();
     assert!(used >= CLIENTS * ROUNDS / 2, "{used}");
     assert!(active > 1 && active <= 64, "{active}");
+}
+
+/// The same load with every buffer given back as surplus (its connection was
+/// not reading): the pool stays at its first size, and works through one
+/// buffer (an ENOBUFS re-arms the receive).
+#[test]
+fn surplus_receives_do_not_grow_the_pool() {
+    let listener = socket::tcp_listener("127.0.0.1:0".parse().unwrap(), 64).unwrap();
+    let addr = socket::local_addr(&listener).unwrap();
+    const CLIENTS: usize = 16;
+    const ROUNDS: usize = 50;
+    let msg = b"hello ring\r\n";
+    let server = std::thread::spawn(move || {
+        echo_server(listener, CLIENTS * ROUNDS * msg.len(), 64, 1, 64, true)
+    });
+    echo_clients(addr, CLIENTS, ROUNDS, msg);
+    let (used, active) = server.join().unwrap();
+    assert!(used >= CLIENTS * ROUNDS / 2, "{used}");
+    assert_eq!(active, 1);
 }

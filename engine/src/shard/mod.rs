@@ -318,9 +318,11 @@ const CRAWL_BUDGET_TICK: usize = 4096;
 const CRAWL_BUDGET_BUSY: usize = 256;
 
 /// Receive buffers the kernel gets at start (of `network.recv_buffers`): the
-/// pool doubles when a turn takes half of it or a receive finds none, so a
-/// shard with few busy connections keeps ~128 KiB of buffers resident instead
-/// of all of them (the kernel cycles through every buffer in the ring).
+/// pool doubles when reading connections take half of it in a turn or one
+/// finds none (a paused connection's receives do not count, see
+/// [`net::Net::is_reading`]), so a shard with few busy connections keeps
+/// ~128 KiB of buffers resident instead of all of them (the kernel cycles
+/// through every buffer in the ring).
 const FIRST_RECV_BUFFERS: u16 = 32;
 
 /// How long a stopping server waits for clients to take their replies.
@@ -381,6 +383,7 @@ impl Shard {
             self.core.retry_stalled();
             self.core.end_of_turn();
             self.bufs.publish();
+            self.core.stats.recv_buffers = self.bufs.active().into();
             if let Some(udp) = self.core.net.udp.as_mut() {
                 udp.publish();
             }
@@ -424,7 +427,9 @@ impl Shard {
         let t = c.token();
         match t.op {
             OP_RECV => {
-                if c.result == -libc::ENOBUFS {
+                // Asked before the bytes are parsed: parsing them may pause it.
+                let reading = self.core.net.is_reading(t);
+                if c.result == -libc::ENOBUFS && reading {
                     self.bufs.starved();
                 }
                 let core = &mut self.core;
@@ -450,7 +455,11 @@ impl Shard {
                     Received::Stale => {}
                 }
                 if let Some(bid) = c.buffer_id() {
-                    self.bufs.recycle(bid);
+                    if reading {
+                        self.bufs.recycle(bid);
+                    } else {
+                        self.bufs.recycle_surplus(bid);
+                    }
                 }
             }
             OP_UDP_RECV => self.core.on_udp_recv(c),

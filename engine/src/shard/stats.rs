@@ -76,6 +76,9 @@ pub struct ShardStats {
     /// brought that were stored.
     pub warmup_reads: u64,
     pub warmup_filled: u64,
+    /// Receive buffers the shard's pool hands the kernel (a gauge, set every
+    /// turn).
+    pub recv_buffers: u64,
     /// Latency histograms per command family, when they are on.
     pub latency: Option<Box<latency::Latency>>,
 }
@@ -85,6 +88,7 @@ impl ShardStats {
     pub fn reset(&mut self) {
         *self = ShardStats {
             curr_connections: self.curr_connections,
+            recv_buffers: self.recv_buffers,
             latency: self.latency.as_ref().map(|l| Box::new(l.cleared())),
             ..ShardStats::default()
         };

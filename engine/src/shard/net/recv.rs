@@ -150,6 +150,17 @@ impl Net {
         }
     }
 
+    /// Whether the connection of receive `t` parses its input now. One that
+    /// has paused (it ran its budget with a backlog, or waits for its replies
+    /// to drain or for a channel) only keeps what arrives until its receive
+    /// is cancelled: the buffers it takes, and an ENOBUFS, say nothing about
+    /// the receive pool being short.
+    pub fn is_reading(&self, t: Token) -> bool {
+        self.conns
+            .get(t.slot, t.generation)
+            .is_some_and(|c| c.pause == Pause::No && !c.closing)
+    }
+
     /// A receive completed with `result`.
     pub fn on_recv(
         &mut self,

@@ -218,6 +218,7 @@ pub static GENERAL: &[Entry<GeneralGet>] = &[
     stat("restart_items_restored", Gauge, Sum, |_, st| st.restored_items, "Items brought back by the warm restart at start-up (-e)."),
     stat("restart_items_dropped", Gauge, Sum, |_, st| st.restore_dropped, "Items the warm restart found expired or flushed while stopped."),
     stat("arena_huge_bytes", Gauge, Sum, |_, st| st.arena_huge_bytes, "Bytes of item memory given to transparent huge pages (regions wholly carved)."),
+    stat("recv_buffers", Gauge, Sum, |s, _| s.recv_buffers, "Receive buffers handed to the kernel: a shard's pool starts with 32 and doubles when its reading connections run short, up to network.recv_buffers."),
 ];
 
 /// `stats slabs` per class, in memcached's order.

@@ -41,6 +41,7 @@ fn shard(base: u64) -> ShardStats {
         warmup_reads: base + 29,
         warmup_filled: base + 30,
         replica_read_retries: base + 31,
+        recv_buffers: base + 32,
         latency: None,
     }
 }
