@@ -141,20 +141,25 @@ fn echo_clients(addr: std::net::SocketAddr, clients: usize, rounds: usize, msg: 
     }
 }
 
-#[test]
-fn multishot_accept_and_receive_echo_across_clients() {
+/// Runs `echo_server` (`bufs` buffers, `first` of them handed out at start,
+/// 64 bytes each) against `clients` clients of `rounds` messages each; returns
+/// what it returns.
+fn echo_run(clients: usize, rounds: usize, bufs: u16, first: u16, surplus: bool) -> (usize, u16) {
     let listener = socket::tcp_listener("127.0.0.1:0".parse().unwrap(), 64).unwrap();
     let addr = socket::local_addr(&listener).unwrap();
-    const CLIENTS: usize = 4;
-    const ROUNDS: usize = 50;
     let msg = b"hello ring\r\n";
-    let server = std::thread::spawn(move || {
-        echo_server(listener, CLIENTS * ROUNDS * msg.len(), 8, 8, 64, false)
-    });
-    echo_clients(addr, CLIENTS, ROUNDS, msg);
+    let expected = clients * rounds * msg.len();
+    let server =
+        std::thread::spawn(move || echo_server(listener, expected, bufs, first, 64, surplus));
+    echo_clients(addr, clients, rounds, msg);
+    server.join().unwrap()
+}
+
+#[test]
+fn multishot_accept_and_receive_echo_across_clients() {
     // 200 receives through a pool of 8 buffers: recycling works.
-    let (used, active) = server.join().unwrap();
-    assert!(used >= CLIENTS * ROUNDS / 2);
+    let (used, active) = echo_run(4, 50, 8, 8, false);
+    assert!(used >= 4 * 50 / 2);
     assert_eq!(active, 8);
 }
 
@@ -163,17 +168,8 @@ fn multishot_accept_and_receive_echo_across_clients() {
 /// to its count; every echo comes back intact.
 #[test]
 fn the_buffer_pool_starts_small_and_grows_with_the_load() {
-    let listener = socket::tcp_listener("127.0.0.1:0".parse().unwrap(), 64).unwrap();
-    let addr = socket::local_addr(&listener).unwrap();
-    const CLIENTS: usize = 16;
-    const ROUNDS: usize = 50;
-    let msg = b"hello ring\r\n";
-    let server = std::thread::spawn(move || {
-        echo_server(listener, CLIENTS * ROUNDS * msg.len(), 64, 1, 64, false)
-    });
-    echo_clients(addr, CLIENTS, ROUNDS, msg);
-    let (used, active) = server.join().unwrap();
-    assert!(used >= CLIENTS * ROUNDS / 2, "{used}");
+    let (used, active) = echo_run(16, 50, 64, 1, false);
+    assert!(used >= 16 * 50 / 2, "{used}");
     assert!(active > 1 && active <= 64, "{active}");
 }
 
@@ -182,16 +178,7 @@ fn the_buffer_pool_starts_small_and_grows_with_the_load() {
 /// buffer (an ENOBUFS re-arms the receive).
 #[test]
 fn surplus_receives_do_not_grow_the_pool() {
-    let listener = socket::tcp_listener("127.0.0.1:0".parse().unwrap(), 64).unwrap();
-    let addr = socket::local_addr(&listener).unwrap();
-    const CLIENTS: usize = 16;
-    const ROUNDS: usize = 50;
-    let msg = b"hello ring\r\n";
-    let server = std::thread::spawn(move || {
-        echo_server(listener, CLIENTS * ROUNDS * msg.len(), 64, 1, 64, true)
-    });
-    echo_clients(addr, CLIENTS, ROUNDS, msg);
-    let (used, active) = server.join().unwrap();
-    assert!(used >= CLIENTS * ROUNDS / 2, "{used}");
+    let (used, active) = echo_run(16, 50, 64, 1, true);
+    assert!(used >= 16 * 50 / 2, "{used}");
     assert_eq!(active, 1);
 }
