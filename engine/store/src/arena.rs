@@ -221,6 +221,11 @@ impl Arena {
         unsafe { self.base.add(off) }
     }
 
+    /// log2 of the bytes a chunk handle counts.
+    pub(crate) fn handle_shift(&self) -> u32 {
+        self.shift
+    }
+
     /// The chunk of handle `h` (at least 2).
     #[inline]
     pub(crate) fn item(&self, h: u32) -> *mut u8 {

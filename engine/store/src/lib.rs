@@ -253,10 +253,7 @@ impl Store {
             layout.total(MIN_KEY_VALUE, 0, layout.words(0, 0, false)),
             cfg.slab_page_size,
             cfg.growth_factor,
-            slab::fine_steps(
-                arena.len / cfg.slab_page_size,
-                slab::handle_shift(arena.len),
-            ),
+            slab::fine_steps(arena.len / cfg.slab_page_size, arena.handle_shift()),
         );
         if sizes.len() > 250 {
             return Err(StoreError::Config {
