@@ -577,8 +577,10 @@ impl Store {
     }
 
     /// Finds a live item: expired and flushed items are unlinked on the way (and counted
-    /// as get_expired / get_flushed when `count` is set).
-    #[inline]
+    /// as get_expired / get_flushed when `count` is set). Always inlined: with a
+    /// plain hint the compiler kept it out of line in `do_get` (4.7% of a store_ops
+    /// profile in the call itself); inlined, the 1k-hot get is ~0.7 ns faster.
+    #[inline(always)]
     fn lookup(&mut self, key: HashedKey<'_>, count: bool) -> Option<Found> {
         let found = self.find(key)?;
         let it = self.item(found.handle);
