@@ -31,9 +31,9 @@ pub(super) struct Gather {
 }
 
 impl Core {
-    pub(super) fn handle_keyless(&mut self, client: Client, request: Request<'_>) -> Handled {
+    pub(super) fn handle_keyless(&mut self, client: Client, request: &Request<'_>) -> Handled {
         match request {
-            Request::Stats(s) => return self.stats_command(client, &s, None),
+            Request::Stats(s) => return self.stats_command(client, s, None),
             Request::FlushAll(f) => {
                 if self.shared.config.server.disable_flush_all {
                     return self.reply(client, |out| {
@@ -69,7 +69,7 @@ impl Core {
                         ErrorReply::Message(ErrorMessage::ShutdownNotEnabled).encode(out)
                     });
                 }
-                if mode == ShutdownMode::Invalid {
+                if *mode == ShutdownMode::Invalid {
                     return self.reply(client, |out| {
                         ErrorReply::from(ClientError::InvalidShutdownMode).encode(out)
                     });
@@ -120,7 +120,7 @@ impl Core {
                     }
                 });
             }
-            Request::Watch(w) => return self.start_watch(client, w),
+            Request::Watch(w) => return self.start_watch(client, *w),
             Request::RefreshCerts => {
                 // memcached's answers: OK, or the loader's one-line error;
                 // without -Z there is nothing to refresh.
@@ -136,7 +136,7 @@ impl Core {
                 });
             }
             Request::DebugTime(d) if self.shared.debug_clock.is_some() => {
-                if !self.debug_time_all_shards(client, d) {
+                if !self.debug_time_all_shards(client, *d) {
                     return Handled::Stall;
                 }
                 return self.reply(client, |out| Status::Ok.encode(out));

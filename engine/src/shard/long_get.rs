@@ -48,6 +48,21 @@ fn many_keys(line: &[u8]) -> bool {
     line.len() > 2 * PIECE_KEYS && memchr::memchr_iter(b' ', line).count() > PIECE_KEYS
 }
 
+/// Whether a request parsed as `parsed` may start a long get line, for
+/// [`long_start`] to tell: a get line of more than `2 * PIECE_KEYS` bytes
+/// (a shorter one cannot hold more than [`PIECE_KEYS`] keys, and ends
+/// within a piece), or a line that did not parse whole.
+pub fn may_start(parsed: &Parse<'_>) -> bool {
+    match parsed {
+        Parse::Complete {
+            request: Request::Get(_),
+            consumed,
+        } => *consumed > 2 * PIECE_KEYS + 1,
+        Parse::Complete { .. } => false,
+        Parse::Incomplete { .. } | Parse::Invalid(_) => true,
+    }
+}
+
 /// The verb and its length when `rest` starts a get line that does not end
 /// within [`PIECE`] bytes.
 fn long_start(rest: &[u8]) -> Option<(GetKind, usize)> {
@@ -234,6 +249,47 @@ mod tests {
             None,
             "memcached streams get and gets only"
         );
+    }
+
+    #[test]
+    fn every_long_start_is_let_through_by_the_parse() {
+        // The request path asks `long_start` only when `may_start` says so:
+        // that must never hide a long line, whatever its keys, spacing,
+        // verb, end or what follows it in the buffer.
+        let limits = proto::Limits::default();
+        let mut checked = 0;
+        for verb in ["get", "gets", "gat 0", "set", "mg"] {
+            for keys in [0, 1, 10, 30, 60, 63, 64, 65, 66, 100, 1000] {
+                for width in [1, 2, 3, 20] {
+                    for sep in [" ", "  "] {
+                        let mut l = verb.as_bytes().to_vec();
+                        for i in 0..keys {
+                            l.extend_from_slice(format!("{sep}{i:0width$}").as_bytes());
+                        }
+                        for end in ["", "\r\n", "\n"] {
+                            let mut buf = l.clone();
+                            buf.extend_from_slice(end.as_bytes());
+                            for tail in [0, 40, PIECE] {
+                                let mut rest = buf.clone();
+                                while rest.len() < buf.len() + tail {
+                                    rest.extend_from_slice(b"get k\r\n");
+                                }
+                                if long_start(&rest).is_some() {
+                                    let parsed = proto::parse(&rest, &limits);
+                                    assert!(
+                                        may_start(&parsed),
+                                        "{:?}",
+                                        &rest[..rest.len().min(80)]
+                                    );
+                                    checked += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 50, "the cases reach long lines: {checked}");
     }
 
     #[test]

@@ -286,8 +286,9 @@ pub(crate) struct Core {
     wake: WakeTarget,
     /// `stats` requests waiting for other shards' snapshots.
     gathers: Slots<Gather>,
-    /// The keys of the receive being handled (hashes, prefetches).
-    prefetch: Prefetch,
+    /// The keys of the receive being handled (hashes, prefetches). Boxed:
+    /// each receive swaps it with the next one's, a pointer and not 2 KiB.
+    prefetch: Box<Prefetch>,
     /// Reused scratch space for replies to other shards' requests.
     scratch: Vec<u8>,
     /// This shard's lines for log watchers (crate::logger).
@@ -331,7 +332,7 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 impl Shard {
     fn run_loop(&mut self) {
         let mut completions: Vec<Completion> = Vec::with_capacity(1024);
-        let mut prefetch = [Prefetch::new(), Prefetch::new()];
+        let mut prefetch = [Box::new(Prefetch::new()), Box::new(Prefetch::new())];
         let mut stop_started: Option<Instant> = None;
         loop {
             // Forwarded requests and connects in flight have deadlines: wake
@@ -523,7 +524,7 @@ impl Core {
             warm,
             wake,
             gathers: Slots::default(),
-            prefetch: Prefetch::new(),
+            prefetch: Box::new(Prefetch::new()),
             scratch: Vec::new(),
             log,
             log_cfd: -1,
@@ -587,7 +588,7 @@ impl Core {
     /// A receive is about to be handled: `keys` are its requests' keys, whose
     /// index slots were prefetched one receive ago. Takes them over (leaving
     /// the caller an empty list) and prefetches the first items.
-    fn begin_receive(&mut self, keys: &mut Prefetch) {
+    fn begin_receive(&mut self, keys: &mut Box<Prefetch>) {
         std::mem::swap(&mut self.prefetch, keys);
         keys.clear();
         self.prefetch

@@ -24,6 +24,7 @@ use super::Core;
 use super::binary::Packets;
 use super::client::{Client, Handled, ORIGIN_NONE};
 use super::exec::{Outcome, exec};
+use super::long_get;
 use super::mesh::{self, Kind, Origin};
 use super::net::conn::{MAX_AWAITED, Pause, Wire};
 use super::prefetch::ITEMS_AHEAD;
@@ -252,11 +253,30 @@ impl Core {
         if self.net.conns.slot(slot).is_some_and(|c| !c.authenticated) {
             return self.step_ascii_auth(slot, rest);
         }
-        if let Some(step) = self.long_get(slot, client, rest) {
+        // A long get line is read in pieces (long_get.rs). Only a line that
+        // did not parse whole, or a get line longer than a piece's keys
+        // could fill, may start one: an ordinary request is framed once.
+        if self
+            .net
+            .conns
+            .slot(slot)
+            .is_some_and(|c| c.get_tail.is_some())
+            && let Some(step) = self.long_get(slot, client, rest)
+        {
             return step;
         }
-        match proto::parse(rest, &self.limits) {
-            Parse::Complete { request, consumed } => {
+        let parsed = proto::parse(rest, &self.limits);
+        if long_get::may_start(&parsed)
+            && let Some(step) = self.long_get(slot, client, rest)
+        {
+            return step;
+        }
+        match parsed {
+            // By reference: moving the request out would copy its 152 bytes.
+            Parse::Complete {
+                ref request,
+                consumed,
+            } => {
                 if let Some(conn) = self.net.conns.slot_mut(slot) {
                     conn.need = 0;
                 }
@@ -400,7 +420,7 @@ impl Core {
             match proto::parse(&body[pos..], &self.limits) {
                 Parse::Complete { request, consumed } => {
                     let raw = &body[pos..pos + consumed];
-                    match self.handle(client, request, raw, usize::MAX) {
+                    match self.handle(client, &request, raw, usize::MAX) {
                         Handled::Done if self.udp_over_limit(client) => break,
                         Handled::Done => pos += consumed,
                         // A full channel: drop the rest, as a busy memcached drops datagrams.
@@ -474,7 +494,7 @@ impl Core {
     pub(super) fn handle(
         &mut self,
         client: Client,
-        request: Request<'_>,
+        request: &Request<'_>,
         raw: &[u8],
         first_key: usize,
     ) -> Handled {
@@ -488,7 +508,7 @@ impl Core {
         } else {
             -1
         };
-        let Some(timed) = self.sample_latency(|| latency::family(&request)) else {
+        let Some(timed) = self.sample_latency(|| latency::family(request)) else {
             return self.route_request(client, request, raw, first_key);
         };
         let before = self.net.queue(client).map(|q| q.next_part());
@@ -536,11 +556,11 @@ impl Core {
     fn route_request(
         &mut self,
         client: Client,
-        request: Request<'_>,
+        request: &Request<'_>,
         raw: &[u8],
         first_key: usize,
     ) -> Handled {
-        if let Request::Get(get) = &request
+        if let Request::Get(get) = request
             && get.keys.len() != 1
         {
             return self.route_multi_get(client, get, first_key, true);
@@ -556,14 +576,14 @@ impl Core {
             (key.raw(), self.prefetch.hash_of(first_key, key.raw()))
         };
         let may_forward = self.may_forward(client, raw)
-            && !(replicate::reads_only(&request) && self.read_here(name));
-        let target = if replicate::reads_only(&request) {
+            && !(replicate::reads_only(request) && self.read_here(name));
+        let target = if replicate::reads_only(request) {
             self.place_read(name, hash, may_forward)
         } else {
             self.place_key(name, hash, may_forward)
         };
         match target {
-            Target::Local => self.execute_local(client, &request, hash, raw),
+            Target::Local => self.execute_local(client, request, hash, raw),
             Target::Shard(owner) => {
                 if !self.mesh.can_send(owner) {
                     return Handled::Stall;
@@ -571,7 +591,7 @@ impl Core {
                 self.forward(client, owner, Kind::Exec, &hash.to_le_bytes(), raw);
                 Handled::Done
             }
-            Target::Node(node) => self.forward_to_node(client, node, &request, raw),
+            Target::Node(node) => self.forward_to_node(client, node, request, raw),
         }
     }
 
@@ -583,22 +603,34 @@ impl Core {
         hash: u64,
         raw: &[u8],
     ) -> Handled {
-        if self.net.queue(client).is_none() {
-            return Handled::Done;
-        }
-        let mut out = std::mem::take(&mut self.scratch);
-        out.clear();
+        // A node outside a cluster never holds a reply (no replica to
+        // await, nothing read through), so it is written straight into the
+        // queue; else into scratch space first.
+        let direct = self.shared.cluster.is_none();
+        let mut out = match self.net.queue(client) {
+            None => return Handled::Done,
+            Some(queue) if direct => std::mem::take(queue.sink()),
+            Some(_) => {
+                let mut out = std::mem::take(&mut self.scratch);
+                out.clear();
+                out
+            }
+        };
         let (outcome, held) = self.run_replicated(request, hash, raw, &mut out);
+        debug_assert!(!direct || held.is_none());
         if let Some(queue) = self.net.queue(client) {
             match held {
                 Some(id) => {
                     let part = queue.await_remote();
                     self.hold_for(id, HeldFor::Client { client, part });
                 }
+                None if direct => *queue.sink() = std::mem::take(&mut out),
                 None => queue.sink().extend_from_slice(&out),
             }
         }
-        self.scratch = out;
+        if !direct {
+            self.scratch = out;
+        }
         match outcome {
             Outcome::Done => Handled::Done,
             Outcome::Close => Handled::Close,

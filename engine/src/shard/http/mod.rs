@@ -246,7 +246,7 @@ impl Core {
                 });
                 return (ran + 1, Handled::Done);
             };
-            let handled = self.handle(client, request, &bytes[pos..pos + consumed], usize::MAX);
+            let handled = self.handle(client, &request, &bytes[pos..pos + consumed], usize::MAX);
             if handled == Handled::Stall {
                 return (ran, Handled::Stall);
             }
