@@ -91,8 +91,10 @@ impl<'a> Iterator for Keys<'a> {
 impl ExactSizeIterator for Keys<'_> {}
 
 // Inlined into the dispatch, which then builds the request in place (fewer
-// instructions per parse, counted with callgrind).
-#[inline]
+// instructions per parse, counted with callgrind). `always`: as a plain hint
+// it was not taken, and the Get came back through memory and was copied into
+// the Request, stalling on loads that straddle the stores just made.
+#[inline(always)]
 pub(crate) fn parse<'a>(kind: GetKind, t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, Get<'a>> {
     // memcached wants at least one token after the command, even for `gat`, whose
     // key list may then be empty (`gat 10` answers `END`).

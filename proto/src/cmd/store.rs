@@ -52,6 +52,8 @@ pub struct Store<'a> {
     pub noreply: bool,
 }
 
+// Inlined into the dispatch, as get's parser is (see there).
+#[inline(always)]
 pub(crate) fn parse<'a>(cmd: StoreCmd, t: &Tokens<'a>, cx: &Ctx<'a>) -> Parsed<'a, Store<'a>> {
     let base = if cmd == StoreCmd::Cas { 6 } else { 5 };
     // memcached's WANT_TOKENS_OR: exactly the arguments, or one more.
