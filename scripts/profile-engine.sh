@@ -18,12 +18,8 @@ OUT=${OUT:-target/profile-engine}
 command -v perf >/dev/null || { echo "profile-engine: needs perf (linux-perf)" >&2; exit 1; }
 # shellcheck source=scripts/lib/servers.sh
 source scripts/lib/servers.sh
-cargo build --release --locked -q -p engine -p loadgen
+bench_setup "$OUT"
 BIN=${BIN:-target/release/corecache}
-LG=target/release/corecache-loadgen
-mkdir -p "$OUT"
-pids=()
-trap stop_servers EXIT
 PORT=$(free_port)
 taskset -c "$SERVER_CPU" "$BIN" -p "$PORT" -t 1 --cores "$SERVER_CPU" -m 1024 2>/dev/null &
 SERVER=$!

@@ -250,19 +250,18 @@ impl Core {
 
     /// Parses and handles one text request at the start of `rest`.
     fn step_text(&mut self, slot: u32, client: Client, rest: &[u8], ran_keys: &mut usize) -> Step {
-        if self.net.conns.slot(slot).is_some_and(|c| !c.authenticated) {
+        let (authenticated, in_tail) = self
+            .net
+            .conns
+            .slot(slot)
+            .map_or((true, false), |c| (c.authenticated, c.get_tail.is_some()));
+        if !authenticated {
             return self.step_ascii_auth(slot, rest);
         }
         // A long get line is read in pieces (long_get.rs). Only a line that
         // did not parse whole, or a get line longer than a piece's keys
         // could fill, may start one: an ordinary request is framed once.
-        if self
-            .net
-            .conns
-            .slot(slot)
-            .is_some_and(|c| c.get_tail.is_some())
-            && let Some(step) = self.long_get(slot, client, rest)
-        {
+        if in_tail && let Some(step) = self.long_get(slot, client, rest) {
             return step;
         }
         let parsed = proto::parse(rest, &self.limits);
@@ -418,9 +417,12 @@ impl Core {
         let mut pos = 0;
         while pos < body.len() {
             match proto::parse(&body[pos..], &self.limits) {
-                Parse::Complete { request, consumed } => {
+                Parse::Complete {
+                    ref request,
+                    consumed,
+                } => {
                     let raw = &body[pos..pos + consumed];
-                    match self.handle(client, &request, raw, usize::MAX) {
+                    match self.handle(client, request, raw, usize::MAX) {
                         Handled::Done if self.udp_over_limit(client) => break,
                         Handled::Done => pos += consumed,
                         // A full channel: drop the rest, as a busy memcached drops datagrams.

@@ -187,7 +187,7 @@ impl Core {
             return handled;
         };
         let handled = match proto::parse(&meta, &self.limits) {
-            Parse::Complete { request, .. } => self.handle(client, &request, &meta, usize::MAX),
+            Parse::Complete { ref request, .. } => self.handle(client, request, &meta, usize::MAX),
             // What the text limits refuse and the binary ones let through (a
             // key of odd bytes too long in base64): the meta error is the
             // reply, answered as a binary one.
