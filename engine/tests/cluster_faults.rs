@@ -143,9 +143,8 @@ fn a_close_in_the_middle_of_a_reply_fails_what_waited_and_the_link_reopens() {
 
 #[test]
 fn a_peer_that_stops_answering_is_bounded_backpressure_then_a_timeout() {
-    let dir = std::env::temp_dir().join(format!("corecache-cluster-faults-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("bounded.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bounded.toml");
     std::fs::write(
         &file,
         "[cluster]\nmax_in_flight = 3\nrequest_timeout_ms = 1000\n",
@@ -183,5 +182,4 @@ fn a_peer_that_stops_answering_is_bounded_backpressure_then_a_timeout() {
     let stats = c.stats("cluster");
     assert_eq!(common::stat(&stats, "link:f0:timeouts"), 1, "{stats:?}");
     assert_eq!(common::stat(&stats, "link:f0:failed"), 6, "{stats:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

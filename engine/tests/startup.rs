@@ -29,10 +29,9 @@ fn refused(args: &[&str], names: &[&str]) -> String {
     lines[0].to_string()
 }
 
-fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("corecache-startup-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// Writes `text` to `name` in `dir`, a directory removed when the test ends.
+fn temp_file(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -78,21 +77,22 @@ fn unparsable_flags_name_the_flag_in_one_line() {
 
 #[test]
 fn bad_config_files_name_the_key_and_line() {
-    let unknown = temp_file("unknown.toml", "[server]\nport = 1\nprot = 2\n");
+    let dir = tempfile::tempdir().unwrap();
+    let unknown = temp_file(&dir, "unknown.toml", "[server]\nport = 1\nprot = 2\n");
     refused(
         &["--config", unknown.to_str().unwrap()],
         &["line 3", "prot"],
     );
-    let section = temp_file("section.toml", "[sever]\nport = 1\n");
+    let section = temp_file(&dir, "section.toml", "[sever]\nport = 1\n");
     refused(&["--config", section.to_str().unwrap()], &["sever"]);
-    let typed = temp_file("typed.toml", "[memory]\nlimit_mb = \"lots\"\n");
+    let typed = temp_file(&dir, "typed.toml", "[memory]\nlimit_mb = \"lots\"\n");
     refused(&["--config", typed.to_str().unwrap()], &["line 2", "lots"]);
-    let value = temp_file("value.toml", "[memory]\ngrowth_factor = 0.5\n");
+    let value = temp_file(&dir, "value.toml", "[memory]\ngrowth_factor = 0.5\n");
     refused(
         &["--config", value.to_str().unwrap()],
         &["memory.growth_factor"],
     );
-    let name = temp_file("name.toml", "[memory]\neviction = \"lifo\"\n");
+    let name = temp_file(&dir, "name.toml", "[memory]\neviction = \"lifo\"\n");
     refused(&["--config", name.to_str().unwrap()], &["lifo"]);
     refused(
         &["--config", "/nonexistent/corecache.toml"],
@@ -191,7 +191,8 @@ fn print_config_reads_back_and_runs() {
         first.contains("[server]") && first.contains("max_connections = 77"),
         "{first}"
     );
-    let file = temp_file("printed.toml", &first);
+    let dir = tempfile::tempdir().unwrap();
+    let file = temp_file(&dir, "printed.toml", &first);
     let path = file.to_str().unwrap();
     let (code, second, _) = run_to_exit(&["--config", path, "--print-config"]);
     assert_eq!(code, Some(0));
