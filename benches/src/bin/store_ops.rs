@@ -5,7 +5,7 @@
 //! without `_hashed` hash the key inside the timed loop, as they did before the store
 //! took pre-hashed keys, so their figures stay comparable across commits.
 //!
-//! Usage: store_ops [--iters N]
+//! Usage: store_ops [--iters N] [--only NAME]
 
 use std::hint::black_box;
 
@@ -41,7 +41,13 @@ fn loaded(limit: usize) -> Store {
     s
 }
 
+/// Set by `--only NAME`: the one measurement to run (for a profiler).
+static ONLY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn report(name: &str, iters: u64, mut round: impl FnMut() -> u64) {
+    if ONLY.get().is_some_and(|only| only != name) {
+        return;
+    }
     let mut ns: Vec<f64> = (0..5)
         .map(|_| {
             let t = cpu_ns();
@@ -59,6 +65,7 @@ fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--iters" => iters = args.next().unwrap().parse().unwrap(),
+            "--only" => ONLY.set(args.next().unwrap()).unwrap(),
             _ => panic!("unknown argument {a}"),
         }
     }

@@ -583,7 +583,7 @@ impl Store {
     #[inline(always)]
     fn lookup(&mut self, key: HashedKey<'_>, count: bool) -> Option<Found> {
         let found = self.find(key)?;
-        let it = self.item(found.handle);
+        let it = self.item(found.handle());
         if self.is_flushed(it) {
             if count {
                 self.stats.get_flushed += 1;
@@ -606,12 +606,12 @@ impl Store {
     /// as memcached counts the dead item its allocation finds and reuses.
     fn lookup_for_store(&mut self, key: HashedKey<'_>) -> Option<Found> {
         let found = self.find(key)?;
-        let it = self.item(found.handle);
+        let it = self.item(found.handle());
         if !self.is_flushed(it) && !self.is_expired(it) {
             return Some(found);
         }
         let fetched = it.has(BIT_FETCHED);
-        let cls = self.class_of(found.handle);
+        let cls = self.class_of(found.handle());
         let c = &mut self.slabs.classes[cls];
         self.stats.reclaimed += 1;
         c.stats.reclaimed += 1;
@@ -626,7 +626,7 @@ impl Store {
     /// Removes a linked item from the index, its policy and the stats, and frees its chunk.
     fn do_unlink(&mut self, found: Found) {
         self.index.remove(found);
-        self.release(found.handle);
+        self.release(found.handle());
     }
 
     /// Everything of an unlink except the index.
@@ -672,9 +672,9 @@ impl Store {
         let total = self.layout.item_total(it) as u64;
         match replace {
             Some(old) => {
-                let old_policy = self.item(old.handle).policy();
+                let old_policy = self.item(old.handle()).policy();
                 self.index.replace(old, h);
-                self.release(old.handle);
+                self.release(old.handle());
                 self.policies
                     .on_replace(&self.arena, &self.slabs, cls, h, hash, old_policy);
             }
@@ -961,7 +961,7 @@ impl Store {
     /// Under -M every item carries the word (`Layout::always_exp`), so nothing moves
     /// and nothing is evicted here.
     fn set_item_exptime(&mut self, found: Found, hash: u64, exptime: RelTime) -> Option<Found> {
-        let (h, layout) = (found.handle, self.layout);
+        let (h, layout) = (found.handle(), self.layout);
         let it = self.item(h);
         if it.has(item::BIT_HAS_EXP) {
             layout.set_exptime_word(it, exptime);
@@ -988,7 +988,7 @@ impl Store {
     /// else the item moves ([`Store::regrow`]). Nothing to do under -C, under -M and
     /// when every item carries the word.
     fn give_cas_word(&mut self, found: Found, hash: u64) -> Option<Found> {
-        let (h, layout) = (found.handle, self.layout);
+        let (h, layout) = (found.handle(), self.layout);
         let it = self.item(h);
         if layout.cas_words != CasWords::OnDemand || it.has(item::BIT_HAS_CAS) {
             return Some(found);
@@ -1043,7 +1043,7 @@ impl Store {
         words: Words,
         cas: Option<u64>,
     ) -> Option<Found> {
-        let (h, layout) = (found.handle, self.layout);
+        let (h, layout) = (found.handle(), self.layout);
         let it = self.item(h);
         let (key, value) = (layout.key(it), layout.value(it));
         let flags = layout.flags(it);

@@ -194,7 +194,7 @@ impl Store {
             self.stats.get_misses += 1;
             return MetaGet::Miss;
         };
-        let it = self.item(f.handle);
+        let it = self.item(f.handle());
         let (idle, fetched) = (it.idle(self.now), it.has(BIT_FETCHED));
         let token_sent = it.has(BIT_TOKEN_SENT);
         let stale = it.has(BIT_STALE);
@@ -232,7 +232,7 @@ impl Store {
             };
             f = moved;
         }
-        let h = f.handle;
+        let h = f.handle();
         if args.touch_before_recache {
             win |= recache(self, self.layout.exptime(self.item(h)));
         }
@@ -310,7 +310,7 @@ impl Store {
             self.stats.delete_misses += 1;
             return DeleteOutcome::NotFound;
         };
-        let it = self.item(found.handle);
+        let it = self.item(found.handle());
         if let Some(c) = args.compare_cas
             && self.item_cas(it) != Some(c)
         {
@@ -357,7 +357,7 @@ impl Store {
                 };
                 found = f;
             }
-            let it = self.item(found.handle);
+            let it = self.item(found.handle());
             it.set_bit(BIT_STALE, true);
             it.set_bit(BIT_TOKEN_SENT, false);
             let cas = args.new_cas.unwrap_or_else(|| self.next_cas());
@@ -427,7 +427,7 @@ impl Store {
             };
             found = f;
         }
-        let it = self.item(found.handle);
+        let it = self.item(found.handle());
         if let Some(c) = args.new_cas {
             self.stamp_cas(it, c);
         }
@@ -452,10 +452,10 @@ impl Store {
     fn do_peek(&mut self, key: HashedKey<'_>, with_cas: bool) -> Option<ItemView<'_>> {
         let found = self.lookup(key, false);
         let found = self.cas_word_if(found, key.hash(), with_cas)?;
-        let it = self.item(found.handle);
+        let it = self.item(found.handle());
         let (idle, fetched) = (it.idle(self.now), it.has(BIT_FETCHED));
-        let cls = self.class_of(found.handle);
-        Some(self.view(found.handle, cls, idle, fetched))
+        let cls = self.class_of(found.handle());
+        Some(self.view(found.handle(), cls, idle, fetched))
     }
 }
 

@@ -147,7 +147,7 @@ impl Store {
             self.stats.get_misses += 1;
             return None;
         };
-        let h = found.handle;
+        let h = found.handle();
         let it = self.item(h);
         let (idle, fetched) = (it.idle(self.now), it.has(BIT_FETCHED));
         self.stats.get_hits += 1;
@@ -174,7 +174,7 @@ impl Store {
         let exp = self.realtime(exptime);
         let found = self.lookup(key, true);
         let before = found.map(|f| {
-            let it = self.item(f.handle);
+            let it = self.item(f.handle());
             (it.idle(self.now), it.has(BIT_FETCHED))
         });
         let hash = key.hash();
@@ -185,7 +185,7 @@ impl Store {
             return None;
         };
         let (idle, fetched) = before.unwrap_or_default();
-        let h = found.handle;
+        let h = found.handle();
         self.stats.touch_hits += 1;
         let cls = self.class_of(h);
         self.slabs.classes[cls].stats.touch_hits += 1;
@@ -202,9 +202,9 @@ impl Store {
             return TouchOutcome::NotFound;
         };
         self.stats.touch_hits += 1;
-        let cls = self.class_of(found.handle);
+        let cls = self.class_of(found.handle());
         self.slabs.classes[cls].stats.touch_hits += 1;
-        self.do_bump(found.handle, cls);
+        self.do_bump(found.handle(), cls);
         TouchOutcome::Touched
     }
 
@@ -300,7 +300,7 @@ impl Store {
         hash: u64,
         found: Found,
     ) -> StoreOutcome {
-        let it = self.item(found.handle);
+        let it = self.item(found.handle());
         let old_cas = self.item_cas(it);
         let req_cas = self.request_cas(req.cas);
         #[derive(PartialEq)]
@@ -319,7 +319,7 @@ impl Store {
         } else {
             Cas::Bad
         };
-        let cls = self.class_of(found.handle);
+        let cls = self.class_of(found.handle());
         match req.mode {
             StoreMode::Add => {
                 // add promotes the existing item, as memcached's do_item_update does.
@@ -356,7 +356,7 @@ impl Store {
                 let append = req.mode == StoreMode::Append;
                 let new = req.value;
                 let exptime = self.layout.exptime(it);
-                let (key, pinned, with_cas) = (req.key.bytes(), found.handle, req.with_cas());
+                let (key, pinned, with_cas) = (req.key.bytes(), found.handle(), req.with_cas());
                 let r = self.write_item(key, flags, exptime, vlen, pinned, with_cas, |dst| {
                     let (a, b) = if append {
                         (old_val, new)
@@ -428,7 +428,7 @@ impl Store {
             req.flags,
             exptime,
             v.len(),
-            found.handle,
+            found.handle(),
             req.with_cas(),
             |d| d.copy_from_slice(v),
         ) {
@@ -500,7 +500,7 @@ impl Store {
         let Some(found) = self.lookup(key, false) else {
             return ArithOutcome::NotFound;
         };
-        let h = found.handle;
+        let h = found.handle();
         let it = self.item(h);
         // memcached's order: an empty value is non-numeric before the CAS compare, any
         // other value is parsed after it.
