@@ -625,6 +625,7 @@ impl Core {
         self.life.last_tick = Instant::now();
         self.crawl(CRAWL_BUDGET_TICK);
         self.net.tick();
+        self.net.release_idle_buffers(self.life.now);
         let timeout = self.shared.config.server.idle_timeout;
         // memcached's idle kicker looks at TCP connections only.
         if timeout > 0 && self.shared.unix_path.is_none() {

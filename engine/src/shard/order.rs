@@ -197,7 +197,7 @@ impl ReplyQueue {
     /// Releases memory a burst left behind, keeping a small buffer.
     pub fn shrink(&mut self, keep: usize) {
         if self.out.is_empty() && self.out.capacity() > keep {
-            self.out = Vec::with_capacity(keep);
+            self.out = Vec::new();
         }
         if self.held.is_empty() && self.held.capacity() > keep {
             self.held = Vec::new();

@@ -96,6 +96,10 @@ impl<T> Slots<T> {
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.entries.iter().flatten()
     }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.entries.iter_mut().flatten()
+    }
 }
 
 #[cfg(test)]

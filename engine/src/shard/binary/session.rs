@@ -73,6 +73,15 @@ impl Packets {
 }
 
 impl Session {
+    /// Gives back buffers grown past `keep` that hold nothing now.
+    pub fn shrink(&mut self, keep: usize) {
+        for buf in [&mut self.mc, &mut self.out] {
+            if buf.is_empty() && buf.capacity() > keep {
+                *buf = Vec::new();
+            }
+        }
+    }
+
     pub fn push_packets(&mut self, packets: Packets) {
         if packets != Packets::Exactly(0) {
             self.pending.push_back(Pending::Packets(packets));

@@ -214,6 +214,16 @@ impl Net {
         }
     }
 
+    /// Once a second: connections that sent nothing for a while give back the
+    /// buffers large values grew (see [`conn::IDLE_KEEP`]).
+    pub fn release_idle_buffers(&mut self, now: u32) {
+        for conn in self.conns.iter_mut() {
+            if conn.quiet_since(now) {
+                conn.release_idle_buffers();
+            }
+        }
+    }
+
     /// Once a second with `-o idle_timeout`: closes every connection that has
     /// waited longer than `timeout` seconds for its next request.
     pub fn kick_idle(&mut self, now: u32, timeout: u32, shared: &Shared, stats: &mut ShardStats) {
