@@ -194,7 +194,7 @@ impl ReplyQueue {
         self.remotes.clear();
     }
 
-    /// Releases memory a burst left behind, keeping a small buffer.
+    /// Releases the buffers over `keep` that hold nothing (a burst left them).
     pub fn shrink(&mut self, keep: usize) {
         if self.out.is_empty() && self.out.capacity() > keep {
             self.out = Vec::new();
